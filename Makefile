@@ -1,0 +1,33 @@
+# The two commands a newcomer needs: `make demo` and `make test`.
+# Each sets up its own virtual environment first, so they work on a fresh machine.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+DEMO_CONFIG := examples/stockbot.toml
+
+.PHONY: install demo test lint bench clean
+
+$(BIN)/stockbot: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(BIN)/stockbot
+
+install: $(BIN)/stockbot
+
+demo: install
+	$(BIN)/stockbot --config $(DEMO_CONFIG) catalog import examples/catalog.csv
+	$(BIN)/stockbot --config $(DEMO_CONFIG) run
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+test: lint
+	$(BIN)/python -m pytest
+
+bench: install
+	$(BIN)/python bench/poll_bench.py
+
+clean:
+	rm -rf $(VENV) examples/stockbot.db*

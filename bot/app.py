@@ -1,0 +1,65 @@
+"""The Slack app: Bolt's AsyncApp with Stockbot's listeners, and its web server."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from aiohttp import web
+from slack_bolt.async_app import AsyncApp
+
+from bot.render import text_message
+from bot.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+EVENTS_PATH = "/slack/events"
+GENERIC_ERROR = (
+    "Sorry, something went wrong on Stockbot's side and nothing was changed. "
+    "Please try again; if it keeps happening, tell whoever set Stockbot up."
+)
+
+
+def create_app(runtime: Runtime) -> AsyncApp:
+    """Build the Bolt app; signature verification stays on (Bolt's default)."""
+    from handlers import register
+
+    settings = runtime.settings
+    assert runtime.slack is not None, "create_app needs SLACK_BOT_TOKEN"
+    app = AsyncApp(
+        # The client carries the token and SLACK_API_URL.
+        client=runtime.slack,
+        signing_secret=(
+            settings.slack_signing_secret.get_secret_value()
+            if settings.slack_signing_secret
+            else ""
+        ),
+        raise_error_for_unhandled_request=False,
+    )
+
+    @app.error
+    async def _tell_the_user(error: Exception, body: dict[str, Any], respond: Any) -> None:
+        # A stack trace helps us, never the person who clicked: log it, answer plainly.
+        log.exception("Slack request failed", exc_info=error)
+        if body.get("response_url"):
+            message = text_message(GENERIC_ERROR)
+            await respond(
+                text=message.text,
+                blocks=message.blocks,
+                response_type="ephemeral",
+                replace_original=False,
+            )
+
+    register(app, runtime)
+    return app
+
+
+def create_web_app(app: AsyncApp) -> web.Application:
+    """Bolt's aiohttp application plus `GET /healthz` for load balancers."""
+    web_app = app.web_app(path=EVENTS_PATH)
+
+    async def healthz(_request: web.Request) -> web.Response:
+        return web.json_response({"ok": True})
+
+    web_app.router.add_get("/healthz", healthz)
+    return web_app

@@ -1,0 +1,258 @@
+"""Configuration: a TOML file for what to watch, the environment for secrets.
+
+Every mistake is reported with the key's path and what was expected, and the
+bot refuses to start rather than run half-configured.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from datetime import timedelta
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+)
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from suppliers import REGISTRY, AdapterOptions
+
+DEFAULT_SLACK_API_URL = "https://slack.com/api/"
+
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+class ConfigError(Exception):
+    """A configuration problem, one `key: problem` per line."""
+
+    def __init__(self, problems: list[str], source: str = "configuration") -> None:
+        self.problems = problems
+        super().__init__(
+            f"{source} has {len(problems)} problem(s):\n" + "\n".join(f"  - {p}" for p in problems)
+        )
+
+
+def parse_duration(value: Any) -> timedelta:
+    """'30s', '15m', '1h', '1h30m', '2d' or a number of seconds."""
+    if isinstance(value, timedelta):
+        return value
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        seconds = float(value)
+    elif isinstance(value, str):
+        compact = value.strip().lower().replace(" ", "")
+        parts = _DURATION_PART.findall(compact)
+        if not compact or "".join(n + u for n, u in parts) != compact:
+            raise ValueError(f"expected a duration such as '30s', '15m' or '1h', got {value!r}")
+        seconds = sum(float(n) * _UNIT_SECONDS[u] for n, u in parts)
+    else:
+        raise ValueError(f"expected a duration such as '30s', '15m' or '1h', got {value!r}")
+    if seconds <= 0:
+        raise ValueError("must be longer than zero")
+    return timedelta(seconds=seconds)
+
+
+Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SlackSection(_Section):
+    alert_channel: str = Field(min_length=1, description="Channel ID (C0123…) or name (#stock).")
+
+
+class RulesSection(_Section):
+    feed_guard_share: float = Field(0.5, gt=0, le=1)
+    supplier_down_after: int = Field(3, ge=1)
+    group_alerts_over: int = Field(10, ge=1)
+
+
+class SupplierSection(BaseModel):
+    """Common keys of a `[[suppliers]]` table; the rest belong to the adapter kind."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    name: str = Field(min_length=1, max_length=200)
+    kind: str
+    poll_interval: Duration = timedelta(minutes=15)
+
+    @field_validator("kind")
+    @classmethod
+    def _known_kind(cls, kind: str) -> str:
+        if kind not in REGISTRY:
+            raise ValueError(
+                f"unknown kind {kind!r}; expected one of: {', '.join(sorted(REGISTRY))}"
+            )
+        return kind
+
+
+class FileConfig(_Section):
+    slack: SlackSection
+    rules: RulesSection = RulesSection()
+    suppliers: list[SupplierSection] = Field(min_length=1)
+    database_url: str | None = None
+
+    @field_validator("suppliers")
+    @classmethod
+    def _unique_names(cls, suppliers: list[SupplierSection]) -> list[SupplierSection]:
+        seen: set[str] = set()
+        for supplier in suppliers:
+            if supplier.name in seen:
+                raise ValueError(f"supplier name {supplier.name!r} is used twice")
+            seen.add(supplier.name)
+        return suppliers
+
+
+class Environment(BaseSettings):
+    """Secrets and endpoints, read only from the environment."""
+
+    model_config = SettingsConfigDict(extra="ignore", case_sensitive=False)
+
+    slack_bot_token: SecretStr | None = None
+    slack_signing_secret: SecretStr | None = None
+    slack_app_token: SecretStr | None = None
+    slack_api_url: str | None = None
+    database_url: str | None = None
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _blank_is_unset(cls, value: Any) -> Any:
+        return None if value == "" else value
+
+
+class SupplierConfig(BaseModel):
+    model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
+
+    name: str
+    kind: str
+    poll_interval: timedelta
+    options: AdapterOptions
+
+
+class Settings(BaseModel):
+    """Everything the bot needs, validated."""
+
+    model_config = ConfigDict(frozen=True)
+
+    config_path: Path
+    slack: SlackSection
+    rules: RulesSection
+    suppliers: list[SupplierConfig]
+    database_url: str
+    slack_bot_token: SecretStr | None
+    slack_signing_secret: SecretStr | None
+    slack_app_token: SecretStr | None
+    slack_api_url: str
+
+    @property
+    def slack_configured(self) -> bool:
+        return self.slack_bot_token is not None
+
+    def supplier(self, name: str) -> SupplierConfig:
+        for supplier in self.suppliers:
+            if supplier.name == name:
+                return supplier
+        known = ", ".join(s.name for s in self.suppliers)
+        raise ConfigError([f"no supplier named {name!r} (configured: {known})"])
+
+
+def _format_errors(error: ValidationError, prefix: str = "") -> list[str]:
+    problems = []
+    for item in error.errors(include_url=False):
+        path = prefix
+        for part in item["loc"]:
+            path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
+        message = item["msg"].removeprefix("Value error, ")
+        if item["type"] == "extra_forbidden":
+            message = "unknown key (check the spelling)"
+        elif item["type"] == "missing":
+            message = "required key is missing"
+        problems.append(f"{path or '(top level)'}: {message}")
+    return problems
+
+
+def normalise_database_url(url: str) -> str:
+    """Pick the async driver for plain URLs such as postgresql:// or sqlite:///."""
+    for plain, async_scheme in (
+        ("postgresql://", "postgresql+asyncpg://"),
+        ("postgres://", "postgresql+asyncpg://"),
+        ("sqlite://", "sqlite+aiosqlite://"),
+    ):
+        if url.startswith(plain):
+            return async_scheme + url.removeprefix(plain)
+    return url
+
+
+def load_settings(path: str | os.PathLike[str]) -> Settings:
+    """Read and validate the config file and the environment (`os.environ`)."""
+    env = os.environ
+    config_path = Path(path).expanduser().resolve()
+    try:
+        raw = tomllib.loads(config_path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError([f"file not found: {config_path}"], str(config_path)) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError([f"not valid TOML: {exc}"], str(config_path)) from None
+
+    try:
+        file_config = FileConfig.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(_format_errors(exc), str(config_path)) from None
+
+    problems: list[str] = []
+    suppliers: list[SupplierConfig] = []
+    context = {"env": env, "base_dir": config_path.parent}
+    for index, section in enumerate(file_config.suppliers):
+        options_class = REGISTRY[section.kind].Options
+        try:
+            options = options_class.model_validate(section.model_extra or {}, context=context)
+        except ValidationError as exc:
+            problems += _format_errors(exc, f"suppliers[{index}]")
+            continue
+        suppliers.append(
+            SupplierConfig(
+                name=section.name,
+                kind=section.kind,
+                poll_interval=section.poll_interval,
+                options=options,
+            )
+        )
+
+    try:
+        environment = Environment()
+    except ValidationError as exc:
+        problems += _format_errors(exc, "environment")
+    if problems:
+        raise ConfigError(problems, str(config_path))
+
+    database_url = (
+        environment.database_url
+        or file_config.database_url
+        or f"sqlite:///{config_path.parent / 'stockbot.db'}"
+    )
+    return Settings(
+        config_path=config_path,
+        slack=file_config.slack,
+        rules=file_config.rules,
+        suppliers=suppliers,
+        database_url=normalise_database_url(database_url),
+        slack_bot_token=environment.slack_bot_token,
+        slack_signing_secret=environment.slack_signing_secret,
+        slack_app_token=environment.slack_app_token,
+        slack_api_url=_with_trailing_slash(environment.slack_api_url or DEFAULT_SLACK_API_URL),
+    )
+
+
+def _with_trailing_slash(url: str) -> str:
+    return url if url.endswith("/") else url + "/"

@@ -1,0 +1,384 @@
+"""Block Kit (and console text) for alerts and product status.
+
+Pure functions from read models to messages. Every text goes through `clip`,
+so Slack's limits hold however long a product title or supplier list gets.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from slack_sdk.models.blocks import (
+    ActionsBlock,
+    Block,
+    ButtonElement,
+    ContextBlock,
+    HeaderBlock,
+    MarkdownTextObject,
+    Option,
+    SectionBlock,
+    StaticSelectElement,
+)
+
+from bot.cards import AlertCard, OfferLine, ProductCard
+from bot.lookup import AlertSummary, Answer, Matches, NotFound
+
+HEADER_LIMIT = 150
+SECTION_LIMIT = 3000
+BUTTON_LIMIT = 75
+MAX_BLOCKS = 50
+
+ACKNOWLEDGE_ACTION = "acknowledge_alert"
+SNOOZE_ACTION = "snooze_alert"
+
+KIND_TITLES = {
+    "low_stock": ("⚠️", "Low stock"),
+    "out_of_stock": ("🚨", "Out of stock"),
+    "supplier_feed": ("🧾", "Supplier feed problem"),
+    "supplier_down": ("🔌", "Supplier not responding"),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    text: str
+    blocks: list[dict[str, Any]]
+
+
+def clip(text: str, limit: int) -> str:
+    """Cut text to `limit` characters, marking the cut with an ellipsis."""
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+def clip_lines(lines: list[str], limit: int, line_limit: int = 500) -> str:
+    """Join as many lines as fit in `limit` characters, then say how many are left."""
+    shown: list[str] = []
+    used = 0
+    for index, line in enumerate(lines):
+        line = clip(line, line_limit)
+        tail = f"…and {len(lines) - index} more"
+        needed = len(line) + (1 if shown else 0)
+        # Keep room for the "and N more" line unless this is the last line.
+        reserve = 0 if index == len(lines) - 1 else len(tail) + 1
+        if used + needed + reserve > limit:
+            shown.append(tail)
+            break
+        shown.append(line)
+        used += needed
+    return "\n".join(shown)
+
+
+def slack_date(moment: datetime) -> str:
+    """A date Slack shows in each reader's own time zone, with a UTC fallback."""
+    fallback = moment.strftime("%Y-%m-%d %H:%M UTC")
+    return f"<!date^{int(moment.timestamp())}^{{date_short_pretty}} at {{time}}|{fallback}>"
+
+
+def _escape(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def quantity_text(quantity: int | None, availability: str) -> str:
+    if availability == "missing":
+        return "missing from feed"
+    if availability == "discontinued":
+        return "discontinued"
+    if quantity is None:
+        return {"in_stock": "in stock", "out_of_stock": "out of stock"}.get(availability, "unknown")
+    return f"{quantity:,}"
+
+
+def _money(price: Decimal | None) -> str:
+    return f"{price:,.2f}" if price is not None else "no price"
+
+
+def _price_change(price: Decimal | None, reference: Decimal | None) -> str:
+    if price is None or reference is None or reference == 0 or price == reference:
+        return ""
+    change = (price - reference) / reference * 100
+    return f" ({change:+.0f}%)"
+
+
+def offer_lines(card: ProductCard, include_active: bool = True) -> list[str]:
+    reference = card.active.price if card.active else None
+    lines = []
+    for offer in card.offers:
+        if offer.is_active and not include_active:
+            continue
+        marker = " *(active)*" if offer.is_active else ""
+        restock = f" · restock {offer.restock_date:%Y-%m-%d}" if offer.restock_date else ""
+        change = "" if offer.is_active else _price_change(offer.price, reference)
+        stock = quantity_text(offer.quantity, offer.availability)
+        lines.append(
+            f"• *{_escape(offer.supplier)}*{marker}: {stock} · {_money(offer.price)}{change}{restock}"
+        )
+    return lines
+
+
+def _title(card: AlertCard) -> str:
+    emoji, label = KIND_TITLES.get(card.kind, ("🔔", card.kind))
+    if card.is_resolved:
+        emoji, label = "✅", f"Resolved: {label.lower()}"
+    if card.members_total:
+        return f"{emoji} {label}: {card.members_total} products at {card.supplier}"
+    if card.product:
+        return f"{emoji} {label}: {card.product.title}"
+    return f"{emoji} {label}: {card.supplier}"
+
+
+def fallback_text(card: AlertCard) -> str:
+    """One line for notifications, screen readers and the console."""
+    title = _title(card)
+    if card.product and card.product.active:
+        active = card.product.active
+        stock = quantity_text(active.quantity, active.availability)
+        return clip(
+            f"{title} ({card.product.sku}) at {active.supplier}: {stock} "
+            f"(threshold {card.product.threshold})",
+            SECTION_LIMIT,
+        )
+    if card.summary:
+        return clip(f"{title}. {card.summary}", SECTION_LIMIT)
+    return clip(title, SECTION_LIMIT)
+
+
+def _state_line(card: AlertCard) -> str:
+    if card.is_resolved and card.resolved_at:
+        return f"Resolved {slack_date(card.resolved_at)}. {_escape(card.resolution or '')}"
+    if card.state == "acknowledged" and card.acknowledged_by:
+        return f"👀 Acknowledged by <@{card.acknowledged_by}>"
+    if card.state == "snoozed" and card.snoozed_until:
+        return f"😴 Snoozed by <@{card.snoozed_by}> until {slack_date(card.snoozed_until)}"
+    return f"Opened {slack_date(card.opened_at)}"
+
+
+def _product_blocks(card: AlertCard) -> list[Block]:
+    assert card.product is not None
+    product = card.product
+    active = product.active
+    stock = quantity_text(active.quantity, active.availability) if active else "—"
+    fields = [
+        MarkdownTextObject(
+            text=clip(f"*Product*\n`{_escape(product.sku)}` {_escape(product.title)}", 2000)
+        ),
+        MarkdownTextObject(
+            text=clip(f"*Supplier*\n{_escape(active.supplier if active else '—')}", 2000)
+        ),
+        MarkdownTextObject(text=f"*Stock*\n{stock} (threshold {product.threshold})"),
+    ]
+    if card.stock_changed_at:
+        fields.append(MarkdownTextObject(text=f"*Changed*\n{slack_date(card.stock_changed_at)}"))
+    if active and active.restock_date:
+        fields.append(MarkdownTextObject(text=f"*Restock date*\n{active.restock_date:%Y-%m-%d}"))
+    blocks: list[Block] = [SectionBlock(fields=fields)]
+    others = offer_lines(product, include_active=False)
+    text = (
+        "*Other suppliers*\n" + clip_lines(others, SECTION_LIMIT - 20)
+        if others
+        else "*Other suppliers*\nNone: this product has a single supplier."
+    )
+    blocks.append(SectionBlock(text=MarkdownTextObject(text=text)))
+    return blocks
+
+
+def _group_blocks(card: AlertCard) -> list[Block]:
+    lines = [
+        f"• {'~' if m.resolved else ''}`{_escape(m.sku)}` {_escape(m.title)}: "
+        f"{'back in stock' if m.resolved else quantity_text(m.quantity, 'unknown')}"
+        f"{'~' if m.resolved else ''}"
+        for m in card.members
+    ]
+    hidden = card.members_total - len(card.members)
+    if hidden > 0:
+        lines.append(f"…and {hidden} more")
+    intro = (
+        f"One poll found {card.members_total} products in this state at "
+        f"*{_escape(card.supplier or '')}*; {card.members_open} still open. "
+        "They are grouped here instead of one message each."
+    )
+    return [
+        SectionBlock(text=MarkdownTextObject(text=intro)),
+        SectionBlock(text=MarkdownTextObject(text=clip_lines(lines, SECTION_LIMIT))),
+    ]
+
+
+def _action_blocks(card: AlertCard) -> list[Block]:
+    alert_id = str(card.alert_id)
+    elements: list[Any] = []
+    if card.state != "acknowledged":
+        elements.append(
+            ButtonElement(
+                text="Acknowledge",
+                action_id=ACKNOWLEDGE_ACTION,
+                value=alert_id,
+                style="primary",
+            )
+        )
+    elements.append(
+        StaticSelectElement(
+            placeholder="Snooze…",
+            action_id=SNOOZE_ACTION,
+            options=[
+                Option(value=f"{alert_id}:{choice}", label=f"Snooze {label}")
+                for choice, label in (("1h", "1 hour"), ("4h", "4 hours"), ("24h", "24 hours"))
+            ],
+        )
+    )
+    return [ActionsBlock(block_id=f"alert_actions:{alert_id}", elements=elements)]
+
+
+def alert_message(card: AlertCard) -> Message:
+    blocks: list[Block] = [HeaderBlock(text=clip(_title(card), HEADER_LIMIT))]
+    if card.members_total:
+        blocks += _group_blocks(card)
+    elif card.product:
+        blocks += _product_blocks(card)
+    if card.summary and not card.members_total:
+        blocks.append(
+            SectionBlock(text=MarkdownTextObject(text=clip(_escape(card.summary), SECTION_LIMIT)))
+        )
+    blocks.append(
+        ContextBlock(elements=[MarkdownTextObject(text=clip(_state_line(card), SECTION_LIMIT))])
+    )
+    if not card.is_resolved:
+        blocks += _action_blocks(card)
+    return Message(text=fallback_text(card), blocks=[b.to_dict() for b in blocks[:MAX_BLOCKS]])
+
+
+def console_text(card: AlertCard) -> str:
+    """The alert as a few plain lines for the terminal (Slack not configured)."""
+    lines = [fallback_text(card).replace("*", "")]
+    if card.product:
+        lines += [f"    {line.replace('*', '')}" for line in offer_lines(card.product)]
+    if card.members:
+        lines += [f"    - {m.sku} {m.title}" for m in card.members[:10]]
+        if card.members_total > 10:
+            lines.append(f"    …and {card.members_total - 10} more")
+    if card.is_resolved and card.resolution:
+        lines.append(f"    {card.resolution}")
+    return "\n".join(lines)
+
+
+def product_status_message(card: ProductCard) -> Message:
+    active = card.active
+    status = (
+        f"{quantity_text(active.quantity, active.availability)} at {active.supplier}"
+        if active
+        else "no active supplier"
+    )
+    blocks: list[Block] = [
+        HeaderBlock(text=clip(f"{card.title}", HEADER_LIMIT)),
+        SectionBlock(
+            text=MarkdownTextObject(
+                text=clip(
+                    f"`{_escape(card.sku)}` · stock {status} · "
+                    f"low-stock threshold {card.threshold}",
+                    SECTION_LIMIT,
+                )
+            )
+        ),
+        SectionBlock(
+            text=MarkdownTextObject(
+                text="*Suppliers*\n" + (clip_lines(offer_lines(card), SECTION_LIMIT - 20) or "None")
+            )
+        ),
+    ]
+    if card.open_alerts:
+        kinds = ", ".join(
+            KIND_TITLES.get(kind, ("", kind))[1].lower() for _, kind in card.open_alerts
+        )
+        blocks.append(ContextBlock(elements=[MarkdownTextObject(text=f"Open alerts: {kinds}")]))
+    return Message(
+        text=clip(f"{card.sku} {card.title}: {status}", SECTION_LIMIT),
+        blocks=[b.to_dict() for b in blocks],
+    )
+
+
+def lookup_message(answer: Answer) -> Message:
+    """The ephemeral answer to `/stock`."""
+    if isinstance(answer, ProductCard):
+        return product_status_message(answer)
+    if isinstance(answer, Matches):
+        lines = [f"• `{_escape(sku)}` {_escape(title)}" for sku, title in answer.products]
+        more = answer.total - len(answer.products)
+        footer = f"…and {more} more: add words to narrow it down." if more > 0 else None
+        return list_message(
+            f"{answer.total} products match “{clip(answer.query, 60)}”",
+            [*lines, "Type `/stock SKU` for one product's stock at every supplier."],
+            footer,
+        )
+    if isinstance(answer, NotFound):
+        text = f"No product matches “{_escape(clip(answer.query, 100))}”."
+        if answer.suggestions:
+            text += " Did you mean:\n" + "\n".join(
+                f"• `{_escape(sku)}` {_escape(title)}" for sku, title in answer.suggestions
+            )
+        else:
+            text += " Try a SKU or a few words of the product title."
+        return text_message(text)
+    return alert_summary_message(answer)
+
+
+def alert_summary_message(summary: AlertSummary) -> Message:
+    if not summary.counts:
+        return text_message("✅ No open alerts: every product's active supplier has stock.")
+    counts = ", ".join(
+        f"{count} {KIND_TITLES.get(kind, ('', kind))[1].lower()}"
+        for kind, count in sorted(summary.counts.items())
+    )
+    lines = []
+    for line in summary.lines:
+        emoji = KIND_TITLES.get(line.kind, ("🔔", ""))[0]
+        if line.sku:
+            stock = f": {line.quantity} left" if line.quantity is not None else ""
+            subject = f"`{_escape(line.sku)}` {_escape(line.title or '')}{stock}"
+        else:
+            subject = (
+                f"{KIND_TITLES.get(line.kind, ('', line.kind))[1]}: {_escape(line.supplier or '')}"
+            )
+        state = "" if line.state == "open" else f" _({line.state})_"
+        lines.append(f"{emoji} {subject}{state}")
+    total = sum(summary.counts.values())
+    return list_message(
+        f"Open alerts: {counts}",
+        lines,
+        "Type `/stock SKU` for one product, or `/stock words` to search."
+        + (f" Showing {len(lines)} of {total}." if total > len(lines) else ""),
+    )
+
+
+def text_message(text: str) -> Message:
+    """A plain answer (errors, confirmations) as one section."""
+    return Message(
+        text=clip(text, SECTION_LIMIT),
+        blocks=[SectionBlock(text=MarkdownTextObject(text=clip(text, SECTION_LIMIT))).to_dict()],
+    )
+
+
+def list_message(title: str, lines: list[str], footer: str | None = None) -> Message:
+    blocks: list[Block] = [
+        HeaderBlock(text=clip(title, HEADER_LIMIT)),
+        SectionBlock(text=MarkdownTextObject(text=clip_lines(lines, SECTION_LIMIT) or "Nothing.")),
+    ]
+    if footer:
+        blocks.append(ContextBlock(elements=[MarkdownTextObject(text=clip(footer, SECTION_LIMIT))]))
+    return Message(text=clip(title, SECTION_LIMIT), blocks=[b.to_dict() for b in blocks])
+
+
+__all__ = [
+    "ACKNOWLEDGE_ACTION",
+    "SNOOZE_ACTION",
+    "Message",
+    "OfferLine",
+    "alert_message",
+    "clip",
+    "clip_lines",
+    "console_text",
+    "list_message",
+    "lookup_message",
+    "product_status_message",
+    "text_message",
+]

@@ -1,0 +1,66 @@
+"""Everything a running Stockbot holds: settings, database, clients, workers."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import httpx
+from slack_sdk.web.async_client import AsyncWebClient
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from bot import db
+from bot.config import Settings
+from bot.delivery import AlertSink, ConsoleSink, Deliverer, SlackSink
+from bot.polling import Poller, ensure_suppliers
+
+log = logging.getLogger(__name__)
+
+USER_AGENT = "Stockbot/0.1 (+https://github.com/stockbot)"
+
+
+def slack_client(settings: Settings) -> AsyncWebClient | None:
+    if settings.slack_bot_token is None:
+        return None
+    # Connection errors are retried by the client; HTTP 429 is not, on purpose: the
+    # delivery outbox stores Slack's Retry-After and waits without blocking anything.
+    return AsyncWebClient(
+        token=settings.slack_bot_token.get_secret_value(), base_url=settings.slack_api_url
+    )
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    engine: AsyncEngine
+    sessions: async_sessionmaker[AsyncSession]
+    http: httpx.AsyncClient
+    slack: AsyncWebClient | None
+    deliverer: Deliverer
+    poller: Poller
+
+    @classmethod
+    async def start(
+        cls,
+        settings: Settings,
+        *,
+        sink: AlertSink | None = None,
+        per_channel_interval: float = 1.0,
+    ) -> Runtime:
+        """Open the database (migrating it) and build the clients and workers."""
+        engine = db.create_engine(settings.database_url)
+        await db.upgrade(engine)
+        sessions = db.session_factory(engine)
+        async with sessions() as session, session.begin():
+            await ensure_suppliers(session, settings.suppliers)
+        http = httpx.AsyncClient(headers={"User-Agent": USER_AGENT}, follow_redirects=True)
+        slack = slack_client(settings)
+        if sink is None:
+            sink = SlackSink(slack) if slack is not None else ConsoleSink()
+        deliverer = Deliverer(sessions, sink, per_channel_interval=per_channel_interval)
+        poller = Poller(settings, sessions, http, on_change=deliverer.kick)
+        return cls(settings, engine, sessions, http, slack, deliverer, poller)
+
+    async def close(self) -> None:
+        await self.http.aclose()
+        await self.engine.dispose()

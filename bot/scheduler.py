@@ -1,0 +1,62 @@
+"""The schedule: one polling job per supplier, plus housekeeping."""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime, timedelta
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.interval import IntervalTrigger
+
+from bot.actions import StaffActions
+from bot.polling import PollSummary
+from bot.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+SNOOZE_CHECK = timedelta(seconds=60)
+
+
+def describe(summary: PollSummary) -> str:
+    if summary.error:
+        return f"{summary.supplier}: poll failed: {summary.error}"
+    if summary.not_modified:
+        return f"{summary.supplier}: feed unchanged since last poll"
+    return (
+        f"{summary.supplier}: {summary.rows_read} rows read, {summary.changed} changed, "
+        f"{summary.set_aside} set aside, {summary.alerts_opened} alert(s) opened, "
+        f"{summary.alerts_resolved} resolved"
+    )
+
+
+def build_scheduler(runtime: Runtime) -> AsyncIOScheduler:
+    scheduler = AsyncIOScheduler(timezone=UTC)
+    now = datetime.now(UTC)
+
+    for supplier in runtime.settings.suppliers:
+        seconds = supplier.poll_interval.total_seconds()
+
+        async def poll(name: str = supplier.name) -> None:
+            log.info(describe(await runtime.poller.poll(name)))
+
+        scheduler.add_job(
+            poll,
+            # A little jitter keeps many suppliers from polling in lockstep.
+            IntervalTrigger(seconds=seconds, jitter=min(30, int(seconds * 0.1))),
+            id=f"poll:{supplier.name}",
+            name=f"poll {supplier.name}",
+            max_instances=1,  # never two polls of one supplier at once
+            coalesce=True,
+            misfire_grace_time=int(seconds),
+            next_run_time=now,
+        )
+
+    actions = StaffActions(runtime.sessions, runtime.deliverer)
+    scheduler.add_job(
+        actions.wake_snoozed,
+        IntervalTrigger(seconds=SNOOZE_CHECK.total_seconds()),
+        id="wake_snoozed",
+        max_instances=1,
+        coalesce=True,
+    )
+    return scheduler

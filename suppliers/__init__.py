@@ -1,0 +1,32 @@
+"""Supplier adapters: fetch and parse supplier stock into normalised records."""
+
+from suppliers.base import (
+    AdapterOptions,
+    Availability,
+    FeedError,
+    FeedInvalid,
+    FeedRead,
+    FeedStats,
+    FeedUnavailable,
+    RejectedRow,
+    StockRecord,
+    SupplierAdapter,
+    Validators,
+)
+from suppliers.registry import REGISTRY, adapter_class
+
+__all__ = [
+    "REGISTRY",
+    "AdapterOptions",
+    "Availability",
+    "FeedError",
+    "FeedInvalid",
+    "FeedRead",
+    "FeedStats",
+    "FeedUnavailable",
+    "RejectedRow",
+    "StockRecord",
+    "SupplierAdapter",
+    "Validators",
+    "adapter_class",
+]

@@ -1,0 +1,158 @@
+"""The contract every supplier adapter fulfils.
+
+An adapter fetches one supplier's stock and yields normalised `StockRecord`s in
+batches. Adapters do I/O and parsing only: they know nothing of the database or
+Slack, so they can be tested against a fake server and reused anywhere.
+"""
+
+from __future__ import annotations
+
+import enum
+from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal
+from typing import Any, ClassVar
+
+import httpx
+from pydantic import BaseModel, ConfigDict
+
+
+class Availability(enum.StrEnum):
+    """Google Merchant style availability, plus the states a quantity cannot express."""
+
+    IN_STOCK = "in_stock"
+    OUT_OF_STOCK = "out_of_stock"
+    DISCONTINUED = "discontinued"
+    UNKNOWN = "unknown"
+
+
+@dataclass(frozen=True, slots=True)
+class StockRecord:
+    """One supplier SKU's stock as the supplier reported it.
+
+    `quantity` is None when the supplier did not say (never read "unknown" as 0).
+    """
+
+    supplier_sku: str
+    quantity: int | None
+    price: Decimal | None = None
+    restock_date: date | None = None
+    availability: Availability = Availability.UNKNOWN
+
+    @staticmethod
+    def availability_for(quantity: int | None) -> Availability:
+        if quantity is None:
+            return Availability.UNKNOWN
+        return Availability.IN_STOCK if quantity > 0 else Availability.OUT_OF_STOCK
+
+
+@dataclass(frozen=True, slots=True)
+class RejectedRow:
+    """A row set aside during parsing: where it was and why."""
+
+    line: int
+    reason: str
+    # The row's SKU when it could be read, so a rejected row is not mistaken for
+    # a SKU that vanished from the feed.
+    sku: str | None = None
+
+
+@dataclass(slots=True)
+class Validators:
+    """HTTP cache validators remembered between polls for conditional GETs."""
+
+    etag: str | None = None
+    last_modified: str | None = None
+
+
+@dataclass(slots=True)
+class FeedStats:
+    """Counters filled in while a feed is read."""
+
+    rows_read: int = 0
+    rejected: list[RejectedRow] = field(default_factory=list)
+    max_rejected_kept: int = 100
+    rejected_count: int = 0
+    # Every SKU named by a rejected row (not capped like `rejected`): these SKUs
+    # are in the feed but unreadable this time, so they must not count as gone.
+    rejected_skus: set[str] = field(default_factory=set)
+
+    def reject(self, line: int, reason: str, sku: str | None = None) -> None:
+        self.rejected_count += 1
+        if sku is not None:
+            self.rejected_skus.add(sku)
+        if len(self.rejected) < self.max_rejected_kept:
+            self.rejected.append(RejectedRow(line, reason, sku))
+
+
+class FeedError(Exception):
+    """The feed could not be read; the message is written for a shop owner."""
+
+
+class FeedUnavailable(FeedError):
+    """Network failure, timeout, or server error after retries."""
+
+
+class FeedInvalid(FeedError):
+    """The supplier answered, but not with a usable feed (HTML, garbage, truncated)."""
+
+
+class FeedRead(ABC):
+    """One open read of a supplier's stock.
+
+    Iterate `batches()` to the end; then `stats`, `complete` and `validators`
+    describe what was read. `not_modified` is True when the server answered 304,
+    in which case `batches()` yields nothing.
+    """
+
+    stats: FeedStats
+    not_modified: bool = False
+    # True when the read covered the supplier's whole catalogue, so that a SKU
+    # missing from it really is gone (feeds), False for per-SKU lookups.
+    complete: bool = True
+    validators: Validators
+
+    @abstractmethod
+    def batches(self) -> AsyncIterator[list[StockRecord]]: ...
+
+
+class AdapterOptions(BaseModel):
+    """Base for each adapter's own `[[suppliers]]` options; unknown keys are errors."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SupplierAdapter(ABC):
+    """Base class of every supplier kind; register subclasses in `suppliers.REGISTRY`."""
+
+    kind: ClassVar[str]
+    Options: ClassVar[type[AdapterOptions]]
+
+    def __init__(
+        self,
+        name: str,
+        options: AdapterOptions,
+        client: httpx.AsyncClient,
+        env: Mapping[str, str] | None = None,
+    ) -> None:
+        self.name = name
+        self.options = options
+        self.client = client
+        self.env: Mapping[str, str] = env or {}
+
+    @abstractmethod
+    def open(
+        self,
+        validators: Validators | None = None,
+        skus: Sequence[str] = (),
+        batch_size: int = 5000,
+    ) -> AbstractAsyncContextManager[FeedRead]:
+        """Start reading stock. `skus` lists the supplier SKUs the catalog maps to
+        this supplier (API kinds poll those; feeds ignore it)."""
+
+    def describe(self) -> dict[str, Any]:
+        """What is safe to show a user about this source (never secrets)."""
+        return {"kind": self.kind}

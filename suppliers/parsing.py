@@ -1,0 +1,612 @@
+"""Shared pieces of the generic feed adapters (CSV, JSON, ...).
+
+* Field values: `parse_sku`, `parse_quantity`, `parse_price`, `parse_decimal`,
+  `parse_restock_date` turn what suppliers write into typed values, raising
+  ValueError with a reason a shop owner can read.
+* Field names: `FieldMatcher` finds the SKU / quantity / price / restock date
+  columns (or JSON keys) by alias, or by the supplier's explicit `mapping`.
+* Rows: `RecordBuilder` validates one row, sets aside bad ones in `FeedStats`
+  and rejects duplicate SKUs.
+* Plumbing: `FeedOptions`, `FeedAdapterBase` and `decode_text`/`utf8_chunks`,
+  so a new feed format only has to turn bytes into rows.
+"""
+
+from __future__ import annotations
+
+import codecs
+import re
+from abc import abstractmethod
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager, aclosing, asynccontextmanager
+from dataclasses import replace
+from datetime import date, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Annotated, Any, ClassVar, Final
+
+import httpx
+from pydantic import AfterValidator, Field, ValidationInfo, field_validator, model_validator
+
+from suppliers.base import (
+    AdapterOptions,
+    FeedInvalid,
+    FeedRead,
+    FeedStats,
+    StockRecord,
+    SupplierAdapter,
+    Validators,
+)
+from suppliers.http import (
+    FeedResponse,
+    FetchPolicy,
+    chained,
+    display_source,
+    open_feed,
+    prefetch,
+    resolve_source,
+)
+
+# --- field names -------------------------------------------------------------------
+
+SKU, QUANTITY, PRICE, RESTOCK_DATE = range(4)
+FIELDS: Final = ("sku", "quantity", "price", "restock_date")
+REQUIRED_FIELDS: Final = ("sku", "quantity")
+
+DEFAULT_ALIASES: Final[Mapping[str, tuple[str, ...]]] = {
+    "sku": ("sku", "Product Code", "product_code", "item_sku"),
+    "quantity": ("qty", "quantity", "stock", "AvailableQuantity", "QOH", "inventory"),
+    "price": ("price", "cost", "wholesalePrice", "wholesale_price"),
+    "restock_date": ("restock_date", "eta", "availability_date", "restock"),
+}
+
+_NAME_NOISE = str.maketrans("", "", " _-\t\ufeff")
+
+
+def normalise_name(name: str) -> str:
+    """'Product Code', 'product_code' and 'PRODUCT-CODE' all become 'productcode'."""
+    return name.translate(_NAME_NOISE).casefold()
+
+
+class FieldMatcher:
+    """Decides which column or key holds each logical field.
+
+    A field named in `mapping` is looked up by that name only (exactly, then
+    ignoring case/spaces/underscores/dashes); other fields use `DEFAULT_ALIASES`,
+    where an earlier alias wins over a later one when a feed has both.
+    """
+
+    _CACHE_LIMIT = 1000  # JSON keys seen; guards against feeds keyed by SKU
+
+    def __init__(self, mapping: Mapping[str, str] | None = None) -> None:
+        mapping = mapping or {}
+        self.looked_for: dict[str, tuple[str, ...]] = {}
+        self._exact: dict[str, int] = {}
+        self._normalised: dict[str, tuple[int, int]] = {}
+        for index, name in enumerate(FIELDS):
+            if name in mapping:
+                column = mapping[name]
+                self.looked_for[name] = (column,)
+                self._exact[column] = index
+                self._normalised[normalise_name(column)] = (index, 0)
+        for index, name in enumerate(FIELDS):
+            if name in mapping:
+                continue
+            self.looked_for[name] = DEFAULT_ALIASES[name]
+            for rank, alias in enumerate(DEFAULT_ALIASES[name]):
+                self._normalised.setdefault(normalise_name(alias), (index, rank))
+        self._cache: dict[str, tuple[int, int] | None] = {}
+
+    def classify(self, name: str) -> tuple[int, int] | None:
+        """(field index, rank) for a column/key name, or None if it is not one of ours."""
+        try:
+            return self._cache[name]
+        except KeyError:
+            pass
+        exact = self._exact.get(name)
+        hit = (exact, -1) if exact is not None else self._normalised.get(normalise_name(name))
+        if len(self._cache) < self._CACHE_LIMIT:
+            self._cache[name] = hit
+        return hit
+
+    def columns(self, header: Sequence[str]) -> list[int | None]:
+        """Column index of each field in FIELDS order (None when absent)."""
+        best: list[tuple[int, int] | None] = [None] * len(FIELDS)
+        for position, name in enumerate(header):
+            hit = self.classify(name.strip())
+            if hit is None:
+                continue
+            index, rank = hit
+            current = best[index]
+            if current is None or rank < current[0]:
+                best[index] = (rank, position)
+        return [None if found is None else found[1] for found in best]
+
+    def missing_message(self, where: str, field: str, found: Sequence[str], noun: str) -> str:
+        """Explain a missing required column and how to map it."""
+        wanted = ", ".join(self.looked_for[field])
+        seen = ", ".join(name for name in found if name) or "none"
+        label = "SKU" if field == "sku" else field
+        return (
+            f"Supplier feed at {where} has no {label} {noun}: looked for {wanted}; "
+            f"found {seen}. If it has another name, set mapping = {{ {field} = "
+            f'"<{noun} name>" }} in the supplier settings'
+        )
+
+
+# --- field values ------------------------------------------------------------------
+
+# Words suppliers use for "we don't know": read as unknown, never as 0.
+UNKNOWN_WORDS: Final = frozenset({"", "n/a", "na", "unknown", "null"})
+_NO_DATE_WORDS: Final = UNKNOWN_WORDS | {"tba", "tbd", "0000-00-00"}
+MAX_QUANTITY: Final = 2**31 - 1
+_SHOWN_CHARS = 40
+
+_PLAIN_NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)")
+# A comma or dot is read as a thousands separator only in well-formed groups of
+# three ("1,234.50", "1.234.567"); "0,125" stays a decimal comma.
+_COMMA_GROUPED = re.compile(r"[+-]?[1-9]\d{0,2}(?:,\d{3})+(?:\.\d+)?")
+_DOT_GROUPED = re.compile(r"[+-]?[1-9]\d{0,2}(?:\.\d{3})+(?:,\d+)?")
+_DECIMAL_COMMA = re.compile(r"[+-]?\d*,\d+")
+# A price may carry a currency code or symbol on either side: "€12,50", "12.50 EUR".
+_CURRENCY = r"(?:[^\W\d_]{1,3}\.?|[^\w\s.,'+-])"
+_MONEY = re.compile(rf"{_CURRENCY}?\s*([+-]?[\d.,'\s]*\d[.,]?)\s*{_CURRENCY}?")
+_GROUP_SPACES = str.maketrans("", "", " '\u00a0\u202f")
+
+
+def show(value: object) -> str:
+    """A raw value quoted for a message, shortened so one row cannot flood a report."""
+    text = str(value)
+    if len(text) > _SHOWN_CHARS:
+        text = text[: _SHOWN_CHARS - 3] + "..."
+    return f'"{text}"'
+
+
+def parse_sku(value: object) -> str:
+    if isinstance(value, str):
+        text = value.strip()
+    elif isinstance(value, int) and not isinstance(value, bool):
+        text = str(value)
+    elif isinstance(value, Decimal) and value.is_finite() and value == value.to_integral_value():
+        text = str(int(value))
+    elif value is None:
+        raise ValueError("no SKU")
+    else:
+        raise ValueError(f"SKU {show(value)} is not text")
+    if not text:
+        raise ValueError("empty SKU")
+    if "\ufffd" in text:
+        raise ValueError(f"SKU {show(text)} is not readable text - check the encoding setting")
+    return text
+
+
+def parse_decimal(text: str) -> Decimal:
+    """Parse '12.5', '12,5', '1.234,50', '1,234.50', '1 234,50'; ValueError otherwise."""
+    text = text.strip().translate(_GROUP_SPACES)
+    if _PLAIN_NUMBER.fullmatch(text):
+        return Decimal(text)
+    if _COMMA_GROUPED.fullmatch(text):
+        return Decimal(text.replace(",", ""))
+    if _DOT_GROUPED.fullmatch(text):
+        return Decimal(text.replace(".", "").replace(",", "."))
+    if _DECIMAL_COMMA.fullmatch(text):
+        return Decimal(text.replace(",", "."))
+    raise ValueError("not a number")
+
+
+def parse_quantity(value: object) -> int | None:
+    """Stock quantity, or None when the supplier says it does not know.
+
+    '>50' and '50+' mean "at least 50" and read as 50: reporting the lower bound
+    can never promise stock that is not there. '<5' could be 0 and is rejected.
+    """
+    if isinstance(value, str):
+        text = value.strip()
+        if text.isascii() and text.isdigit():  # fast path: the usual case
+            return _checked_quantity(int(text), value)
+        return _parse_quantity_text(text, value)
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        raise ValueError(f"quantity {show(value)} is not a number")
+    if isinstance(value, int):
+        return _checked_quantity(value, value)
+    if isinstance(value, Decimal | float):
+        return _checked_quantity(_whole_number(Decimal(value), value), value)
+    raise ValueError(f"quantity {show(value)} is not a number")
+
+
+def _parse_quantity_text(text: str, raw: str) -> int | None:
+    if text.casefold() in UNKNOWN_WORDS:
+        return None
+    if text.startswith("<"):
+        raise ValueError(f"quantity {show(raw)} only gives an upper limit")
+    if text.startswith(">"):
+        text = text.lstrip(">=").strip()
+    elif text.endswith("+"):
+        text = text[:-1].strip()
+    try:
+        number = parse_decimal(text)
+    except ValueError:
+        raise ValueError(f"quantity {show(raw)} is not a number") from None
+    return _checked_quantity(_whole_number(number, raw), raw)
+
+
+def _whole_number(number: Decimal, raw: object) -> int:
+    if not number.is_finite() or number != number.to_integral_value():
+        raise ValueError(f"quantity {show(raw)} is not a whole number")
+    return int(number)
+
+
+def _checked_quantity(quantity: int, raw: object) -> int:
+    if quantity < 0:
+        raise ValueError(f"negative quantity {show(raw)}")
+    if quantity > MAX_QUANTITY:
+        raise ValueError(f"quantity {show(raw)} is implausibly large")
+    return quantity
+
+
+def parse_price(value: object) -> Decimal | None:
+    """A price as Decimal (never float); currency symbols and codes are ignored."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        raise ValueError(f"price {show(value)} is not a number")
+    if isinstance(value, int | Decimal):
+        number = Decimal(value)
+    elif isinstance(value, str):
+        number = _parse_price_text(value)
+        if number is None:
+            return None
+    else:
+        raise ValueError(f"price {show(value)} is not a number")
+    if not number.is_finite():
+        raise ValueError(f"price {show(value)} is not a number")
+    if number < 0:
+        raise ValueError(f"negative price {show(value)}")
+    return number
+
+
+def _parse_price_text(raw: str) -> Decimal | None:
+    text = raw.strip()
+    if _PLAIN_NUMBER.fullmatch(text):  # fast path
+        return Decimal(text)
+    try:
+        return parse_decimal(text)  # decimal comma, thousands separators
+    except ValueError:
+        pass
+    if text.casefold() in UNKNOWN_WORDS:
+        return None
+    match = _MONEY.fullmatch(text)
+    try:
+        if match is None:
+            raise ValueError
+        return parse_decimal(match.group(1).rstrip(".,"))
+    except (ValueError, InvalidOperation):
+        raise ValueError(f"price {show(raw)} is not a number") from None
+
+
+def parse_restock_date(value: object) -> date | None:
+    """ISO dates ('2026-12-01') and timestamps ('2026-12-01T00:00:00Z') only.
+
+    '01/12/2026' is rejected: it means 1 December or 12 January depending on
+    the supplier's country, and guessing wrong would mislead the shop.
+    """
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, date):
+        return value
+    if not isinstance(value, str):
+        raise ValueError(f"restock date {show(value)} is not a date")
+    text = value.strip()
+    if text.casefold() in _NO_DATE_WORDS:
+        return None
+    try:
+        if len(text) == 10:
+            return date.fromisoformat(text)
+        return datetime.fromisoformat(text).date()
+    except ValueError:
+        raise ValueError(f"restock date {show(value)} is not a YYYY-MM-DD date") from None
+
+
+# --- rows ----------------------------------------------------------------------
+
+
+class RecordBuilder:
+    """Turns one row's raw values into a StockRecord, or sets the row aside.
+
+    `unit` names what `line` counts in messages: "line" for CSV, "item" for JSON.
+    The first row with a SKU wins; later rows with the same SKU are rejected,
+    because which of two contradicting rows is right cannot be known.
+    """
+
+    __slots__ = ("_first_seen", "_unit", "stats")
+
+    def __init__(self, stats: FeedStats, unit: str = "line") -> None:
+        self.stats = stats
+        self._unit = unit
+        self._first_seen: dict[str, int] = {}
+
+    def reject(self, line: int, reason: str, sku: str | None = None) -> None:
+        """Count a row that could not even be split into fields."""
+        self.stats.rows_read += 1
+        self.stats.reject(line, reason, sku)
+
+    def build(
+        self,
+        line: int,
+        sku: object,
+        quantity: object,
+        price: object = None,
+        restock_date: object = None,
+    ) -> StockRecord | None:
+        stats = self.stats
+        stats.rows_read += 1
+        try:
+            sku_text = parse_sku(sku)
+        except ValueError as exc:
+            stats.reject(line, str(exc))
+            return None
+        first = self._first_seen.setdefault(sku_text, line)
+        if first != line:
+            stats.reject(
+                line,
+                f"duplicate SKU {show(sku_text)} (first seen on {self._unit} {first})",
+                sku_text,
+            )
+            return None
+        try:
+            count = parse_quantity(quantity)
+            cost = parse_price(price)
+            restock = parse_restock_date(restock_date)
+        except ValueError as exc:
+            stats.reject(line, f"SKU {show(sku_text)}: {exc}", sku_text)
+            return None
+        return StockRecord(sku_text, count, cost, restock, StockRecord.availability_for(count))
+
+
+# --- text ----------------------------------------------------------------------
+
+_UTF8_BOM = codecs.BOM_UTF8
+_UTF16_BOMS = (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
+
+
+def _encoding_for(head: bytes, encoding: str) -> tuple[str, int]:
+    """(encoding to use, BOM bytes to skip). A UTF-8 BOM is always dropped; a
+    UTF-16 BOM (Excel's "Unicode text") overrides the utf-8 default."""
+    if head.startswith(_UTF8_BOM):
+        return encoding, len(_UTF8_BOM)
+    if codecs.lookup(encoding).name == "utf-8" and head.startswith(_UTF16_BOMS):
+        return "utf-16", 0
+    return encoding, 0
+
+
+async def decode_text(chunks: AsyncIterator[bytes], encoding: str) -> AsyncIterator[str]:
+    """Decode incrementally. Undecodable bytes become U+FFFD so one bad product
+    name does not sink the feed; `parse_sku` refuses SKUs containing it."""
+    head, rest = await prefetch(chunks, len(_UTF8_BOM))
+    encoding, skip = _encoding_for(head, encoding)
+    decoder = codecs.getincrementaldecoder(encoding)(errors="replace")
+    async for chunk in chained(head[skip:], rest):
+        if text := decoder.decode(chunk):
+            yield text
+    if text := decoder.decode(b"", final=True):
+        yield text
+
+
+async def utf8_chunks(chunks: AsyncIterator[bytes], encoding: str) -> AsyncIterator[bytes]:
+    """The body as UTF-8 bytes without BOM (what JSON parsers want)."""
+    head, rest = await prefetch(chunks, len(_UTF8_BOM))
+    actual, skip = _encoding_for(head, encoding)
+    if codecs.lookup(actual).name == "utf-8":
+        async for chunk in chained(head[skip:], rest):
+            yield chunk
+        return
+    async for text in decode_text(chained(head, rest), encoding):
+        yield text.encode()
+
+
+# --- options and adapter plumbing ----------------------------------------------------
+
+_HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def _env_var_is_set(name: str, info: ValidationInfo) -> str:
+    """Check the variable exists when the loader passes `context={"env": ...}`.
+
+    Declared per dict value so a failure is located at headers_env.<header>.
+    """
+    if not _ENV_NAME.fullmatch(name):
+        raise ValueError(f"{name!r} is not a valid environment variable name")
+    env = (info.context or {}).get("env")
+    if env is not None and name not in env:
+        raise ValueError(f"environment variable {name} is not set")
+    if env is not None and not env[name].strip():
+        raise ValueError(f"environment variable {name} is empty")
+    return name
+
+
+class FeedOptions(AdapterOptions):
+    """Options shared by all file-style feeds (`[[suppliers]]` keys)."""
+
+    url: str  # http(s) URL, file:// URL or local path (relative to the config file)
+    mapping: dict[str, str] = Field(default_factory=dict)  # logical field -> column name
+    headers: dict[str, str] = Field(default_factory=dict)  # plain, non-secret headers
+    # header name -> NAME of the environment variable holding its (secret) value
+    headers_env: dict[str, Annotated[str, AfterValidator(_env_var_is_set)]] = Field(
+        default_factory=dict
+    )
+    encoding: str = "utf-8"
+    timeout: float = Field(30.0, gt=0)
+    max_attempts: int = Field(4, ge=1, le=10)
+
+    @field_validator("url")
+    @classmethod
+    def _resolve_url(cls, url: str, info: ValidationInfo) -> str:
+        return resolve_source(url, (info.context or {}).get("base_dir"))
+
+    @field_validator("mapping")
+    @classmethod
+    def _known_fields(cls, mapping: dict[str, str]) -> dict[str, str]:
+        for name, column in mapping.items():
+            if name not in FIELDS:
+                raise ValueError(f"unknown field {name!r} (known: {', '.join(FIELDS)})")
+            if not column.strip():
+                raise ValueError(f"the column name for {name} is empty")
+        return mapping
+
+    @field_validator("headers", "headers_env")
+    @classmethod
+    def _valid_header_names(cls, headers: dict[str, str]) -> dict[str, str]:
+        for name in headers:
+            if not _HEADER_NAME.fullmatch(name):
+                raise ValueError(f"{name!r} is not a valid HTTP header name")
+        return headers
+
+    @field_validator("headers")
+    @classmethod
+    def _single_line_values(cls, headers: dict[str, str]) -> dict[str, str]:
+        for name, value in headers.items():
+            if any(char in value for char in "\r\n\0"):
+                raise ValueError(f"the value of header {name} must be on one line")
+        return headers
+
+    @field_validator("encoding")
+    @classmethod
+    def _known_encoding(cls, encoding: str) -> str:
+        try:
+            return codecs.lookup(encoding).name
+        except LookupError:
+            raise ValueError(f"unknown text encoding {encoding!r}") from None
+
+    @model_validator(mode="after")
+    def _no_header_twice(self) -> FeedOptions:
+        both = {name.lower() for name in self.headers} & {n.lower() for n in self.headers_env}
+        if both:
+            raise ValueError(f"header {sorted(both)[0]} is set in both headers and headers_env")
+        return self
+
+
+class FeedAdapterBase(SupplierAdapter):
+    """A supplier whose whole catalogue comes as one document (CSV, JSON, ...).
+
+    Batches are yielded while the download is still running, so a FeedError
+    can follow batches already yielded (a cut-off body, a JSON feed without any
+    quantity key): callers must treat the whole read as failed then.
+    Subclasses set `kind`, `Options` and `unit`, and implement `parse()`.
+    `policy` tunes retries (tests pass a recording `sleep` and a tiny
+    `base_delay`); its timeout and attempts always come from the options.
+    """
+
+    Options: ClassVar[type[FeedOptions]]
+    unit: ClassVar[str] = "line"  # what RejectedRow.line counts
+    options: FeedOptions
+
+    def __init__(
+        self,
+        name: str,
+        options: AdapterOptions,
+        client: httpx.AsyncClient,
+        env: Mapping[str, str] | None = None,
+        *,
+        policy: FetchPolicy | None = None,
+    ) -> None:
+        if not isinstance(options, self.Options):
+            raise TypeError(f"{type(self).__name__} needs {self.Options.__name__}")
+        super().__init__(name, options, client, env)
+        self.options = options
+        self.policy = replace(
+            policy or FetchPolicy(), timeout=options.timeout, max_attempts=options.max_attempts
+        )
+
+    def open(
+        self,
+        validators: Validators | None = None,
+        skus: Sequence[str] = (),
+        batch_size: int = 5000,
+    ) -> AbstractAsyncContextManager[FeedRead]:
+        if batch_size < 1:
+            raise ValueError("batch_size must be at least 1")
+        return self._open(validators, batch_size)
+
+    @asynccontextmanager
+    async def _open(
+        self, validators: Validators | None, batch_size: int
+    ) -> AsyncIterator[FeedRead]:
+        async with open_feed(
+            self.client,
+            self.options.url,
+            validators=validators,
+            headers=self.request_headers(),
+            policy=self.policy,
+        ) as response:
+            read = _StreamedFeedRead(self, response, batch_size)
+            try:
+                yield read
+            finally:
+                await read.aclose()
+
+    def request_headers(self) -> dict[str, str]:
+        """Plain headers plus secret ones read from the environment (never logged)."""
+        headers = dict(self.options.headers)
+        for header, variable in self.options.headers_env.items():
+            value = self.env.get(variable, "").strip()
+            if not value:
+                raise FeedInvalid(
+                    f"Supplier {self.name}: environment variable {variable} "
+                    f"(for the {header} header) is not set"
+                )
+            if any(char in value for char in "\r\n\0"):
+                raise FeedInvalid(
+                    f"Supplier {self.name}: environment variable {variable} must hold a single line"
+                )
+            headers[header] = value
+        return headers
+
+    @abstractmethod
+    def parse(
+        self,
+        chunks: AsyncIterator[bytes],
+        builder: RecordBuilder,
+        source: str,
+        batch_size: int,
+    ) -> AsyncGenerator[list[StockRecord], None]:
+        """Turn the body into batches of records; raise FeedInvalid if it is unusable."""
+
+    def describe(self) -> dict[str, Any]:
+        return {"kind": self.kind, "source": display_source(self.options.url)}
+
+
+class _StreamedFeedRead(FeedRead):
+    """One read of a feed adapter; `batches()` may be iterated once."""
+
+    def __init__(self, adapter: FeedAdapterBase, response: FeedResponse, batch_size: int) -> None:
+        self.stats = FeedStats()
+        self.validators = response.validators
+        self.not_modified = response.not_modified
+        self._adapter = adapter
+        self._response = response
+        self._batch_size = batch_size
+        self._batches: AsyncGenerator[list[StockRecord], None] | None = None
+
+    def batches(self) -> AsyncIterator[list[StockRecord]]:
+        if self._batches is not None:
+            raise RuntimeError("a feed read can only be iterated once")
+        self._batches = self._read()
+        return self._batches
+
+    async def _read(self) -> AsyncGenerator[list[StockRecord], None]:
+        if self.not_modified:
+            return
+        builder = RecordBuilder(self.stats, self._adapter.unit)
+        async with aclosing(self._response.chunks()) as chunks:
+            parsed = self._adapter.parse(chunks, builder, self._response.source, self._batch_size)
+            async with aclosing(parsed):
+                async for batch in parsed:
+                    yield batch
+
+    async def aclose(self) -> None:
+        """Stop a read abandoned halfway, so its generators close before the response."""
+        if self._batches is not None:
+            await self._batches.aclose()

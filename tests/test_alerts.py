@@ -1,0 +1,239 @@
+"""Stock alerts end to end: feed file -> poll -> rules -> Slack message, in place."""
+
+from __future__ import annotations
+
+import json
+
+from sqlalchemy import func, select
+
+from bot.config import load_settings
+from bot.models import Alert, AlertState, Offer, StockObservation
+from bot.runtime import Runtime
+from tests.helpers import ALERT_CHANNEL_ID, CATALOG_HEADER, Stack
+
+CATALOG = [
+    CATALOG_HEADER,
+    "MUG-1,Blue mug,Acme,A-MUG,1,5,4.00",
+    "MUG-1,Blue mug,Beta,B-MUG,2,5,4.40",
+    "CAP-2,Red cap,Acme,A-CAP,1,3,2.00",
+]
+
+
+def all_text(message: dict) -> str:
+    return message.get("text", "") + json.dumps(message.get("blocks", []), ensure_ascii=False)
+
+
+def action_ids(message: dict) -> set[str]:
+    return {
+        element["action_id"]
+        for block in message.get("blocks", [])
+        if block["type"] == "actions"
+        for element in block["elements"]
+    }
+
+
+async def test_low_stock_alert_is_posted_with_context_and_buttons(stack: Stack) -> None:
+    await stack.import_catalog(CATALOG)
+    stack.write_feed("Beta", {"B-MUG": 40})
+    await stack.poll("Beta")
+    stack.write_feed("Acme", {"A-MUG": 3, "A-CAP": 50})
+    summary = await stack.poll("Acme")
+
+    assert (summary.rows_read, summary.alerts_opened) == (2, 1)
+    message = stack.only_alert()
+    assert message["text"].startswith("⚠️ Low stock: Blue mug (MUG-1) at Acme: 3 (threshold 5)")
+    blocks = message["blocks"]
+    assert blocks[0]["type"] == "header"
+    text = all_text(message)
+    assert "*Stock*\\n3 (threshold 5)" in text
+    assert "*Beta*: 40 · 9.99" in text  # the other supplier's stock and price
+    assert action_ids(message) == {"acknowledge_alert", "snooze_alert"}
+    assert stack.slack.warnings == []
+
+
+async def test_changes_update_the_same_message_and_never_duplicate(stack: Stack) -> None:
+    await stack.import_catalog(CATALOG)
+    stack.write_feed("Acme", {"A-MUG": 3, "A-CAP": 50})
+    await stack.poll("Acme")
+    first = stack.only_alert()
+
+    await stack.poll("Acme")  # nothing changed: no new message, no update
+    assert len(stack.slack.calls_to("chat.postMessage")) == 1
+    assert stack.slack.calls_to("chat.update") == []
+
+    stack.write_feed("Acme", {"A-MUG": 2, "A-CAP": 50})
+    await stack.poll("Acme")
+    updated = stack.only_alert()
+    assert updated["ts"] == first["ts"]
+    assert "2 (threshold 5)" in updated["text"]
+
+
+async def test_restock_resolves_the_original_message(stack: Stack) -> None:
+    await stack.import_catalog(CATALOG)
+    stack.write_feed("Acme", {"A-MUG": 0, "A-CAP": 50})
+    await stack.poll("Acme")
+    assert stack.only_alert()["text"].startswith("🚨 Out of stock: Blue mug")
+
+    stack.write_feed("Acme", {"A-MUG": 25, "A-CAP": 50})
+    summary = await stack.poll("Acme")
+    assert summary.alerts_resolved == 1
+    message = stack.only_alert()
+    assert message["text"].startswith("✅ Resolved: out of stock: Blue mug")
+    assert "Back in stock: 25 available" in all_text(message)
+    assert action_ids(message) == set()  # nothing left to click
+
+
+async def test_sku_missing_from_a_complete_feed_is_out_of_stock(stack: Stack) -> None:
+    await stack.import_catalog(CATALOG)
+    stack.write_feed("Acme", {"A-MUG": 30, "A-CAP": 50})
+    await stack.poll("Acme")
+    stack.write_feed("Acme", {"A-MUG": 30})
+    summary = await stack.poll("Acme")
+    assert summary.missing == 1
+    message = stack.only_alert()
+    assert "Out of stock: Red cap" in message["text"]
+    assert "missing from feed" in message["text"]
+
+
+async def test_unknown_quantity_is_not_read_as_zero(stack: Stack) -> None:
+    await stack.import_catalog(CATALOG)
+    stack.write_feed("Acme", {"A-MUG": "unknown", "A-CAP": 50})
+    summary = await stack.poll("Acme")
+    assert summary.alerts_opened == 0
+    assert stack.alert_messages() == []
+    async with stack.runtime.sessions() as session:
+        offer = await session.scalar(select(Offer).where(Offer.supplier_sku == "A-MUG"))
+        assert offer is not None and offer.quantity is None
+
+
+async def test_stock_history_records_changes_only(stack: Stack) -> None:
+    await stack.import_catalog(CATALOG)
+    stack.write_feed("Acme", {"A-MUG": 30, "A-CAP": 50})
+    await stack.poll("Acme")
+    await stack.poll("Acme")
+    stack.write_feed("Acme", {"A-MUG": 29, "A-CAP": 50})
+    await stack.poll("Acme")
+    async with stack.runtime.sessions() as session:
+        rows = (
+            await session.execute(
+                select(StockObservation.previous_quantity, StockObservation.quantity)
+                .join(Offer, Offer.id == StockObservation.offer_id)
+                .where(Offer.supplier_sku == "A-MUG")
+                .order_by(StockObservation.id)
+            )
+        ).all()
+    assert [tuple(r) for r in rows] == [(None, 30), (30, 29)]
+
+
+async def test_feed_guard_refuses_a_mass_stockout(stack: Stack) -> None:
+    rows = [CATALOG_HEADER] + [f"P-{i},Product {i},Acme,A-{i},1,2," for i in range(8)]
+    await stack.import_catalog(rows)
+    stack.write_feed("Acme", {f"A-{i}": 20 for i in range(8)})
+    await stack.poll("Acme")
+
+    stack.write_feed("Acme", {f"A-{i}": (0 if i < 5 else 20) for i in range(8)})
+    summary = await stack.poll("Acme")
+    assert summary.error is not None and "(0 missing from the feed, 5 at zero)" in summary.error
+    message = stack.only_alert()
+    assert message["text"].startswith("🧾 Supplier feed problem: Acme")
+    async with stack.runtime.sessions() as session:
+        zero = await session.scalar(select(func.count()).where(Offer.quantity == 0))
+        assert zero == 0  # the stock was left as it was
+
+    stack.write_feed("Acme", {f"A-{i}": 20 for i in range(8)})
+    summary = await stack.poll("Acme")
+    assert summary.ok
+    assert stack.only_alert()["text"].startswith("✅ Resolved: supplier feed problem: Acme")
+
+
+async def test_feed_guard_can_be_overridden(stack: Stack) -> None:
+    rows = [CATALOG_HEADER] + [f"P-{i},Product {i},Acme,A-{i},1,2," for i in range(6)]
+    await stack.import_catalog(rows)
+    stack.write_feed("Acme", {f"A-{i}": 20 for i in range(6)})
+    await stack.poll("Acme")
+    stack.write_feed("Acme", {f"A-{i}": 0 for i in range(6)})
+    summary = await stack.poll("Acme", accept_drop=True)
+    assert summary.ok and summary.alerts_opened == 6
+
+
+async def test_supplier_down_after_repeated_failures_then_resolves(stack: Stack) -> None:
+    await stack.import_catalog(CATALOG)
+    stack.write_feed("Acme", {"A-MUG": 30, "A-CAP": 50})
+    await stack.poll("Acme")
+    (stack.tmp_path / "feeds" / "acme.csv").unlink()
+    for _ in range(3):
+        summary = await stack.poll("Acme")
+        assert not summary.ok
+    texts = [m["text"] for m in stack.alert_messages()]
+    assert any(t.startswith("🔌 Supplier not responding: Acme") for t in texts), texts
+    assert any("3 polls in a row have failed" in t for t in texts)
+
+    stack.write_feed("Acme", {"A-MUG": 30, "A-CAP": 50})
+    await stack.poll("Acme")
+    assert all(m["text"].startswith("✅ Resolved") for m in stack.alert_messages())
+
+
+async def test_alert_storm_is_grouped_into_one_message(stack: Stack) -> None:
+    rows = [CATALOG_HEADER] + [f"P-{i:02},Product {i},Acme,A-{i},1,2," for i in range(12)]
+    await stack.import_catalog(rows)
+    stack.write_feed("Acme", {f"A-{i}": 0 for i in range(12)})
+    summary = await stack.poll("Acme")
+    assert summary.alerts_opened == 12
+    message = stack.only_alert()
+    assert message["text"].startswith("🚨 Out of stock: 12 products at Acme")
+    assert "P-00" in all_text(message) and "P-11" in all_text(message)
+
+    stack.write_feed("Acme", {f"A-{i}": 20 for i in range(12)})
+    await stack.poll("Acme")
+    assert stack.only_alert()["text"].startswith("✅ Resolved: out of stock: 12 products")
+
+
+async def test_slack_outage_loses_nothing_and_posts_once(stack: Stack) -> None:
+    await stack.import_catalog(CATALOG)
+    stack.slack.fail_next("chat.postMessage", status=503, times=1)
+    stack.write_feed("Acme", {"A-MUG": 0, "A-CAP": 50})
+    await stack.poll("Acme")
+    assert stack.alert_messages() == []  # Slack refused; the alert waits in the outbox
+
+    async with stack.runtime.sessions() as session:
+        alert = await session.scalar(select(Alert))
+        assert alert is not None and alert.needs_sync and alert.last_delivery_error
+        # Pretend the back-off has passed.
+        alert.next_delivery_at = None
+        await session.commit()
+    await stack.deliver()
+    await stack.deliver()
+    assert len(stack.alert_messages()) == 1
+
+
+async def test_rate_limit_is_honoured(stack: Stack) -> None:
+    await stack.import_catalog(CATALOG)
+    stack.slack.fail_next("chat.postMessage", status=429, retry_after=30, times=1)
+    stack.write_feed("Acme", {"A-MUG": 0, "A-CAP": 50})
+    await stack.poll("Acme")
+    assert stack.alert_messages() == []
+    async with stack.runtime.sessions() as session:
+        alert = await session.scalar(select(Alert))
+        assert alert is not None and alert.next_delivery_at is not None
+        assert 25 <= (alert.next_delivery_at - alert.changed_at).total_seconds() <= 40
+
+
+async def test_restart_delivers_pending_and_resolves_in_place(stack: Stack) -> None:
+    await stack.import_catalog(CATALOG)
+    stack.write_feed("Acme", {"A-MUG": 0, "A-CAP": 50})
+    await stack.poll("Acme")
+    posted = stack.only_alert()
+    await stack.runtime.close()
+
+    # A new process: same database, fresh clients.
+    runtime = await Runtime.start(load_settings(stack.config_path), per_channel_interval=0)
+    stack.runtime = runtime
+    stack.write_feed("Acme", {"A-MUG": 40, "A-CAP": 50})
+    await stack.poll("Acme")
+    message = stack.only_alert()
+    assert message["ts"] == posted["ts"]
+    assert message["text"].startswith("✅ Resolved")
+    async with runtime.sessions() as session:
+        alert = await session.scalar(select(Alert))
+        assert alert is not None and alert.state == AlertState.RESOLVED
+        assert (alert.slack_channel, alert.slack_ts) == (ALERT_CHANNEL_ID, posted["ts"])

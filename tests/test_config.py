@@ -1,0 +1,128 @@
+"""Configuration: good files load; every mistake names its key and stops the bot."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from bot.cli import main
+from bot.config import ConfigError, load_settings, parse_duration
+
+GOOD = """
+[slack]
+alert_channel = "#stock"
+
+[[suppliers]]
+name = "Acme"
+kind = "csv_feed"
+url = "feeds/acme.csv"
+poll_interval = "15m"
+"""
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "stockbot.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_good_file_loads_with_defaults(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    monkeypatch.delenv("SLACK_BOT_TOKEN", raising=False)
+    settings = load_settings(write(tmp_path, GOOD))
+    assert settings.slack.alert_channel == "#stock"
+    assert settings.suppliers[0].poll_interval == timedelta(minutes=15)
+    assert settings.rules.feed_guard_share == 0.5
+    assert settings.rules.supplier_down_after == 3
+    # The default database is an SQLite file beside the config, on the async driver.
+    assert settings.database_url == f"sqlite+aiosqlite:///{tmp_path / 'stockbot.db'}"
+    assert settings.slack_api_url == "https://slack.com/api/"
+    assert not settings.slack_configured
+
+
+def test_environment_supplies_secrets_and_endpoints(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SLACK_BOT_TOKEN", "xoxb-secret")
+    monkeypatch.setenv("SLACK_API_URL", "http://127.0.0.1:9/api")
+    monkeypatch.setenv("DATABASE_URL", "postgresql://u:p@localhost/stock")
+    settings = load_settings(write(tmp_path, GOOD))
+    assert settings.slack_configured
+    assert settings.slack_api_url == "http://127.0.0.1:9/api/"
+    assert settings.database_url == "postgresql+asyncpg://u:p@localhost/stock"
+    assert "xoxb-secret" not in repr(settings)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            GOOD.replace('poll_interval = "15m"', 'poll_interval = "soon"'),
+            "suppliers[0].poll_interval: expected a duration such as '30s'",
+        ),
+        (
+            GOOD.replace('kind = "csv_feed"', 'kind = "carrier_pigeon"'),
+            "suppliers[0].kind: unknown kind 'carrier_pigeon'",
+        ),
+        (GOOD.replace("[slack]", "[slak]"), "slak: unknown key"),
+        (
+            GOOD.replace('alert_channel = "#stock"', ""),
+            "slack.alert_channel: required key is missing",
+        ),
+        (
+            GOOD + "\n[rules]\nfeed_guard_share = 2\n",
+            "rules.feed_guard_share: Input should be less than or equal to 1",
+        ),
+        (
+            GOOD.replace('url = "feeds/acme.csv"', 'url = "x"\ncolour = "red"'),
+            "suppliers[0].colour: unknown key",
+        ),
+        (
+            GOOD + GOOD.split("\n", 4)[4].replace("[[suppliers]]", "[[suppliers]]"),
+            "supplier name 'Acme' is used twice",
+        ),
+        ("[slack\n", "not valid TOML"),
+    ],
+)
+def test_mistakes_name_the_key(tmp_path: Path, text: str, expected: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_settings(write(tmp_path, text))
+    assert expected in str(caught.value)
+
+
+def test_header_from_missing_environment_variable_is_reported(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("ACME_FEED_TOKEN", raising=False)
+    text = GOOD + 'headers_env = { Authorization = "ACME_FEED_TOKEN" }\n'
+    with pytest.raises(ConfigError) as caught:
+        load_settings(write(tmp_path, text))
+    assert "suppliers[0].headers_env" in str(caught.value)
+    assert "ACME_FEED_TOKEN" in str(caught.value)
+
+
+def test_durations() -> None:
+    assert parse_duration("30s") == timedelta(seconds=30)
+    assert parse_duration("1h30m") == timedelta(minutes=90)
+    assert parse_duration(45) == timedelta(seconds=45)
+    for bad in ("", "10", "-5m", "0s", "5 minutes"):
+        with pytest.raises(ValueError, match=r"duration|longer than zero"):
+            parse_duration(bad)
+
+
+def test_cli_refuses_to_start_on_a_bad_config(tmp_path: Path) -> None:
+    path = write(tmp_path, GOOD.replace('"15m"', '"15 parsecs"'))
+    result = CliRunner().invoke(main, ["--config", str(path), "poll", "--once"])
+    assert result.exit_code == 2
+    assert "suppliers[0].poll_interval" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_cli_without_any_config_says_how_to_give_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("STOCKBOT_CONFIG", raising=False)
+    result = CliRunner().invoke(main, ["poll", "--once"])
+    assert result.exit_code == 2
+    assert "--config PATH or set STOCKBOT_CONFIG" in result.output

@@ -1,0 +1,177 @@
+"""Slack requests over HTTP, signed as Slack signs them, against the running app."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+
+import httpx
+from sqlalchemy import select
+
+from bot.actions import StaffActions
+from bot.models import Alert, AlertState, AuditEntry, utcnow
+from tests.helpers import ALERT_CHANNEL_ID, CATALOG_HEADER, Stack
+
+CATALOG = [
+    CATALOG_HEADER,
+    "MUG-1,Blue ceramic mug,Acme,A-MUG,1,5,4.00",
+    "MUG-1,Blue ceramic mug,Beta,B-MUG,2,5,4.40",
+    "MUG-2,Green ceramic mug,Acme,A-MUG2,1,5,4.00",
+    "CAP-2,Red cap,Acme,A-CAP,1,3,2.00",
+]
+
+
+async def with_out_of_stock_alert(stack: Stack) -> dict:
+    await stack.import_catalog(CATALOG)
+    stack.write_feed("Beta", {"B-MUG": 40})
+    await stack.poll("Beta")
+    stack.write_feed("Acme", {"A-MUG": 0, "A-MUG2": 30, "A-CAP": 50})
+    await stack.poll("Acme")
+    return stack.only_alert()
+
+
+def ack_json(response: httpx.Response) -> dict:
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+async def test_bad_signature_is_rejected(stack: Stack) -> None:
+    sender = await stack.serve_http()
+    response = await sender.slash_command("/stock", "MUG-1", bad_signature=True)
+    assert response.status_code == 401
+    stale = await sender.slash_command("/stock", "MUG-1", timestamp_offset=-600)
+    assert stale.status_code == 401
+
+
+async def test_healthz(stack: Stack) -> None:
+    await stack.serve_http()
+    async with httpx.AsyncClient() as client:
+        response = await client.get(stack.extra["base_url"] + "/healthz")
+    assert response.status_code == 200 and response.json() == {"ok": True}
+
+
+async def test_stock_shows_every_supplier(stack: Stack) -> None:
+    await with_out_of_stock_alert(stack)
+    sender = await stack.serve_http()
+    answer = ack_json(await sender.slash_command("/stock", "mug-1"))
+    assert answer["response_type"] == "ephemeral"
+    text = json.dumps(answer["blocks"], ensure_ascii=False)
+    assert "*Acme* *(active)*: 0" in text
+    assert "*Beta*: 40 · 9.99" in text
+    assert "Open alerts: out of stock" in text
+
+
+async def test_stock_searches_by_words(stack: Stack) -> None:
+    await with_out_of_stock_alert(stack)
+    sender = await stack.serve_http()
+    answer = ack_json(await sender.slash_command("/stock", "ceramic mug"))
+    text = json.dumps(answer["blocks"], ensure_ascii=False)
+    assert answer["text"] == "2 products match “ceramic mug”"
+    assert "MUG-1" in text and "MUG-2" in text and "CAP-2" not in text
+
+
+async def test_unknown_sku_gets_close_matches(stack: Stack) -> None:
+    await with_out_of_stock_alert(stack)
+    sender = await stack.serve_http()
+    answer = ack_json(await sender.slash_command("/stock", "MUG-3"))
+    assert answer["text"].startswith("No product matches “MUG-3”. Did you mean:")
+    assert "MUG-1" in answer["text"]
+
+
+async def test_stock_without_argument_summarises_open_alerts(stack: Stack) -> None:
+    await with_out_of_stock_alert(stack)
+    sender = await stack.serve_http()
+    answer = ack_json(await sender.slash_command("/stock", ""))
+    assert answer["text"] == "Open alerts: 1 out of stock"
+    assert "MUG-1" in json.dumps(answer["blocks"])
+
+
+async def test_acknowledge_updates_in_place_with_thread_reply(stack: Stack) -> None:
+    message = await with_out_of_stock_alert(stack)
+    sender = await stack.serve_http()
+    response = await sender.block_action(
+        "acknowledge_alert", user_id="U0ALICE", channel_id=ALERT_CHANNEL_ID, message=message
+    )
+    assert response.status_code == 200
+    await stack.slack.wait_for_async(
+        lambda call: call.method == "chat.postMessage" and call.params.get("thread_ts")
+    )
+    updated = stack.only_alert()
+    assert updated["ts"] == message["ts"]
+    assert "Acknowledged by <@U0ALICE>" in json.dumps(updated["blocks"])
+    replies = stack.slack.thread_replies(ALERT_CHANNEL_ID, message["ts"])
+    assert [r["text"] for r in replies] == ["Acknowledged by <@U0ALICE>."]
+
+    # A double click, or Slack retrying the request, changes nothing more.
+    await sender.block_action(
+        "acknowledge_alert",
+        user_id="U0ALICE",
+        channel_id=ALERT_CHANNEL_ID,
+        message=message,
+        retry_num=1,
+    )
+    await stack.deliver()
+    assert len(stack.slack.thread_replies(ALERT_CHANNEL_ID, message["ts"])) == 1
+    async with stack.runtime.sessions() as session:
+        audit = (await session.scalars(select(AuditEntry))).all()
+        assert [(a.actor, a.action) for a in audit] == [("U0ALICE", "acknowledge_alert")]
+
+
+async def test_snooze_then_reminder_when_it_ends(stack: Stack) -> None:
+    message = await with_out_of_stock_alert(stack)
+    sender = await stack.serve_http()
+    await sender.block_action(
+        "snooze_alert",
+        user_id="U0BOB",
+        channel_id=ALERT_CHANNEL_ID,
+        message=message,
+        selected_option_value=next(
+            o["value"]
+            for b in message["blocks"]
+            if b["type"] == "actions"
+            for e in b["elements"]
+            if e["action_id"] == "snooze_alert"
+            for o in e["options"]
+            if o["value"].endswith(":4h")
+        ),
+    )
+    await stack.slack.wait_for_async(
+        lambda call: call.method == "chat.postMessage" and call.params.get("thread_ts")
+    )
+    assert "Snoozed by <@U0BOB> until" in json.dumps(stack.only_alert()["blocks"])
+    replies = stack.slack.thread_replies(ALERT_CHANNEL_ID, message["ts"])
+    assert replies[-1]["text"] == "Snoozed for 4 hours by <@U0BOB>."
+
+    actions = StaffActions(stack.runtime.sessions, stack.runtime.deliverer)
+    assert await actions.wake_snoozed() == 0  # not yet
+    async with stack.runtime.sessions() as session:
+        alert = await session.scalar(select(Alert))
+        assert alert is not None
+        alert.snoozed_until = utcnow() - timedelta(seconds=1)  # four hours later…
+        await session.commit()
+    assert await actions.wake_snoozed() == 1
+    await stack.deliver()
+    replies = stack.slack.thread_replies(ALERT_CHANNEL_ID, message["ts"])
+    assert replies[-1]["text"].startswith("Reminder: the snooze by <@U0BOB> has ended")
+    async with stack.runtime.sessions() as session:
+        alert = await session.scalar(select(Alert))
+        assert alert is not None and alert.state == AlertState.OPEN
+
+
+async def test_action_on_a_resolved_alert_explains_itself(stack: Stack) -> None:
+    message = await with_out_of_stock_alert(stack)
+    stack.write_feed("Acme", {"A-MUG": 50, "A-MUG2": 30, "A-CAP": 50})
+    await stack.poll("Acme")
+    sender = await stack.serve_http()
+    response_url = stack.slack.response_url("late-click")
+    await sender.block_action(
+        "acknowledge_alert",
+        user_id="U0ALICE",
+        channel_id=ALERT_CHANNEL_ID,
+        message=message,
+        response_url=response_url,
+    )
+    await stack.slack.wait_for_async("response_url/late-click")
+    posted = stack.slack.responses("late-click")
+    assert posted[-1]["text"] == "That alert is already resolved: nothing to do."
+    assert posted[-1]["response_type"] == "ephemeral"
