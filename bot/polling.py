@@ -140,6 +140,10 @@ class Poller:
                     summary.not_modified = feed.not_modified
                     complete = feed.complete and not feed.not_modified
                     new_validators = feed.validators
+                # A row set aside still proves the SKU is listed: not "missing".
+                for sku in feed.stats.rejected_skus:
+                    if sku in offers:
+                        offers[sku].seen_now = True
                 if complete:
                     await self._mark_missing(session, supplier_id, offers, summary, started)
                 if not accept_drop and not summary.not_modified:

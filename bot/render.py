@@ -112,9 +112,8 @@ def offer_lines(card: ProductCard, include_active: bool = True) -> list[str]:
         restock = f" · restock {offer.restock_date:%Y-%m-%d}" if offer.restock_date else ""
         change = "" if offer.is_active else _price_change(offer.price, reference)
         stock = quantity_text(offer.quantity, offer.availability)
-        lines.append(
-            f"• *{_escape(offer.supplier)}*{marker}: {stock} · {_money(offer.price)}{change}{restock}"
-        )
+        price = f"{_money(offer.price)}{change}"
+        lines.append(f"• *{_escape(offer.supplier)}*{marker}: {stock} · {price}{restock}")
     return lines
 
 
