@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 DEMO_CONFIG := examples/stockbot.toml
 
-.PHONY: install demo test lint bench clean
+.PHONY: install demo test test-postgres lint bench clean
 
 $(BIN)/stockbot: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +25,10 @@ lint: install
 
 test: lint
 	$(BIN)/python -m pytest
+	bash scripts/test-postgres.sh -q
+
+test-postgres: install
+	bash scripts/test-postgres.sh
 
 bench: install
 	$(BIN)/python bench/poll_bench.py

@@ -23,7 +23,7 @@ from bot.polling import PollSummary
 from bot.runtime import Runtime
 
 T = TypeVar("T")
-console = Console(highlight=False)
+console = Console(highlight=False, soft_wrap=True)
 log = logging.getLogger("stockbot")
 
 DELIVERY_WAIT_SECONDS = 30.0
@@ -36,7 +36,7 @@ def _configure_logging(verbose: bool) -> None:
         datefmt="%H:%M:%S",
     )
     # Request URLs can carry credentials in query strings: keep them out of logs.
-    for noisy in ("httpx", "httpcore", "apscheduler.executors.default", "aiosqlite"):
+    for noisy in ("httpx", "httpcore", "apscheduler", "aiosqlite", "alembic"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
@@ -244,6 +244,8 @@ async def serve(settings: Settings, *, http_mode: bool, host: str, port: int) ->
     from aiohttp import web
 
     from bot.app import create_app, create_web_app
+    from bot.lookup import open_alert_summary
+    from bot.render import console_alert_summary
     from bot.scheduler import build_scheduler
 
     runtime = await Runtime.start(settings)
@@ -258,6 +260,8 @@ async def serve(settings: Settings, *, http_mode: bool, host: str, port: int) ->
             "Slack is not configured (SLACK_BOT_TOKEN is not set): polling anyway and printing "
             "alerts here. Press Ctrl-C to stop."
         )
+        async with runtime.sessions() as session:
+            console.print(console_alert_summary(await open_alert_summary(session)), markup=False)
     else:
         app = create_app(runtime)
         if http_mode:

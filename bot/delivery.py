@@ -133,7 +133,7 @@ class ConsoleSink:
     """Alerts printed to the terminal when Slack is not configured."""
 
     def __init__(self, console: Console | None = None) -> None:
-        self.console = console or Console(highlight=False)
+        self.console = console or Console(highlight=False, soft_wrap=True)
         self._counter = 0
 
     async def post(self, card: AlertCard, channel: str) -> Posted:
@@ -287,17 +287,15 @@ class Deliverer:
     async def _alerts_with_unposted_notes(
         self, session: AsyncSession, exclude: set[int]
     ) -> list[Alert]:
+        waiting = select(AlertNote.alert_id).where(AlertNote.posted_ts.is_(None))
         return list(
             (
                 await session.scalars(
-                    select(Alert)
-                    .join(AlertNote, AlertNote.alert_id == Alert.id)
-                    .where(
-                        AlertNote.posted_ts.is_(None),
+                    select(Alert).where(
+                        Alert.id.in_(waiting),
                         Alert.slack_ts.is_not(None),
                         Alert.id.not_in(exclude),
                     )
-                    .distinct()
                 )
             ).all()
         )

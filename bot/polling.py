@@ -24,7 +24,14 @@ from bot import alerts
 from bot.config import RulesSection, Settings, SupplierConfig
 from bot.models import AlertKind, Offer, StockObservation, Supplier, utcnow
 from bot.rules import active_stock_states
-from suppliers import FeedError, FeedInvalid, StockRecord, Validators, adapter_class
+from suppliers import (
+    FeedError,
+    FeedInvalid,
+    StockRecord,
+    SupplierAdapter,
+    Validators,
+    adapter_class,
+)
 
 log = logging.getLogger(__name__)
 
@@ -97,10 +104,22 @@ class Poller:
         # Called after every poll, e.g. to wake the Slack delivery worker.
         self.on_change = on_change
         self._locks: dict[str, asyncio.Lock] = {}
+        self._adapters: dict[str, SupplierAdapter] = {}
 
     @property
     def rules(self) -> RulesSection:
         return self.settings.rules
+
+    def _adapter(self, config: SupplierConfig) -> SupplierAdapter:
+        """One adapter per supplier for the life of the process, so it can keep
+        state between polls (access tokens, pacing, SKUs the supplier does not know)."""
+        adapter = self._adapters.get(config.name)
+        if adapter is None:
+            adapter = adapter_class(config.kind)(
+                config.name, config.options, self.client, os.environ
+            )
+            self._adapters[config.name] = adapter
+        return adapter
 
     def _lock(self, name: str) -> asyncio.Lock:
         return self._locks.setdefault(name, asyncio.Lock())
@@ -116,7 +135,7 @@ class Poller:
     async def _poll(self, name: str, *, accept_drop: bool) -> PollSummary:
         config = self.settings.supplier(name)
         summary = PollSummary(supplier=name)
-        adapter = adapter_class(config.kind)(name, config.options, self.client, os.environ)
+        adapter = self._adapter(config)
         started = utcnow()
         async with self.sessions() as session, session.begin():
             await ensure_suppliers(session, [config])

@@ -261,6 +261,19 @@ def console_text(card: AlertCard) -> str:
     return "\n".join(lines)
 
 
+def console_alert_summary(summary: AlertSummary) -> str:
+    """Open alerts as plain lines, shown when the bot starts without Slack."""
+    if not summary.counts:
+        return "No open alerts."
+    lines = [f"Open alerts ({sum(summary.counts.values())}):"]
+    for line in summary.lines:
+        label = KIND_TITLES.get(line.kind, ("", line.kind))[1]
+        subject = f"{line.sku} {line.title}" if line.sku else (line.supplier or "")
+        stock = f": {line.quantity} left" if line.sku and line.quantity is not None else ""
+        lines.append(f"  - {label}: {subject}{stock} ({line.state})")
+    return "\n".join(lines)
+
+
 def product_status_message(card: ProductCard) -> Message:
     active = card.active
     status = (

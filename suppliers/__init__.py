@@ -11,6 +11,7 @@ from suppliers.base import (
     RejectedRow,
     StockRecord,
     SupplierAdapter,
+    SupplierPaused,
     Validators,
 )
 from suppliers.registry import REGISTRY, adapter_class
@@ -27,6 +28,7 @@ __all__ = [
     "RejectedRow",
     "StockRecord",
     "SupplierAdapter",
+    "SupplierPaused",
     "Validators",
     "adapter_class",
 ]

@@ -12,7 +12,7 @@ from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, ClassVar
 
@@ -41,6 +41,10 @@ class StockRecord:
     price: Decimal | None = None
     restock_date: date | None = None
     availability: Availability = Availability.UNKNOWN
+    # Per-warehouse quantities behind `quantity`, e.g. (("CN", 700), ("US", 12)).
+    warehouses: tuple[tuple[str, int], ...] = ()
+    # Days from order to dispatch when the supplier says (e.g. BigBuy handling days).
+    lead_time_days: int | None = None
 
     @staticmethod
     def availability_for(quantity: int | None) -> Availability:
@@ -80,6 +84,10 @@ class FeedStats:
     # are in the feed but unreadable this time, so they must not count as gone.
     rejected_skus: set[str] = field(default_factory=set)
 
+    # SKUs the supplier answered "no such product/variant" for during this read.
+    # Adapters remember them and stop asking; the bot reports each one once.
+    unknown_skus: set[str] = field(default_factory=set)
+
     def reject(self, line: int, reason: str, sku: str | None = None) -> None:
         self.rejected_count += 1
         if sku is not None:
@@ -98,6 +106,14 @@ class FeedUnavailable(FeedError):
 
 class FeedInvalid(FeedError):
     """The supplier answered, but not with a usable feed (HTML, garbage, truncated)."""
+
+
+class SupplierPaused(FeedUnavailable):
+    """The supplier's quota is used up: no calls until `until` (UTC)."""
+
+    def __init__(self, message: str, until: datetime) -> None:
+        super().__init__(message)
+        self.until = until
 
 
 class FeedRead(ABC):

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import os
+import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -22,13 +24,47 @@ def group_over() -> int:
     return 10
 
 
+POSTGRES_ADMIN_URL = os.environ.get("STOCKBOT_TEST_POSTGRES_URL")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    # Tests that run the whole stack are the ones worth repeating on PostgreSQL.
+    for item in items:
+        if "stack" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.database)
+
+
 @pytest.fixture
-def slack_env(monkeypatch: pytest.MonkeyPatch, slack_api: FakeSlackAPI) -> None:
+async def database_url() -> AsyncIterator[str | None]:
+    """None: the default SQLite file beside the config. With STOCKBOT_TEST_POSTGRES_URL
+    set (scripts/test-postgres.sh), a fresh PostgreSQL database for each test."""
+    if POSTGRES_ADMIN_URL is None:
+        yield None
+        return
+    import asyncpg
+
+    name = f"stockbot_test_{uuid.uuid4().hex[:12]}"
+    admin = await asyncpg.connect(POSTGRES_ADMIN_URL)
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+        yield POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+        await admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+    finally:
+        await admin.close()
+
+
+@pytest.fixture
+def slack_env(
+    monkeypatch: pytest.MonkeyPatch, slack_api: FakeSlackAPI, database_url: str | None
+) -> None:
     monkeypatch.setenv("SLACK_BOT_TOKEN", BOT_TOKEN)
     monkeypatch.setenv("SLACK_SIGNING_SECRET", SIGNING_SECRET)
     monkeypatch.setenv("SLACK_API_URL", slack_api.url)
     monkeypatch.delenv("SLACK_APP_TOKEN", raising=False)
-    monkeypatch.delenv("DATABASE_URL", raising=False)
+    if database_url is None:
+        monkeypatch.delenv("DATABASE_URL", raising=False)
+    else:
+        monkeypatch.setenv("DATABASE_URL", database_url)
 
 
 @pytest.fixture

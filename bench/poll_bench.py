@@ -1,0 +1,433 @@
+"""Benchmark one poll cycle of a 100,000-SKU supplier feed against the machine's floor.
+
+Run from the repo root:  python bench/poll_bench.py [--rows 100000] [--repeat 3]
+
+The parent process generates a catalog and a CSV feed, serves the feed over
+loopback HTTP and runs every measurement in a child process of its own (this
+script again, with --phase), so that each peak RSS belongs to one phase only:
+
+* setup  - a fresh database: migrations plus `import_catalog` of the catalog
+           (timed and shown, but not part of the target). Done once; every poll
+           run starts from a copy of that database, as fresh as the first.
+* poll   - the bot's real path: load_settings + Runtime.start, then one timed
+           `runtime.poller.poll()` (fetch, parse, reconcile, history, alerts).
+           Alerts are stored, never delivered (no Slack token is configured).
+* floor  - the same machine's raw minimum: stream the feed with httpx, parse it
+           with the csv module and insert every row with one executemany in one
+           transaction, through the bot's engine (SQLAlchemy async + aiosqlite).
+
+Targets: poll cycle <= 3x the floor and peak RSS < 300 MB. The script exits with
+status 1 when a target is missed, after printing everything.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import csv
+import hashlib
+import json
+import os
+import random
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import tracemalloc
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+if str(REPO_ROOT) not in sys.path:  # runnable as a plain script, even without the editable install
+    sys.path.insert(0, str(REPO_ROOT))
+
+SUPPLIER = "Bench Supplier"
+TARGET_RATIO = 3.0
+TARGET_RSS_MB = 300.0
+RESULT_MARK = "BENCH-RESULT "  # prefix of the one stdout line a child reports on
+CHUNK_SIZE = 64 * 1024  # what the bot's fetcher reads per chunk (suppliers.http)
+
+CONFIG_TEMPLATE = """\
+[slack]
+alert_channel = "#stock-alerts"
+
+[rules]
+group_alerts_over = 10
+
+[[suppliers]]
+name = "{name}"
+kind = "csv_feed"
+url = "{url}"
+poll_interval = "15m"
+"""
+
+FLOOR_DDL = "CREATE TABLE stock (sku TEXT, qty INTEGER, price NUMERIC)"
+FLOOR_INSERT = "INSERT INTO stock (sku, qty, price) VALUES (:sku, :qty, :price)"
+
+
+# --- data -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Files:
+    catalog: Path
+    feed: Path
+    low: int
+    zero: int
+
+
+def generate(directory: Path, rows: int, seed: int = 42) -> Files:
+    """A catalog and a matching feed: ~94% in stock, ~4% at or under threshold, ~2% at 0."""
+    rng = random.Random(seed)  # same files on every run, so runs are comparable
+    catalog = ["sku,title,supplier,supplier_sku,priority,low_stock_threshold,price"]
+    feed = ["sku,qty,price"]
+    low = zero = 0
+    for n in range(1, rows + 1):
+        threshold = rng.randint(3, 10)
+        price = f"{rng.randint(100, 20000) / 100:.2f}"
+        roll = rng.random()
+        if roll < 0.02:
+            qty, zero = 0, zero + 1
+        elif roll < 0.06:
+            qty, low = rng.randint(1, threshold), low + 1
+        else:
+            qty = rng.randint(threshold + 1, 5000)
+        catalog.append(f"SKU-{n:07d},Product {n},{SUPPLIER},SUP-{n:07d},1,{threshold},{price}")
+        # The supplier's price differs a little from the catalog's, as it usually does.
+        feed.append(f"SUP-{n:07d},{qty},{float(price) * 1.05:.2f}")
+    files = Files(directory / "catalog.csv", directory / "feed.csv", low, zero)
+    files.catalog.write_text("\n".join(catalog) + "\n", encoding="utf-8")
+    files.feed.write_text("\n".join(feed) + "\n", encoding="utf-8")
+    return files
+
+
+# --- loopback feed server ---------------------------------------------------------------
+
+
+def serve_feed(body: bytes) -> tuple[ThreadingHTTPServer, str]:
+    """Serve `body` at /feed.csv on 127.0.0.1 from a daemon thread; returns (server, url)."""
+    etag = '"' + hashlib.sha256(body).hexdigest()[:16] + '"'
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"  # keep-alive, as a real feed host would
+
+        def do_GET(self) -> None:
+            if self.path != "/feed.csv":
+                self.send_error(404)
+                return
+            if self.headers.get("If-None-Match") == etag:
+                self.send_response(304)
+                self.send_header("ETag", etag)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
+            self.send_response(200)
+            self.send_header("Content-Type", "text/csv; charset=utf-8")
+            self.send_header("Content-Length", str(len(body)))
+            self.send_header("ETag", etag)
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass  # one line per request would only clutter the report
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, f"http://127.0.0.1:{server.server_address[1]}/feed.csv"
+
+
+# --- measuring inside a child -------------------------------------------------------------
+
+
+def current_rss_mb() -> float:
+    with open("/proc/self/status", encoding="ascii") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KB on Linux
+
+
+@contextmanager
+def measured(result: dict[str, Any], trace: bool) -> Iterator[None]:
+    """Time the block; with `trace`, report tracemalloc's peak instead (tracing is slow)."""
+    result["start_rss_mb"] = current_rss_mb()
+    if trace:
+        tracemalloc.start()
+    started = time.perf_counter()
+    yield
+    result["seconds"] = time.perf_counter() - started
+    if trace:
+        result["traced_peak_mb"] = tracemalloc.get_traced_memory()[1] / 2**20
+        tracemalloc.stop()
+    result["peak_rss_mb"] = peak_rss_mb()
+
+
+def child_env(db_path: Path) -> dict[str, str]:
+    env = dict(os.environ, DATABASE_URL=f"sqlite:///{db_path}")
+    for name in ("SLACK_BOT_TOKEN", "SLACK_APP_TOKEN", "SLACK_SIGNING_SECRET", "SLACK_API_URL"):
+        env.pop(name, None)  # no Slack: alerts are stored, never delivered
+    return env
+
+
+async def phase_setup(args: argparse.Namespace, result: dict[str, Any]) -> None:
+    from bot.catalog import import_catalog
+    from bot.config import load_settings
+    from bot.runtime import Runtime
+
+    settings = load_settings(args.config)
+    runtime = await Runtime.start(settings)
+    try:
+        with measured(result, args.trace):
+            async with runtime.sessions() as session, session.begin():
+                report = await import_catalog(session, Path(args.catalog), {SUPPLIER})
+        result["rows"] = report.offers_created
+    finally:
+        await runtime.close()  # checkpoints the WAL, so the .db file alone is the template
+
+
+async def phase_poll(args: argparse.Namespace, result: dict[str, Any]) -> None:
+    from bot.config import load_settings
+    from bot.runtime import Runtime
+
+    settings = load_settings(args.config)
+    runtime = await Runtime.start(settings)
+    try:
+        with measured(result, args.trace):
+            summary = await runtime.poller.poll(SUPPLIER)
+        result["rows"] = summary.rows_read
+        result["summary"] = {
+            "ok": summary.ok,
+            "error": summary.error,
+            "rows_read": summary.rows_read,
+            "changed": summary.changed,
+            "unmatched": summary.unmatched,
+            "set_aside": summary.set_aside,
+            "alerts_opened": summary.alerts_opened,
+        }
+    finally:
+        await runtime.close()
+
+
+async def phase_floor(args: argparse.Namespace, result: dict[str, Any]) -> None:
+    import httpx
+    from sqlalchemy import text
+
+    from bot.config import normalise_database_url
+    from bot.db import create_engine
+
+    # The bot's own engine factory: same driver and the same SQLite pragmas (WAL etc.).
+    engine = create_engine(normalise_database_url(f"sqlite:///{args.db}"))
+    async with engine.begin() as connection:
+        await connection.execute(text(FLOOR_DDL))
+    client = httpx.AsyncClient()  # made before timing, like the bot's long-lived client
+    try:
+        with measured(result, args.trace):
+            rows: list[dict[str, Any]] = []
+            pending, header = "", True
+            async with client.stream("GET", args.url) as response:
+                response.raise_for_status()
+                async for chunk in response.aiter_text(CHUNK_SIZE):
+                    # Whole lines only: a chunk may end mid-line (the generated feed
+                    # has no quoted newlines, so splitting on "\n" is safe here).
+                    lines = (pending + chunk).split("\n")
+                    pending = lines.pop()
+                    if header and lines:
+                        del lines[0]
+                        header = False
+                    for sku, qty, price in csv.reader(lines):
+                        # NUMERIC affinity turns the price text into a number in SQLite.
+                        rows.append({"sku": sku, "qty": int(qty), "price": price})
+            if pending:
+                sku, qty, price = next(csv.reader([pending]))
+                rows.append({"sku": sku, "qty": int(qty), "price": price})
+            async with engine.begin() as connection:
+                await connection.execute(text(FLOOR_INSERT), rows)
+        result["rows"] = len(rows)
+    finally:
+        await client.aclose()
+        await engine.dispose()
+
+
+PHASES: dict[str, Callable[[argparse.Namespace, dict[str, Any]], Any]] = {
+    "setup": phase_setup,
+    "poll": phase_poll,
+    "floor": phase_floor,
+}
+
+
+def run_phase(args: argparse.Namespace) -> int:
+    result: dict[str, Any] = {"phase": args.phase}
+    asyncio.run(PHASES[args.phase](args, result))
+    print(RESULT_MARK + json.dumps(result), flush=True)
+    return 0
+
+
+# --- the parent: orchestrate and report ------------------------------------------------------
+
+
+def spawn(phase: str, env: dict[str, str], *options: str) -> dict[str, Any]:
+    command = [sys.executable, str(Path(__file__).resolve()), "--phase", phase, *options]
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
+    sys.stderr.write(done.stderr)
+    for line in done.stdout.splitlines():
+        if line.startswith(RESULT_MARK):
+            return json.loads(line.removeprefix(RESULT_MARK))
+    raise SystemExit(f"{phase} phase failed (exit {done.returncode}):\n{done.stdout}")
+
+
+@dataclass(slots=True)
+class Row:
+    phase: str
+    runs: list[dict[str, Any]]
+
+    @property
+    def seconds(self) -> float:
+        return statistics.median(r["seconds"] for r in self.runs)
+
+    @property
+    def best(self) -> float:
+        return min(r["seconds"] for r in self.runs)
+
+    @property
+    def rows(self) -> int:
+        return int(self.runs[0]["rows"])
+
+    @property
+    def peak_rss(self) -> float:
+        return max(r["peak_rss_mb"] for r in self.runs)  # the worst run counts
+
+    @property
+    def start_rss(self) -> float:
+        return max(r["start_rss_mb"] for r in self.runs)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rows", type=int, default=100_000, help="SKUs in the feed")
+    parser.add_argument("--repeat", type=int, default=3, help="runs per phase (median is shown)")
+    parser.add_argument(
+        "--tracemalloc",
+        action="store_true",
+        help="one extra, untimed run per phase under tracemalloc to report its peak",
+    )
+    parser.add_argument("--keep", action="store_true", help="keep the temp dir (and print it)")
+    # Internal: what the parent passes to a child.
+    parser.add_argument("--phase", choices=sorted(PHASES), help=argparse.SUPPRESS)
+    for name in ("--config", "--catalog", "--db", "--url"):
+        parser.add_argument(name, help=argparse.SUPPRESS)
+    parser.add_argument("--trace", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.phase:
+        return run_phase(args)
+    if args.rows < 1 or args.repeat < 1:
+        parser.error("--rows and --repeat must be at least 1")
+
+    workdir = Path(tempfile.mkdtemp(prefix="stockbot-bench-"))
+    try:
+        return orchestrate(args, workdir)
+    finally:
+        if args.keep:
+            print(f"files kept in {workdir}")
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+
+def orchestrate(args: argparse.Namespace, workdir: Path) -> int:
+    started = time.perf_counter()
+    files = generate(workdir, args.rows)
+    body = files.feed.read_bytes()
+    server, url = serve_feed(body)
+    print(
+        f"{args.rows:,} SKUs ({files.low:,} low, {files.zero:,} at zero), "
+        f"feed {len(body) / 2**20:.1f} MB at {url}; {args.repeat} run(s) per phase, "
+        f"each in its own process\n"
+    )
+    config = workdir / "stockbot.toml"
+    config.write_text(CONFIG_TEMPLATE.format(name=SUPPLIER, url=url), encoding="utf-8")
+    template = workdir / "template.db"
+    common = ("--config", str(config), "--catalog", str(files.catalog), "--url", url)
+
+    def fresh_db(tag: str) -> Path:
+        path = workdir / f"{tag}.db"
+        shutil.copyfile(template, path)
+        return path
+
+    try:
+        setup = Row("catalog import (setup)", [spawn("setup", child_env(template), *common)])
+        polls = Row("poll cycle", [])
+        floors = Row("floor: fetch+parse+insert", [])
+        traced: dict[str, float] = {}
+        # Alternate the two phases so a slow spell of the machine hits both alike.
+        for run in range(args.repeat):
+            db = fresh_db(f"poll{run}")
+            polls.runs.append(spawn("poll", child_env(db), *common))
+            floor_db = workdir / f"floor{run}.db"
+            floors.runs.append(spawn("floor", child_env(floor_db), *common, "--db", str(floor_db)))
+        if args.tracemalloc:
+            db = fresh_db("traced")
+            for phase, extra in (("poll", ()), ("floor", ("--db", str(workdir / "ftrace.db")))):
+                out = spawn(phase, child_env(db), *common, *extra, "--trace")
+                traced[phase] = out["traced_peak_mb"]
+    finally:
+        server.shutdown()
+        server.server_close()
+
+    report(setup, polls, floors, traced)
+    summary = polls.runs[-1]["summary"]
+    print(
+        f"\npoll summary: {summary['rows_read']:,} rows read, {summary['changed']:,} changed, "
+        f"{summary['unmatched']} unmatched, {summary['set_aside']} set aside, "
+        f"{summary['alerts_opened']:,} alerts opened"
+        + (f", ERROR: {summary['error']}" if not summary["ok"] else "")
+    )
+    ratio = polls.seconds / floors.seconds
+    rss = polls.peak_rss
+    ratio_ok, rss_ok = ratio <= TARGET_RATIO, rss < TARGET_RSS_MB
+    correct = summary["ok"] and summary["rows_read"] == args.rows
+    print(
+        f"\npoll cycle / floor = {ratio:.2f}x (target <= {TARGET_RATIO:.0f}x)"
+        f"  {'OK' if ratio_ok else 'MISSED'}"
+    )
+    print(
+        f"peak RSS = {rss:.0f} MB (target < {TARGET_RSS_MB:.0f} MB)  {'OK' if rss_ok else 'MISSED'}"
+    )
+    if not correct:
+        print("the poll did not read the whole feed: the figures above are not valid")
+    print(f"(whole benchmark: {time.perf_counter() - started:.0f} s)")
+    return 0 if ratio_ok and rss_ok and correct else 1
+
+
+def report(setup: Row, polls: Row, floors: Row, traced: dict[str, float]) -> None:
+    header = (
+        f"{'phase':<28}{'median s':>10}{'best s':>9}{'rows/s':>11}"
+        f"{'RSS at start MB':>17}{'peak RSS MB':>13}"
+    )
+    if traced:
+        header += f"{'tracemalloc MB':>16}"
+    print(header)
+    print("-" * len(header))
+    for row, key in ((setup, None), (floors, "floor"), (polls, "poll")):
+        line = (
+            f"{row.phase:<28}{row.seconds:>10.2f}{row.best:>9.2f}"
+            f"{row.rows / row.seconds:>11,.0f}{row.start_rss:>17.0f}{row.peak_rss:>13.0f}"
+        )
+        if traced:
+            line += f"{traced[key]:>16.0f}" if key in traced else f"{'':>16}"
+        print(line)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
