@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import cProfile
 import csv
 import hashlib
 import json
@@ -161,14 +162,20 @@ def peak_rss_mb() -> float:
 
 
 @contextmanager
-def measured(result: dict[str, Any], trace: bool) -> Iterator[None]:
+def measured(
+    result: dict[str, Any], trace: bool, profiler: cProfile.Profile | None = None
+) -> Iterator[None]:
     """Time the block; with `trace`, report tracemalloc's peak instead (tracing is slow)."""
     result["start_rss_mb"] = current_rss_mb()
     if trace:
         tracemalloc.start()
+    if profiler is not None:
+        profiler.enable()
     started = time.perf_counter()
     yield
     result["seconds"] = time.perf_counter() - started
+    if profiler is not None:
+        profiler.disable()
     if trace:
         result["traced_peak_mb"] = tracemalloc.get_traced_memory()[1] / 2**20
         tracemalloc.stop()
@@ -198,14 +205,16 @@ async def phase_setup(args: argparse.Namespace, result: dict[str, Any]) -> None:
         await runtime.close()  # checkpoints the WAL, so the .db file alone is the template
 
 
-async def phase_poll(args: argparse.Namespace, result: dict[str, Any]) -> None:
+async def phase_poll(
+    args: argparse.Namespace, result: dict[str, Any], profiler: cProfile.Profile | None = None
+) -> None:
     from bot.config import load_settings
     from bot.runtime import Runtime
 
     settings = load_settings(args.config)
     runtime = await Runtime.start(settings)
     try:
-        with measured(result, args.trace):
+        with measured(result, args.trace, profiler):
             summary = await runtime.poller.poll(SUPPLIER)
         result["rows"] = summary.rows_read
         result["summary"] = {
@@ -261,10 +270,147 @@ async def phase_floor(args: argparse.Namespace, result: dict[str, Any]) -> None:
         await engine.dispose()
 
 
+# --- profiling (--profile) -------------------------------------------------------------------
+
+# Coroutines and functions timed by wall clock in the "stages" run: module, owner, name.
+# Wall time matters because aiosqlite runs the SQL in a worker thread that cProfile
+# (main thread only) would show as idle event-loop time.
+STAGES = (
+    ("bot.polling", "Poller", "_poll"),
+    ("bot.polling", "Poller", "_load_offers"),
+    ("bot.polling", "Poller", "_apply_batch"),
+    ("bot.polling", "Poller", "_mark_missing"),
+    ("bot.polling", "Poller", "_guard"),
+    ("bot.polling", "Poller", "_record_success"),
+    ("bot.polling", None, "active_stock_states"),
+    ("bot.alerts", None, "evaluate_stock"),
+    ("bot.alerts", None, "resolve_supplier_alerts"),
+    ("bot.alerts", None, "_settle_groups"),
+    ("sqlalchemy.ext.asyncio", "AsyncSession", "execute"),
+    ("sqlalchemy.ext.asyncio", "AsyncSession", "flush"),
+    ("sqlalchemy.ext.asyncio", "AsyncSession", "scalars"),
+    ("sqlalchemy.ext.asyncio", "AsyncSessionTransaction", "commit"),
+    ("sqlalchemy.ext.asyncio", "AsyncSessionTransaction", "__aexit__"),
+)
+
+
+def _install_stage_timers(totals: dict[str, list[float]]) -> None:
+    import functools
+    import importlib
+    import inspect
+
+    def timed(label: str, function: Any) -> Any:
+        def add(seconds: float) -> None:
+            entry = totals.setdefault(label, [0, 0.0])
+            entry[0] += 1
+            entry[1] += seconds
+
+        if inspect.iscoroutinefunction(function):
+
+            @functools.wraps(function)
+            async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
+                started = time.perf_counter()
+                try:
+                    return await function(*args, **kwargs)
+                finally:
+                    add(time.perf_counter() - started)
+
+            return async_wrapper
+
+        @functools.wraps(function)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            started = time.perf_counter()
+            try:
+                return function(*args, **kwargs)
+            finally:
+                add(time.perf_counter() - started)
+
+        return wrapper
+
+    for module_name, owner_name, name in STAGES:
+        module = importlib.import_module(module_name)
+        owner = getattr(module, owner_name) if owner_name else module
+        label = f"{module_name}:{owner_name + '.' if owner_name else ''}{name}"
+        setattr(owner, name, timed(label, getattr(owner, name)))
+
+    # Feed download + parsing: the time spent inside the adapter's batch generator.
+    from suppliers.csv_feed import CsvFeedAdapter
+
+    parse = CsvFeedAdapter.parse
+
+    def timed_parse(self: Any, *args: Any, **kwargs: Any) -> Any:
+        async def generator() -> Any:
+            inner = parse(self, *args, **kwargs)
+            while True:
+                started = time.perf_counter()
+                try:
+                    batch = await inner.__anext__()
+                except StopAsyncIteration:
+                    break
+                finally:
+                    entry = totals.setdefault("suppliers.csv_feed:fetch+parse (in batches)", [0, 0])
+                    entry[0] += 1
+                    entry[1] += time.perf_counter() - started
+                yield batch
+
+        return generator()
+
+    CsvFeedAdapter.parse = timed_parse  # type: ignore[method-assign]
+
+
+async def phase_stages(args: argparse.Namespace, result: dict[str, Any]) -> None:
+    totals: dict[str, list[float]] = {}
+    _install_stage_timers(totals)
+    await phase_poll(args, result)
+    width = max(len(label) for label in totals)
+    lines = [f"{'wall time, inclusive (calls)':<{width}}  seconds"]
+    for label, (calls, seconds) in sorted(totals.items(), key=lambda item: -item[1][1]):
+        lines.append(f"{label:<{width}}  {seconds:7.2f}  ({calls:.0f})")
+    result["report"] = "\n".join(lines)
+
+
+async def phase_cprofile(args: argparse.Namespace, result: dict[str, Any]) -> None:
+    import io
+    import pstats
+
+    import aiosqlite.core
+
+    # One profiler per aiosqlite worker thread, so the SQL side is seen too.
+    worker_profiles: list[cProfile.Profile] = []
+    worker = aiosqlite.core._connection_worker_thread
+
+    def profiled_worker(tx: Any) -> None:
+        profile = cProfile.Profile()
+        worker_profiles.append(profile)
+        profile.enable()
+        try:
+            worker(tx)
+        finally:
+            profile.disable()
+
+    aiosqlite.core._connection_worker_thread = profiled_worker  # type: ignore[assignment]
+    main = cProfile.Profile()
+    await phase_poll(args, result, main)
+    for thread in threading.enumerate():
+        if thread is not threading.current_thread():
+            thread.join(timeout=5)
+    out = io.StringIO()
+    for title, profiles in (("main thread (event loop)", [main]), ("aiosqlite", worker_profiles)):
+        stats = pstats.Stats(*profiles, stream=out)  # type: ignore[arg-type]
+        out.write(f"\n=== cProfile, {title}: by own time ===\n")
+        stats.sort_stats("tottime").print_stats(args.top)
+        if title.startswith("main"):
+            out.write(f"=== cProfile, {title}: cumulative, bot/ and suppliers/ only ===\n")
+            stats.sort_stats("cumulative").print_stats(r"/(bot|suppliers)/", args.top)
+    result["report"] = out.getvalue()
+
+
 PHASES: dict[str, Callable[[argparse.Namespace, dict[str, Any]], Any]] = {
     "setup": phase_setup,
     "poll": phase_poll,
     "floor": phase_floor,
+    "stages": phase_stages,
+    "cprofile": phase_cprofile,
 }
 
 
@@ -323,6 +469,12 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="one extra, untimed run per phase under tracemalloc to report its peak",
     )
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="afterwards, profile one more poll: wall time per stage, then cProfile",
+    )
+    parser.add_argument("--top", type=int, default=25, help="cProfile lines shown (--profile)")
     parser.add_argument("--keep", action="store_true", help="keep the temp dir (and print it)")
     # Internal: what the parent passes to a child.
     parser.add_argument("--phase", choices=sorted(PHASES), help=argparse.SUPPRESS)
@@ -381,10 +533,20 @@ def orchestrate(args: argparse.Namespace, workdir: Path) -> int:
             for phase, extra in (("poll", ()), ("floor", ("--db", str(workdir / "ftrace.db")))):
                 out = spawn(phase, child_env(db), *common, *extra, "--trace")
                 traced[phase] = out["traced_peak_mb"]
+        profiles = []
+        if args.profile:
+            for phase in ("stages", "cprofile"):
+                db = fresh_db(phase)
+                top = ("--top", str(args.top))
+                profiles.append(spawn(phase, child_env(db), *common, *top)["report"])
     finally:
         server.shutdown()
         server.server_close()
 
+    for text in profiles:
+        print(text, end="\n\n")
+    if profiles:
+        print("(profiled runs are slower than the timed ones; compare shares, not seconds)\n")
     report(setup, polls, floors, traced)
     summary = polls.runs[-1]["summary"]
     print(

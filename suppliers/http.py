@@ -483,3 +483,11 @@ def _duration(seconds: float) -> str:
     if seconds < 2 * 3600:
         return f"{seconds / 60:.0f} minutes"
     return f"{seconds / 3600:.0f} hours"
+
+
+# --- shared with the JSON API adapters (suppliers/api_client.py) ----------------------
+# Public names for pieces above, so API adapters wait, word and display the same way.
+
+retry_after_seconds = _retry_after_seconds
+status_text = _status_text
+duration_text = _duration

@@ -427,6 +427,10 @@ def _env_var_is_set(name: str, info: ValidationInfo) -> str:
     return name
 
 
+# Public name for option models outside this module (the API adapters' *_env keys).
+env_var_is_set = _env_var_is_set
+
+
 class FeedOptions(AdapterOptions):
     """Options shared by all file-style feeds (`[[suppliers]]` keys)."""
 

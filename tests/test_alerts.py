@@ -237,3 +237,18 @@ async def test_restart_delivers_pending_and_resolves_in_place(stack: Stack) -> N
         alert = await session.scalar(select(Alert))
         assert alert is not None and alert.state == AlertState.RESOLVED
         assert (alert.slack_channel, alert.slack_ts) == (ALERT_CHANNEL_ID, posted["ts"])
+
+
+async def test_huge_products_stay_within_block_kit_limits(stack: Stack) -> None:
+    title = "Extra long title " * 20  # 340 characters: headers allow 150
+    rows = [CATALOG_HEADER, f"BIG-1,{title},Acme,A-BIG,1,5,1.00"]
+    rows += [f"BIG-1,{title},Supplier {i:02} {'x' * 60},S-{i},{i + 2},5,1.00" for i in range(60)]
+    await stack.import_catalog(rows)
+    stack.write_feed("Acme", {"A-BIG": 0})
+    await stack.poll("Acme")
+    message = stack.only_alert()  # the fake Slack rejects anything Slack would reject
+    header = message["blocks"][0]["text"]["text"]
+    assert len(header) <= 150
+    assert header.endswith("…")
+    assert "…and " in all_text(message)  # the supplier list is cut, saying how many more
+    assert stack.slack.warnings == []
