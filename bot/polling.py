@@ -29,6 +29,7 @@ from suppliers import (
     FeedInvalid,
     StockRecord,
     SupplierAdapter,
+    SupplierPaused,
     Validators,
     adapter_class,
 )
@@ -36,6 +37,7 @@ from suppliers import (
 log = logging.getLogger(__name__)
 
 MISSING = "missing"
+UNKNOWN_SKU = "unknown_sku"
 # Below this many known SKUs a "mass" drop is just a few products: no guard.
 FEED_GUARD_MIN_SKUS = 5
 
@@ -163,6 +165,7 @@ class Poller:
                 for sku in feed.stats.rejected_skus:
                     if sku in offers:
                         offers[sku].seen_now = True
+                await self._mark_unknown(session, feed.stats.unknown_skus, offers, summary, started)
                 if complete:
                     await self._mark_missing(session, supplier_id, offers, summary, started)
                 if not accept_drop and not summary.not_modified:
@@ -175,8 +178,12 @@ class Poller:
         except (FeedError, FeedGuardTripped) as exc:
             summary.changed = summary.missing = 0
             summary.error = str(exc)
-            bad_content = isinstance(exc, FeedInvalid | FeedGuardTripped)
-            await self._record_failure(supplier_id, summary, started, bad_content)
+            # A used-up daily quota is said once and is not the supplier being down.
+            paused = isinstance(exc, SupplierPaused)
+            bad_content = paused or isinstance(exc, FeedInvalid | FeedGuardTripped)
+            await self._record_failure(
+                supplier_id, summary, started, bad_content, count_failure=not paused
+            )
             return summary
 
         await self._record_success(supplier_id, summary, started)
@@ -206,13 +213,19 @@ class Poller:
             summary.alerts_resolved += result.resolved
 
     async def _record_failure(
-        self, supplier_id: int, summary: PollSummary, now: datetime, bad_content: bool
+        self,
+        supplier_id: int,
+        summary: PollSummary,
+        now: datetime,
+        bad_content: bool,
+        *,
+        count_failure: bool = True,
     ) -> None:
         channel = self.settings.slack.alert_channel
         async with self.sessions() as session, session.begin():
             supplier = await session.get(Supplier, supplier_id)
             assert supplier is not None
-            supplier.consecutive_failures += 1
+            supplier.consecutive_failures += int(count_failure)
             supplier.last_poll_at = now
             supplier.last_error = summary.error
             if bad_content and await alerts.raise_supplier_alert(
@@ -292,6 +305,43 @@ class Poller:
             await session.execute(update(Offer), changes)
             await session.execute(insert(StockObservation), history)
             summary.changed += len(changes)
+
+    async def _mark_unknown(
+        self,
+        session: AsyncSession,
+        skus: set[str],
+        offers: dict[str, OfferState],
+        summary: PollSummary,
+        now: datetime,
+    ) -> None:
+        """SKUs the supplier says it does not know cannot be ordered there: a stockout
+        whose alert says why. Adapters stop asking, so this is reported once."""
+        newly = [offers[s] for s in skus if s in offers and offers[s].availability != UNKNOWN_SKU]
+        if not newly:
+            return
+        await session.execute(
+            update(Offer),
+            [
+                {"id": o.id, "quantity": None, "availability": UNKNOWN_SKU, "changed_at": now}
+                for o in newly
+            ],
+        )
+        await session.execute(
+            insert(StockObservation),
+            [
+                {
+                    "offer_id": o.id,
+                    "quantity": None,
+                    "previous_quantity": o.quantity,
+                    "availability": UNKNOWN_SKU,
+                    "observed_at": now,
+                }
+                for o in newly
+            ],
+        )
+        for offer in newly:
+            offer.quantity, offer.availability = None, UNKNOWN_SKU
+        summary.changed += len(newly)
 
     async def _mark_missing(
         self,

@@ -86,6 +86,8 @@ def quantity_text(quantity: int | None, availability: str) -> str:
         return "missing from feed"
     if availability == "discontinued":
         return "discontinued"
+    if availability == "unknown_sku":
+        return "not found at supplier"
     if quantity is None:
         return {"in_stock": "in stock", "out_of_stock": "out of stock"}.get(availability, "unknown")
     return f"{quantity:,}"

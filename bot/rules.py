@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.models import AlertKind, Offer, Product
 
 # Availabilities that mean "cannot ship" even when no quantity is given.
-STOCKOUT_AVAILABILITIES = frozenset({"out_of_stock", "discontinued", "missing"})
+STOCKOUT_AVAILABILITIES = frozenset({"out_of_stock", "discontinued", "missing", "unknown_sku"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,8 +34,11 @@ class StockState:
 
     @property
     def is_healthy(self) -> bool:
-        """Known to be above the threshold: open alerts may resolve."""
-        return self.alert_kind is None and self.quantity is not None
+        """Known to be fine: above the threshold, or in stock by a supplier that
+        gives availability without numbers (e.g. print on demand)."""
+        if self.alert_kind is not None:
+            return False
+        return self.quantity is not None or self.availability == "in_stock"
 
 
 def _active_states() -> Select[tuple[int, int, int | None, str, int]]:
