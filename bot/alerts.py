@@ -11,10 +11,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.models import Alert, AlertKind, AlertNote, AlertState, AuditEntry, Product, utcnow
+from bot.models import Alert, AlertKind, AlertNote, AlertState, AuditEntry, utcnow
 from bot.rules import StockState
 
 STOCK_KINDS = (AlertKind.LOW_STOCK, AlertKind.OUT_OF_STOCK)
@@ -59,18 +59,18 @@ def _resolution_text(state: StockState, new_kind: AlertKind | None) -> str:
     return f"Back in stock: {state.quantity} available (threshold {state.threshold})."
 
 
-def _touch(alert: Alert, now: datetime) -> None:
+def touch(alert: Alert, now: datetime) -> None:
     alert.changed_at = now
     alert.needs_sync = True
     alert.next_delivery_at = None
 
 
-def _mark_resolved(alert: Alert, now: datetime, resolution: str) -> None:
+def mark_resolved(alert: Alert, now: datetime, resolution: str) -> None:
     alert.state = AlertState.RESOLVED
     alert.resolved_at = now
     alert.resolution = resolution
     alert.snoozed_until = None
-    _touch(alert, now)
+    touch(alert, now)
 
 
 async def evaluate_stock(
@@ -108,13 +108,13 @@ async def evaluate_stock(
                 details = _describe_stock(state)
                 if alert.details != details:
                     alert.details = details
-                    _touch(alert, now)
+                    touch(alert, now)
                     result.updated += 1
                     result.touched_alert_ids.add(alert.id)
                     if alert.group_id:
                         groups_to_check.add(alert.group_id)
             elif state.is_healthy or wanted is not None:
-                _mark_resolved(alert, now, _resolution_text(state, wanted))
+                mark_resolved(alert, now, _resolution_text(state, wanted))
                 result.resolved += 1
                 result.touched_alert_ids.add(alert.id)
                 if alert.group_id:
@@ -126,7 +126,7 @@ async def evaluate_stock(
     for (kind, supplier_id), opening in to_open.items():
         group = None
         if len(opening) > group_over:
-            group = _new_alert(
+            group = new_alert(
                 kind,
                 f"group:{kind}:supplier:{supplier_id}:{now.isoformat()}",
                 channel,
@@ -139,7 +139,7 @@ async def evaluate_stock(
             await session.flush()
             result.grouped += len(opening)
         alerts = [
-            _new_alert(
+            new_alert(
                 kind,
                 stock_dedup_key(kind, state.product_id),
                 channel,
@@ -158,7 +158,7 @@ async def evaluate_stock(
     return result
 
 
-def _new_alert(
+def new_alert(
     kind: str,
     dedup_key: str,
     channel: str,
@@ -190,9 +190,9 @@ async def _settle_groups(session: AsyncSession, group_ids: set[int], now: dateti
             select(Alert.id).where(Alert.group_id == group_id, Alert.state != AlertState.RESOLVED)
         )
         if still_open is None:
-            _mark_resolved(group, now, "Every product in this group is back in stock.")
+            mark_resolved(group, now, "Every product in this group is back in stock.")
         else:
-            _touch(group, now)
+            touch(group, now)
 
 
 async def raise_supplier_alert(
@@ -211,15 +211,13 @@ async def raise_supplier_alert(
     )
     if alert is None:
         session.add(
-            _new_alert(
-                kind, key, channel, now, supplier_id=supplier_id, summary=summary, details={}
-            )
+            new_alert(kind, key, channel, now, supplier_id=supplier_id, summary=summary, details={})
         )
         await session.flush()
         return True
     if alert.summary != summary:
         alert.summary = summary
-        _touch(alert, now)
+        touch(alert, now)
     return False
 
 
@@ -237,7 +235,7 @@ async def resolve_supplier_alerts(
         )
     ).all()
     for alert in alerts:
-        _mark_resolved(alert, now, resolution)
+        mark_resolved(alert, now, resolution)
     return len(alerts)
 
 
@@ -250,13 +248,24 @@ async def _actionable_alert(session: AsyncSession, alert_id: int) -> Alert:
     return alert
 
 
-def _audit(session: AsyncSession, actor: str, action: str, alert: Alert, **details: Any) -> None:
+def audit(
+    session: AsyncSession,
+    actor: str,
+    action: str,
+    alert: Alert | None = None,
+    *,
+    product_id: int | None = None,
+    **details: Any,
+) -> None:
+    """Record who did what in the audit log (people by Slack user ID, or `stockbot`)."""
     session.add(
         AuditEntry(
             actor=actor,
             action=action,
-            alert_id=alert.id,
-            product_id=alert.product_id,
+            alert_id=alert.id if alert else None,
+            product_id=product_id
+            if product_id is not None
+            else (alert.product_id if alert else None),
             details=details,
             at=utcnow(),
         )
@@ -271,9 +280,9 @@ async def acknowledge(session: AsyncSession, alert_id: int, user_id: str) -> Ale
     alert.state = AlertState.ACKNOWLEDGED
     alert.acknowledged_by = user_id
     alert.snoozed_until = None
-    _touch(alert, now)
+    touch(alert, now)
     session.add(AlertNote(alert_id=alert.id, text=f"Acknowledged by <@{user_id}>.", created_at=now))
-    _audit(session, user_id, "acknowledge_alert", alert)
+    audit(session, user_id, "acknowledge_alert", alert)
     await session.flush()
     return alert
 
@@ -300,7 +309,7 @@ async def snooze(session: AsyncSession, alert_id: int, user_id: str, choice: str
     alert.state = AlertState.SNOOZED
     alert.snoozed_by = user_id
     alert.snoozed_until = until
-    _touch(alert, now)
+    touch(alert, now)
     session.add(
         AlertNote(
             alert_id=alert.id,
@@ -308,7 +317,7 @@ async def snooze(session: AsyncSession, alert_id: int, user_id: str, choice: str
             created_at=now,
         )
     )
-    _audit(session, user_id, "snooze_alert", alert, duration=choice, until=until.isoformat())
+    audit(session, user_id, "snooze_alert", alert, duration=choice, until=until.isoformat())
     await session.flush()
     return alert
 
@@ -324,7 +333,7 @@ async def wake_snoozed(session: AsyncSession, now: datetime | None = None) -> in
     for alert in due:
         alert.state = AlertState.OPEN
         alert.snoozed_until = None
-        _touch(alert, now)
+        touch(alert, now)
         session.add(
             AlertNote(
                 alert_id=alert.id,
@@ -334,12 +343,3 @@ async def wake_snoozed(session: AsyncSession, now: datetime | None = None) -> in
             )
         )
     return len(due)
-
-
-async def mark_synced(session: AsyncSession, alert_ids: list[int]) -> None:
-    if alert_ids:
-        await session.execute(update(Alert).where(Alert.id.in_(alert_ids)).values(needs_sync=False))
-
-
-async def product_for_alert(session: AsyncSession, alert: Alert) -> Product | None:
-    return await session.get(Product, alert.product_id) if alert.product_id else None

@@ -78,6 +78,35 @@ class RulesSection(_Section):
     group_alerts_over: int = Field(10, ge=1)
 
 
+class AccessSection(_Section):
+    """Who may act from Slack (switch, substitute, notify, acknowledge, snooze)."""
+
+    allowed_users: list[str] = []
+    allowed_usergroups: list[str] = []
+
+
+class AutoSwitchSection(_Section):
+    """Switch to an in-stock alternative by itself when the active supplier runs out."""
+
+    enabled: bool = False
+    max_price_increase_percent: float = Field(10.0, ge=0)
+
+
+class EmailSection(_Section):
+    """SMTP for customer notices; SMTP_USERNAME and SMTP_PASSWORD come from the environment."""
+
+    smtp_host: str = Field(min_length=1)
+    smtp_port: int = Field(587, ge=1, le=65535)
+    from_address: str = Field(min_length=3)
+    starttls: bool = True
+    use_tls: bool = False
+    store_name: str = "our store"
+    reply_to: str | None = None
+    # A folder with customer_notice.subject.j2 / customer_notice.txt.j2 overriding ours.
+    templates_dir: Path | None = None
+    timeout: float = Field(30, gt=0)
+
+
 class SupplierSection(BaseModel):
     """Common keys of a `[[suppliers]]` table; the rest belong to the adapter kind."""
 
@@ -100,6 +129,9 @@ class SupplierSection(BaseModel):
 class FileConfig(_Section):
     slack: SlackSection
     rules: RulesSection = RulesSection()
+    access: AccessSection | None = None
+    auto_switch: AutoSwitchSection = AutoSwitchSection()
+    email: EmailSection | None = None
     suppliers: list[SupplierSection] = Field(min_length=1)
     database_url: str | None = None
 
@@ -124,6 +156,9 @@ class Environment(BaseSettings):
     slack_app_token: SecretStr | None = None
     slack_api_url: str | None = None
     database_url: str | None = None
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    shopify_webhook_secret: SecretStr | None = None
 
     @field_validator("*", mode="before")
     @classmethod
@@ -148,12 +183,18 @@ class Settings(BaseModel):
     config_path: Path
     slack: SlackSection
     rules: RulesSection
+    access: AccessSection | None = None
+    auto_switch: AutoSwitchSection = AutoSwitchSection()
+    email: EmailSection | None = None
     suppliers: list[SupplierConfig]
     database_url: str
     slack_bot_token: SecretStr | None
     slack_signing_secret: SecretStr | None
     slack_app_token: SecretStr | None
     slack_api_url: str
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    shopify_webhook_secret: SecretStr | None = None
 
     @property
     def slack_configured(self) -> bool:
@@ -245,14 +286,26 @@ def load_settings(path: str | os.PathLike[str]) -> Settings:
         config_path=config_path,
         slack=file_config.slack,
         rules=file_config.rules,
+        access=file_config.access,
+        auto_switch=file_config.auto_switch,
+        email=_resolve_templates_dir(file_config.email, config_path.parent),
         suppliers=suppliers,
         database_url=normalise_database_url(database_url),
         slack_bot_token=environment.slack_bot_token,
         slack_signing_secret=environment.slack_signing_secret,
         slack_app_token=environment.slack_app_token,
         slack_api_url=_with_trailing_slash(environment.slack_api_url or DEFAULT_SLACK_API_URL),
+        smtp_username=environment.smtp_username,
+        smtp_password=environment.smtp_password,
+        shopify_webhook_secret=environment.shopify_webhook_secret,
     )
 
 
 def _with_trailing_slash(url: str) -> str:
     return url if url.endswith("/") else url + "/"
+
+
+def _resolve_templates_dir(email: EmailSection | None, base_dir: Path) -> EmailSection | None:
+    if email is None or email.templates_dir is None or email.templates_dir.is_absolute():
+        return email
+    return email.model_copy(update={"templates_dir": base_dir / email.templates_dir})

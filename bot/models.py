@@ -63,6 +63,19 @@ class AlertKind(enum.StrEnum):
     OUT_OF_STOCK = "out_of_stock"
     SUPPLIER_FEED = "supplier_feed"
     SUPPLIER_DOWN = "supplier_down"
+    BACKORDER = "backorder"
+
+
+class OrderStatus(enum.StrEnum):
+    OPEN = "open"
+    FULFILLED = "fulfilled"
+    CANCELLED = "cancelled"
+
+
+class NotificationStatus(enum.StrEnum):
+    SENDING = "sending"
+    SENT = "sent"
+    FAILED = "failed"
 
 
 class AlertState(enum.StrEnum):
@@ -231,3 +244,97 @@ class AuditEntry(Base):
     alert_id: Mapped[int | None] = mapped_column(ForeignKey("alerts.id", ondelete="SET NULL"))
     product_id: Mapped[int | None] = mapped_column(ForeignKey("products.id", ondelete="SET NULL"))
     details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class Order(Base):
+    """A customer's order, from a CSV import or a storefront webhook."""
+
+    __tablename__ = "orders"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # The store's own order number/ID: imports and webhooks update by it.
+    external_id: Mapped[str] = mapped_column(String(100), unique=True)
+    source: Mapped[str] = mapped_column(String(20), default="csv")
+    customer_name: Mapped[str] = mapped_column(String(200), default="")
+    customer_email: Mapped[str] = mapped_column(String(320), default="")
+    ordered_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    status: Mapped[str] = mapped_column(String(20), default=OrderStatus.OPEN, index=True)
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    lines: Mapped[list[OrderLine]] = relationship(
+        back_populates="order", order_by="OrderLine.id", cascade="all, delete-orphan"
+    )
+
+
+class OrderLine(Base):
+    """One product on an order; `backordered` is how many units stock cannot cover."""
+
+    __tablename__ = "order_lines"
+    __table_args__ = (Index("ix_order_lines_product_order", "product_id", "order_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"))
+    product_id: Mapped[int] = mapped_column(ForeignKey("products.id", ondelete="CASCADE"))
+    quantity: Mapped[int] = mapped_column(Integer)
+    backordered: Mapped[int] = mapped_column(Integer, default=0)
+    # The supplier expected to ship this line (the product's active offer's supplier).
+    supplier_id: Mapped[int | None] = mapped_column(ForeignKey("suppliers.id", ondelete="SET NULL"))
+
+    order: Mapped[Order] = relationship(back_populates="lines")
+    product: Mapped[Product] = relationship()
+
+
+class WebhookDelivery(Base):
+    """Webhook IDs already processed, so a redelivery changes nothing."""
+
+    __tablename__ = "webhook_deliveries"
+
+    id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    source: Mapped[str] = mapped_column(String(20))
+    topic: Mapped[str] = mapped_column(String(100))
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class Substitution(Base):
+    """A substitute product offered to the customers waiting for another."""
+
+    __tablename__ = "substitutions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    product_id: Mapped[int] = mapped_column(ForeignKey("products.id", ondelete="CASCADE"))
+    substitute_id: Mapped[int] = mapped_column(ForeignKey("products.id", ondelete="CASCADE"))
+    alert_id: Mapped[int | None] = mapped_column(ForeignKey("alerts.id", ondelete="SET NULL"))
+    note: Mapped[str] = mapped_column(Text, default="")
+    created_by: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    # The open orders waiting for the product when the substitute was chosen.
+    order_ids: Mapped[list[int]] = mapped_column(JSON, default=list)
+    active: Mapped[bool] = mapped_column(default=True)
+
+    product: Mapped[Product] = relationship(foreign_keys=[product_id])
+    substitute: Mapped[Product] = relationship(foreign_keys=[substitute_id])
+
+
+class CustomerNotification(Base):
+    """One email to one customer about one alert; the unique key makes it exactly once."""
+
+    __tablename__ = "customer_notifications"
+    __table_args__ = (
+        UniqueConstraint(
+            "alert_key", "customer_email", "message_hash", name="uq_customer_notifications_once"
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # The alert's id, or "product:<id>" when sent without an alert.
+    alert_key: Mapped[str] = mapped_column(String(50))
+    alert_id: Mapped[int | None] = mapped_column(ForeignKey("alerts.id", ondelete="SET NULL"))
+    product_id: Mapped[int] = mapped_column(ForeignKey("products.id", ondelete="CASCADE"))
+    order_id: Mapped[int | None] = mapped_column(ForeignKey("orders.id", ondelete="SET NULL"))
+    customer_email: Mapped[str] = mapped_column(String(320))
+    message_hash: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(20), default=NotificationStatus.SENDING)
+    error: Mapped[str | None] = mapped_column(Text)
+    created_by: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

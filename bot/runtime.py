@@ -10,6 +10,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot import db
+from bot.access import OPEN_ACCESS_WARNING, AccessPolicy
 from bot.config import Settings
 from bot.delivery import AlertSink, ConsoleSink, Deliverer, SlackSink
 from bot.polling import Poller, ensure_suppliers
@@ -38,6 +39,7 @@ class Runtime:
     slack: AsyncWebClient | None
     deliverer: Deliverer
     poller: Poller
+    access: AccessPolicy
 
     @classmethod
     async def start(
@@ -59,7 +61,10 @@ class Runtime:
             sink = SlackSink(slack) if slack is not None else ConsoleSink()
         deliverer = Deliverer(sessions, sink, per_channel_interval=per_channel_interval)
         poller = Poller(settings, sessions, http, on_change=deliverer.kick)
-        return cls(settings, engine, sessions, http, slack, deliverer, poller)
+        access = AccessPolicy(settings.access, slack)
+        if access.open_to_all and slack is not None:
+            log.warning(OPEN_ACCESS_WARNING)
+        return cls(settings, engine, sessions, http, slack, deliverer, poller, access)
 
     async def close(self) -> None:
         await self.http.aclose()

@@ -7,24 +7,11 @@ from typing import Any
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
 
 from bot.actions import AlertActionError, StaffActions
-from bot.render import ACKNOWLEDGE_ACTION, SNOOZE_ACTION, text_message
+from bot.render import ACKNOWLEDGE_ACTION, SNOOZE_ACTION
 from bot.runtime import Runtime
+from handlers.common import allowed, parse_id, tell
 
-
-async def _tell(respond: AsyncRespond, text: str) -> None:
-    message = text_message(text)
-    await respond(
-        text=message.text, blocks=message.blocks, response_type="ephemeral", replace_original=False
-    )
-
-
-def _alert_id(raw: str) -> int:
-    try:
-        return int(raw)
-    except ValueError:
-        raise AlertActionError(
-            "That button is out of date; use the latest alert message."
-        ) from None
+OUT_OF_DATE = "That button is out of date; use the latest alert message."
 
 
 def register(app: AsyncApp, runtime: Runtime) -> None:
@@ -35,19 +22,28 @@ def register(app: AsyncApp, runtime: Runtime) -> None:
         ack: AsyncAck, action: dict[str, Any], body: dict[str, Any], respond: AsyncRespond
     ) -> None:
         await ack()
-        try:
-            await actions.acknowledge(_alert_id(action.get("value", "")), body["user"]["id"])
-        except AlertActionError as exc:
-            await _tell(respond, str(exc))
+        user = body["user"]["id"]
+        alert_id = parse_id(action.get("value", ""))
+        if alert_id is None:
+            await tell(respond, OUT_OF_DATE)
+        elif await allowed(runtime, user, respond):
+            try:
+                await actions.acknowledge(alert_id, user)
+            except AlertActionError as exc:
+                await tell(respond, str(exc))
 
     @app.action(SNOOZE_ACTION)
     async def snooze(
         ack: AsyncAck, action: dict[str, Any], body: dict[str, Any], respond: AsyncRespond
     ) -> None:
         await ack()
-        raw = (action.get("selected_option") or {}).get("value", "")
-        alert_id, _, choice = raw.partition(":")
-        try:
-            await actions.snooze(_alert_id(alert_id), body["user"]["id"], choice)
-        except AlertActionError as exc:
-            await _tell(respond, str(exc))
+        user = body["user"]["id"]
+        raw_id, _, choice = (action.get("selected_option") or {}).get("value", "").partition(":")
+        alert_id = parse_id(raw_id)
+        if alert_id is None:
+            await tell(respond, OUT_OF_DATE)
+        elif await allowed(runtime, user, respond):
+            try:
+                await actions.snooze(alert_id, user, choice)
+            except AlertActionError as exc:
+                await tell(respond, str(exc))

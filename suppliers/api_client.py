@@ -24,6 +24,7 @@ from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable, M
 from contextlib import AbstractAsyncContextManager, aclosing, asynccontextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Annotated, Any, ClassVar, TypeVar
 from urllib.parse import urlsplit
 
@@ -164,7 +165,8 @@ def check_http_status(
 
 
 def read_json(response: httpx.Response, service: str) -> Any:
-    """The body as JSON; None for an empty body (which is "no data", never zero stock)."""
+    """The body as JSON with decimals as Decimal; None for an empty body (which is
+    "no data", never zero stock)."""
     body = response.content
     if not body.strip():
         return None
@@ -173,7 +175,8 @@ def read_json(response: httpx.Response, service: str) -> Any:
             f"{service} answered with a web page instead of data - check base_url in the settings"
         )
     try:
-        return json.loads(body)
+        # Decimal, not float: "12.30" must stay exactly 12.30 (money).
+        return json.loads(body, parse_float=Decimal)
     except ValueError:
         raise FeedInvalid(
             f"{service} sent an answer that is not valid JSON (it may have been cut off); "
@@ -393,33 +396,44 @@ class ApiAdapterBase(SupplierAdapter):
     @asynccontextmanager
     async def _open(self, skus: Sequence[str], batch_size: int) -> AsyncIterator[FeedRead]:
         self.api.check_hold()
-        self.check_credentials()
+        self.credential()  # a missing key fails here, before any network call
         read = ApiFeedRead(self, self.wanted(skus), batch_size)
         try:
             yield read
+            if read.finished:
+                # Remembered only once the poll went through: a failed poll's report
+                # is rolled back by the bot, so those SKUs must be reported again.
+                self.unknown |= read.stats.unknown_skus
         finally:
             await read.aclose()
 
     def wanted(self, skus: Iterable[str]) -> list[str]:
-        """The SKUs to ask for: each once, in order, without blanks or known unknowns."""
+        """The SKUs to ask for: each once, in order, without blanks or known unknowns.
+
+        SKUs are kept exactly as given: the bot matches records to its catalog by them.
+        """
         seen: set[str] = set()
-        wanted = []
-        for raw in skus:
-            sku = raw.strip()
-            if not sku or sku in seen or (self.skip_unknown and sku in self.unknown):
+        wanted: list[str] = []
+        for sku in skus:
+            if not sku.strip() or sku in seen or (self.skip_unknown and sku in self.unknown):
                 continue
             seen.add(sku)
             wanted.append(sku)
         return wanted
 
     def mark_unknown(self, sku: str, stats: FeedStats) -> None:
-        """Report an unknown SKU the first time only."""
+        """Report an unknown SKU unless a successful poll already did."""
         if sku not in self.unknown:
-            self.unknown.add(sku)
             stats.unknown_skus.add(sku)
 
-    def secret(self, variable: str) -> str:
-        """A credential from the environment; the message names the variable only."""
+    @property
+    @abstractmethod
+    def credential_env(self) -> str:
+        """The name of the environment variable holding the API key or token."""
+
+    def credential(self) -> str:
+        """The API key or token; a FeedInvalid naming the variable (only) if unset."""
+        variable = self.credential_env
         value = self.env.get(variable, "").strip()
         if not value:
             raise FeedInvalid(
@@ -429,13 +443,9 @@ class ApiAdapterBase(SupplierAdapter):
             raise FeedInvalid(f"The environment variable {variable} must hold a single line")
         return value
 
-    @abstractmethod
-    def check_credentials(self) -> None:
-        """Raise FeedInvalid if a credential is missing (before any network call)."""
-
-    @abstractmethod
     def secrets(self) -> Iterable[str]:
-        """Every credential value currently in use, for `redact`."""
+        """Every credential value in use, for `redact`; kinds with tokens add theirs."""
+        yield self.env.get(self.credential_env, "").strip()
 
     def redact(self, text: str) -> str:
         """Supplier-sent text for a message: secrets hidden, length capped."""
@@ -468,6 +478,7 @@ class ApiFeedRead(FeedRead):
         self._skus = skus
         self._batch_size = batch_size
         self._batches: AsyncGenerator[list[StockRecord], None] | None = None
+        self.finished = False  # every SKU was read
 
     def batches(self) -> AsyncIterator[list[StockRecord]]:
         if self._batches is not None:
@@ -485,6 +496,7 @@ class ApiFeedRead(FeedRead):
                     batch = []
         if batch:
             yield batch
+        self.finished = True
 
     async def aclose(self) -> None:
         if self._batches is not None:

@@ -9,7 +9,7 @@ instance lives for the whole process) and renewed with the refresh token.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncGenerator, Iterable
+from collections.abc import AsyncGenerator, Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
@@ -30,8 +30,8 @@ from suppliers.api_client import (
     rate_limit_wait,
     read_json,
 )
-from suppliers.base import FeedInvalid, FeedStats, FeedUnavailable, StockRecord
-from suppliers.http import RETRY_STATUSES
+from suppliers.base import AdapterOptions, FeedInvalid, FeedStats, FeedUnavailable, StockRecord
+from suppliers.http import RETRY_STATUSES, FetchPolicy
 from suppliers.parsing import parse_price, parse_quantity, show
 
 log = logging.getLogger(__name__)
@@ -46,7 +46,8 @@ PRICE_PATH = "/product/variant/queryByVid"
 # Documented lifetimes, used when an answer leaves out the expiry dates.
 ACCESS_LIFETIME = timedelta(days=15)
 REFRESH_LIFETIME = timedelta(days=180)
-# Renew this long before expiry, so clock skew never leaves us with a dead token.
+# Renew a token this long before it expires (or after 90% of a shorter life), so
+# clock skew never leaves Stockbot holding a dead token.
 RENEW_MARGIN = timedelta(days=1)
 LOGIN_INTERVAL = timedelta(minutes=5)  # CJ allows getAccessToken once per 5 minutes
 CHINA_TIME = timezone(timedelta(hours=8))  # CJ's dates without an offset
@@ -89,9 +90,9 @@ class CjDropshippingOptions(ApiOptions):
 @dataclass(frozen=True, slots=True)
 class _Tokens:
     access: str
-    access_expires: datetime
+    renew_access_at: datetime
     refresh: str | None
-    refresh_expires: datetime
+    renew_refresh_at: datetime
 
 
 class CjDropshippingAdapter(ApiAdapterBase):
@@ -102,18 +103,27 @@ class CjDropshippingAdapter(ApiAdapterBase):
     service: ClassVar[str] = "CJ Dropshipping"
     options: CjDropshippingOptions
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
+    def __init__(
+        self,
+        name: str,
+        options: AdapterOptions,
+        client: httpx.AsyncClient,
+        env: Mapping[str, str] | None = None,
+        *,
+        policy: FetchPolicy | None = None,
+    ) -> None:
+        super().__init__(name, options, client, env, policy=policy)
         self._tokens: _Tokens | None = None
         self._last_login: datetime | None = None
 
     # --- credentials ---
 
-    def check_credentials(self) -> None:
-        self.secret(self.options.api_key_env)
+    @property
+    def credential_env(self) -> str:
+        return self.options.api_key_env
 
     def secrets(self) -> Iterable[str]:
-        yield self.env.get(self.options.api_key_env, "").strip()
+        yield from super().secrets()
         if self._tokens is not None:
             yield self._tokens.access
             yield self._tokens.refresh or ""
@@ -181,9 +191,9 @@ class CjDropshippingAdapter(ApiAdapterBase):
     async def _access_token(self) -> str:
         now = self.policy.clock()
         tokens = self._tokens
-        if tokens is not None and now < tokens.access_expires - RENEW_MARGIN:
+        if tokens is not None and now < tokens.renew_access_at:
             return tokens.access
-        if tokens is not None and tokens.refresh and now < tokens.refresh_expires - RENEW_MARGIN:
+        if tokens is not None and tokens.refresh and now < tokens.renew_refresh_at:
             try:
                 self._tokens = await self._authenticate(
                     REFRESH_PATH, {"refreshToken": tokens.refresh}
@@ -191,6 +201,7 @@ class CjDropshippingAdapter(ApiAdapterBase):
                 return self._tokens.access
             except TokenRejected:
                 log.info("CJ Dropshipping refused the refresh token; logging in again")
+                self._tokens = None
         return await self._login()
 
     async def _login(self) -> str:
@@ -204,7 +215,7 @@ class CjDropshippingAdapter(ApiAdapterBase):
             )
         # Counted before the call: CJ may count an attempt whose answer we never saw.
         self._last_login = now
-        api_key = self.secret(self.options.api_key_env)
+        api_key = self.credential()
         try:
             self._tokens = await self._authenticate(LOGIN_PATH, {"apiKey": api_key}, attempts=1)
         except TokenRejected:
@@ -223,8 +234,7 @@ class CjDropshippingAdapter(ApiAdapterBase):
 
     def _expire_access_token(self) -> None:
         if self._tokens is not None:
-            now = self.policy.clock()
-            self._tokens = replace(self._tokens, access="", access_expires=now)
+            self._tokens = replace(self._tokens, access="", renew_access_at=self.policy.clock())
 
     # --- the envelope ---
 
@@ -233,6 +243,7 @@ class CjDropshippingAdapter(ApiAdapterBase):
         clock = self.policy.clock
         status = response.status_code
         if status == 429 or status in RETRY_STATUSES:
+            # Throttled or failing before CJ's own code ran: the body is no envelope.
             check_http_status(response, self.service, clock)
         body = _json_or_none(response, self.service)
         code = _code(body)
@@ -290,14 +301,19 @@ def _tokens(data: Any, now: datetime, previous: _Tokens | None) -> _Tokens:
     access = data.get("accessToken") if isinstance(data, dict) else None
     if not isinstance(access, str) or not access.strip():
         raise FeedInvalid("CJ Dropshipping answered the login without an access token")
-    access_expires = _expiry(data.get("accessTokenExpiryDate"), now + ACCESS_LIFETIME)
+    expires = _expiry(data.get("accessTokenExpiryDate"), now + ACCESS_LIFETIME)
+    renew_access_at = _renew_at(now, expires)
     refresh = data.get("refreshToken")
     if isinstance(refresh, str) and refresh.strip():
-        refresh_expires = _expiry(data.get("refreshTokenExpiryDate"), now + REFRESH_LIFETIME)
-        return _Tokens(access.strip(), access_expires, refresh.strip(), refresh_expires)
+        expires = _expiry(data.get("refreshTokenExpiryDate"), now + REFRESH_LIFETIME)
+        return _Tokens(access.strip(), renew_access_at, refresh.strip(), _renew_at(now, expires))
     if previous is not None and previous.refresh:
-        return _Tokens(access.strip(), access_expires, previous.refresh, previous.refresh_expires)
-    return _Tokens(access.strip(), access_expires, None, access_expires)
+        return _Tokens(access.strip(), renew_access_at, previous.refresh, previous.renew_refresh_at)
+    return _Tokens(access.strip(), renew_access_at, None, now)
+
+
+def _renew_at(now: datetime, expires: datetime) -> datetime:
+    return expires - min(RENEW_MARGIN, max(expires - now, timedelta(0)) / 10)
 
 
 def _expiry(value: object, default: datetime) -> datetime:

@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 from suppliers.base import SupplierAdapter
+from suppliers.bigbuy import BigBuyAdapter
+from suppliers.cj_dropshipping import CjDropshippingAdapter
 from suppliers.csv_feed import CsvFeedAdapter
 from suppliers.json_feed import JsonFeedAdapter
+from suppliers.printful import PrintfulAdapter
 
 REGISTRY: dict[str, type[SupplierAdapter]] = {}
 REGISTRY[CsvFeedAdapter.kind] = CsvFeedAdapter
 REGISTRY[JsonFeedAdapter.kind] = JsonFeedAdapter
+REGISTRY[CjDropshippingAdapter.kind] = CjDropshippingAdapter
+REGISTRY[BigBuyAdapter.kind] = BigBuyAdapter
+REGISTRY[PrintfulAdapter.kind] = PrintfulAdapter
 
 
 def adapter_class(kind: str) -> type[SupplierAdapter]:

@@ -1,0 +1,60 @@
+"""Who may act from Slack: listed users, and members of listed user groups."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.config import AccessSection
+
+log = logging.getLogger(__name__)
+
+NOT_ALLOWED = (
+    "Sorry, you are not allowed to do that in Stockbot, so nothing was changed. "
+    "Ask whoever set Stockbot up to add you to `[access]` in its configuration."
+)
+OPEN_ACCESS_WARNING = (
+    "No [access] table in the configuration: every member of the workspace may act "
+    "(switch suppliers, email customers…). Add [access] allowed_users / allowed_usergroups."
+)
+GROUP_CACHE_SECONDS = 300.0
+
+
+class AccessPolicy:
+    def __init__(self, access: AccessSection | None, client: AsyncWebClient | None) -> None:
+        self.access = access
+        self.client = client
+        self._groups: dict[str, tuple[float, frozenset[str]]] = {}
+
+    @property
+    def open_to_all(self) -> bool:
+        return self.access is None
+
+    async def may_act(self, user_id: str) -> bool:
+        if self.access is None:
+            return True
+        if user_id in self.access.allowed_users:
+            return True
+        for group in self.access.allowed_usergroups:
+            if user_id in await self._members(group):
+                return True
+        return False
+
+    async def _members(self, group: str) -> frozenset[str]:
+        cached = self._groups.get(group)
+        if cached and time.monotonic() - cached[0] < GROUP_CACHE_SECONDS:
+            return cached[1]
+        if self.client is None:
+            return frozenset()
+        try:
+            response = await self.client.usergroups_users_list(usergroup=group)
+        except SlackApiError as exc:
+            # Deny rather than guess; say why in the log for whoever runs the bot.
+            log.warning("cannot read user group %s: %s", group, exc.response.get("error"))
+            return cached[1] if cached else frozenset()
+        members = frozenset(response.get("users") or ())
+        self._groups[group] = (time.monotonic(), members)
+        return members

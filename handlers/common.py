@@ -1,0 +1,32 @@
+"""Small helpers every listener shares: plain ephemeral answers and the access check."""
+
+from __future__ import annotations
+
+from slack_bolt.async_app import AsyncRespond
+
+from bot.access import NOT_ALLOWED
+from bot.render import text_message
+from bot.runtime import Runtime
+
+
+async def tell(respond: AsyncRespond, text: str) -> None:
+    """An ephemeral answer to the person who clicked or typed, never to the channel."""
+    message = text_message(text)
+    await respond(
+        text=message.text, blocks=message.blocks, response_type="ephemeral", replace_original=False
+    )
+
+
+async def allowed(runtime: Runtime, user_id: str, respond: AsyncRespond) -> bool:
+    """True if `user_id` may act; otherwise tells them so (nothing changes)."""
+    if await runtime.access.may_act(user_id):
+        return True
+    await tell(respond, NOT_ALLOWED)
+    return False
+
+
+def parse_id(raw: str) -> int | None:
+    try:
+        return int(raw)
+    except (TypeError, ValueError):
+        return None
