@@ -282,10 +282,11 @@ async def phase_floor(args: argparse.Namespace, result: dict[str, Any]) -> None:
 # (main thread only) would show as idle event-loop time.
 STAGES = (
     ("bot.polling", "Poller", "_poll"),
-    ("bot.polling", "Poller", "_load_offers"),
-    ("bot.polling", "Poller", "_apply_batch"),
-    ("bot.polling", "Poller", "_mark_missing"),
-    ("bot.polling", "Poller", "_guard"),
+    ("bot.reconcile", "FeedStage", "add"),
+    ("bot.reconcile", "FeedStage", "guard_counts"),
+    ("bot.reconcile", "FeedStage", "unmatched"),
+    ("bot.reconcile", "FeedStage", "apply_changes"),
+    ("bot.reconcile", "FeedStage", "mark_missing"),
     ("bot.polling", "Poller", "_record_success"),
     ("bot.polling", None, "active_stock_states"),
     ("bot.alerts", None, "evaluate_stock"),

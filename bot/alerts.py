@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.models import Alert, AlertKind, AlertNote, AlertState, AuditEntry, utcnow
@@ -138,8 +138,9 @@ async def evaluate_stock(
             session.add(group)
             await session.flush()
             result.grouped += len(opening)
-        alerts = [
-            new_alert(
+        # One executemany: thousands of alerts in a storm must not cost a round trip each.
+        rows = [
+            alert_values(
                 kind,
                 stock_dedup_key(kind, state.product_id),
                 channel,
@@ -151,33 +152,43 @@ async def evaluate_stock(
             )
             for state in opening
         ]
-        session.add_all(alerts)
-        result.opened += len(alerts)
+        await session.execute(insert(Alert.__table__), rows)
+        result.opened += len(rows)
     await session.flush()
     await _settle_groups(session, groups_to_check, now)
     return result
 
 
-def new_alert(
+def alert_values(
     kind: str,
     dedup_key: str,
     channel: str,
     now: datetime,
     **values: Any,
-) -> Alert:
-    # Members of a group are shown in the group's message, never on their own.
-    return Alert(
-        kind=kind,
-        state=AlertState.OPEN,
-        dedup_key=dedup_key,
-        slack_channel=channel,
-        opened_at=now,
-        changed_at=now,
-        needs_sync=values.get("group_id") is None,
-        delivery_attempts=0,
-        summary=values.pop("summary", ""),
+) -> dict[str, Any]:
+    """Column values of a new open alert."""
+    return {
+        "kind": kind,
+        "state": AlertState.OPEN,
+        "dedup_key": dedup_key,
+        "slack_channel": channel,
+        "opened_at": now,
+        "changed_at": now,
+        # Members of a group are shown in the group's message, never on their own.
+        "needs_sync": values.get("group_id") is None,
+        "delivery_attempts": 0,
+        "summary": values.pop("summary", ""),
+        "is_group": values.pop("is_group", False),
+        "details": values.pop("details", {}),
+        "product_id": None,
+        "supplier_id": None,
+        "group_id": None,
         **values,
-    )
+    }
+
+
+def new_alert(kind: str, dedup_key: str, channel: str, now: datetime, **values: Any) -> Alert:
+    return Alert(**alert_values(kind, dedup_key, channel, now, **values))
 
 
 async def _settle_groups(session: AsyncSession, group_ids: set[int], now: datetime) -> None:

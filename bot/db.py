@@ -35,6 +35,8 @@ def create_engine(database_url: str) -> AsyncEngine:
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA busy_timeout=30000")
+        # The poll's staging table is temporary: keep it in memory, not in a temp file.
+        cursor.execute("PRAGMA temp_store=MEMORY")
         cursor.close()
 
     return engine

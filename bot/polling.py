@@ -12,22 +12,20 @@ import logging
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date, datetime
-from decimal import Decimal
-from typing import Any
+from datetime import datetime
 
 import httpx
-from sqlalchemy import insert, select, update
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot import alerts
 from bot.config import RulesSection, Settings, SupplierConfig
-from bot.models import AlertKind, Offer, StockObservation, Supplier, utcnow
+from bot.models import AlertKind, Offer, Supplier, utcnow
+from bot.reconcile import FeedStage, GuardCounts, mark_unknown_skus
 from bot.rules import active_stock_states
 from suppliers import (
     FeedError,
     FeedInvalid,
-    StockRecord,
     SupplierAdapter,
     SupplierPaused,
     Validators,
@@ -36,24 +34,8 @@ from suppliers import (
 
 log = logging.getLogger(__name__)
 
-MISSING = "missing"
-UNKNOWN_SKU = "unknown_sku"
 # Below this many known SKUs a "mass" drop is just a few products: no guard.
 FEED_GUARD_MIN_SKUS = 5
-
-
-@dataclass(slots=True)
-class OfferState:
-    """What the poll needs to know of one offer, kept in memory for the whole read."""
-
-    id: int
-    quantity: int | None
-    availability: str
-    price: Decimal | None
-    restock_date: date | None
-    known: bool  # seen by an earlier poll, so the feed guard counts it
-    seen_now: bool = False
-    zeroed_now: bool = False
 
 
 @dataclass(slots=True)
@@ -141,35 +123,47 @@ class Poller:
         started = utcnow()
         async with self.sessions() as session, session.begin():
             await ensure_suppliers(session, [config])
-        async with self.sessions() as session:
             supplier = await session.scalar(select(Supplier).where(Supplier.name == name))
             assert supplier is not None
             supplier_id = supplier.id
             validators = Validators(supplier.etag, supplier.last_modified)
-            offers = await self._load_offers(session, supplier_id)
+            skus: list[str] = []
+            if adapter.needs_skus:
+                skus = list(
+                    await session.scalars(
+                        select(Offer.supplier_sku).where(Offer.supplier_id == supplier_id)
+                    )
+                )
 
         try:
             async with self.sessions() as session, session.begin():
-                async with adapter.open(validators, skus=list(offers)) as feed:
-                    async for batch in feed.batches():
-                        summary.rows_read += len(batch)
-                        await self._apply_batch(session, batch, offers, summary, started)
-                    summary.set_aside = feed.stats.rejected_count
-                    summary.set_aside_examples = [
-                        f"line {r.line}: {r.reason}" for r in feed.stats.rejected[:5]
-                    ]
-                    summary.not_modified = feed.not_modified
-                    complete = feed.complete and not feed.not_modified
-                    new_validators = feed.validators
+                stage = await FeedStage.create(session, supplier_id)
+                try:
+                    async with adapter.open(validators, skus=skus) as feed:
+                        async for batch in feed.batches():
+                            summary.rows_read += len(batch)
+                            await stage.add(batch)
+                        stats, complete = feed.stats, feed.complete and not feed.not_modified
+                        summary.not_modified, new_validators = feed.not_modified, feed.validators
+                finally:
+                    await stage.settle()
+                summary.set_aside = stats.rejected_count
+                summary.set_aside_examples = [
+                    f"line {r.line}: {r.reason}" for r in stats.rejected[:5]
+                ]
                 # A row set aside still proves the SKU is listed: not "missing".
-                for sku in feed.stats.rejected_skus:
-                    if sku in offers:
-                        offers[sku].seen_now = True
-                await self._mark_unknown(session, feed.stats.unknown_skus, offers, summary, started)
-                if complete:
-                    await self._mark_missing(session, supplier_id, offers, summary, started)
+                await stage.add_rejected(stats.rejected_skus)
                 if not accept_drop and not summary.not_modified:
-                    self._guard(name, offers, complete)
+                    self._guard(name, await stage.guard_counts(complete))
+                summary.unmatched = await stage.unmatched()
+                summary.changed = await stage.apply_changes(started)
+                summary.changed += await mark_unknown_skus(
+                    session, supplier_id, stats.unknown_skus, started
+                )
+                if complete:
+                    summary.missing = await stage.mark_missing(started)
+                    summary.changed += summary.missing
+                await stage.drop()
                 await session.execute(
                     update(Supplier)
                     .where(Supplier.id == supplier_id)
@@ -201,7 +195,9 @@ class Poller:
             summary.alerts_resolved += await alerts.resolve_supplier_alerts(
                 session, supplier_id, "The supplier's feed was read successfully again.", now
             )
-            states = await active_stock_states(session, supplier_id=supplier_id)
+            states = await active_stock_states(
+                session, supplier_id=supplier_id, needing_attention=True
+            )
             result = await alerts.evaluate_stock(
                 session,
                 states,
@@ -244,155 +240,14 @@ class Poller:
                 summary.alerts_opened += 1
         log.warning("poll of %s failed: %s", summary.supplier, summary.error)
 
-    async def _load_offers(self, session: AsyncSession, supplier_id: int) -> dict[str, OfferState]:
-        rows = await session.execute(
-            select(
-                Offer.supplier_sku,
-                Offer.id,
-                Offer.quantity,
-                Offer.availability,
-                Offer.price,
-                Offer.restock_date,
-                Offer.last_seen_at.is_not(None),
-            ).where(Offer.supplier_id == supplier_id)
-        )
-        return {sku: OfferState(*values) for sku, *values in rows}
-
-    async def _apply_batch(
-        self,
-        session: AsyncSession,
-        batch: list[StockRecord],
-        offers: dict[str, OfferState],
-        summary: PollSummary,
-        now: datetime,
-    ) -> None:
-        changes: list[dict[str, Any]] = []
-        history: list[dict[str, Any]] = []
-        for record in batch:
-            offer = offers.get(record.supplier_sku)
-            if offer is None:
-                summary.unmatched += 1
-                continue
-            offer.seen_now = True
-            price = record.price if record.price is not None else offer.price
-            availability = str(record.availability)
-            new = (record.quantity, availability, price, record.restock_date)
-            if new == (offer.quantity, offer.availability, offer.price, offer.restock_date):
-                continue
-            offer.zeroed_now = offer.known and bool(offer.quantity) and record.quantity == 0
-            changes.append(
-                {
-                    "id": offer.id,
-                    "quantity": record.quantity,
-                    "availability": availability,
-                    "price": price,
-                    "restock_date": record.restock_date,
-                    "changed_at": now,
-                }
-            )
-            history.append(
-                {
-                    "offer_id": offer.id,
-                    "quantity": record.quantity,
-                    "previous_quantity": offer.quantity,
-                    "availability": availability,
-                    "price": price,
-                    "observed_at": now,
-                }
-            )
-            offer.quantity, offer.availability, offer.price, offer.restock_date = new
-        if changes:
-            await session.execute(update(Offer), changes)
-            await session.execute(insert(StockObservation), history)
-            summary.changed += len(changes)
-
-    async def _mark_unknown(
-        self,
-        session: AsyncSession,
-        skus: set[str],
-        offers: dict[str, OfferState],
-        summary: PollSummary,
-        now: datetime,
-    ) -> None:
-        """SKUs the supplier says it does not know cannot be ordered there: a stockout
-        whose alert says why. Adapters stop asking, so this is reported once."""
-        newly = [offers[s] for s in skus if s in offers and offers[s].availability != UNKNOWN_SKU]
-        if not newly:
+    def _guard(self, name: str, counts: GuardCounts) -> None:
+        if counts.known < FEED_GUARD_MIN_SKUS:
             return
-        await session.execute(
-            update(Offer),
-            [
-                {"id": o.id, "quantity": None, "availability": UNKNOWN_SKU, "changed_at": now}
-                for o in newly
-            ],
-        )
-        await session.execute(
-            insert(StockObservation),
-            [
-                {
-                    "offer_id": o.id,
-                    "quantity": None,
-                    "previous_quantity": o.quantity,
-                    "availability": UNKNOWN_SKU,
-                    "observed_at": now,
-                }
-                for o in newly
-            ],
-        )
-        for offer in newly:
-            offer.quantity, offer.availability = None, UNKNOWN_SKU
-        summary.changed += len(newly)
-
-    async def _mark_missing(
-        self,
-        session: AsyncSession,
-        supplier_id: int,
-        offers: dict[str, OfferState],
-        summary: PollSummary,
-        now: datetime,
-    ) -> None:
-        """SKUs absent from a complete feed are gone: out of stock, flagged as missing."""
-        missing = [o for o in offers.values() if not o.seen_now and o.availability != MISSING]
-        summary.missing = len(missing)
-        if missing:
-            await session.execute(
-                update(Offer),
-                [
-                    {"id": o.id, "quantity": 0, "availability": MISSING, "changed_at": now}
-                    for o in missing
-                ],
-            )
-            await session.execute(
-                insert(StockObservation),
-                [
-                    {
-                        "offer_id": o.id,
-                        "quantity": 0,
-                        "previous_quantity": o.quantity,
-                        "availability": MISSING,
-                        "observed_at": now,
-                    }
-                    for o in missing
-                ],
-            )
-            summary.changed += len(missing)
-        # One statement instead of one per row: every offer still listed was seen now.
-        await session.execute(
-            update(Offer)
-            .where(Offer.supplier_id == supplier_id, Offer.availability != MISSING)
-            .values(last_seen_at=now)
-        )
-
-    def _guard(self, name: str, offers: dict[str, OfferState], complete: bool) -> None:
-        known = [o for o in offers.values() if o.known]
-        if len(known) < FEED_GUARD_MIN_SKUS:
-            return
-        dropped = sum(1 for o in known if not o.seen_now) if complete else 0
-        zeroed = sum(1 for o in known if o.zeroed_now)
-        share = (dropped + zeroed) / len(known)
+        dropped, zeroed = counts.dropped, counts.zeroed
+        share = (dropped + zeroed) / counts.known
         if share > self.rules.feed_guard_share:
             raise FeedGuardTripped(
-                f"This poll would have taken {share:.0%} of the supplier's {len(known)} known "
+                f"This poll would have taken {share:.0%} of the supplier's {counts.known} known "
                 f"SKUs out of stock ({dropped} missing from the feed, {zeroed} at zero), which "
                 f"is more than the {self.rules.feed_guard_share:.0%} guard. Stock was left as "
                 f'it was. If this is real, run `stockbot poll --once --supplier "{name}" '

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.models import AlertKind, Offer, Product
+from bot.models import Alert, AlertKind, AlertState, Offer, Product
 
 # Availabilities that mean "cannot ship" even when no quantity is given.
 STOCKOUT_AVAILABILITIES = frozenset({"out_of_stock", "discontinued", "missing", "unknown_sku"})
@@ -56,11 +56,28 @@ async def active_stock_states(
     *,
     supplier_id: int | None = None,
     product_ids: set[int] | None = None,
+    needing_attention: bool = False,
 ) -> list[StockState]:
-    """Stock of each product's active offer, for one supplier or some products."""
+    """Stock of each product's active offer, for one supplier or some products.
+
+    `needing_attention` keeps only products that need an alert or have an open
+    one: after a poll of 100,000 healthy SKUs there is nothing to look at."""
     query = _active_states()
     if supplier_id is not None:
         query = query.where(Offer.supplier_id == supplier_id)
     if product_ids is not None:
         query = query.where(Product.id.in_(product_ids))
+    if needing_attention:
+        has_open_alert = (
+            select(Alert.product_id)
+            .where(Alert.state != AlertState.RESOLVED, Alert.product_id.is_not(None))
+            .scalar_subquery()
+        )
+        query = query.where(
+            or_(
+                Offer.availability.in_(STOCKOUT_AVAILABILITIES),
+                Offer.quantity <= Product.low_stock_threshold,
+                Product.id.in_(has_open_alert),
+            )
+        )
     return [StockState(*row) for row in (await session.execute(query))]

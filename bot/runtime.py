@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 from dataclasses import dataclass
 
@@ -61,6 +62,10 @@ class Runtime:
             sink = SlackSink(slack) if slack is not None else ConsoleSink()
         deliverer = Deliverer(sessions, sink, per_channel_interval=per_channel_interval)
         poller = Poller(settings, sessions, http, on_change=deliverer.kick)
+        # Everything built so far lives as long as the process: keep the cyclic
+        # garbage collector from rescanning it while a poll allocates 100,000 records.
+        gc.collect()
+        gc.freeze()
         access = AccessPolicy(settings.access, slack)
         if access.open_to_all and slack is not None:
             log.warning(OPEN_ACCESS_WARNING)

@@ -146,6 +146,9 @@ class SupplierAdapter(ABC):
 
     kind: ClassVar[str]
     Options: ClassVar[type[AdapterOptions]]
+    # API kinds ask per SKU, so `open()` needs the catalog's SKUs; whole-catalogue
+    # feeds do not, and the caller can skip loading them.
+    needs_skus: ClassVar[bool] = True
 
     def __init__(
         self,

@@ -505,6 +505,7 @@ class FeedAdapterBase(SupplierAdapter):
 
     Options: ClassVar[type[FeedOptions]]
     unit: ClassVar[str] = "line"  # what RejectedRow.line counts
+    needs_skus: ClassVar[bool] = False
     options: FeedOptions
 
     def __init__(
