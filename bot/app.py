@@ -10,6 +10,7 @@ from slack_bolt.async_app import AsyncApp
 
 from bot.render import text_message
 from bot.runtime import Runtime
+from bot.webhooks import SHOPIFY_ORDERS_PATH, shopify_orders_handler
 
 log = logging.getLogger(__name__)
 
@@ -54,12 +55,13 @@ def create_app(runtime: Runtime) -> AsyncApp:
     return app
 
 
-def create_web_app(app: AsyncApp) -> web.Application:
-    """Bolt's aiohttp application plus `GET /healthz` for load balancers."""
+def create_web_app(app: AsyncApp, runtime: Runtime) -> web.Application:
+    """Bolt's aiohttp application plus `GET /healthz` and the Shopify order webhook."""
     web_app = app.web_app(path=EVENTS_PATH)
 
     async def healthz(_request: web.Request) -> web.Response:
         return web.json_response({"ok": True})
 
     web_app.router.add_get("/healthz", healthz)
+    web_app.router.add_post(SHOPIFY_ORDERS_PATH, shopify_orders_handler(runtime))
     return web_app

@@ -14,7 +14,10 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
+from bot.backorders import OrderStats, order_stats
 from bot.models import Alert, AlertState, Offer, Product, Supplier
+from bot.substitution import current_substitution
+from bot.switching import SwitchOption, latest_switch, switch_options, switch_text
 
 MAX_GROUP_MEMBERS_SHOWN = 40
 
@@ -53,6 +56,13 @@ class MemberLine:
 
 
 @dataclass(frozen=True, slots=True)
+class SwitchLine:
+    text: str
+    audit_id: int
+    undoable: bool
+
+
+@dataclass(frozen=True, slots=True)
 class AlertCard:
     alert_id: int
     kind: str
@@ -71,6 +81,14 @@ class AlertCard:
     members: list[MemberLine] = field(default_factory=list)
     members_total: int = 0
     members_open: int = 0
+    orders: OrderStats | None = None
+    switch_options: list[SwitchOption] = field(default_factory=list)
+    last_switch: SwitchLine | None = None
+    substitute: tuple[str, str] | None = None  # (sku, title)
+
+    @property
+    def best_switch(self) -> SwitchOption | None:
+        return next((option for option in self.switch_options if option.in_stock), None)
 
     @property
     def is_resolved(self) -> bool:
@@ -146,6 +164,15 @@ async def alert_card(session: AsyncSession, alert: Alert) -> AlertCard:
             MemberLine(sku, title, quantity, state == AlertState.RESOLVED)
             for sku, title, quantity, state in rows
         ]
+    orders = options = last_switch = substitute = None
+    if product is not None:
+        orders = await order_stats(session, product.id)
+        options = await switch_options(session, product.id)
+        last_switch = await _switch_line(session, product.id, alert.opened_at)
+        chosen = await current_substitution(session, product.id)
+        if chosen is not None:
+            sub = await session.get(Product, chosen.substitute_id)
+            substitute = (sub.sku, sub.title) if sub else None
     return AlertCard(
         alert_id=alert.id,
         kind=alert.kind,
@@ -164,4 +191,17 @@ async def alert_card(session: AsyncSession, alert: Alert) -> AlertCard:
         members=members,
         members_total=total,
         members_open=open_count,
+        orders=orders,
+        switch_options=options or [],
+        last_switch=last_switch,
+        substitute=substitute,
     )
+
+
+async def _switch_line(
+    session: AsyncSession, product_id: int, since: datetime
+) -> SwitchLine | None:
+    entry = await latest_switch(session, product_id, since)
+    if entry is None:
+        return None
+    return SwitchLine(switch_text(entry), entry.id, undoable=entry.action == "auto_switch")

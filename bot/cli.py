@@ -18,6 +18,7 @@ from rich.table import Table
 
 from bot import db
 from bot.catalog import CsvImportError, import_catalog
+from bot.cli_orders import orders_group
 from bot.config import ConfigError, Settings, load_settings
 from bot.polling import PollSummary
 from bot.runtime import Runtime
@@ -265,7 +266,7 @@ async def serve(settings: Settings, *, http_mode: bool, host: str, port: int) ->
     else:
         app = create_app(runtime)
         if http_mode:
-            runner = web.AppRunner(create_web_app(app))
+            runner = web.AppRunner(create_web_app(app, runtime))
             await runner.setup()
             await web.TCPSite(runner, host, port).start()
             cleanups.append(runner.cleanup)
@@ -291,3 +292,6 @@ async def serve(settings: Settings, *, http_mode: bool, host: str, port: int) ->
         for cleanup in reversed(cleanups):
             await cleanup()
         await runtime.close()
+
+
+main.add_command(orders_group)

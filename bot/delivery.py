@@ -321,6 +321,9 @@ class Deliverer:
             try:
                 await self.deliver_due()
             except Exception:
+                task = asyncio.current_task()
+                if task is not None and task.cancelling():
+                    raise  # a cancellation the database driver wrapped: stop, don't loop
                 log.exception("alert delivery failed; will try again")
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=poll_every)

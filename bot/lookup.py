@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 from dataclasses import dataclass, field
 
 from sqlalchemy import func, or_, select
@@ -10,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.cards import ProductCard, product_card
 from bot.models import Alert, AlertState, Offer, Product, Supplier
+from bot.search import close_matches
 
 MAX_MATCHES = 10
 
@@ -71,18 +71,7 @@ async def _search(session: AsyncSession, query: str) -> Matches | NotFound:
         return await product_card(session, product)  # type: ignore[return-value]
     if rows:
         return Matches(query=query, products=list(rows), total=total)
-    return NotFound(query=query, suggestions=await _close_matches(session, query))
-
-
-async def _close_matches(session: AsyncSession, query: str) -> list[tuple[str, str]]:
-    """Likely typos of a SKU or title (difflib over the catalog's SKUs and titles)."""
-    catalog = dict((await session.execute(select(Product.sku, Product.title))).all())
-    lowered = {sku.lower(): sku for sku in catalog}
-    titles = {title.lower(): sku for sku, title in catalog.items()}
-    close = difflib.get_close_matches(query.lower(), list(lowered), n=5, cutoff=0.6)
-    close += difflib.get_close_matches(query.lower(), list(titles), n=5, cutoff=0.6)
-    skus = dict.fromkeys([lowered.get(c) or titles[c] for c in close])
-    return [(sku, catalog[sku]) for sku in list(skus)[:5]]
+    return NotFound(query=query, suggestions=await close_matches(session, query))
 
 
 async def open_alert_summary(session: AsyncSession, limit: int = 20) -> AlertSummary:

@@ -18,7 +18,7 @@ import httpx
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot import alerts
+from bot import alerts, backorders, switching
 from bot.config import RulesSection, Settings, SupplierConfig
 from bot.models import AlertKind, Offer, Supplier, utcnow
 from bot.reconcile import FeedStage, GuardCounts, mark_unknown_skus
@@ -49,6 +49,7 @@ class PollSummary:
     alerts_opened: int = 0
     alerts_resolved: int = 0
     not_modified: bool = False
+    switched: int = 0
     error: str | None = None
     set_aside_examples: list[str] = field(default_factory=list)
 
@@ -207,6 +208,22 @@ class Poller:
             )
             summary.alerts_opened += result.opened
             summary.alerts_resolved += result.resolved
+            if self.settings.auto_switch.enabled:
+                switched = await switching.auto_switch(
+                    session,
+                    supplier_id=supplier_id,
+                    max_price_increase_percent=self.settings.auto_switch.max_price_increase_percent,
+                    channel=self.settings.slack.alert_channel,
+                )
+                summary.switched = len(switched)
+            waiting = await backorders.refresh(
+                session,
+                supplier_id=supplier_id,
+                channel=self.settings.slack.alert_channel,
+                now=now,
+            )
+            summary.alerts_opened += waiting.opened
+            summary.alerts_resolved += waiting.resolved
 
     async def _record_failure(
         self,

@@ -16,15 +16,21 @@ from slack_sdk.models.blocks import (
     Block,
     ButtonElement,
     ContextBlock,
+    ExternalDataSelectElement,
     HeaderBlock,
+    InputBlock,
     MarkdownTextObject,
     Option,
+    PlainTextInputElement,
+    PlainTextObject,
     SectionBlock,
     StaticSelectElement,
 )
+from slack_sdk.models.views import View
 
 from bot.cards import AlertCard, OfferLine, ProductCard
 from bot.lookup import AlertSummary, Answer, Matches, NotFound
+from bot.substitution import SubstituteChoice
 
 HEADER_LIMIT = 150
 SECTION_LIMIT = 3000
@@ -33,12 +39,19 @@ MAX_BLOCKS = 50
 
 ACKNOWLEDGE_ACTION = "acknowledge_alert"
 SNOOZE_ACTION = "snooze_alert"
+SWITCH_ACTION = "switch_supplier"
+SWITCH_PICK_ACTION = "switch_supplier_pick"
+UNDO_SWITCH_ACTION = "undo_switch"
+SUBSTITUTE_ACTION = "substitute_product"
+NOTIFY_ACTION = "notify_customers"
+PRODUCT_KINDS = ("low_stock", "out_of_stock", "backorder")
 
 KIND_TITLES = {
     "low_stock": ("⚠️", "Low stock"),
     "out_of_stock": ("🚨", "Out of stock"),
     "supplier_feed": ("🧾", "Supplier feed problem"),
     "supplier_down": ("🔌", "Supplier not responding"),
+    "backorder": ("⏳", "Backorders"),
 }
 
 
@@ -174,7 +187,22 @@ def _product_blocks(card: AlertCard) -> list[Block]:
         fields.append(MarkdownTextObject(text=f"*Changed*\n{slack_date(card.stock_changed_at)}"))
     if active and active.restock_date:
         fields.append(MarkdownTextObject(text=f"*Restock date*\n{active.restock_date:%Y-%m-%d}"))
-    blocks: list[Block] = [SectionBlock(fields=fields)]
+    orders = card.orders
+    if orders and orders.backordered_orders:
+        oldest = (
+            f", oldest since {slack_date(orders.oldest_backorder_at)}"
+            if (orders.oldest_backorder_at)
+            else ""
+        )
+        fields.append(
+            MarkdownTextObject(
+                text=f"*Waiting*\n{orders.backordered_orders} order(s), "
+                f"{orders.backordered_units} unit(s){oldest}"
+            )
+        )
+    elif orders and orders.open_orders:
+        fields.append(MarkdownTextObject(text=f"*Open orders*\n{orders.open_orders} affected"))
+    blocks: list[Block] = [SectionBlock(fields=fields[:10])]
     others = offer_lines(product, include_active=False)
     text = (
         "*Other suppliers*\n" + clip_lines(others, SECTION_LIMIT - 20)
@@ -206,6 +234,65 @@ def _group_blocks(card: AlertCard) -> list[Block]:
     ]
 
 
+def _fix_elements(card: AlertCard) -> list[Any]:
+    """Switch supplier, substitute, notify: the ways to fix a product alert."""
+    alert_id = card.alert_id
+    elements: list[Any] = []
+    best = card.best_switch
+    if best is not None:
+        percent = best.price_change_percent
+        change = (
+            ""
+            if percent is None
+            else (", same price" if round(percent) == 0 else f", {percent:+.0f}%")
+        )
+        elements.append(
+            ButtonElement(
+                text=clip(f"Switch to {best.supplier} ({best.quantity} in stock{change})", 75),
+                action_id=SWITCH_ACTION,
+                value=f"{alert_id}:{best.offer_id}",
+            )
+        )
+    if len(card.switch_options) > (1 if best else 0):
+        elements.append(
+            StaticSelectElement(
+                placeholder="Other supplier…",
+                action_id=SWITCH_PICK_ACTION,
+                options=[
+                    Option(
+                        value=f"{alert_id}:{option.offer_id}",
+                        label=clip(
+                            f"{option.supplier} · "
+                            f"{quantity_text(option.quantity, 'unknown')} · "
+                            f"{_money(option.price)}",
+                            75,
+                        ),
+                    )
+                    for option in card.switch_options[:100]
+                ],
+            )
+        )
+    elements.append(
+        ButtonElement(text="Substitute…", action_id=SUBSTITUTE_ACTION, value=str(alert_id))
+    )
+    if card.orders and card.orders.open_orders:
+        elements.append(
+            ButtonElement(text="Email customers…", action_id=NOTIFY_ACTION, value=str(alert_id))
+        )
+    return elements
+
+
+def _undo_element(card: AlertCard) -> ButtonElement | None:
+    if card.last_switch is None or not card.last_switch.undoable:
+        return None
+    return ButtonElement(
+        text="Undo switch",
+        action_id=UNDO_SWITCH_ACTION,
+        value=str(card.last_switch.audit_id),
+        style="danger",
+    )
+
+
 def _action_blocks(card: AlertCard) -> list[Block]:
     alert_id = str(card.alert_id)
     elements: list[Any] = []
@@ -228,7 +315,13 @@ def _action_blocks(card: AlertCard) -> list[Block]:
             ],
         )
     )
-    return [ActionsBlock(block_id=f"alert_actions:{alert_id}", elements=elements)]
+    blocks: list[Block] = [ActionsBlock(block_id=f"alert_actions:{alert_id}", elements=elements)]
+    if card.product is not None and card.kind in PRODUCT_KINDS:
+        fixes = _fix_elements(card)
+        if undo := _undo_element(card):
+            fixes.insert(0, undo)
+        blocks.append(ActionsBlock(block_id=f"alert_fixes:{alert_id}", elements=fixes))
+    return blocks
 
 
 def alert_message(card: AlertCard) -> Message:
@@ -241,11 +334,22 @@ def alert_message(card: AlertCard) -> Message:
         blocks.append(
             SectionBlock(text=MarkdownTextObject(text=clip(_escape(card.summary), SECTION_LIMIT)))
         )
+    context = [_state_line(card)]
+    if card.last_switch is not None:
+        context.append(f"🔀 {card.last_switch.text}")
+    if card.substitute is not None:
+        context.append(
+            f"🔁 Substitute offered: `{_escape(card.substitute[0])}` {_escape(card.substitute[1])}"
+        )
     blocks.append(
-        ContextBlock(elements=[MarkdownTextObject(text=clip(_state_line(card), SECTION_LIMIT))])
+        ContextBlock(
+            elements=[MarkdownTextObject(text=clip(line, SECTION_LIMIT)) for line in context]
+        )
     )
     if not card.is_resolved:
         blocks += _action_blocks(card)
+    elif undo := _undo_element(card):
+        blocks.append(ActionsBlock(block_id=f"alert_fixes:{card.alert_id}", elements=[undo]))
     return Message(text=fallback_text(card), blocks=[b.to_dict() for b in blocks[:MAX_BLOCKS]])
 
 
@@ -396,3 +500,62 @@ __all__ = [
     "product_status_message",
     "text_message",
 ]
+
+
+SUBSTITUTE_MODAL = "substitute_product_modal"
+SUBSTITUTE_PICK = "substitute_pick"
+SUBSTITUTE_NOTE = "substitute_note"
+
+
+def substitute_modal(product_sku: str, product_title: str, metadata: str) -> dict[str, Any]:
+    """The modal to pick a substitute; choices load as the person types (external select)."""
+    view = View(
+        type="modal",
+        callback_id=SUBSTITUTE_MODAL,
+        title=PlainTextObject(text="Substitute product"),
+        submit=PlainTextObject(text="Offer substitute"),
+        close=PlainTextObject(text="Cancel"),
+        private_metadata=metadata,
+        blocks=[
+            SectionBlock(
+                text=MarkdownTextObject(
+                    text=clip(
+                        f"Offer the customers waiting for `{_escape(product_sku)}` "
+                        f"{_escape(product_title)} another product. Only products in stock "
+                        "are listed.",
+                        SECTION_LIMIT,
+                    )
+                )
+            ),
+            InputBlock(
+                block_id=SUBSTITUTE_PICK,
+                label=PlainTextObject(text="Substitute"),
+                element=ExternalDataSelectElement(
+                    action_id=SUBSTITUTE_PICK,
+                    placeholder=PlainTextObject(text="Type a SKU or words of a title"),
+                    min_query_length=0,
+                ),
+            ),
+            InputBlock(
+                block_id=SUBSTITUTE_NOTE,
+                label=PlainTextObject(text="Note for the team (optional)"),
+                optional=True,
+                element=PlainTextInputElement(action_id=SUBSTITUTE_NOTE, multiline=True),
+            ),
+        ],
+    )
+    return view.to_dict()
+
+
+def substitute_options(choices: list[SubstituteChoice]) -> list[dict[str, Any]]:
+    return [
+        Option(
+            value=choice.sku,
+            label=clip(
+                f"{choice.sku} · {choice.title} · {choice.quantity} in stock · "
+                f"{_money(choice.price)}",
+                75,
+            ),
+        ).to_dict()
+        for choice in choices
+    ]

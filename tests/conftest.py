@@ -68,9 +68,15 @@ def slack_env(
 
 
 @pytest.fixture
-def config_path(tmp_path: Path, group_over: int) -> Path:
+def extra_config() -> str:
+    """TOML appended to the test config; override it in a test module."""
+    return ""
+
+
+@pytest.fixture
+def config_path(tmp_path: Path, group_over: int, extra_config: str) -> Path:
     path = tmp_path / "stockbot.toml"
-    path.write_text(CONFIG.format(group_over=group_over), encoding="utf-8")
+    path.write_text(CONFIG.format(group_over=group_over) + extra_config, encoding="utf-8")
     (tmp_path / "feeds").mkdir()
     return path
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import subprocess
 import sys
@@ -109,7 +110,7 @@ class Stack:
 
     async def serve_http(self) -> AsyncSlackRequestSender:
         """Serve the Bolt app over HTTP on loopback, as `stockbot run --http` does."""
-        runner = web.AppRunner(create_web_app(create_app(self.runtime)))
+        runner = web.AppRunner(create_web_app(create_app(self.runtime), self.runtime))
         await runner.setup()
         site = web.TCPSite(runner, "127.0.0.1", 0)
         await site.start()
@@ -125,7 +126,10 @@ class Stack:
 
     async def close(self) -> None:
         if "worker" in self.extra:
-            self.extra["worker"].cancel()
+            worker = self.extra.pop("worker")
+            worker.cancel()
+            with contextlib.suppress(BaseException):
+                await worker
         if self._server is not None:
             await self._server.cleanup()
         await self.runtime.close()

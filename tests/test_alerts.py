@@ -47,7 +47,21 @@ async def test_low_stock_alert_is_posted_with_context_and_buttons(stack: Stack) 
     text = all_text(message)
     assert "*Stock*\\n3 (threshold 5)" in text
     assert "*Beta*: 40 · 9.99" in text  # the other supplier's stock and price
-    assert action_ids(message) == {"acknowledge_alert", "snooze_alert"}
+    # Beta has stock: one click switches to it; no orders wait, so no email button.
+    assert action_ids(message) == {
+        "acknowledge_alert",
+        "snooze_alert",
+        "switch_supplier",
+        "substitute_product",
+    }
+    switch = next(
+        e
+        for b in message["blocks"]
+        if b["type"] == "actions"
+        for e in b["elements"]
+        if e["action_id"] == "switch_supplier"
+    )
+    assert switch["text"]["text"] == "Switch to Beta (40 in stock, same price)"
     assert stack.slack.warnings == []
 
 

@@ -1,0 +1,296 @@
+"""Switch supplier, undo, substitute: from alert buttons and slash commands, over HTTP."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+
+from bot.models import AuditEntry, Offer, Product, Substitution
+from tests.helpers import ALERT_CHANNEL_ID, CATALOG_HEADER, Stack
+
+ALLOWED = "U0ALICE"
+STRANGER = "U0MALLORY"
+CATALOG = [
+    CATALOG_HEADER,
+    "MUG-1,Blue mug,Acme,A-MUG,1,5,4.00",
+    "MUG-1,Blue mug,Beta,B-MUG,2,5,4.40",
+    "CAP-2,Red cap,Acme,A-CAP,1,3,2.00",
+    "CAP-3,Green cap,Beta,B-CAP3,1,3,2.00",
+]
+
+
+@pytest.fixture
+def extra_config() -> str:
+    return f'\n[access]\nallowed_users = ["{ALLOWED}"]\n'
+
+
+def element(message: dict[str, Any], action_id: str) -> dict[str, Any]:
+    return next(
+        e
+        for b in message["blocks"]
+        if b["type"] == "actions"
+        for e in b["elements"]
+        if e["action_id"] == action_id
+    )
+
+
+async def active_supplier_sku(stack: Stack, sku: str) -> str:
+    async with stack.runtime.sessions() as session:
+        return (
+            await session.scalar(
+                select(Offer.supplier_sku)
+                .join(Product, Product.active_offer_id == Offer.id)
+                .where(Product.sku == sku)
+            )
+            or ""
+        )
+
+
+async def out_of_stock_mug(stack: Stack, beta_stock: int = 40) -> dict[str, Any]:
+    await stack.import_catalog(CATALOG)
+    stack.write_feed("Beta", {"B-MUG": beta_stock, "B-CAP3": 9})
+    await stack.poll("Beta")
+    stack.write_feed("Acme", {"A-MUG": 0, "A-CAP": 50})
+    await stack.poll("Acme")
+    return stack.only_alert()
+
+
+async def last_response(stack: Stack, rid: str) -> str:
+    await stack.slack.wait_for_async(f"response_url/{rid}")
+    return str(stack.slack.responses(rid)[-1]["text"])
+
+
+async def switch_audits(stack: Stack) -> int:
+    async with stack.runtime.sessions() as session:
+        return int(
+            await session.scalar(select(func.count()).where(AuditEntry.action == "switch_supplier"))
+            or 0
+        )
+
+
+async def test_switch_button_switches_once_and_resolves(stack: Stack) -> None:
+    message = await out_of_stock_mug(stack)
+    sender = await stack.serve_http()
+    button = element(message, "switch_supplier")
+    assert button["text"]["text"] == "Switch to Beta (40 in stock, same price)"
+
+    rid = stack.slack.response_url("switch")
+    await sender.block_action(
+        "switch_supplier",
+        user_id=ALLOWED,
+        channel_id=ALERT_CHANNEL_ID,
+        message=message,
+        response_url=rid,
+    )
+    assert await last_response(stack, "switch") == "Switched MUG-1 to Beta (40 in stock)."
+    await stack.slack.wait_for_async(
+        lambda c: c.method == "chat.postMessage" and c.params.get("thread_ts")
+    )
+    assert await active_supplier_sku(stack, "MUG-1") == "B-MUG"
+    updated = stack.only_alert()
+    assert updated["ts"] == message["ts"]
+    assert updated["text"].startswith("✅ Resolved: out of stock: Blue mug")
+    assert "Switched from Acme to Beta by <@U0ALICE>" in json.dumps(updated["blocks"])
+
+    # Double click and a Slack retry: no second switch.
+    for retry in (None, 1):
+        rid = stack.slack.response_url(f"again-{retry}")
+        await sender.block_action(
+            "switch_supplier",
+            user_id=ALLOWED,
+            channel_id=ALERT_CHANNEL_ID,
+            message=message,
+            response_url=rid,
+            retry_num=retry,
+        )
+        assert await last_response(stack, f"again-{retry}") == (
+            "MUG-1 already gets its stock from Beta."
+        )
+    assert await switch_audits(stack) == 1
+
+
+async def test_switch_to_a_supplier_without_stock_is_refused(stack: Stack) -> None:
+    await out_of_stock_mug(stack, beta_stock=0)
+    sender = await stack.serve_http()
+    rid = stack.slack.response_url("cmd")
+    await sender.slash_command("/switch-supplier", "MUG-1 beta", user_id=ALLOWED, response_url=rid)
+    assert await last_response(stack, "cmd") == (
+        "Beta has no stock of MUG-1 (0 in stock), so nothing was changed. "
+        "Pick a supplier with stock."
+    )
+    assert await active_supplier_sku(stack, "MUG-1") == "A-MUG"
+    assert await switch_audits(stack) == 0
+
+    rid = stack.slack.response_url("nobody")
+    await sender.slash_command("/switch-supplier", "MUG-1 Gamma", user_id=ALLOWED, response_url=rid)
+    assert (await last_response(stack, "nobody")).startswith("Gamma has no offer for MUG-1")
+
+
+async def test_switch_command_works_like_the_button(stack: Stack) -> None:
+    await out_of_stock_mug(stack)
+    sender = await stack.serve_http()
+    rid = stack.slack.response_url("cmd")
+    response = await sender.slash_command(
+        "/switch-supplier", "mug-1 Beta", user_id=ALLOWED, response_url=rid
+    )
+    assert response.status_code == 200
+    assert await last_response(stack, "cmd") == "Switched MUG-1 to Beta (40 in stock)."
+    assert await active_supplier_sku(stack, "MUG-1") == "B-MUG"
+
+
+async def test_people_not_listed_cannot_act(stack: Stack) -> None:
+    message = await out_of_stock_mug(stack)
+    sender = await stack.serve_http()
+    for action in ("switch_supplier", "acknowledge_alert"):
+        rid = stack.slack.response_url(action)
+        await sender.block_action(
+            action,
+            user_id=STRANGER,
+            channel_id=ALERT_CHANNEL_ID,
+            message=message,
+            response_url=rid,
+        )
+        assert (await last_response(stack, action)).startswith(
+            "Sorry, you are not allowed to do that in Stockbot"
+        )
+    assert await active_supplier_sku(stack, "MUG-1") == "A-MUG"
+    # Looking stays open to everyone.
+    answer = await sender.slash_command("/stock", "MUG-1", user_id=STRANGER)
+    assert "Blue mug" in answer.json()["text"]
+
+
+async def test_substitute_from_the_alert_modal(stack: Stack) -> None:
+    message = await out_of_stock_mug(stack)
+    sender = await stack.serve_http()
+    await sender.block_action(
+        "substitute_product", user_id=ALLOWED, channel_id=ALERT_CHANNEL_ID, message=message
+    )
+    opened = await stack.slack.wait_for_async("views.open")
+    view = opened.params["view"]
+    assert view["callback_id"] == "substitute_product_modal"
+
+    # Slack asks for the choices as the person types.
+    suggestion = await sender.interactive(
+        {
+            "type": "block_suggestion",
+            "user": {"id": ALLOWED},
+            "action_id": "substitute_pick",
+            "block_id": "substitute_pick",
+            "value": "cap",
+            "view": {**view, "id": "V1"},
+        }
+    )
+    labels = [o["text"]["text"] for o in suggestion.json()["options"]]
+    assert labels == [
+        "CAP-3 · Green cap · 9 in stock · 9.99",
+        "CAP-2 · Red cap · 50 in stock · 9.99",
+    ]
+
+    response = await sender.view_submission(
+        "substitute_product_modal",
+        values={
+            "substitute_pick": {
+                "substitute_pick": {
+                    "type": "external_select",
+                    "selected_option": {"value": "CAP-3"},
+                }
+            },
+            "substitute_note": {
+                "substitute_note": {"type": "plain_text_input", "value": "Same size"}
+            },
+        },
+        private_metadata=view["private_metadata"],
+        user_id=ALLOWED,
+    )
+    assert response.status_code == 200
+    await stack.slack.wait_for_async(
+        lambda c: c.method == "chat.postMessage" and c.params.get("thread_ts")
+    )
+    updated = stack.only_alert()
+    assert "Substitute offered: `CAP-3` Green cap" in json.dumps(updated["blocks"])
+    async with stack.runtime.sessions() as session:
+        chosen = await session.scalar(select(Substitution))
+        assert chosen is not None
+        assert (chosen.note, chosen.created_by) == ("Same size", ALLOWED)
+
+
+async def test_substitute_out_of_stock_is_refused_in_the_modal(stack: Stack) -> None:
+    message = await out_of_stock_mug(stack)
+    sender = await stack.serve_http()
+    await sender.block_action(
+        "substitute_product", user_id=ALLOWED, channel_id=ALERT_CHANNEL_ID, message=message
+    )
+    view = (await stack.slack.wait_for_async("views.open")).params["view"]
+    stack.write_feed("Beta", {"B-MUG": 40, "B-CAP3": 0})
+    await stack.poll("Beta")
+    response = await sender.view_submission(
+        "substitute_product_modal",
+        values={"substitute_pick": {"substitute_pick": {"selected_option": {"value": "CAP-3"}}}},
+        private_metadata=view["private_metadata"],
+        user_id=ALLOWED,
+    )
+    assert response.json()["response_action"] == "errors"
+    assert "not in stock either" in response.json()["errors"]["substitute_pick"]
+
+
+async def test_substitute_command(stack: Stack) -> None:
+    await out_of_stock_mug(stack)
+    sender = await stack.serve_http()
+    rid = stack.slack.response_url("sub")
+    await sender.slash_command("/substitute", "MUG-1 CAP-2", user_id=ALLOWED, response_url=rid)
+    assert await last_response(stack, "sub") == (
+        "CAP-2 Red cap is now offered instead of MUG-1 to the 0 waiting order(s)."
+    )
+    rid = stack.slack.response_url("usage")
+    await sender.slash_command("/substitute", "MUG-1", user_id=ALLOWED, response_url=rid)
+    assert (await last_response(stack, "usage")).startswith(
+        "Usage: `/substitute SKU SUBSTITUTE_SKU`"
+    )
+
+
+class TestAutomaticSwitch:
+    @pytest.fixture
+    def extra_config(self) -> str:
+        return (
+            f'\n[access]\nallowed_users = ["{ALLOWED}"]\n'
+            "\n[auto_switch]\nenabled = true\nmax_price_increase_percent = 10\n"
+        )
+
+    async def test_switches_by_itself_and_can_be_undone(self, stack: Stack) -> None:
+        message = await out_of_stock_mug(stack)
+        assert await active_supplier_sku(stack, "MUG-1") == "B-MUG"
+        message = stack.only_alert()
+        assert "Switched from Acme to Beta automatically" in json.dumps(message["blocks"])
+        undo = element(message, "undo_switch")
+
+        sender = await stack.serve_http()
+        rid = stack.slack.response_url("undo")
+        await sender.block_action(
+            "undo_switch",
+            undo["value"],
+            user_id=ALLOWED,
+            channel_id=ALERT_CHANNEL_ID,
+            message=message,
+            response_url=rid,
+        )
+        assert await last_response(stack, "undo") == "Switch undone: MUG-1 is back on Acme."
+        assert await active_supplier_sku(stack, "MUG-1") == "A-MUG"
+        async with stack.runtime.sessions() as session:
+            actions = (
+                await session.scalars(select(AuditEntry.action).order_by(AuditEntry.id))
+            ).all()
+        assert list(actions) == ["auto_switch", "undo_switch"]
+
+    async def test_does_not_switch_beyond_the_price_limit(self, stack: Stack) -> None:
+        await stack.import_catalog(CATALOG)
+        stack.write_feed("Beta", {"B-MUG": 40})
+        await stack.poll("Beta")
+        # Beta now costs 20.00 against Acme's 9.99: far over +10%.
+        (stack.tmp_path / "feeds" / "beta.csv").write_text("sku,quantity,price\nB-MUG,40,20.00\n")
+        await stack.poll("Beta")
+        stack.write_feed("Acme", {"A-MUG": 0, "A-CAP": 50})
+        await stack.poll("Acme")
+        assert await active_supplier_sku(stack, "MUG-1") == "A-MUG"
