@@ -55,9 +55,10 @@ def create_app(runtime: Runtime) -> AsyncApp:
     return app
 
 
-def create_web_app(app: AsyncApp, runtime: Runtime) -> web.Application:
-    """Bolt's aiohttp application plus `GET /healthz` and the Shopify order webhook."""
-    web_app = app.web_app(path=EVENTS_PATH)
+def create_web_app(app: AsyncApp | None, runtime: Runtime) -> web.Application:
+    """Bolt's aiohttp application (when Slack talks to us over HTTP) plus
+    `GET /healthz` and the Shopify order webhook."""
+    web_app = app.web_app(path=EVENTS_PATH) if app is not None else web.Application()
 
     async def healthz(_request: web.Request) -> web.Response:
         return web.json_response({"ok": True})

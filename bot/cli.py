@@ -227,7 +227,9 @@ def poll(ctx: click.Context, once: bool, supplier_name: str | None, accept_drop:
 
 @main.command()
 @click.option("--http", "http_mode", is_flag=True, help="Serve Slack requests over HTTP.")
-@click.option("--port", default=3000, show_default=True, help="Port for --http.")
+@click.option(
+    "--port", default=3000, show_default=True, help="Port for --http and Shopify webhooks."
+)
 @click.option("--host", default="0.0.0.0", show_default=True, help="Address for --http.")
 @click.pass_context
 def run(ctx: click.Context, http_mode: bool, port: int, host: str) -> None:
@@ -256,6 +258,7 @@ async def serve(settings: Settings, *, http_mode: bool, host: str, port: int) ->
         loop.add_signal_handler(signum, stop.set)
 
     cleanups: list[Any] = []
+    app = create_app(runtime) if settings.slack_configured else None
     if not settings.slack_configured:
         console.print(
             "Slack is not configured (SLACK_BOT_TOKEN is not set): polling anyway and printing "
@@ -263,22 +266,21 @@ async def serve(settings: Settings, *, http_mode: bool, host: str, port: int) ->
         )
         async with runtime.sessions() as session:
             console.print(console_alert_summary(await open_alert_summary(session)), markup=False)
-    else:
-        app = create_app(runtime)
-        if http_mode:
-            runner = web.AppRunner(create_web_app(app, runtime))
-            await runner.setup()
-            await web.TCPSite(runner, host, port).start()
-            cleanups.append(runner.cleanup)
-            log.info("listening for Slack on http://%s:%s/slack/events", host, port)
-        else:
-            from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+    elif not http_mode:
+        from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 
-            assert settings.slack_app_token is not None
-            handler = AsyncSocketModeHandler(app, settings.slack_app_token.get_secret_value())
-            await handler.connect_async()
-            cleanups.append(handler.close_async)
-            log.info("connected to Slack in Socket Mode")
+        assert settings.slack_app_token is not None
+        handler = AsyncSocketModeHandler(app, settings.slack_app_token.get_secret_value())
+        await handler.connect_async()
+        cleanups.append(handler.close_async)
+        log.info("connected to Slack in Socket Mode")
+    # Slack over HTTP, and Shopify's webhooks whatever the Slack mode, need a web server.
+    if http_mode or settings.shopify_webhook_secret is not None:
+        runner = web.AppRunner(create_web_app(app if http_mode else None, runtime))
+        await runner.setup()
+        await web.TCPSite(runner, host, port).start()
+        cleanups.append(runner.cleanup)
+        log.info("listening on http://%s:%s (health check: /healthz)", host, port)
 
     scheduler = build_scheduler(runtime)
     scheduler.start()
@@ -289,6 +291,8 @@ async def serve(settings: Settings, *, http_mode: bool, host: str, port: int) ->
         log.info("stopping")
         scheduler.shutdown(wait=False)
         worker.cancel()
+        with contextlib.suppress(BaseException):
+            await worker
         for cleanup in reversed(cleanups):
             await cleanup()
         await runtime.close()

@@ -221,6 +221,7 @@ class Poller:
                 supplier_id=supplier_id,
                 channel=self.settings.slack.alert_channel,
                 now=now,
+                group_over=self.rules.group_alerts_over,
             )
             summary.alerts_opened += waiting.opened
             summary.alerts_resolved += waiting.resolved

@@ -23,10 +23,20 @@ def test_manifest_enables_what_the_bot_needs() -> None:
 async def test_every_declared_command_is_answered(stack: Stack) -> None:
     sender = await stack.serve_http()
     commands = [c["command"] for c in MANIFEST["features"]["slash_commands"]]
-    assert "/stock" in commands
+    assert {"/stock", "/backorders", "/switch-supplier", "/substitute", "/notify-customers"} <= set(
+        commands
+    )
     for command in commands:
-        response = await sender.slash_command(command, "")
+        rid = stack.slack.response_url(command.strip("/"))
+        response = await sender.slash_command(command, "", response_url=rid)
         assert response.status_code == 200, command
-        assert response.json()["response_type"] == "ephemeral"
+        # Answered in the ack itself, or right after it through the response URL.
+        if not response.content:
+            await stack.slack.wait_for_async(f"response_url/{command.strip('/')}")
+            answer = stack.slack.responses(command.strip("/"))[-1]
+        else:
+            answer = response.json()
+        assert answer["response_type"] == "ephemeral", command
+        assert answer["text"], command
     # And a command Slack would never send to us is not silently accepted.
     assert (await sender.slash_command("/not-ours", "")).status_code == 404
