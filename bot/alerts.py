@@ -155,7 +155,7 @@ async def evaluate_stock(
         await session.execute(insert(Alert.__table__), rows)
         result.opened += len(rows)
     await session.flush()
-    await _settle_groups(session, groups_to_check, now)
+    await settle_groups(session, groups_to_check, now)
     return result
 
 
@@ -191,7 +191,12 @@ def new_alert(kind: str, dedup_key: str, channel: str, now: datetime, **values: 
     return Alert(**alert_values(kind, dedup_key, channel, now, **values))
 
 
-async def _settle_groups(session: AsyncSession, group_ids: set[int], now: datetime) -> None:
+async def settle_groups(
+    session: AsyncSession,
+    group_ids: set[int],
+    now: datetime,
+    resolution: str = "Every product in this group is back in stock.",
+) -> None:
     """Refresh grouped messages; resolve a group once all its members are resolved."""
     for group_id in group_ids:
         group = await session.get(Alert, group_id)
@@ -201,7 +206,7 @@ async def _settle_groups(session: AsyncSession, group_ids: set[int], now: dateti
             select(Alert.id).where(Alert.group_id == group_id, Alert.state != AlertState.RESOLVED)
         )
         if still_open is None:
-            mark_resolved(group, now, "Every product in this group is back in stock.")
+            mark_resolved(group, now, resolution)
         else:
             touch(group, now)
 

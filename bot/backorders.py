@@ -16,7 +16,14 @@ from typing import Any, TypeVar
 from sqlalchemy import Select, distinct, exists, func, select, union
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.alerts import EvaluationResult, mark_resolved, new_alert, stock_dedup_key, touch
+from bot.alerts import (
+    EvaluationResult,
+    mark_resolved,
+    new_alert,
+    settle_groups,
+    stock_dedup_key,
+    touch,
+)
 from bot.models import (
     Alert,
     AlertKind,
@@ -273,7 +280,7 @@ async def refresh(
         )
         result.opened += len(opening)
     await session.flush()
-    await _settle_groups(session, groups, now)
+    await settle_groups(session, groups, now, "Stock covers the open orders of every product here.")
     return result
 
 
@@ -330,21 +337,6 @@ async def _refresh_chunk(
         result.touched_alert_ids.add(alert.id)
         if alert.group_id is not None:
             groups.add(alert.group_id)
-
-
-async def _settle_groups(session: AsyncSession, group_ids: set[int], now: datetime) -> None:
-    """Refresh grouped messages; resolve a group once none of its products waits."""
-    for group_id in group_ids:
-        group = await session.get(Alert, group_id)
-        if group is None or group.state == AlertState.RESOLVED:
-            continue
-        still_open = await session.scalar(
-            select(Alert.id).where(Alert.group_id == group_id, Alert.state != AlertState.RESOLVED)
-        )
-        if still_open is None:
-            mark_resolved(group, now, "Stock covers the open orders of every product here.")
-        else:
-            touch(group, now)
 
 
 async def backordered_product_count(session: AsyncSession) -> int:

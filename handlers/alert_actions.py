@@ -9,9 +9,7 @@ from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
 from bot.actions import AlertActionError, StaffActions
 from bot.render import ACKNOWLEDGE_ACTION, SNOOZE_ACTION
 from bot.runtime import Runtime
-from handlers.common import allowed, parse_id, tell
-
-OUT_OF_DATE = "That button is out of date; use the latest alert message."
+from handlers.common import clicked_id, tell
 
 
 def register(app: AsyncApp, runtime: Runtime) -> None:
@@ -23,10 +21,8 @@ def register(app: AsyncApp, runtime: Runtime) -> None:
     ) -> None:
         await ack()
         user = body["user"]["id"]
-        alert_id = parse_id(action.get("value", ""))
-        if alert_id is None:
-            await tell(respond, OUT_OF_DATE)
-        elif await allowed(runtime, user, respond):
+        alert_id = await clicked_id(runtime, action.get("value", ""), user, respond)
+        if alert_id is not None:
             try:
                 await actions.acknowledge(alert_id, user)
             except AlertActionError as exc:
@@ -39,10 +35,8 @@ def register(app: AsyncApp, runtime: Runtime) -> None:
         await ack()
         user = body["user"]["id"]
         raw_id, _, choice = (action.get("selected_option") or {}).get("value", "").partition(":")
-        alert_id = parse_id(raw_id)
-        if alert_id is None:
-            await tell(respond, OUT_OF_DATE)
-        elif await allowed(runtime, user, respond):
+        alert_id = await clicked_id(runtime, raw_id, user, respond)
+        if alert_id is not None:
             try:
                 await actions.snooze(alert_id, user, choice)
             except AlertActionError as exc:

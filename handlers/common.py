@@ -8,6 +8,8 @@ from bot.access import NOT_ALLOWED
 from bot.render import text_message
 from bot.runtime import Runtime
 
+OUT_OF_DATE = "That button is out of date; use the latest alert message."
+
 
 async def tell(respond: AsyncRespond, text: str) -> None:
     """An ephemeral answer to the person who clicked or typed, never to the channel."""
@@ -30,3 +32,17 @@ def parse_id(raw: str) -> int | None:
         return int(raw)
     except (TypeError, ValueError):
         return None
+
+
+async def clicked_id(
+    runtime: Runtime, raw_value: str, user_id: str, respond: AsyncRespond
+) -> int | None:
+    """The ID a clicked button or menu carries, if the person may act; else None,
+    having told them why (an out-of-date button, or not allowed)."""
+    target = parse_id(raw_value)
+    if target is None:
+        await tell(respond, OUT_OF_DATE)
+        return None
+    if not await allowed(runtime, user_id, respond):
+        return None
+    return target

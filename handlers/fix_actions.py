@@ -26,9 +26,8 @@ from bot.render import (
 )
 from bot.runtime import Runtime
 from bot.switching import SwitchResult
-from handlers.common import allowed, parse_id, tell
+from handlers.common import OUT_OF_DATE, allowed, clicked_id, parse_id, tell
 
-OUT_OF_DATE = "That button is out of date; use the latest alert message."
 SWITCH_USAGE = (
     "Usage: `/switch-supplier SKU SUPPLIER`, e.g. `/switch-supplier MUG-001 Nordic Goods`."
 )
@@ -84,10 +83,8 @@ def register(app: AsyncApp, runtime: Runtime) -> None:
     ) -> None:
         await ack()
         user = body["user"]["id"]
-        audit_id = parse_id(action.get("value", ""))
-        if audit_id is None:
-            await tell(respond, OUT_OF_DATE)
-        elif await allowed(runtime, user, respond):
+        audit_id = await clicked_id(runtime, action.get("value", ""), user, respond)
+        if audit_id is not None:
             try:
                 result = await fixes.undo_switch(user, audit_id)
                 await tell(
@@ -130,11 +127,8 @@ def register(app: AsyncApp, runtime: Runtime) -> None:
         client: AsyncWebClient,
     ) -> None:
         await ack()
-        user = body["user"]["id"]
-        alert_id = parse_id(action.get("value", ""))
-        if alert_id is None:
-            await tell(respond, OUT_OF_DATE)
-        elif await allowed(runtime, user, respond):
+        alert_id = await clicked_id(runtime, action.get("value", ""), body["user"]["id"], respond)
+        if alert_id is not None:
             try:
                 await open_substitute_modal(client, body["trigger_id"], alert_id=alert_id, sku=None)
             except AlertActionError as exc:
