@@ -325,8 +325,10 @@ class Deliverer:
                 if task is not None and task.cancelling():
                     raise  # a cancellation the database driver wrapped: stop, don't loop
                 log.exception("alert delivery failed; will try again")
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a cancel.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=poll_every)
+                async with asyncio.timeout(poll_every):
+                    await self._wake.wait()
             self._wake.clear()
 
     async def pending(self) -> tuple[int, datetime | None]:

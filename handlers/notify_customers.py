@@ -31,12 +31,11 @@ from bot.render_notify import (
     submitted_message,
 )
 from bot.runtime import Runtime
-from handlers.common import allowed, parse_id, tell
+from handlers.common import allowed, clicked_id, tell
 
 log = logging.getLogger(__name__)
 
 COMMAND = "/notify-customers"
-OUT_OF_DATE = "That button is out of date; use the latest alert message."
 SLOW_FORM = "Slack did not open the form ({error}); please try again."
 
 
@@ -83,12 +82,8 @@ def register(app: AsyncApp, runtime: Runtime) -> None:
         client: AsyncWebClient,
     ) -> None:
         await ack()
-        user = body["user"]["id"]
-        alert_id = parse_id(action.get("value", ""))
+        alert_id = await clicked_id(runtime, action.get("value", ""), body["user"]["id"], respond)
         if alert_id is None:
-            await tell(respond, OUT_OF_DATE)
-            return
-        if not await allowed(runtime, user, respond):
             return
         if not notifier.configured:
             await tell(respond, NOT_CONFIGURED)

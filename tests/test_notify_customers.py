@@ -731,3 +731,30 @@ async def test_smtp_login_comes_from_the_environment(
     assert [o.status for o in result.outcomes] == ["sent"]
     assert smtp_login.logins == ["mugheaven"]
     assert len(smtp_login.messages_to("ada@example.com")) == 1
+
+
+async def test_the_button_on_a_posted_alert_opens_the_modal(
+    stack: Stack, smtp: FakeSMTPServer
+) -> None:
+    # Orders first, then the stockout: allocation marks them backordered and the alerts
+    # Stockbot posts carry the "Email customers…" button.
+    await stack.import_catalog(CATALOG)
+    await add_order(stack, "1001", "Ada Lovelace", "ada@example.com", quantity=2, backordered=0)
+    await add_order(stack, "1002", "Grace Hopper", "grace@example.com", backordered=0)
+    write_acme_feed(stack)
+    await stack.poll("Acme")
+    stockout = next(m for m in stack.alert_messages() if m["text"].startswith("🚨 Out of stock"))
+    sender = await stack.serve_http()
+
+    await sender.block_action(
+        "notify_customers", user_id="U0ALICE", channel_id=ALERT_CHANNEL_ID, message=stockout
+    )
+    call = await stack.slack.wait_for_async("views.open")
+    assert call.ok, call.response
+    view = call.response["view"]
+    assert "*2 customers* waiting for `MUG-1` Blue ceramic mug (2 open orders that stock" in (
+        view_text(view)
+    )
+    await submit(sender, view)
+    assert (await thread_note(stack, stockout)).startswith("Emailed 2 customers")
+    assert len(smtp.mails) == 2

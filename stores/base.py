@@ -1,0 +1,289 @@
+"""The contract every store adapter fulfils, and the plumbing they share.
+
+A store adapter reads the shop's open orders as normalised `StoreOrder`s and
+pushes stock levels back (`InventoryUpdate` -> `PushResult`). Like `suppliers/`,
+adapters only do I/O and parsing: they know nothing of the database or Slack.
+
+Requests go through `suppliers.api_client.ApiClient` (timeouts, pacing, capped
+retries with backoff and jitter, Retry-After). Messages are written for a shop
+owner and never contain credentials: they are built from fixed text, and any
+text the store sends back goes through `StoreAdapter.redact` first.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import logging
+from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Annotated, Any, ClassVar, Literal, TypeVar
+from urllib.parse import urlsplit
+
+import httpx
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+from suppliers.api_client import ApiClient, Retry
+from suppliers.base import FeedInvalid, FeedUnavailable
+from suppliers.http import (
+    RETRY_STATUSES,
+    FetchPolicy,
+    display_source,
+    retry_after_seconds,
+    status_text,
+)
+from suppliers.parsing import env_var_is_set
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+# The name of an environment variable that must be set (checked when the config loads).
+EnvVarName = Annotated[str, AfterValidator(env_var_is_set)]
+
+_HIDDEN = "[hidden]"
+_STORE_TEXT_CHARS = 160
+
+
+# --- records -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class StoreOrderLine:
+    sku: str
+    quantity: int
+
+
+@dataclass(frozen=True, slots=True)
+class StoreOrder:
+    """One order as the store reported it; `external_id` is the store's own id."""
+
+    external_id: str
+    name: str  # what the shop owner calls it, e.g. "#1001"
+    customer_name: str
+    customer_email: str
+    ordered_at: datetime  # timezone-aware
+    status: Literal["open", "closed"]
+    lines: tuple[StoreOrderLine, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class InventoryUpdate:
+    """The stock to publish for one SKU; `backorders_allowed` keeps it sellable at 0."""
+
+    sku: str
+    available: int
+    backorders_allowed: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class PushResult:
+    sku: str
+    ok: bool
+    error: str | None = None
+
+
+# --- errors ------------------------------------------------------------------------------
+
+
+class StoreError(Exception):
+    """The store could not be read or updated; the message is written for a shop owner."""
+
+
+class StoreUnavailable(StoreError):
+    """Network failure, timeout, throttling or server error after retries: try later."""
+
+
+class StoreRejected(StoreError):
+    """The store answered but refused the request (credentials, settings, bad data)."""
+
+
+# --- options -----------------------------------------------------------------------------
+
+
+class StoreOptions(BaseModel):
+    """`[[stores]]` keys shared by every kind; unknown keys are errors.
+
+    Each kind names its address key (`shop_url`, `site_url`) and exposes it as
+    `base_url`, so the config reads like the store's own documentation.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    timeout: float = Field(30.0, gt=0, le=600)  # seconds to wait for each answer
+    max_attempts: int = Field(4, ge=1, le=10)  # tries per request before giving up
+    max_pages: int = Field(50, ge=1, le=10_000)  # order pages read per poll at most
+    requests_per_second: float = Field(2.0, gt=0, le=50)
+    # The longest server-requested wait Stockbot sits through; longer ones end the call.
+    max_wait: float = Field(60.0, ge=0, le=3600)
+
+    @property
+    def base_url(self) -> str:
+        raise NotImplementedError
+
+
+def http_url(url: str) -> str:
+    """Validator for a store address: http(s), a host, nothing secret or extra."""
+    url = url.strip().rstrip("/")
+    parts = urlsplit(url)
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"{display_source(url)!r} is not an http(s) address")
+    if parts.query or parts.fragment or parts.username or parts.password:
+        raise ValueError("the store address must not contain a login, ?query or #fragment")
+    return url
+
+
+# --- the adapter -------------------------------------------------------------------------
+
+
+class StoreAdapter(ABC):
+    """Base class of every store kind; register subclasses in `stores.REGISTRY`.
+
+    `policy` is a test hook (recording sleep, fake clock, fixed jitter); its
+    timeout, attempts and longest wait always come from the options.
+    """
+
+    kind: ClassVar[str]
+    service: ClassVar[str]  # the store platform's name in messages
+    Options: ClassVar[type[StoreOptions]]
+    options: StoreOptions
+
+    def __init__(
+        self,
+        name: str,
+        options: StoreOptions,
+        client: httpx.AsyncClient,
+        env: Mapping[str, str] | None = None,
+        *,
+        policy: FetchPolicy | None = None,
+    ) -> None:
+        if not isinstance(options, self.Options):
+            raise TypeError(f"{type(self).__name__} needs {self.Options.__name__}")
+        self.name = name
+        self.options = options
+        self.client = client
+        self.env: Mapping[str, str] = env or {}
+        self.policy = replace(
+            policy or FetchPolicy(),
+            timeout=options.timeout,
+            max_attempts=options.max_attempts,
+            max_retry_after=options.max_wait,
+        )
+        # Empty base URL: calls pass whole URLs, so "next page" links are used as given.
+        self.api = ApiClient(client, self.service, "", self.policy, options.requests_per_second)
+
+    @abstractmethod
+    def open_orders(self) -> AsyncIterator[StoreOrder]:
+        """The store's orders still waiting to be shipped, page by page (capped)."""
+
+    @abstractmethod
+    async def push_inventory(self, updates: Sequence[InventoryUpdate]) -> list[PushResult]:
+        """Publish stock levels; one result per update, in order."""
+
+    @abstractmethod
+    def secrets(self) -> Iterable[str]:
+        """Every credential value in use (for `redact`)."""
+
+    def describe(self) -> dict[str, Any]:
+        """What is safe to show a user about this store (never secrets)."""
+        return {"kind": self.kind, "source": display_source(self.options.base_url)}
+
+    # --- helpers for subclasses --------------------------------------------------------
+
+    def credential(self, variable: str) -> str:
+        """A credential from the environment; a StoreRejected naming the variable only."""
+        value = self.env.get(variable, "").strip()
+        if not value:
+            raise StoreRejected(
+                f"{self.service} needs the environment variable {variable}, which is not set"
+            )
+        if any(char in value for char in "\r\n\0"):
+            raise StoreRejected(f"The environment variable {variable} must hold a single line")
+        return value
+
+    def redact(self, text: str) -> str:
+        """Store-sent text for a message: secrets hidden, whitespace folded, length capped."""
+        for secret in self.secrets():
+            if secret:
+                text = text.replace(secret, _HIDDEN)
+        text = " ".join(text.split())
+        if len(text) > _STORE_TEXT_CHARS:
+            text = text[: _STORE_TEXT_CHARS - 3] + "..."
+        return text
+
+    async def call(
+        self,
+        method: str,
+        url: str,
+        check: Callable[[httpx.Response], T],
+        *,
+        params: Mapping[str, str] | None = None,
+        json_body: Any = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> T:
+        """One request with retries; supplier-flavoured errors become store errors."""
+        try:
+            return await self.api.call(
+                method, url, check, params=params, json_body=json_body, headers=headers
+            )
+        except FeedUnavailable as exc:
+            raise StoreUnavailable(self.redact(str(exc))) from None
+        except FeedInvalid as exc:
+            raise StoreRejected(self.redact(str(exc))) from None
+
+    def check_status(self, response: httpx.Response, credential_hint: str) -> None:
+        """Return for 2xx; raise Retry (429, 5xx) or StoreRejected otherwise."""
+        status = response.status_code
+        if 200 <= status < 300:
+            return
+        answered = f"answered {status_text(status)}"
+        if status == 429:
+            raise Retry(f"{answered} (too many requests)", self.retry_after(response))
+        if status in RETRY_STATUSES:
+            raise Retry(answered, self.retry_after(response))
+        if status in (401, 403):
+            raise StoreRejected(
+                f"{self.service} refused access ({status_text(status)}) - {credential_hint}"
+            )
+        where = display_source(str(response.request.url))
+        detail = self.error_detail(response)
+        suffix = f": {detail}" if detail else ""
+        if status == 404:
+            raise StoreRejected(f"{self.service} {answered} at {where}{suffix}")
+        raise StoreRejected(f"{self.service} {answered}{suffix}")
+
+    def retry_after(self, response: httpx.Response) -> float | None:
+        """Retry-After in seconds; also reads fractions like Shopify's "2.0"."""
+        value = response.headers.get("retry-after", "").strip()
+        try:
+            return max(0.0, float(value))
+        except ValueError:
+            return retry_after_seconds(response, self.policy.clock)
+
+    def error_detail(self, response: httpx.Response) -> str:
+        """The store's own error text for a message (already redacted); "" if none."""
+        return ""
+
+
+def verify_hmac_base64(body: bytes, signature: str, secret: str) -> bool:
+    """True when `signature` is base64(HMAC-SHA256(body, secret)), compared in constant time."""
+    if not signature or not secret:
+        return False
+    digest = hmac.new(secret.encode(), body, hashlib.sha256).digest()
+    expected = base64.b64encode(digest)
+    try:
+        given = signature.strip().encode("ascii")
+    except UnicodeEncodeError:
+        return False
+    return hmac.compare_digest(expected, given)
+
+
+def next_link(response: httpx.Response) -> str | None:
+    """The `Link: <...>; rel="next"` URL exactly as the store gave it."""
+    for rel, link in response.links.items():
+        if rel == "next" and link.get("url"):
+            return link["url"]
+    return None

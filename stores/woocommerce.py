@@ -1,0 +1,252 @@
+"""WooCommerce: open orders and stock pushes over the REST API (wc/v3).
+
+Orders: `GET /wp-json/wc/v3/orders?status=processing,on-hold&per_page=100`,
+following `Link: <...>; rel="next"` as given; `X-WP-TotalPages` is the fallback
+when a proxy dropped the Link header. Stock: find the product or variation by
+SKU (a variation has a `parent_id` and lives under its parent), then `PUT` the
+quantity, stock status and backorder setting. Auth is HTTP Basic with the
+consumer key and secret, built per request and never logged.
+
+WooCommerce has no rate limit of its own, but hosts and firewalls answer 429 or
+503 with Retry-After; both are honoured, other 5xx are retried with backoff.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+from collections.abc import AsyncIterator, Iterable, Sequence
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+
+import httpx
+from pydantic import Field, field_validator
+
+from stores.base import (
+    EnvVarName,
+    InventoryUpdate,
+    PushResult,
+    StoreAdapter,
+    StoreError,
+    StoreOptions,
+    StoreOrder,
+    StoreOrderLine,
+    StoreRejected,
+    StoreUnavailable,
+    http_url,
+    next_link,
+    verify_hmac_base64,
+)
+from suppliers.api_client import read_json
+
+log = logging.getLogger(__name__)
+
+PER_PAGE = 100  # WooCommerce's maximum page size
+API_PATH = "/wp-json/wc/v3"
+OPEN_STATUSES = frozenset({"pending", "processing", "on-hold"})
+
+
+class WooCommerceOptions(StoreOptions):
+    site_url: str  # the shop's address, e.g. https://shop.example.com
+    consumer_key_env: EnvVarName
+    consumer_secret_env: EnvVarName
+    statuses: list[str] = Field(default_factory=lambda: ["processing", "on-hold"], min_length=1)
+
+    @field_validator("site_url")
+    @classmethod
+    def _url(cls, url: str) -> str:
+        return http_url(url)
+
+    @field_validator("statuses")
+    @classmethod
+    def _plain_statuses(cls, statuses: list[str]) -> list[str]:
+        for status in statuses:
+            if not status or not all(char.isalnum() or char in "-_" for char in status):
+                raise ValueError(f"{status!r} is not an order status")
+        return statuses
+
+    @property
+    def base_url(self) -> str:
+        return self.site_url
+
+
+class WooCommerceStore(StoreAdapter):
+    kind: ClassVar[str] = "woocommerce"
+    service: ClassVar[str] = "WooCommerce"
+    Options: ClassVar[type[StoreOptions]] = WooCommerceOptions
+    options: WooCommerceOptions
+
+    @property
+    def api_root(self) -> str:
+        return self.options.site_url + API_PATH
+
+    def secrets(self) -> Iterable[str]:
+        key = self.env.get(self.options.consumer_key_env, "").strip()
+        secret = self.env.get(self.options.consumer_secret_env, "").strip()
+        yield from (key, secret, _basic(key, secret))
+
+    def _headers(self) -> dict[str, str]:
+        key = self.credential(self.options.consumer_key_env)
+        secret = self.credential(self.options.consumer_secret_env)
+        return {"Authorization": f"Basic {_basic(key, secret)}"}
+
+    # --- orders ----------------------------------------------------------------------
+
+    async def open_orders(self) -> AsyncIterator[StoreOrder]:
+        headers = self._headers()  # missing keys fail before any network call
+        first = f"{self.api_root}/orders"
+        url: str | None = first
+        params: dict[str, str] | None = self._order_params(1)
+        page = 0
+        while url is not None and page < self.options.max_pages:
+            response, body = await self.call(
+                "GET", url, self._check, params=params, headers=headers
+            )
+            page += 1
+            if not isinstance(body, list):
+                raise StoreRejected("WooCommerce sent an answer without a list of orders")
+            for raw in body:
+                order = self._order(raw)
+                if order is not None:
+                    yield order
+            url, params = next_link(response), None
+            if url is None and page < _total_pages(response):
+                url, params = first, self._order_params(page + 1)
+        if url is not None:
+            log.warning("%s: stopped after %d pages of orders (max_pages)", self.name, page)
+
+    def _order_params(self, page: int) -> dict[str, str]:
+        return {
+            "status": ",".join(self.options.statuses),
+            "per_page": str(PER_PAGE),
+            "page": str(page),
+        }
+
+    def _order(self, raw: Any) -> StoreOrder | None:
+        """One order, or None (logged) when it cannot be read: the rest still count."""
+        try:
+            return _parse_order(raw)
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            ident = raw.get("number") or raw.get("id") if isinstance(raw, dict) else None
+            log.warning("%s: skipped unreadable order %s (%s)", self.name, ident, exc)
+            return None
+
+    # --- inventory -------------------------------------------------------------------
+
+    async def push_inventory(self, updates: Sequence[InventoryUpdate]) -> list[PushResult]:
+        headers = self._headers()
+        results: list[PushResult] = []
+        down: StoreUnavailable | None = None
+        for update in updates:
+            if down is not None:  # no point asking a store that is not answering
+                results.append(PushResult(update.sku, False, str(down)))
+                continue
+            try:
+                results.append(await self._push_one(update, headers))
+            except StoreUnavailable as exc:
+                down = exc
+                results.append(PushResult(update.sku, False, str(exc)))
+            except StoreError as exc:
+                results.append(PushResult(update.sku, False, str(exc)))
+        return results
+
+    async def _push_one(self, update: InventoryUpdate, headers: dict[str, str]) -> PushResult:
+        _, found = await self.call(
+            "GET",
+            f"{self.api_root}/products",
+            self._check,
+            params={"sku": update.sku},
+            headers=headers,
+        )
+        # The sku filter may match loosely on some versions; only an exact SKU counts.
+        item = next(
+            (p for p in found or [] if isinstance(p, dict) and p.get("sku") == update.sku), None
+        )
+        if item is None:
+            return PushResult(update.sku, False, f"no product with SKU {update.sku} in WooCommerce")
+        await self.call(
+            "PUT", self._item_url(item), self._check, json_body=_stock_body(update), headers=headers
+        )
+        return PushResult(update.sku, True)
+
+    def _item_url(self, item: dict[str, Any]) -> str:
+        parent = item.get("parent_id") or 0
+        if parent:
+            return f"{self.api_root}/products/{int(parent)}/variations/{int(item['id'])}"
+        return f"{self.api_root}/products/{int(item['id'])}"
+
+    def _check(self, response: httpx.Response) -> tuple[httpx.Response, Any]:
+        self.check_status(
+            response,
+            f"check the consumer key and secret in {self.options.consumer_key_env} and "
+            f"{self.options.consumer_secret_env} (they need Read/Write permission)",
+        )
+        return response, read_json(response, self.service)
+
+    def error_detail(self, response: httpx.Response) -> str:
+        """WooCommerce errors: {"code": "woocommerce_rest_...", "message": "...", ...}."""
+        try:
+            body = response.json()
+        except ValueError:
+            return ""
+        message = body.get("message") if isinstance(body, dict) else None
+        return self.redact(str(message)) if message else ""
+
+
+def verify_webhook(body: bytes, signature: str, secret: str) -> bool:
+    """Check `X-WC-Webhook-Signature` against the webhook's secret."""
+    return verify_hmac_base64(body, signature, secret)
+
+
+# --- parsing ---------------------------------------------------------------------------
+
+
+def _basic(key: str, secret: str) -> str:
+    return base64.b64encode(f"{key}:{secret}".encode()).decode("ascii")
+
+
+def _stock_body(update: InventoryUpdate) -> dict[str, Any]:
+    if update.available > 0:
+        status = "instock"
+    elif update.backorders_allowed:
+        status = "onbackorder"
+    else:
+        status = "outofstock"
+    return {
+        "manage_stock": True,
+        "stock_quantity": update.available,
+        "stock_status": status,
+        "backorders": "notify" if update.backorders_allowed else "no",
+    }
+
+
+def _total_pages(response: httpx.Response) -> int:
+    try:
+        return int(response.headers.get("x-wp-totalpages", "0"))
+    except ValueError:
+        return 0
+
+
+def _parse_order(raw: dict[str, Any]) -> StoreOrder:
+    billing = raw.get("billing") or {}
+    name = " ".join(part for part in (billing.get("first_name"), billing.get("last_name")) if part)
+    lines = tuple(
+        StoreOrderLine(str(line["sku"]), int(line["quantity"]))
+        for line in raw.get("line_items") or []
+        if line.get("sku")  # items without a SKU cannot be matched to stock
+    )
+    return StoreOrder(
+        external_id=str(raw["id"]),
+        name="#" + str(raw.get("number") or raw["id"]),
+        customer_name=name,
+        customer_email=str(billing.get("email") or ""),
+        ordered_at=_gmt(raw["date_created_gmt"]),
+        status="open" if raw.get("status") in OPEN_STATUSES else "closed",
+        lines=lines,
+    )
+
+
+def _gmt(value: str) -> datetime:
+    """`date_created_gmt` is UTC without an offset."""
+    when = datetime.fromisoformat(value)
+    return when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)

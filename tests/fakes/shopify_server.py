@@ -1,0 +1,291 @@
+"""A fake Shopify Admin API (REST orders + GraphQL inventory) on 127.0.0.1.
+
+REST `orders.json` pages with opaque `page_info` cursors in `Link` headers and
+refuses other filters beside `page_info`, as Shopify does; every answer carries
+`X-Shopify-Shop-Api-Call-Limit`. GraphQL understands the three operations the
+adapter sends (variant by SKU, `inventorySetQuantities`,
+`productVariantsBulkUpdate`) and reports `extensions.cost` like Shopify. Any
+answer can be scripted, e.g. a REST 429 or a GraphQL THROTTLED::
+
+    async with FakeShopify(token=TOKEN) as shop:
+        shop.orders = [order(1001, ...), ...]
+        shop.add_variant("SKU-1")
+        shop.script(GRAPHQL, graphql_throttled(status=429))
+        shop.shop_url  # point the adapter's shop_url here
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+from collections import defaultdict, deque
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Any, Self
+
+from aiohttp import web
+
+API_VERSION = "2025-01"
+ORDERS = f"/admin/api/{API_VERSION}/orders.json"
+GRAPHQL = f"/admin/api/{API_VERSION}/graphql.json"
+LOCATION = "gid://shopify/Location/4242"
+INVALID_TOKEN = "[API] Invalid API key or access token (unrecognized login or wrong password)"
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """A scripted answer; the default (200, body None) serves the request as usual."""
+
+    status: int = 200
+    body: Any = None
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+
+def rest_throttled(retry_after: str = "2.0") -> Reply:
+    message = "Exceeded 2 calls per second for api client. Reduce request rates to resume."
+    return Reply(429, {"errors": message}, {"Retry-After": retry_after})
+
+
+def cost(available: float = 1000.0, requested: int = 10, actual: int | None = 10) -> dict[str, Any]:
+    return {
+        "cost": {
+            "requestedQueryCost": requested,
+            "actualQueryCost": actual,
+            "throttleStatus": {
+                "maximumAvailable": 1000.0,
+                "currentlyAvailable": available,
+                "restoreRate": 50.0,
+            },
+        }
+    }
+
+
+def graphql_throttled(status: int = 200, available: float = 4.0) -> Reply:
+    """Shopify's cost throttle: 10 points asked, `available` left, 50 restored per second."""
+    body = {
+        "errors": [{"message": "Throttled", "extensions": {"code": "THROTTLED"}}],
+        "extensions": cost(available, requested=10, actual=None),
+    }
+    return Reply(status, body)
+
+
+def order(
+    number: int,
+    *lines: tuple[str, int],
+    email: str = "ann@example.com",
+    first: str = "Ann",
+    last: str = "Lee",
+    created_at: str = "2026-11-20T10:15:00-05:00",
+) -> dict[str, Any]:
+    return {
+        "id": 450789469 + number,
+        "name": f"#{number}",
+        "email": email,
+        "created_at": created_at,
+        "closed_at": None,
+        "cancelled_at": None,
+        "financial_status": "paid",
+        "fulfillment_status": None,
+        "total_price": "199.00",
+        "customer": {"id": 207119551, "first_name": first, "last_name": last, "email": email},
+        "line_items": [
+            {
+                "id": 466157049 + index,
+                "variant_id": 39072856 + index,
+                "sku": sku,
+                "quantity": quantity,
+                "price": "99.50",
+                "fulfillment_status": None,
+                "fulfillable_quantity": quantity,
+                "variant_inventory_management": "shopify",
+            }
+            for index, (sku, quantity) in enumerate(lines)
+        ],
+    }
+
+
+@dataclass(slots=True)
+class Variant:
+    sku: str
+    number: int
+    inventory_policy: str = "DENY"
+
+    @property
+    def gid(self) -> str:
+        return f"gid://shopify/ProductVariant/{self.number}"
+
+    @property
+    def product_gid(self) -> str:
+        return f"gid://shopify/Product/{self.number + 5000}"
+
+    @property
+    def item_gid(self) -> str:
+        return f"gid://shopify/InventoryItem/{self.number + 9000}"
+
+
+@dataclass(frozen=True, slots=True)
+class RecordedRequest:
+    path: str
+    query: dict[str, str]
+    headers: dict[str, str]  # lower-cased names
+    body: Any = None
+
+
+class FakeShopify:
+    def __init__(self, token: str) -> None:
+        self.token = token
+        self.orders: list[dict[str, Any]] = []
+        self.page_size = 250  # lower it to get several pages
+        self.call_limit = "1/40"
+        self.variants: dict[str, Variant] = {}
+        self.locations = {LOCATION}
+        self.quantities: dict[tuple[str, str], int] = {}  # (item gid, location gid)
+        self.requests: list[RecordedRequest] = []
+        self._scripts: defaultdict[str, deque[Reply]] = defaultdict(deque)
+        self._runner: web.AppRunner | None = None
+        self.shop_url = ""
+
+    async def __aenter__(self) -> Self:
+        app = web.Application()
+        app.router.add_get(ORDERS, self._orders)
+        app.router.add_post(GRAPHQL, self._graphql)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        await web.TCPSite(self._runner, "127.0.0.1", 0).start()
+        self.shop_url = f"http://127.0.0.1:{self._runner.addresses[0][1]}"
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    def add_variant(self, sku: str, policy: str = "DENY") -> Variant:
+        variant = Variant(sku, 1000 + len(self.variants), policy)
+        self.variants[sku] = variant
+        return variant
+
+    def script(self, path: str, *replies: Reply) -> None:
+        self._scripts[path].extend(replies)
+
+    def requests_for(self, path: str) -> list[RecordedRequest]:
+        return [request for request in self.requests if request.path == path]
+
+    def operations(self) -> list[str]:
+        """The GraphQL operation names received, in order."""
+        names = []
+        for request in self.requests_for(GRAPHQL):
+            match = re.search(r"(?:query|mutation)\s+(\w+)", request.body["query"])
+            names.append(match.group(1) if match else "?")
+        return names
+
+    # --- handlers ------------------------------------------------------------------------
+
+    async def _begin(self, request: web.Request) -> tuple[Any, web.Response | None]:
+        body = await request.json() if request.can_read_body else None
+        headers = {name.lower(): value for name, value in request.headers.items()}
+        self.requests.append(RecordedRequest(request.path, dict(request.query), headers, body))
+        script = self._scripts.get(request.path)
+        reply = script.popleft() if script else None
+        if reply is not None and not (reply.status == 200 and reply.body is None):
+            return body, _send(reply)
+        if headers.get("x-shopify-access-token") != self.token:
+            return body, web.json_response({"errors": INVALID_TOKEN}, status=401)
+        return body, None
+
+    async def _orders(self, request: web.Request) -> web.Response:
+        _, early = await self._begin(request)
+        if early is not None:
+            return early
+        query = dict(request.query)
+        if "page_info" in query:
+            extra = set(query) - {"page_info", "limit", "fields"}
+            if extra:  # Shopify: only limit and fields may go with page_info
+                return web.json_response({"errors": {"page_info": ["Invalid value."]}}, status=400)
+            start = int(base64.urlsafe_b64decode(query["page_info"]).decode())
+        else:
+            if query.get("status") != "open" or query.get("fulfillment_status") != "unfulfilled":
+                return web.json_response({"errors": "unexpected filters"}, status=400)
+            start = 0
+        size = min(int(query.get("limit", "50")), self.page_size)
+        page = self.orders[start : start + size]
+        headers = {"X-Shopify-Shop-Api-Call-Limit": self.call_limit}
+        if start + size < len(self.orders):
+            cursor = base64.urlsafe_b64encode(str(start + size).encode()).decode()
+            next_url = f"{self.shop_url}{ORDERS}?limit={size}&page_info={cursor}"
+            headers["Link"] = f'<{next_url}>; rel="next"'
+        return web.json_response({"orders": page}, headers=headers)
+
+    async def _graphql(self, request: web.Request) -> web.Response:
+        body, early = await self._begin(request)
+        if early is not None:
+            return early
+        query, variables = body["query"], body.get("variables") or {}
+        if "productVariants(" in query:
+            data = self._variant_by_sku(variables["query"])
+        elif "inventorySetQuantities(" in query:
+            data = {"inventorySetQuantities": self._set_quantities(variables["input"])}
+        elif "productVariantsBulkUpdate(" in query:
+            data = {"productVariantsBulkUpdate": self._bulk_update(variables)}
+        else:
+            return web.json_response({"errors": [{"message": "Parse error"}], "extensions": cost()})
+        return web.json_response({"data": data, "extensions": cost()})
+
+    def _variant_by_sku(self, search: str) -> dict[str, Any]:
+        match = re.fullmatch(r'sku:"((?:[^"\\]|\\.)*)"', search)
+        sku = re.sub(r"\\(.)", r"\1", match.group(1)) if match else None
+        variant = self.variants.get(sku or "")
+        nodes = []
+        if variant is not None:
+            nodes.append(
+                {
+                    "id": variant.gid,
+                    "sku": variant.sku,
+                    "inventoryPolicy": variant.inventory_policy,
+                    "product": {"id": variant.product_gid},
+                    "inventoryItem": {"id": variant.item_gid},
+                }
+            )
+        return {"productVariants": {"nodes": nodes}}
+
+    def _set_quantities(self, given: dict[str, Any]) -> dict[str, Any]:
+        if given.get("name") != "available" or given.get("reason") != "correction":
+            return _user_error(["input", "name"], "Invalid quantity name or reason.")
+        if given.get("ignoreCompareQuantity") is not True:
+            return _user_error(["input"], "compareQuantity is required.")
+        for index, entry in enumerate(given["quantities"]):
+            if entry["locationId"] not in self.locations:
+                return _user_error(
+                    ["input", "quantities", str(index), "locationId"],
+                    "The specified location could not be found.",
+                )
+        for entry in given["quantities"]:
+            self.quantities[(entry["inventoryItemId"], entry["locationId"])] = entry["quantity"]
+        return {"userErrors": []}
+
+    def _bulk_update(self, variables: dict[str, Any]) -> dict[str, Any]:
+        by_gid = {variant.gid: variant for variant in self.variants.values()}
+        for entry in variables["variants"]:
+            variant = by_gid.get(entry["id"])
+            if variant is None or variant.product_gid != variables["productId"]:
+                return _user_error(["variants", "0", "id"], "Product variant does not exist")
+            if entry["inventoryPolicy"] not in ("DENY", "CONTINUE"):
+                return _user_error(["variants", "0", "inventoryPolicy"], "Invalid policy")
+            variant.inventory_policy = entry["inventoryPolicy"]
+        return {"userErrors": []}
+
+
+def _user_error(path: list[str], message: str) -> dict[str, Any]:
+    return {"userErrors": [{"field": path, "message": message}]}
+
+
+def _send(reply: Reply) -> web.Response:
+    body = reply.body if isinstance(reply.body, bytes) else json.dumps(reply.body).encode()
+    headers = {"Content-Type": "application/json", **reply.headers}
+    return web.Response(status=reply.status, body=body, headers=headers)

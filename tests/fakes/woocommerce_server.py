@@ -1,0 +1,223 @@
+"""A fake WooCommerce REST API (wc/v3) on 127.0.0.1.
+
+Orders page with `page`/`per_page`, filter by comma-separated `status` and carry
+`X-WP-Total`, `X-WP-TotalPages` and `Link: <...>; rel="next"` (which a test can
+switch off, as some proxies strip it). Products and variations can be found by
+`sku` and updated with `PUT`; errors use WooCommerce's
+`{"code", "message", "data": {"status"}}` shape. HTTP Basic auth is checked::
+
+    async with FakeWooCommerce(key=KEY, secret=SECRET) as woo:
+        woo.orders = [order(1, ...), ...]
+        woo.add_product("MUG", stock=3)
+        woo.script(PRODUCTS, unavailable(retry_after="7"))
+        woo.site_url  # point the adapter's site_url here
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections import defaultdict, deque
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Any, Self
+
+from aiohttp import web
+
+API = "/wp-json/wc/v3"
+ORDERS = f"{API}/orders"
+PRODUCTS = f"{API}/products"
+UPDATES = "PUT"  # script key for every product/variation update
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """A scripted answer; the default (200, body None) serves the request as usual."""
+
+    status: int = 200
+    body: Any = None
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+
+def wc_error(status: int, code: str, message: str) -> Reply:
+    return Reply(status, {"code": code, "message": message, "data": {"status": status}})
+
+
+def unavailable(retry_after: str = "5") -> Reply:
+    """What a host or firewall in front of WordPress sends when overloaded."""
+    headers = {"Retry-After": retry_after, "Content-Type": "text/html"}
+    return Reply(503, b"<html><body>Service Unavailable</body></html>", headers)
+
+
+def order(
+    number: int,
+    *lines: tuple[str, int],
+    status: str = "processing",
+    email: str = "bo@example.com",
+    created_gmt: str = "2026-11-21T08:30:00",
+) -> dict[str, Any]:
+    return {
+        "id": 700 + number,
+        "number": str(number),
+        "status": status,
+        "currency": "EUR",
+        "total": "42.50",
+        "date_created": "2026-11-21T09:30:00",
+        "date_created_gmt": created_gmt,
+        "billing": {"first_name": "Bo", "last_name": "Berg", "email": email},
+        "line_items": [
+            {
+                "id": 9000 + index,
+                "product_id": 50 + index,
+                "variation_id": 0,
+                "sku": sku,
+                "quantity": quantity,
+                "price": 21.25,
+                "total": "21.25",
+            }
+            for index, (sku, quantity) in enumerate(lines)
+        ],
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class RecordedRequest:
+    method: str
+    path: str
+    query: dict[str, str]
+    headers: dict[str, str]  # lower-cased names
+    body: Any = None
+
+
+class FakeWooCommerce:
+    def __init__(self, key: str, secret: str) -> None:
+        self.key = key
+        self.secret = secret
+        self.orders: list[dict[str, Any]] = []
+        self.link_header = True  # False: only X-WP-TotalPages tells of more pages
+        self.page_size = 100  # lower it to get several pages
+        self.items: dict[int, dict[str, Any]] = {}  # products and variations by id
+        self.requests: list[RecordedRequest] = []
+        self._scripts: defaultdict[str, deque[Reply]] = defaultdict(deque)
+        self._runner: web.AppRunner | None = None
+        self.site_url = ""
+
+    async def __aenter__(self) -> Self:
+        app = web.Application()
+        app.router.add_get(ORDERS, self._orders)
+        app.router.add_get(PRODUCTS, self._products)
+        app.router.add_put(PRODUCTS + "/{id:\\d+}", self._update)
+        app.router.add_put(PRODUCTS + "/{parent:\\d+}/variations/{id:\\d+}", self._update)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        await web.TCPSite(self._runner, "127.0.0.1", 0).start()
+        self.site_url = f"http://127.0.0.1:{self._runner.addresses[0][1]}"
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    def add_product(self, sku: str, stock: int | None = None, parent_id: int = 0) -> int:
+        item_id = 100 + len(self.items)
+        self.items[item_id] = {
+            "id": item_id,
+            "parent_id": parent_id,
+            "type": "variation" if parent_id else "simple",
+            "sku": sku,
+            "price": "12.90",
+            "manage_stock": stock is not None,
+            "stock_quantity": stock,
+            "stock_status": "instock",
+            "backorders": "no",
+        }
+        return item_id
+
+    def item(self, sku: str) -> dict[str, Any]:
+        return next(item for item in self.items.values() if item["sku"] == sku)
+
+    def script(self, key: str, *replies: Reply) -> None:
+        self._scripts[key].extend(replies)
+
+    def requests_for(self, method: str, path_start: str) -> list[RecordedRequest]:
+        return [r for r in self.requests if r.method == method and r.path.startswith(path_start)]
+
+    # --- handlers ------------------------------------------------------------------------
+
+    async def _begin(self, request: web.Request, key: str) -> tuple[Any, web.Response | None]:
+        body = await request.json() if request.can_read_body else None
+        headers = {name.lower(): value for name, value in request.headers.items()}
+        self.requests.append(
+            RecordedRequest(request.method, request.path, dict(request.query), headers, body)
+        )
+        script = self._scripts.get(key)
+        reply = script.popleft() if script else None
+        if reply is not None and not (reply.status == 200 and reply.body is None):
+            return body, _send(reply)
+        expected = base64.b64encode(f"{self.key}:{self.secret}".encode()).decode()
+        if headers.get("authorization") != f"Basic {expected}":
+            # WooCommerce echoes the key it could not match.
+            given = _basic_user(headers.get("authorization", ""))
+            message = f"Consumer key {given} is invalid."
+            return body, _send(wc_error(401, "woocommerce_rest_authentication_error", message))
+        return body, None
+
+    async def _orders(self, request: web.Request) -> web.Response:
+        _, early = await self._begin(request, ORDERS)
+        if early is not None:
+            return early
+        statuses = set(request.query.get("status", "any").split(","))
+        matching = [o for o in self.orders if "any" in statuses or o["status"] in statuses]
+        per_page = int(request.query.get("per_page", "10"))
+        page = int(request.query.get("page", "1"))
+        if not 1 <= per_page <= 100:
+            return _send(wc_error(400, "rest_invalid_param", "Invalid parameter(s): per_page"))
+        per_page = min(per_page, self.page_size)
+        total_pages = max(1, -(-len(matching) // per_page))
+        headers = {"X-WP-Total": str(len(matching)), "X-WP-TotalPages": str(total_pages)}
+        if page < total_pages and self.link_header:
+            query = {**request.query, "page": str(page + 1)}
+            url = request.url.with_query(query)
+            headers["Link"] = f'<{self.site_url}{url.path_qs}>; rel="next"'
+        return web.json_response(matching[(page - 1) * per_page : page * per_page], headers=headers)
+
+    async def _products(self, request: web.Request) -> web.Response:
+        _, early = await self._begin(request, PRODUCTS)
+        if early is not None:
+            return early
+        sku = request.query.get("sku")
+        found = [item for item in self.items.values() if sku is None or item["sku"] == sku]
+        return web.json_response(found)
+
+    async def _update(self, request: web.Request) -> web.Response:
+        body, early = await self._begin(request, UPDATES)
+        if early is not None:
+            return early
+        item = self.items.get(int(request.match_info["id"]))
+        parent = int(request.match_info.get("parent", "0"))
+        if item is None or item["parent_id"] != parent:
+            return _send(wc_error(404, "woocommerce_rest_product_invalid_id", "Invalid ID."))
+        if body.get("stock_status") not in ("instock", "outofstock", "onbackorder"):
+            message = "Invalid parameter(s): stock_status"
+            return _send(wc_error(400, "rest_invalid_param", message))
+        item.update(body)
+        return web.json_response(item)
+
+
+def _basic_user(header: str) -> str:
+    try:
+        return base64.b64decode(header.removeprefix("Basic ")).decode().split(":")[0]
+    except ValueError:
+        return ""
+
+
+def _send(reply: Reply) -> web.Response:
+    body = reply.body if isinstance(reply.body, bytes) else json.dumps(reply.body).encode()
+    headers = {"Content-Type": "application/json", **reply.headers}
+    return web.Response(status=reply.status, body=body, headers=headers)

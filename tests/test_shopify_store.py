@@ -1,0 +1,330 @@
+"""The Shopify store adapter against a fake Shopify Admin API on 127.0.0.1."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import logging
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import pydantic
+import pytest
+
+from stores.base import InventoryUpdate, PushResult, StoreOrder, StoreOrderLine, StoreRejected
+from stores.registry import store_class
+from stores.shopify import ShopifyOptions, ShopifyStore, verify_webhook
+from suppliers.http import FetchPolicy
+from tests.fakes.shopify_server import (
+    GRAPHQL,
+    LOCATION,
+    ORDERS,
+    FakeShopify,
+    Reply,
+    graphql_throttled,
+    order,
+    rest_throttled,
+)
+
+TOKEN = "shpat_0123456789abcdef5ecret"
+ENV = {"SHOPIFY_TOKEN": TOKEN}
+START = datetime(2031, 3, 10, 12, 0, tzinfo=UTC)
+
+
+class FakeClock:
+    """The adapter's clock; `sleep` moves it instead of waiting."""
+
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+        self.sleeps: list[float] = []
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += timedelta(seconds=seconds)
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock(START)
+
+
+@pytest.fixture
+async def shop() -> AsyncIterator[FakeShopify]:
+    async with FakeShopify(token=TOKEN) as server:
+        yield server
+
+
+@pytest.fixture
+async def client() -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient() as http_client:
+        yield http_client
+
+
+def make_store(
+    shop: FakeShopify,
+    client: httpx.AsyncClient,
+    clock: FakeClock,
+    env: dict[str, str] | None = None,
+    **options: Any,
+) -> ShopifyStore:
+    env = ENV if env is None else env
+    raw = {
+        "shop_url": shop.shop_url,
+        "token_env": "SHOPIFY_TOKEN",
+        "location_id": 4242,
+        "requests_per_second": 50,
+        **options,
+    }
+    parsed = ShopifyOptions.model_validate(raw, context={"env": env})
+    policy = FetchPolicy(base_delay=0.5, sleep=clock.sleep, jitter=lambda: 1.0, clock=clock)
+    return ShopifyStore("My shop", parsed, client, env, policy=policy)
+
+
+async def read_orders(store: ShopifyStore) -> list[StoreOrder]:
+    return [order async for order in store.open_orders()]
+
+
+# --- options -------------------------------------------------------------------------------
+
+
+def test_options_check_the_token_variable_and_normalise_the_location() -> None:
+    raw = {"shop_url": "https://demo.myshopify.com/", "token_env": "T", "location_id": "77"}
+    options = ShopifyOptions.model_validate(raw, context={"env": {"T": "x"}})
+    assert options.location_id == "gid://shopify/Location/77"
+    assert options.base_url == "https://demo.myshopify.com"
+    assert store_class("shopify") is ShopifyStore
+
+    with pytest.raises(pydantic.ValidationError, match="SHOP_TOKEN is not set"):
+        ShopifyOptions.model_validate({**raw, "token_env": "SHOP_TOKEN"}, context={"env": {}})
+    with pytest.raises(pydantic.ValidationError, match="Extra inputs"):
+        ShopifyOptions.model_validate({**raw, "token": TOKEN}, context={"env": {"T": "x"}})
+
+
+# --- orders --------------------------------------------------------------------------------
+
+
+async def test_reads_three_pages_following_page_info_links(
+    shop: FakeShopify, client: httpx.AsyncClient, clock: FakeClock
+) -> None:
+    shop.page_size = 2
+    shop.orders = [order(1001 + n, (f"SKU-{n}", n + 1)) for n in range(5)]
+
+    orders = await read_orders(make_store(shop, client, clock))
+
+    assert [o.name for o in orders] == ["#1001", "#1002", "#1003", "#1004", "#1005"]
+    assert orders[0] == StoreOrder(
+        external_id="450790470",
+        name="#1001",
+        customer_name="Ann Lee",
+        customer_email="ann@example.com",
+        ordered_at=datetime(2026, 11, 20, 15, 15, tzinfo=UTC),
+        status="open",
+        lines=(StoreOrderLine("SKU-0", 1),),
+    )
+    queries = [request.query for request in shop.requests_for(ORDERS)]
+    assert len(queries) == 3
+    assert queries[0] == {"status": "open", "fulfillment_status": "unfulfilled", "limit": "250"}
+    # Later pages use the Link URL as given: the fake refuses filters beside page_info.
+    assert all(set(query) == {"limit", "page_info"} for query in queries[1:])
+
+
+async def test_stops_at_max_pages(
+    shop: FakeShopify, client: httpx.AsyncClient, clock: FakeClock
+) -> None:
+    shop.page_size = 1
+    shop.orders = [order(1001 + n, ("A", 1)) for n in range(5)]
+
+    orders = await read_orders(make_store(shop, client, clock, max_pages=2))
+
+    assert len(orders) == 2
+    assert len(shop.requests_for(ORDERS)) == 2
+
+
+async def test_rest_429_waits_as_retry_after_says(
+    shop: FakeShopify, client: httpx.AsyncClient, clock: FakeClock
+) -> None:
+    shop.orders = [order(1001, ("A", 1))]
+    shop.script(ORDERS, rest_throttled("2.0"))
+
+    orders = await read_orders(make_store(shop, client, clock))
+
+    assert [o.name for o in orders] == ["#1001"]
+    assert clock.sleeps == [2.0]  # Shopify's fractional Retry-After, not a backoff guess
+    assert len(shop.requests_for(ORDERS)) == 2
+
+
+async def test_slows_down_when_the_call_bucket_is_nearly_full(
+    shop: FakeShopify, client: httpx.AsyncClient, clock: FakeClock
+) -> None:
+    shop.page_size = 1
+    shop.orders = [order(1001, ("A", 1)), order(1002, ("B", 1))]
+    shop.call_limit = "38/40"
+
+    await read_orders(make_store(shop, client, clock))
+
+    assert clock.sleeps == [pytest.approx((38 - 32) / 2.0)]
+
+
+async def test_unreadable_order_is_skipped_not_fatal(
+    shop: FakeShopify, client: httpx.AsyncClient, clock: FakeClock
+) -> None:
+    broken = order(1001, ("A", 1))
+    del broken["created_at"]
+    shop.orders = [broken, order(1002, ("B", 2))]
+
+    orders = await read_orders(make_store(shop, client, clock))
+
+    assert [o.name for o in orders] == ["#1002"]
+
+
+async def test_bad_token_is_a_readable_error_without_the_token(
+    shop: FakeShopify, client: httpx.AsyncClient, clock: FakeClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    shop.token = "another-token"
+    caplog.set_level(logging.DEBUG)
+
+    with pytest.raises(StoreRejected) as caught:
+        await read_orders(make_store(shop, client, clock))
+
+    message = str(caught.value)
+    assert "refused access (401 Unauthorized)" in message
+    assert "SHOPIFY_TOKEN" in message
+    assert TOKEN not in message
+    assert TOKEN not in caplog.text
+
+
+async def test_server_echoing_the_token_is_redacted(
+    shop: FakeShopify, client: httpx.AsyncClient, clock: FakeClock
+) -> None:
+    shop.script(ORDERS, Reply(422, {"errors": {"token": [f"{TOKEN} is not allowed here"]}}))
+
+    with pytest.raises(StoreRejected) as caught:
+        await read_orders(make_store(shop, client, clock))
+
+    assert "422" in str(caught.value)
+    assert "[hidden]" in str(caught.value)
+    assert TOKEN not in str(caught.value)
+
+
+# --- inventory -----------------------------------------------------------------------------
+
+
+async def test_push_sets_quantity_and_backorder_policy(
+    shop: FakeShopify, client: httpx.AsyncClient, clock: FakeClock
+) -> None:
+    variant = shop.add_variant("TEE-RED-M")
+    store = make_store(shop, client, clock)
+
+    results = await store.push_inventory([InventoryUpdate("TEE-RED-M", 0, True)])
+
+    assert results == [PushResult("TEE-RED-M", True, None)]
+    assert shop.quantities[(variant.item_gid, LOCATION)] == 0
+    assert variant.inventory_policy == "CONTINUE"
+
+    results = await store.push_inventory([InventoryUpdate("TEE-RED-M", 12, True)])
+
+    assert results == [PushResult("TEE-RED-M", True, None)]
+    assert shop.quantities[(variant.item_gid, LOCATION)] == 12
+    assert variant.inventory_policy == "DENY"
+    assert shop.operations() == [
+        "VariantBySku",
+        "SetQuantities",
+        "SetPolicy",
+        "VariantBySku",
+        "SetQuantities",
+        "SetPolicy",
+    ]
+
+
+async def test_push_leaves_policy_alone_when_disabled_or_unchanged(
+    shop: FakeShopify, client: httpx.AsyncClient, clock: FakeClock
+) -> None:
+    shop.add_variant("A", policy="DENY")
+    shop.add_variant("B", policy="DENY")
+
+    await make_store(shop, client, clock).push_inventory([InventoryUpdate("A", 5)])
+    await make_store(shop, client, clock, backorder_policy=False).push_inventory(
+        [InventoryUpdate("B", 0, True)]
+    )
+
+    assert "SetPolicy" not in shop.operations()
+    assert shop.variants["B"].inventory_policy == "DENY"
+
+
+async def test_unknown_sku_and_user_errors_are_reported_per_sku(
+    shop: FakeShopify, client: httpx.AsyncClient, clock: FakeClock
+) -> None:
+    shop.add_variant("KNOWN")
+    shop.locations = {"gid://shopify/Location/1"}  # the configured one is gone
+
+    results = await make_store(shop, client, clock).push_inventory(
+        [InventoryUpdate("NOPE", 3), InventoryUpdate("KNOWN", 3)]
+    )
+
+    assert results[0] == PushResult("NOPE", False, "no variant with SKU NOPE in Shopify")
+    assert not results[1].ok
+    assert results[1].error == (
+        "Shopify refused the change: The specified location could not be found."
+    )
+
+
+@pytest.mark.parametrize("status", [200, 429])
+async def test_graphql_throttle_waits_for_the_cost_bucket(
+    status: int, shop: FakeShopify, client: httpx.AsyncClient, clock: FakeClock
+) -> None:
+    variant = shop.add_variant("A")
+    shop.script(GRAPHQL, Reply(), graphql_throttled(status=status, available=4.0))
+
+    results = await make_store(shop, client, clock).push_inventory([InventoryUpdate("A", 7)])
+
+    assert results == [PushResult("A", True, None)]
+    assert shop.quantities[(variant.item_gid, LOCATION)] == 7
+    # (cost - available) / restoreRate; the 0.02s steps are the 50 requests/s pacing.
+    waits = [seconds for seconds in clock.sleeps if seconds != pytest.approx(0.02)]
+    assert waits == [pytest.approx((10 - 4) / 50.0)]
+    assert shop.operations() == ["VariantBySku", "SetQuantities", "SetQuantities"]
+
+
+async def test_store_down_fails_the_rest_without_asking_again(
+    shop: FakeShopify, client: httpx.AsyncClient, clock: FakeClock
+) -> None:
+    shop.add_variant("A")
+    shop.add_variant("B")
+    shop.script(GRAPHQL, *[Reply(503, {"errors": "unavailable"})] * 2)
+
+    results = await make_store(shop, client, clock, max_attempts=2).push_inventory(
+        [InventoryUpdate("A", 1), InventoryUpdate("B", 1)]
+    )
+
+    assert [result.ok for result in results] == [False, False]
+    assert "503 Service Unavailable" in (results[0].error or "")
+    assert results[1].error == results[0].error
+    assert len(shop.requests_for(GRAPHQL)) == 2
+
+
+async def test_missing_token_fails_before_any_request(
+    shop: FakeShopify, client: httpx.AsyncClient, clock: FakeClock
+) -> None:
+    store = make_store(shop, client, clock)
+    store.env = {}
+
+    with pytest.raises(StoreRejected, match="SHOPIFY_TOKEN, which is not set"):
+        await store.push_inventory([InventoryUpdate("A", 1)])
+    assert shop.requests == []
+
+
+def test_webhook_signature() -> None:
+    body = b'{"inventory_item_id":39072856,"available":5}'
+    secret = "hush"
+    good = base64.b64encode(hmac.new(secret.encode(), body, hashlib.sha256).digest()).decode()
+
+    assert verify_webhook(body, good, secret)
+    assert not verify_webhook(body + b" ", good, secret)
+    assert not verify_webhook(body, good, "other")
+    assert not verify_webhook(body, "", secret)
