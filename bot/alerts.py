@@ -255,6 +255,50 @@ async def resolve_supplier_alerts(
     return len(alerts)
 
 
+def store_dedup_key(kind: str, store: str) -> str:
+    return f"{kind}:store:{store}"
+
+
+async def raise_store_alert(
+    session: AsyncSession,
+    kind: AlertKind,
+    store: str,
+    summary: str,
+    channel: str,
+    now: datetime | None = None,
+) -> bool:
+    """Open a store-level alert (no supplier, no product), or refresh the open one.
+    True when newly opened."""
+    now = now or utcnow()
+    key = store_dedup_key(kind, store)
+    alert = await session.scalar(
+        select(Alert).where(Alert.dedup_key == key, Alert.state != AlertState.RESOLVED)
+    )
+    if alert is None:
+        session.add(new_alert(kind, key, channel, now, summary=summary, details={"store": store}))
+        await session.flush()
+        return True
+    if alert.summary != summary:
+        alert.summary = summary
+        touch(alert, now)
+    return False
+
+
+async def resolve_store_alert(
+    session: AsyncSession, kind: AlertKind, store: str, resolution: str, now: datetime | None = None
+) -> bool:
+    """Resolve the open store-level alert of `kind`, if any. True when one was resolved."""
+    alert = await session.scalar(
+        select(Alert).where(
+            Alert.dedup_key == store_dedup_key(kind, store), Alert.state != AlertState.RESOLVED
+        )
+    )
+    if alert is None:
+        return False
+    mark_resolved(alert, now or utcnow(), resolution)
+    return True
+
+
 async def _actionable_alert(session: AsyncSession, alert_id: int) -> Alert:
     alert = await session.get(Alert, alert_id, with_for_update=True)
     if alert is None:

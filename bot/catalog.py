@@ -233,7 +233,7 @@ async def _upsert_products(
         if (title, threshold) != (wanted[sku].title, wanted[sku].low_stock_threshold)
     ]
     if new:
-        await session.execute(insert(Product), new)
+        await session.execute(insert(Product.__table__), new)
     if changed:
         await session.execute(update(Product), changed)
     report.products_created, report.products_updated = len(new), len(changed)
@@ -295,7 +295,7 @@ async def _upsert_offers(
                 }
             )
     if new:
-        await session.execute(insert(Offer), new)
+        await session.execute(insert(Offer.__table__), new)
     if changed:
         await session.execute(update(Offer), changed)
     report.offers_created, report.offers_updated = len(new), len(changed)

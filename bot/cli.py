@@ -22,6 +22,7 @@ from bot.cli_orders import orders_group
 from bot.config import ConfigError, Settings, load_settings
 from bot.polling import PollSummary
 from bot.runtime import Runtime
+from bot.store_sync import PushReport
 
 T = TypeVar("T")
 console = Console(highlight=False, soft_wrap=True)
@@ -197,12 +198,14 @@ def poll(ctx: click.Context, once: bool, supplier_name: str | None, accept_drop:
         else [s.name for s in settings.suppliers]
     )
 
-    async def run() -> tuple[list[PollSummary], int]:
+    async def run() -> tuple[list[PollSummary], int, list[PushReport]]:
         runtime = await Runtime.start(settings)
         try:
             summaries = [await runtime.poller.poll(n, accept_drop=accept_drop) for n in names]
+            # Stock the polls changed goes to the storefronts now (failures are kept).
+            pushes = await runtime.push_store_inventory()
             pending = await _drain(runtime, time.monotonic() + DELIVERY_WAIT_SECONDS)
-            return summaries, pending
+            return summaries, pending, pushes
         finally:
             await runtime.close()
 
@@ -210,8 +213,11 @@ def poll(ctx: click.Context, once: bool, supplier_name: str | None, accept_drop:
         console.print(
             "Slack is not configured (SLACK_BOT_TOKEN is not set): alerts are shown here."
         )
-    summaries, pending = _run(run())
+    summaries, pending, pushes = _run(run())
     console.print(_summary_table(summaries))
+    for push in pushes:
+        failed = f", {push.failed} failed (kept; retried later)" if push.failed else ""
+        console.print(f"Store {push.store}: {push.pushed} stock update(s) sent{failed}")
     for summary in summaries:
         for example in summary.set_aside_examples:
             console.print(f"  {summary.supplier}: set aside {example}")

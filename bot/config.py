@@ -24,6 +24,8 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from stores import REGISTRY as STORE_REGISTRY
+from stores import StoreOptions
 from suppliers import REGISTRY, AdapterOptions
 
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"
@@ -126,6 +128,26 @@ class SupplierSection(BaseModel):
         return kind
 
 
+class StoreSection(BaseModel):
+    """Common keys of a `[[stores]]` table; the rest belong to the store kind."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    # Short: it is also the `source` of the orders read from this store.
+    name: str = Field(min_length=1, max_length=20)
+    kind: str
+    poll_interval: Duration = timedelta(minutes=15)
+
+    @field_validator("kind")
+    @classmethod
+    def _known_kind(cls, kind: str) -> str:
+        if kind not in STORE_REGISTRY:
+            raise ValueError(
+                f"unknown kind {kind!r}; expected one of: {', '.join(sorted(STORE_REGISTRY))}"
+            )
+        return kind
+
+
 class FileConfig(_Section):
     slack: SlackSection
     rules: RulesSection = RulesSection()
@@ -133,6 +155,7 @@ class FileConfig(_Section):
     auto_switch: AutoSwitchSection = AutoSwitchSection()
     email: EmailSection | None = None
     suppliers: list[SupplierSection] = Field(min_length=1)
+    stores: list[StoreSection] = []
     database_url: str | None = None
 
     @field_validator("suppliers")
@@ -144,6 +167,16 @@ class FileConfig(_Section):
                 raise ValueError(f"supplier name {supplier.name!r} is used twice")
             seen.add(supplier.name)
         return suppliers
+
+    @field_validator("stores")
+    @classmethod
+    def _unique_store_names(cls, stores: list[StoreSection]) -> list[StoreSection]:
+        seen: set[str] = set()
+        for store in stores:
+            if store.name in seen:
+                raise ValueError(f"store name {store.name!r} is used twice")
+            seen.add(store.name)
+        return stores
 
 
 class Environment(BaseSettings):
@@ -175,6 +208,15 @@ class SupplierConfig(BaseModel):
     options: AdapterOptions
 
 
+class StoreConfig(BaseModel):
+    model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
+
+    name: str
+    kind: str
+    poll_interval: timedelta
+    options: StoreOptions
+
+
 class Settings(BaseModel):
     """Everything the bot needs, validated."""
 
@@ -187,6 +229,7 @@ class Settings(BaseModel):
     auto_switch: AutoSwitchSection = AutoSwitchSection()
     email: EmailSection | None = None
     suppliers: list[SupplierConfig]
+    stores: list[StoreConfig] = []
     database_url: str
     slack_bot_token: SecretStr | None
     slack_signing_secret: SecretStr | None
@@ -270,6 +313,23 @@ def load_settings(path: str | os.PathLike[str]) -> Settings:
             )
         )
 
+    stores: list[StoreConfig] = []
+    for index, store in enumerate(file_config.stores):
+        store_options = STORE_REGISTRY[store.kind].Options
+        try:
+            validated = store_options.model_validate(store.model_extra or {}, context={"env": env})
+        except ValidationError as exc:
+            problems += _format_errors(exc, f"stores[{index}]")
+            continue
+        stores.append(
+            StoreConfig(
+                name=store.name,
+                kind=store.kind,
+                poll_interval=store.poll_interval,
+                options=validated,
+            )
+        )
+
     try:
         environment = Environment()
     except ValidationError as exc:
@@ -290,6 +350,7 @@ def load_settings(path: str | os.PathLike[str]) -> Settings:
         auto_switch=file_config.auto_switch,
         email=_resolve_templates_dir(file_config.email, config_path.parent),
         suppliers=suppliers,
+        stores=stores,
         database_url=normalise_database_url(database_url),
         slack_bot_token=environment.slack_bot_token,
         slack_signing_secret=environment.slack_signing_secret,

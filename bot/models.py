@@ -64,6 +64,7 @@ class AlertKind(enum.StrEnum):
     SUPPLIER_FEED = "supplier_feed"
     SUPPLIER_DOWN = "supplier_down"
     BACKORDER = "backorder"
+    STORE_PUSH = "store_push"
 
 
 class OrderStatus(enum.StrEnum):
@@ -338,3 +339,29 @@ class CustomerNotification(Base):
     created_by: Mapped[str] = mapped_column(String(100))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class StoreInventory(Base):
+    """What a storefront should show for one product, and what it was last sent.
+
+    `needs_push` marks rows whose wanted stock differs from what the store has;
+    a failed push keeps it set and waits until `next_attempt_at` (backoff).
+    """
+
+    __tablename__ = "store_inventory"
+    __table_args__ = (
+        UniqueConstraint("store", "product_id", name="uq_store_inventory_store_product"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    store: Mapped[str] = mapped_column(String(200))
+    product_id: Mapped[int] = mapped_column(ForeignKey("products.id", ondelete="CASCADE"))
+    wanted_available: Mapped[int] = mapped_column(Integer)
+    wanted_backorders: Mapped[bool] = mapped_column(default=False)
+    pushed_available: Mapped[int | None] = mapped_column(Integer)
+    pushed_backorders: Mapped[bool | None]
+    needs_push: Mapped[bool] = mapped_column(default=True, index=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    last_error: Mapped[str | None] = mapped_column(Text)
+    pushed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

@@ -19,7 +19,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
-from bot import backorders
+from bot import backorders, store_sync
 from bot.alerts import EvaluationResult
 from bot.catalog import CsvImportError, read_csv_rows
 from bot.models import Order, OrderLine, OrderStatus, Product, utcnow
@@ -331,6 +331,7 @@ async def import_orders(
     report.alerts = await backorders.refresh(
         session, product_ids=affected, channel=channel, now=now, group_over=group_over
     )
+    await store_sync.mark_wanted(session, affected, None)
     report.products_backordered = await backorders.backordered_product_count(session)
     return report
 
@@ -373,6 +374,7 @@ async def set_status(
     await session.flush()
     if not was_open:
         return EvaluationResult()
-    return await backorders.refresh(
-        session, product_ids={line.product_id for line in order.lines}, channel=channel, now=now
-    )
+    products = {line.product_id for line in order.lines}
+    result = await backorders.refresh(session, product_ids=products, channel=channel, now=now)
+    await store_sync.mark_wanted(session, products, None)
+    return result

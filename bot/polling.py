@@ -18,7 +18,7 @@ import httpx
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot import alerts, backorders, switching
+from bot import alerts, backorders, store_sync, switching
 from bot.config import RulesSection, Settings, SupplierConfig
 from bot.models import AlertKind, Offer, Supplier, utcnow
 from bot.reconcile import FeedStage, GuardCounts, mark_unknown_skus
@@ -154,8 +154,9 @@ class Poller:
                 ]
                 # A row set aside still proves the SKU is listed: not "missing".
                 await stage.add_rejected(stats.rejected_skus)
+                await stage.finish_loading()
                 if not accept_drop and not summary.not_modified:
-                    self._guard(name, await stage.guard_counts(complete))
+                    self._guard(name, await stage.guard_counts(complete, FEED_GUARD_MIN_SKUS))
                 summary.unmatched = await stage.unmatched()
                 summary.changed = await stage.apply_changes(started)
                 summary.changed += await mark_unknown_skus(
@@ -225,6 +226,13 @@ class Poller:
             )
             summary.alerts_opened += waiting.opened
             summary.alerts_resolved += waiting.resolved
+            # What the storefronts should now show for this supplier's products.
+            await store_sync.mark_wanted(
+                session,
+                None,
+                [store.name for store in self.settings.stores],
+                supplier_id=supplier_id,
+            )
 
     async def _record_failure(
         self,

@@ -19,7 +19,6 @@ from sqlalchemy import (
     Column,
     ColumnElement,
     Date,
-    Index,
     Integer,
     MetaData,
     Numeric,
@@ -56,8 +55,9 @@ STAGE = Table(
     Column("rejected", Boolean, nullable=False),
     prefixes=["TEMPORARY"],
 )
-# Created with the table: joins and NOT EXISTS on SKU must not scan it.
-Index("ix_stockbot_feed_stage_sku", STAGE.c.sku)
+# Built once the rows are in (cheaper than maintaining it row by row): the joins
+# and NOT EXISTS on SKU must not scan the table.
+STAGE_INDEX_DDL = "CREATE INDEX stockbot_feed_stage_sku ON stockbot_feed_stage (sku)"
 
 
 @dataclass(slots=True)
@@ -126,6 +126,10 @@ class FeedStage:
         if pending is not None:
             await pending
 
+    async def finish_loading(self) -> None:
+        await self.settle()
+        await self.connection.exec_driver_sql(STAGE_INDEX_DDL)
+
     async def add_rejected(self, skus: Iterable[str]) -> None:
         await self.settle()
         rows = [
@@ -163,11 +167,15 @@ class FeedStage:
             query = query.join(STAGE, self._matched())
         return int(await self.connection.scalar(query.where(self._ours(), *where)) or 0)
 
-    async def guard_counts(self, complete: bool) -> GuardCounts:
-        """How many SKUs known from earlier polls this feed drops or zeroes."""
+    async def guard_counts(self, complete: bool, minimum_known: int = 0) -> GuardCounts:
+        """How many SKUs known from earlier polls this feed drops or zeroes
+        (not counted when fewer than `minimum_known` SKUs are known)."""
         known = Offer.last_seen_at.is_not(None)
+        total = await self._count(known)
+        if total < minimum_known:
+            return GuardCounts(known=total, dropped=0, zeroed=0)
         return GuardCounts(
-            known=await self._count(known),
+            known=total,
             dropped=await self._count(known, ~self._listed()) if complete else 0,
             zeroed=await self._count(known, Offer.quantity > 0, STAGE.c.quantity == 0, joined=True),
         )
@@ -211,20 +219,29 @@ class FeedStage:
                 price=new_price,
                 restock_date=STAGE.c.restock_date,
                 changed_at=now,
+                last_seen_at=now,
             )
             .execution_options(synchronize_session=False)
         )
+        # The rest of the listed offers were seen too; changed ones already say so.
         await self.connection.execute(
             update(Offer)
-            .where(self._ours(), self._listed())
+            .where(
+                self._ours(),
+                or_(Offer.last_seen_at.is_(None), Offer.last_seen_at != now),
+                self._listed(),
+            )
             .values(last_seen_at=now)
             .execution_options(synchronize_session=False)
         )
         return int(result.rowcount or 0)
 
     async def mark_missing(self, now: datetime) -> int:
-        """SKUs absent from a complete feed are gone: out of stock, flagged as missing."""
-        gone = and_(self._ours(), Offer.availability != MISSING, ~self._listed())
+        """SKUs absent from a complete feed are gone: out of stock, flagged as missing.
+
+        Runs after `apply_changes`, which stamped every listed offer as seen `now`."""
+        not_seen_now = or_(Offer.last_seen_at.is_(None), Offer.last_seen_at != now)
+        gone = and_(self._ours(), Offer.availability != MISSING, not_seen_now)
         return await _flag(self.connection, gone, quantity=0, availability=MISSING, now=now)
 
 

@@ -52,6 +52,7 @@ KIND_TITLES = {
     "supplier_feed": ("🧾", "Supplier feed problem"),
     "supplier_down": ("🔌", "Supplier not responding"),
     "backorder": ("⏳", "Backorders"),
+    "store_push": ("🛒", "Store update failed"),
 }
 
 
@@ -140,6 +141,8 @@ def _title(card: AlertCard) -> str:
         return f"{emoji} {label}: {card.members_total} products at {card.supplier}"
     if card.product:
         return f"{emoji} {label}: {card.product.title}"
+    if card.supplier is None and card.summary:  # a store-level alert: "<store>: ..."
+        return f"{emoji} {label}: {card.summary.partition(': ')[0]}"
     return f"{emoji} {label}: {card.supplier}"
 
 

@@ -4,17 +4,19 @@ from __future__ import annotations
 
 import gc
 import logging
-from dataclasses import dataclass
+import os
+from dataclasses import dataclass, field
 
 import httpx
 from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from bot import db
+from bot import db, store_sync
 from bot.access import OPEN_ACCESS_WARNING, AccessPolicy
 from bot.config import Settings
 from bot.delivery import AlertSink, ConsoleSink, Deliverer, SlackSink
 from bot.polling import Poller, ensure_suppliers
+from stores import StoreAdapter, store_class
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +43,8 @@ class Runtime:
     deliverer: Deliverer
     poller: Poller
     access: AccessPolicy
+    # One adapter per configured store, by name, for the life of the process.
+    stores: dict[str, StoreAdapter] = field(default_factory=dict)
 
     @classmethod
     async def start(
@@ -56,7 +60,13 @@ class Runtime:
         sessions = db.session_factory(engine)
         async with sessions() as session, session.begin():
             await ensure_suppliers(session, settings.suppliers)
+            # A newly configured store starts with every product's stock to push.
+            await store_sync.mark_wanted(session, None, [s.name for s in settings.stores])
         http = httpx.AsyncClient(headers={"User-Agent": USER_AGENT}, follow_redirects=True)
+        stores = {
+            store.name: store_class(store.kind)(store.name, store.options, http, os.environ)
+            for store in settings.stores
+        }
         slack = slack_client(settings)
         if sink is None:
             sink = SlackSink(slack) if slack is not None else ConsoleSink()
@@ -69,7 +79,24 @@ class Runtime:
         access = AccessPolicy(settings.access, slack)
         if access.open_to_all and slack is not None:
             log.warning(OPEN_ACCESS_WARNING)
-        return cls(settings, engine, sessions, http, slack, deliverer, poller, access)
+        return cls(settings, engine, sessions, http, slack, deliverer, poller, access, stores)
+
+    async def poll_store_orders(self, name: str) -> store_sync.OrderPollReport:
+        """Read one store's open orders into the database; StoreError when it cannot."""
+        async with self.sessions() as session, session.begin():
+            report = await store_sync.poll_orders(
+                session, self.stores[name], name, channel=self.settings.slack.alert_channel
+            )
+        self.deliverer.kick()
+        return report
+
+    async def push_store_inventory(self) -> list[store_sync.PushReport]:
+        """Send the due stock updates to every store; failures are kept and reported."""
+        reports = await store_sync.push_due(
+            self.sessions, self.stores, channel=self.settings.slack.alert_channel
+        )
+        self.deliverer.kick()
+        return reports
 
     async def close(self) -> None:
         await self.http.aclose()

@@ -11,10 +11,12 @@ from apscheduler.triggers.interval import IntervalTrigger
 from bot.actions import StaffActions
 from bot.polling import PollSummary
 from bot.runtime import Runtime
+from stores import StoreError
 
 log = logging.getLogger(__name__)
 
 SNOOZE_CHECK = timedelta(seconds=60)
+STORE_PUSH_EVERY = timedelta(seconds=60)
 
 
 def describe(summary: PollSummary) -> str:
@@ -48,6 +50,57 @@ def build_scheduler(runtime: Runtime) -> AsyncIOScheduler:
             max_instances=1,  # never two polls of one supplier at once
             coalesce=True,
             misfire_grace_time=int(seconds),
+            next_run_time=now,
+        )
+
+    for store in runtime.settings.stores:
+        seconds = store.poll_interval.total_seconds()
+
+        async def poll_orders(name: str = store.name) -> None:
+            try:
+                report = await runtime.poll_store_orders(name)
+            except StoreError as exc:
+                log.warning("%s: reading open orders failed: %s", name, exc)
+                return
+            log.info(
+                "%s: %d open orders listed, %d new, %d updated, %d closed",
+                name,
+                report.listed,
+                report.created,
+                report.updated,
+                report.closed,
+            )
+
+        scheduler.add_job(
+            poll_orders,
+            IntervalTrigger(seconds=seconds, jitter=min(30, int(seconds * 0.1))),
+            id=f"store_orders:{store.name}",
+            name=f"orders of {store.name}",
+            max_instances=1,
+            coalesce=True,
+            misfire_grace_time=int(seconds),
+            next_run_time=now,
+        )
+
+    if runtime.stores:
+
+        async def push_inventory() -> None:
+            for report in await runtime.push_store_inventory():
+                if report.pushed or report.failed:
+                    log.info(
+                        "%s: %d stock update(s) sent, %d failed",
+                        report.store,
+                        report.pushed,
+                        report.failed,
+                    )
+
+        scheduler.add_job(
+            push_inventory,
+            IntervalTrigger(seconds=STORE_PUSH_EVERY.total_seconds()),
+            id="store_push",
+            name="push stock to stores",
+            max_instances=1,
+            coalesce=True,
             next_run_time=now,
         )
 

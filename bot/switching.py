@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
-from bot import alerts, backorders
+from bot import alerts, backorders, store_sync
 from bot.alerts import AlertActionError
 from bot.models import Alert, AlertNote, AlertState, AuditEntry, Offer, Product, utcnow
 from bot.rules import STOCKOUT_AVAILABILITIES, active_stock_states
@@ -211,6 +211,7 @@ async def _reevaluate(
     states = await active_stock_states(session, product_ids={product.id})
     await alerts.evaluate_stock(session, states, group_over=10**9, channel=channel, now=now)
     await backorders.refresh(session, product_ids={product.id}, channel=channel, now=now)
+    await store_sync.mark_wanted(session, {product.id}, None)  # the new supplier's stock
     note = switch_text(entry)
     resolved = 0
     for alert in open_alerts:  # the same objects evaluate_stock just changed

@@ -25,7 +25,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
-from bot import backorders
+from bot import backorders, store_sync
 from bot.models import Order, OrderStatus, WebhookDelivery, utcnow
 from bot.orders import (
     OrderData,
@@ -199,6 +199,7 @@ async def apply_shopify_order(
     outcome, affected = apply_order(session, existing, data)
     await session.flush()
     await backorders.refresh(session, product_ids=affected, channel=channel, now=now)
+    await store_sync.mark_wanted(session, affected, None)
     return WebhookOutcome(outcome, external_id)
 
 

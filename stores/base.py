@@ -150,6 +150,9 @@ class StoreAdapter(ABC):
     service: ClassVar[str]  # the store platform's name in messages
     Options: ClassVar[type[StoreOptions]]
     options: StoreOptions
+    # False after an `open_orders()` read that stopped at `max_pages`: the orders
+    # not seen may still be open, so callers must not treat them as closed.
+    orders_complete: bool = True
 
     def __init__(
         self,

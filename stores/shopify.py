@@ -146,6 +146,7 @@ class ShopifyStore(StoreAdapter):
             url, params = next_link(response), None  # page_info URLs are used as given
             if url is not None:
                 await self._ease_off(response)
+        self.orders_complete = url is None
         if url is not None:
             log.warning("%s: stopped after %d pages of orders (max_pages)", self.name, pages)
 

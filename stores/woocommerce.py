@@ -112,6 +112,7 @@ class WooCommerceStore(StoreAdapter):
             url, params = next_link(response), None
             if url is None and page < _total_pages(response):
                 url, params = first, self._order_params(page + 1)
+        self.orders_complete = url is None
         if url is not None:
             log.warning("%s: stopped after %d pages of orders (max_pages)", self.name, page)
 

@@ -294,3 +294,33 @@ class TestAutomaticSwitch:
         stack.write_feed("Acme", {"A-MUG": 0, "A-CAP": 50})
         await stack.poll("Acme")
         assert await active_supplier_sku(stack, "MUG-1") == "A-MUG"
+
+
+class TestUserGroupAccess:
+    @pytest.fixture
+    def extra_config(self) -> str:
+        return '\n[access]\nallowed_usergroups = ["S0OPS"]\n'
+
+    async def test_members_of_an_allowed_group_may_act(self, stack: Stack) -> None:
+        stack.slack.set_usergroup("S0OPS", ["U0BOB"])
+        message = await out_of_stock_mug(stack)
+        sender = await stack.serve_http()
+        rid = stack.slack.response_url("outsider")
+        await sender.block_action(
+            "switch_supplier",
+            user_id=STRANGER,
+            channel_id=ALERT_CHANNEL_ID,
+            message=message,
+            response_url=rid,
+        )
+        assert (await last_response(stack, "outsider")).startswith("Sorry, you are not allowed")
+        rid = stack.slack.response_url("member")
+        await sender.block_action(
+            "switch_supplier",
+            user_id="U0BOB",
+            channel_id=ALERT_CHANNEL_ID,
+            message=message,
+            response_url=rid,
+        )
+        assert await last_response(stack, "member") == "Switched MUG-1 to Beta (40 in stock)."
+        assert stack.slack.calls_to("usergroups.users.list")

@@ -140,10 +140,16 @@ async def test_stops_at_max_pages(
     shop.page_size = 1
     shop.orders = [order(1001 + n, ("A", 1)) for n in range(5)]
 
-    orders = await read_orders(make_store(shop, client, clock, max_pages=2))
+    store = make_store(shop, client, clock, max_pages=2)
+    orders = await read_orders(store)
 
     assert len(orders) == 2
     assert len(shop.requests_for(ORDERS)) == 2
+    assert store.orders_complete is False  # the rest may still be open
+
+    shop.orders = shop.orders[:2]
+    assert len(await read_orders(store)) == 2
+    assert store.orders_complete is True
 
 
 async def test_rest_429_waits_as_retry_after_says(

@@ -1,0 +1,380 @@
+"""Storefront sync end to end: supplier polls and switches -> stock pushed to a fake
+Shopify; store orders polled into the database; failed pushes retried and reported."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from bot import store_sync
+from bot.config import ConfigError, load_settings
+from bot.models import (
+    Alert,
+    AlertKind,
+    AlertState,
+    Order,
+    OrderLine,
+    OrderStatus,
+    Product,
+    StoreInventory,
+    utcnow,
+)
+from bot.scheduler import build_scheduler
+from bot.switching import switch_supplier
+from tests.fakes import woocommerce_server as woocommerce
+from tests.fakes.shopify_server import GRAPHQL, LOCATION, FakeShopify, Reply, order
+from tests.helpers import CATALOG_HEADER, CONFIG, Stack, run_cli
+
+TOKEN = "shpat_store_sync_token"
+WC_KEY, WC_SECRET = "ck_store_sync", "cs_store_sync"
+STORE = "My Shopify"
+WOO = "My Woo"
+CATALOG = [
+    CATALOG_HEADER,
+    "MUG-1,Blue mug,Acme,A-MUG,1,1,4.00",
+    "MUG-1,Blue mug,Beta,B-MUG,2,1,4.40",
+    "CAP-2,Red cap,Acme,A-CAP,1,1,2.00",
+]
+
+
+@pytest.fixture(autouse=True)
+def shopify_token(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Autouse: set before the stack loads the config, which checks the variable.
+    monkeypatch.setenv("SHOPIFY_ADMIN_TOKEN", TOKEN)
+    monkeypatch.setenv("WC_CONSUMER_KEY", WC_KEY)
+    monkeypatch.setenv("WC_CONSUMER_SECRET", WC_SECRET)
+
+
+@pytest.fixture
+async def shop() -> AsyncIterator[FakeShopify]:
+    async with FakeShopify(token=TOKEN) as server:
+        server.add_variant("MUG-1")
+        server.add_variant("CAP-2")
+        yield server
+
+
+@pytest.fixture
+async def woo() -> AsyncIterator[woocommerce.FakeWooCommerce]:
+    async with woocommerce.FakeWooCommerce(key=WC_KEY, secret=WC_SECRET) as server:
+        server.add_product("MUG-1", stock=0)
+        server.add_product("CAP-2", stock=0)
+        yield server
+
+
+@pytest.fixture
+def extra_config(
+    request: pytest.FixtureRequest, shop: FakeShopify, woo: woocommerce.FakeWooCommerce
+) -> str:
+    """The Shopify store; `parametrize("extra_config", ["woocommerce"], indirect=True)`
+    configures the WooCommerce one instead."""
+    if getattr(request, "param", "shopify") == "woocommerce":
+        return f"""
+[[stores]]
+name = "{WOO}"
+kind = "woocommerce"
+site_url = "{woo.site_url}"
+consumer_key_env = "WC_CONSUMER_KEY"
+consumer_secret_env = "WC_CONSUMER_SECRET"
+statuses = ["processing", "on-hold"]
+max_attempts = 1
+requests_per_second = 50
+"""
+    return f"""
+[[stores]]
+name = "{STORE}"
+kind = "shopify"
+shop_url = "{shop.shop_url}"
+api_version = "2025-01"
+token_env = "SHOPIFY_ADMIN_TOKEN"
+location_id = 4242
+backorder_policy = true
+poll_interval = "15m"
+max_attempts = 1
+requests_per_second = 50
+"""
+
+
+def stock(shop: FakeShopify, sku: str) -> tuple[int | None, str]:
+    """(quantity at the location, inventory policy) as the fake store holds them."""
+    variant = shop.variants[sku]
+    return shop.quantities.get((variant.item_gid, LOCATION)), variant.inventory_policy
+
+
+async def push(stack: Stack, *, later: timedelta = timedelta(0)) -> list[store_sync.PushReport]:
+    reports = await store_sync.push_due(
+        stack.runtime.sessions,
+        stack.runtime.stores,
+        channel=stack.settings.slack.alert_channel,
+        now=utcnow() + later,
+    )
+    await stack.deliver()
+    return reports
+
+
+async def poll_orders(stack: Stack) -> store_sync.OrderPollReport:
+    report = await stack.runtime.poll_store_orders(STORE)
+    await stack.deliver()
+    return report
+
+
+async def inventory_rows(stack: Stack) -> dict[str, StoreInventory]:
+    async with stack.runtime.sessions() as session:
+        rows = await session.execute(
+            select(Product.sku, StoreInventory).join(
+                Product, Product.id == StoreInventory.product_id
+            )
+        )
+        return {sku: row for sku, row in rows.all()}
+
+
+async def store_alerts(stack: Stack) -> list[Alert]:
+    async with stack.runtime.sessions() as session:
+        return list(
+            await session.scalars(
+                select(Alert).where(Alert.kind == AlertKind.STORE_PUSH).order_by(Alert.id)
+            )
+        )
+
+
+def all_text(message: dict[str, Any]) -> str:
+    return message.get("text", "") + json.dumps(message.get("blocks", []), ensure_ascii=False)
+
+
+async def test_backordered_product_is_pushed_sellable_then_denied_after_restock(
+    stack: Stack, shop: FakeShopify
+) -> None:
+    await stack.import_catalog(CATALOG)
+    stack.write_feed("Acme", {"A-MUG": 5, "A-CAP": 3})
+    await stack.poll("Acme")
+    reports = await push(stack)
+    assert [(r.store, r.pushed, r.failed) for r in reports] == [(STORE, 2, 0)]
+    assert stock(shop, "MUG-1") == (5, "DENY")
+    assert stock(shop, "CAP-2") == (3, "DENY")
+    # Nothing changed: nothing is sent again.
+    assert (await push(stack))[0].pushed == 0
+
+    shop.orders = [order(1001, ("MUG-1", 2))]
+    await poll_orders(stack)
+    stack.write_feed("Acme", {"A-MUG": 0, "A-CAP": 3})
+    await stack.poll("Acme")
+    rows = await inventory_rows(stack)
+    assert rows["MUG-1"].needs_push and rows["MUG-1"].wanted_backorders
+    assert not rows["CAP-2"].needs_push
+    assert (await push(stack))[0].pushed == 1
+    assert stock(shop, "MUG-1") == (0, "CONTINUE")
+
+    stack.write_feed("Acme", {"A-MUG": 10, "A-CAP": 3})
+    await stack.poll("Acme")
+    await push(stack)
+    assert stock(shop, "MUG-1") == (10, "DENY")
+    rows = await inventory_rows(stack)
+    assert (rows["MUG-1"].pushed_available, rows["MUG-1"].pushed_backorders) == (10, False)
+    assert not rows["MUG-1"].needs_push
+    assert await store_alerts(stack) == []
+
+
+async def test_switching_supplier_pushes_the_new_suppliers_quantity(
+    stack: Stack, shop: FakeShopify
+) -> None:
+    await stack.import_catalog(CATALOG)
+    stack.write_feed("Acme", {"A-MUG": 0, "A-CAP": 3})
+    stack.write_feed("Beta", {"B-MUG": 7})
+    await stack.poll("Acme")
+    await stack.poll("Beta")
+    await push(stack)
+    assert stock(shop, "MUG-1") == (0, "DENY")  # out of stock, but nobody is waiting
+
+    async with stack.runtime.sessions() as session, session.begin():
+        product_id = await session.scalar(select(Product.id).where(Product.sku == "MUG-1"))
+        assert product_id is not None
+        result = await switch_supplier(
+            session,
+            product_id=product_id,
+            actor="U123",
+            channel=stack.settings.slack.alert_channel,
+            supplier_name="Beta",
+        )
+        assert result.changed
+    await push(stack)
+    assert stock(shop, "MUG-1") == (7, "DENY")
+
+
+async def test_store_down_keeps_the_update_and_reports_it_until_it_gets_through(
+    stack: Stack, shop: FakeShopify
+) -> None:
+    await stack.import_catalog(CATALOG)
+    stack.write_feed("Acme", {"A-MUG": 5, "A-CAP": 3})
+    await stack.poll("Acme")
+    shop.script(GRAPHQL, Reply(503, {"errors": "Service unavailable"}))  # max_attempts = 1
+
+    report = (await push(stack))[0]
+    assert (report.pushed, report.failed, report.alert_opened) == (0, 2, True)
+    rows = await inventory_rows(stack)
+    assert all(row.needs_push and row.attempts == 1 for row in rows.values())
+    assert rows["MUG-1"].next_attempt_at is not None and rows["MUG-1"].last_error
+    assert shop.quantities == {}
+    message = stack.only_alert()
+    assert message["text"].startswith(f"🛒 Store update failed: {STORE}.")
+    text = all_text(message)
+    assert "Store update failed" in text and STORE in text
+    assert "MUG-1" in text and "CAP-2" in text
+
+    # Not due yet: the backoff holds the retry back.
+    assert (await push(stack))[0].pushed == 0
+
+    # The store is back and the retry is due: the update goes through, the alert resolves.
+    report = (await push(stack, later=timedelta(hours=2)))[0]
+    assert (report.pushed, report.failed, report.alert_resolved) == (2, 0, True)
+    assert stock(shop, "MUG-1") == (5, "DENY")
+    rows = await inventory_rows(stack)
+    assert not any(row.needs_push or row.attempts for row in rows.values())
+    [alert] = await store_alerts(stack)
+    assert alert.state == AlertState.RESOLVED
+    assert alert.supplier_id is None and alert.dedup_key == f"store_push:store:{STORE}"
+    assert "Resolved" in all_text(stack.only_alert())
+
+
+async def test_store_orders_become_orders_and_unlisted_ones_close(
+    stack: Stack, shop: FakeShopify
+) -> None:
+    await stack.import_catalog(CATALOG)
+    stack.write_feed("Acme", {"A-MUG": 3, "A-CAP": 3})
+    await stack.poll("Acme")
+    shop.orders = [
+        order(1001, ("MUG-1", 2), created_at="2026-11-20T10:00:00Z"),
+        order(1002, ("MUG-1", 2), ("UNKNOWN-9", 1), created_at="2026-11-21T10:00:00Z"),
+        order(1003, ("UNKNOWN-9", 1)),
+    ]
+    report = await poll_orders(stack)
+    assert (report.listed, report.created, report.ignored) == (3, 2, 1)
+
+    async with stack.runtime.sessions() as session:
+        rows = await session.execute(
+            select(Order.external_id, Order.source, Order.status, OrderLine.backordered)
+            .join(OrderLine, OrderLine.order_id == Order.id)
+            .order_by(Order.external_id)
+        )
+        assert rows.all() == [
+            (str(450789469 + 1001), STORE, OrderStatus.OPEN, 0),
+            (str(450789469 + 1002), STORE, OrderStatus.OPEN, 1),  # 3 in stock, 4 ordered
+        ]
+    # Customers now wait for MUG-1: the store keeps selling it at 0.
+    rows = await inventory_rows(stack)
+    assert rows["MUG-1"].wanted_backorders
+
+    shop.orders = shop.orders[1:2]  # #1001 was fulfilled in the store
+    report = await poll_orders(stack)
+    assert report.closed == 1
+    async with stack.runtime.sessions() as session:
+        statuses = {
+            external_id: status
+            for external_id, status in await session.execute(
+                select(Order.external_id, Order.status)
+            )
+        }
+        assert statuses == {
+            str(450789469 + 1001): OrderStatus.FULFILLED,
+            str(450789469 + 1002): OrderStatus.OPEN,
+        }
+        waiting = await session.scalar(
+            select(OrderLine.backordered)
+            .join(Order, Order.id == OrderLine.order_id)
+            .where(Order.external_id == str(450789469 + 1002))
+        )
+        assert waiting == 0  # the stock freed by #1001 now covers #1002
+    rows = await inventory_rows(stack)
+    assert not rows["MUG-1"].wanted_backorders
+
+
+async def test_the_schedule_polls_each_store_and_pushes_every_minute(stack: Stack) -> None:
+    jobs = {job.id: job for job in build_scheduler(stack.runtime).get_jobs()}
+    assert jobs[f"store_orders:{STORE}"].trigger.interval == timedelta(minutes=15)
+    assert jobs["store_push"].trigger.interval == timedelta(minutes=1)
+    assert jobs["store_push"].max_instances == 1
+
+
+async def test_poll_once_also_pushes_stock(
+    stack: Stack, shop: FakeShopify, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await stack.import_catalog(CATALOG)
+    stack.write_feed("Acme", {"A-MUG": 4, "A-CAP": 3})
+    monkeypatch.setenv("STOCKBOT_CONFIG", str(stack.config_path))
+    # In a thread: the fake store and fake Slack answer from this test's event loop.
+    result = await asyncio.to_thread(run_cli, "poll", "--once", "--supplier", "Acme")
+    assert result.returncode == 0, result.stderr
+    assert f"Store {STORE}: 2 stock update(s) sent" in result.stdout
+    assert stock(shop, "MUG-1") == (4, "DENY")
+
+
+@pytest.mark.parametrize("extra_config", ["woocommerce"], indirect=True)
+async def test_woocommerce_store_gets_orders_and_stock(
+    stack: Stack, woo: woocommerce.FakeWooCommerce
+) -> None:
+    await stack.import_catalog(CATALOG)
+    stack.write_feed("Acme", {"A-MUG": 5, "A-CAP": 3})
+    await stack.poll("Acme")
+    await push(stack)
+    assert (woo.item("MUG-1")["stock_quantity"], woo.item("MUG-1")["backorders"]) == (5, "no")
+
+    woo.orders = [woocommerce.order(1, ("MUG-1", 2))]
+    report = await stack.runtime.poll_store_orders(WOO)
+    assert report.created == 1
+    stack.write_feed("Acme", {"A-MUG": 0, "A-CAP": 3})
+    await stack.poll("Acme")
+    reports = await push(stack)
+    assert [(r.store, r.pushed, r.failed) for r in reports] == [(WOO, 1, 0)]
+    mug = woo.item("MUG-1")
+    assert (mug["stock_quantity"], mug["backorders"]) == (0, "notify")
+
+    woo.orders = []  # shipped
+    assert (await stack.runtime.poll_store_orders(WOO)).closed == 1
+    await push(stack)
+    assert woo.item("MUG-1")["backorders"] == "no"
+
+
+def test_a_store_config_error_names_the_store_table(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("SHOPIFY_ADMIN_TOKEN")
+    path = tmp_path / "stockbot.toml"
+    path.write_text(
+        CONFIG.format(group_over=10)
+        + """
+[[stores]]
+name = "My Shopify"
+kind = "shopify"
+shop_url = "https://my-shop.myshopify.com"
+token_env = "SHOPIFY_ADMIN_TOKEN"
+location_id = "somewhere"
+""",
+        encoding="utf-8",
+    )
+    with pytest.raises(ConfigError) as error:
+        load_settings(path)
+    problems = "\n".join(error.value.problems)
+    assert "stores[0].token_env: environment variable SHOPIFY_ADMIN_TOKEN is not set" in problems
+    assert "stores[0].location_id:" in problems
+
+
+def test_stores_are_optional_and_their_names_unique(tmp_path: Path) -> None:
+    path = tmp_path / "stockbot.toml"
+    path.write_text(CONFIG.format(group_over=10), encoding="utf-8")
+    assert load_settings(path).stores == []
+    table = """
+[[stores]]
+name = "Woo"
+kind = "woocommerce"
+site_url = "https://shop.example.com"
+consumer_key_env = "SHOPIFY_ADMIN_TOKEN"
+consumer_secret_env = "SHOPIFY_ADMIN_TOKEN"
+"""
+    path.write_text(CONFIG.format(group_over=10) + table + table, encoding="utf-8")
+    with pytest.raises(ConfigError, match="store name 'Woo' is used twice"):
+        load_settings(path)
