@@ -10,7 +10,7 @@ from slack_bolt.async_app import AsyncApp
 
 from bot.render import text_message
 from bot.runtime import Runtime
-from bot.webhooks import SHOPIFY_ORDERS_PATH, shopify_orders_handler
+from bot.webhooks import WEBHOOKS, webhook_handler
 
 log = logging.getLogger(__name__)
 
@@ -57,12 +57,13 @@ def create_app(runtime: Runtime) -> AsyncApp:
 
 def create_web_app(app: AsyncApp | None, runtime: Runtime) -> web.Application:
     """Bolt's aiohttp application (when Slack talks to us over HTTP) plus
-    `GET /healthz` and the Shopify order webhook."""
+    `GET /healthz` and the store order webhooks (Shopify, WooCommerce)."""
     web_app = app.web_app(path=EVENTS_PATH) if app is not None else web.Application()
 
     async def healthz(_request: web.Request) -> web.Response:
         return web.json_response({"ok": True})
 
     web_app.router.add_get("/healthz", healthz)
-    web_app.router.add_post(SHOPIFY_ORDERS_PATH, shopify_orders_handler(runtime))
+    for hook in WEBHOOKS:
+        web_app.router.add_post(hook.path, webhook_handler(runtime, hook))
     return web_app

@@ -233,9 +233,7 @@ def poll(ctx: click.Context, once: bool, supplier_name: str | None, accept_drop:
 
 @main.command()
 @click.option("--http", "http_mode", is_flag=True, help="Serve Slack requests over HTTP.")
-@click.option(
-    "--port", default=3000, show_default=True, help="Port for --http and Shopify webhooks."
-)
+@click.option("--port", default=3000, show_default=True, help="Port for --http and store webhooks.")
 @click.option("--host", default="0.0.0.0", show_default=True, help="Address for --http.")
 @click.pass_context
 def run(ctx: click.Context, http_mode: bool, port: int, host: str) -> None:
@@ -280,8 +278,9 @@ async def serve(settings: Settings, *, http_mode: bool, host: str, port: int) ->
         await handler.connect_async()
         cleanups.append(handler.close_async)
         log.info("connected to Slack in Socket Mode")
-    # Slack over HTTP, and Shopify's webhooks whatever the Slack mode, need a web server.
-    if http_mode or settings.shopify_webhook_secret is not None:
+    # Slack over HTTP, and store webhooks whatever the Slack mode, need a web server.
+    webhooks = (settings.shopify_webhook_secret, settings.woocommerce_webhook_secret)
+    if http_mode or any(secret is not None for secret in webhooks):
         runner = web.AppRunner(create_web_app(app if http_mode else None, runtime))
         await runner.setup()
         await web.TCPSite(runner, host, port).start()

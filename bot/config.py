@@ -192,6 +192,7 @@ class Environment(BaseSettings):
     smtp_username: str | None = None
     smtp_password: SecretStr | None = None
     shopify_webhook_secret: SecretStr | None = None
+    woocommerce_webhook_secret: SecretStr | None = None
 
     @field_validator("*", mode="before")
     @classmethod
@@ -238,6 +239,7 @@ class Settings(BaseModel):
     smtp_username: str | None = None
     smtp_password: SecretStr | None = None
     shopify_webhook_secret: SecretStr | None = None
+    woocommerce_webhook_secret: SecretStr | None = None
 
     @property
     def slack_configured(self) -> bool:
@@ -359,6 +361,7 @@ def load_settings(path: str | os.PathLike[str]) -> Settings:
         smtp_username=environment.smtp_username,
         smtp_password=environment.smtp_password,
         shopify_webhook_secret=environment.shopify_webhook_secret,
+        woocommerce_webhook_secret=environment.woocommerce_webhook_secret,
     )
 
 

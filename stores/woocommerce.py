@@ -126,7 +126,7 @@ class WooCommerceStore(StoreAdapter):
     def _order(self, raw: Any) -> StoreOrder | None:
         """One order, or None (logged) when it cannot be read: the rest still count."""
         try:
-            return _parse_order(raw)
+            return parse_order(raw)
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             ident = raw.get("number") or raw.get("id") if isinstance(raw, dict) else None
             log.warning("%s: skipped unreadable order %s (%s)", self.name, ident, exc)
@@ -228,7 +228,9 @@ def _total_pages(response: httpx.Response) -> int:
         return 0
 
 
-def _parse_order(raw: dict[str, Any]) -> StoreOrder:
+def parse_order(raw: dict[str, Any]) -> StoreOrder:
+    """A WooCommerce order (REST or webhook body); an unreadable one raises
+    KeyError, TypeError, ValueError or AttributeError."""
     billing = raw.get("billing") or {}
     name = " ".join(part for part in (billing.get("first_name"), billing.get("last_name")) if part)
     lines = tuple(

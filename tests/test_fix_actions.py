@@ -324,3 +324,31 @@ class TestUserGroupAccess:
         )
         assert await last_response(stack, "member") == "Switched MUG-1 to Beta (40 in stock)."
         assert stack.slack.calls_to("usergroups.users.list")
+
+
+async def test_pick_any_other_supplier_from_the_menu(stack: Stack) -> None:
+    await stack.import_catalog([*CATALOG, "MUG-1,Blue mug,Gamma,G-MUG,3,5,5.00"])
+    stack.write_feed("Beta", {"B-MUG": 40, "B-CAP3": 9})
+    await stack.poll("Beta")
+    (stack.tmp_path / "feeds" / "gamma.csv").write_text("sku,quantity,price\nG-MUG,7,11.00\n")
+    stack.write_feed("Acme", {"A-MUG": 0, "A-CAP": 50})
+    await stack.poll("Acme")
+    message = stack.only_alert()
+    menu = element(message, "switch_supplier_pick")
+    labels = [o["text"]["text"] for o in menu["options"]]
+    assert labels == ["Beta · 40 · 9.99", "Gamma · unknown · 5.00"]
+
+    sender = await stack.serve_http()
+    gamma = menu["options"][1]["value"]
+    rid = stack.slack.response_url("pick")
+    await sender.block_action(
+        "switch_supplier_pick",
+        user_id=ALLOWED,
+        channel_id=ALERT_CHANNEL_ID,
+        message=message,
+        selected_option_value=gamma,
+        response_url=rid,
+    )
+    # Gamma's stock is not known yet (never polled): refused, nothing changes.
+    assert (await last_response(stack, "pick")).startswith("Gamma has no stock of MUG-1")
+    assert await active_supplier_sku(stack, "MUG-1") == "A-MUG"
