@@ -17,6 +17,9 @@ from sqlalchemy.ext.asyncio import (
 )
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
+# Execution option: "IMMEDIATE" for a transaction that reads, then writes a lot
+# (a poll), "DEFERRED" (the default) otherwise.
+SQLITE_BEGIN = "stockbot_sqlite_begin"
 
 
 def create_engine(database_url: str) -> AsyncEngine:
@@ -29,6 +32,8 @@ def create_engine(database_url: str) -> AsyncEngine:
 
     @event.listens_for(engine.sync_engine, "connect")
     def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+        # The driver's own implicit BEGIN is replaced by ours (see _sqlite_begin).
+        dbapi_connection.isolation_level = None
         # WAL lets Slack handlers read while a poll writes; foreign keys are off by default.
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
@@ -39,11 +44,25 @@ def create_engine(database_url: str) -> AsyncEngine:
         cursor.execute("PRAGMA temp_store=MEMORY")
         cursor.close()
 
+    @event.listens_for(engine.sync_engine, "begin")
+    def _sqlite_begin(connection: Connection) -> None:
+        # Our own BEGIN makes DDL transactional too, and lets long writers ask for
+        # IMMEDIATE: it takes the write lock up front, so concurrent writers queue
+        # for busy_timeout instead of one failing with "database is locked" when
+        # it upgrades a read to a write after the other committed.
+        mode = connection.get_execution_options().get(SQLITE_BEGIN, "DEFERRED")
+        connection.exec_driver_sql(f"BEGIN {mode}")
+
     return engine
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False)
+
+
+def writer_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    """Sessions whose transactions take SQLite's write lock when they begin."""
+    return session_factory(engine.execution_options(**{SQLITE_BEGIN: "IMMEDIATE"}))
 
 
 def alembic_config(connection: Connection | None = None) -> Config:

@@ -233,6 +233,9 @@ class Deliverer:
     async def _sync_alert(self, session: AsyncSession, alert: Alert) -> None:
         seen_change = alert.changed_at
         card = await alert_card(session, alert)
+        # No transaction stays open while Slack answers: the writes below then
+        # start fresh and wait their turn for SQLite's lock instead of failing.
+        await session.commit()
         channel = alert.slack_channel or ""
         await self._pace(channel)
         if alert.slack_ts is None:
@@ -278,6 +281,7 @@ class Deliverer:
                 .order_by(AlertNote.id)
             )
         ).all()
+        await session.commit()
         for note in notes:
             await self._pace(alert.slack_channel or "")
             ts = await self.sink.reply(alert.slack_channel or "", alert.slack_ts, note.text)

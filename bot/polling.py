@@ -16,16 +16,18 @@ from datetime import datetime
 
 import httpx
 from sqlalchemy import select, update
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot import alerts, backorders, store_sync, switching
 from bot.config import RulesSection, Settings, SupplierConfig
+from bot.db import SQLITE_BEGIN, writer_session_factory
 from bot.models import AlertKind, Offer, Supplier, utcnow
 from bot.reconcile import FeedStage, GuardCounts, mark_unknown_skus
 from bot.rules import active_stock_states
 from suppliers import (
     FeedError,
     FeedInvalid,
+    FeedStats,
     SupplierAdapter,
     SupplierPaused,
     Validators,
@@ -88,6 +90,8 @@ class Poller:
         self.client = client
         # Called after every poll, e.g. to wake the Slack delivery worker.
         self.on_change = on_change
+        self._engine: AsyncEngine = sessions.kw["bind"]
+        self._writer_sessions = writer_session_factory(self._engine)
         self._locks: dict[str, asyncio.Lock] = {}
         self._adapters: dict[str, SupplierAdapter] = {}
 
@@ -137,8 +141,10 @@ class Poller:
                 )
 
         try:
-            async with self.sessions() as session, session.begin():
-                stage = await FeedStage.create(session, supplier_id)
+            async with self._engine.connect() as connection:
+                # Download into the temporary table without SQLite's write lock, so
+                # a slow feed never blocks Slack clicks or other suppliers' polls.
+                stage = await FeedStage.create(connection, supplier_id)
                 try:
                     async with adapter.open(validators, skus=skus) as feed:
                         async for batch in feed.batches():
@@ -146,31 +152,35 @@ class Poller:
                             await stage.add(batch)
                         stats, complete = feed.stats, feed.complete and not feed.not_modified
                         summary.not_modified, new_validators = feed.not_modified, feed.validators
+                    # A row set aside still proves the SKU is listed: not "missing".
+                    await stage.add_rejected(stats.rejected_skus)
+                    await stage.finish_loading()
+                    await connection.commit()
+                    # Then apply it all in one short write transaction.
+                    await connection.execution_options(**{SQLITE_BEGIN: "IMMEDIATE"})
+                    await self._apply(
+                        connection,
+                        stage,
+                        supplier_id,
+                        stats,
+                        complete,
+                        summary,
+                        started,
+                        accept_drop=accept_drop,
+                    )
+                    await connection.execute(
+                        update(Supplier)
+                        .where(Supplier.id == supplier_id)
+                        .values(
+                            etag=new_validators.etag, last_modified=new_validators.last_modified
+                        )
+                    )
+                    await connection.commit()
                 finally:
                     await stage.settle()
-                summary.set_aside = stats.rejected_count
-                summary.set_aside_examples = [
-                    f"line {r.line}: {r.reason}" for r in stats.rejected[:5]
-                ]
-                # A row set aside still proves the SKU is listed: not "missing".
-                await stage.add_rejected(stats.rejected_skus)
-                await stage.finish_loading()
-                if not accept_drop and not summary.not_modified:
-                    self._guard(name, await stage.guard_counts(complete, FEED_GUARD_MIN_SKUS))
-                summary.unmatched = await stage.unmatched()
-                summary.changed = await stage.apply_changes(started)
-                summary.changed += await mark_unknown_skus(
-                    session, supplier_id, stats.unknown_skus, started
-                )
-                if complete:
-                    summary.missing = await stage.mark_missing(started)
-                    summary.changed += summary.missing
-                await stage.drop()
-                await session.execute(
-                    update(Supplier)
-                    .where(Supplier.id == supplier_id)
-                    .values(etag=new_validators.etag, last_modified=new_validators.last_modified)
-                )
+                    await connection.rollback()
+                    await stage.drop()
+                    await connection.commit()
         except (FeedError, FeedGuardTripped) as exc:
             summary.changed = summary.missing = 0
             summary.error = str(exc)
@@ -185,8 +195,31 @@ class Poller:
         await self._record_success(supplier_id, summary, started)
         return summary
 
+    async def _apply(
+        self,
+        connection: AsyncConnection,
+        stage: FeedStage,
+        supplier_id: int,
+        stats: FeedStats,
+        complete: bool,
+        summary: PollSummary,
+        now: datetime,
+        *,
+        accept_drop: bool,
+    ) -> None:
+        summary.set_aside = stats.rejected_count
+        summary.set_aside_examples = [f"line {r.line}: {r.reason}" for r in stats.rejected[:5]]
+        if not accept_drop and not summary.not_modified:
+            self._guard(summary.supplier, await stage.guard_counts(complete, FEED_GUARD_MIN_SKUS))
+        summary.unmatched = await stage.unmatched()
+        summary.changed = await stage.apply_changes(now)
+        summary.changed += await mark_unknown_skus(connection, supplier_id, stats.unknown_skus, now)
+        if complete:
+            summary.missing = await stage.mark_missing(now)
+            summary.changed += summary.missing
+
     async def _record_success(self, supplier_id: int, summary: PollSummary, now: datetime) -> None:
-        async with self.sessions() as session, session.begin():
+        async with self._writer_sessions() as session, session.begin():
             await session.execute(
                 update(Supplier)
                 .where(Supplier.id == supplier_id)
@@ -244,7 +277,7 @@ class Poller:
         count_failure: bool = True,
     ) -> None:
         channel = self.settings.slack.alert_channel
-        async with self.sessions() as session, session.begin():
+        async with self._writer_sessions() as session, session.begin():
             supplier = await session.get(Supplier, supplier_id)
             assert supplier is not None
             supplier.consecutive_failures += int(count_failure)

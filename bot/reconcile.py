@@ -33,7 +33,7 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.models import Offer, StockObservation
 from suppliers import StockRecord
@@ -77,12 +77,9 @@ class FeedStage:
         self._pending: asyncio.Future[Any] | None = None
 
     @classmethod
-    async def create(cls, session: AsyncSession, supplier_id: int) -> FeedStage:
-        connection = await session.connection()
-
+    async def create(cls, connection: AsyncConnection, supplier_id: int) -> FeedStage:
         def recreate(sync: Any) -> None:
-            # SQLite's driver runs DDL outside the transaction, so a failed poll's
-            # table can outlive its rollback on a pooled connection.
+            # A failed poll's table can outlive it on a pooled connection.
             STAGE.drop(sync, checkfirst=True)
             STAGE.create(sync)
 
@@ -139,7 +136,8 @@ class FeedStage:
             await self.connection.execute(insert(STAGE), rows)
 
     async def drop(self) -> None:
-        await self.connection.run_sync(lambda sync: STAGE.drop(sync))
+        # checkfirst: a failed download rolls the table's creation back with it.
+        await self.connection.run_sync(lambda sync: STAGE.drop(sync, checkfirst=True))
 
     # -- the statements --------------------------------------------------------------------
 
@@ -246,7 +244,7 @@ class FeedStage:
 
 
 async def mark_unknown_skus(
-    session: AsyncSession, supplier_id: int, skus: set[str], now: datetime
+    connection: AsyncConnection, supplier_id: int, skus: set[str], now: datetime
 ) -> int:
     """SKUs the supplier says it does not know cannot be ordered there: a stockout
     whose alert says why. Adapters stop asking, so each is reported once."""
@@ -257,9 +255,7 @@ async def mark_unknown_skus(
         Offer.supplier_sku.in_(skus),
         Offer.availability != UNKNOWN_SKU,
     )
-    return await _flag(
-        await session.connection(), where, quantity=None, availability=UNKNOWN_SKU, now=now
-    )
+    return await _flag(connection, where, quantity=None, availability=UNKNOWN_SKU, now=now)
 
 
 async def _flag(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 from sqlalchemy import func, select
@@ -266,3 +267,20 @@ async def test_huge_products_stay_within_block_kit_limits(stack: Stack) -> None:
     assert header.endswith("…")
     assert "…and " in all_text(message)  # the supplier list is cut, saying how many more
     assert stack.slack.warnings == []
+
+
+async def test_two_suppliers_polled_at_once_both_succeed(stack: Stack) -> None:
+    # As at start-up, when every supplier's job is due together (SQLite serialises
+    # the writes; neither poll may fail with "database is locked").
+    rows = [CATALOG_HEADER]
+    rows += [f"A-{i},Product A{i},Acme,A-{i},1,2," for i in range(300)]
+    rows += [f"B-{i},Product B{i},Beta,B-{i},1,2," for i in range(300)]
+    await stack.import_catalog(rows)
+    stack.write_feed("Acme", {f"A-{i}": i % 7 for i in range(300)})
+    stack.write_feed("Beta", {f"B-{i}": i % 5 for i in range(300)})
+    acme, beta = await asyncio.gather(
+        stack.runtime.poller.poll("Acme"), stack.runtime.poller.poll("Beta")
+    )
+    assert acme.error is None
+    assert beta.error is None
+    assert (acme.changed, beta.changed) == (300, 300)
