@@ -182,9 +182,42 @@ class StoreAdapter(ABC):
     def open_orders(self) -> AsyncIterator[StoreOrder]:
         """The store's orders still waiting to be shipped, page by page (capped)."""
 
-    @abstractmethod
     async def push_inventory(self, updates: Sequence[InventoryUpdate]) -> list[PushResult]:
         """Publish stock levels; one result per update, in order."""
+        headers = self.request_headers()
+        results: list[PushResult] = []
+        down: StoreUnavailable | None = None
+        for update in updates:
+            if down is not None:  # no point asking a store that is not answering
+                results.append(PushResult(update.sku, False, str(down)))
+                continue
+            try:
+                results.append(await self.push_one(update, headers))
+            except StoreUnavailable as exc:
+                down = exc
+                results.append(PushResult(update.sku, False, str(exc)))
+            except StoreError as exc:
+                results.append(PushResult(update.sku, False, str(exc)))
+        return results
+
+    @abstractmethod
+    def request_headers(self) -> dict[str, str]:
+        """Headers for every call, credentials included (missing ones fail here)."""
+
+    @abstractmethod
+    async def push_one(self, update: InventoryUpdate, headers: dict[str, str]) -> PushResult:
+        """Publish one SKU's stock level."""
+
+    def read_order(
+        self, raw: Any, parse: Callable[[Any], StoreOrder], label: str
+    ) -> StoreOrder | None:
+        """One order, or None (logged) when it cannot be read: the rest still count."""
+        try:
+            return parse(raw)
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            ident = raw.get(label) or raw.get("id") if isinstance(raw, dict) else None
+            log.warning("%s: skipped unreadable order %s (%s)", self.name, ident, exc)
+            return None
 
     @abstractmethod
     def secrets(self) -> Iterable[str]:

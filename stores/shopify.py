@@ -15,7 +15,7 @@ backordered and back to DENY. GraphQL throttling (`THROTTLED`, with HTTP 200 or
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
@@ -27,12 +27,10 @@ from stores.base import (
     InventoryUpdate,
     PushResult,
     StoreAdapter,
-    StoreError,
     StoreOptions,
     StoreOrder,
     StoreOrderLine,
     StoreRejected,
-    StoreUnavailable,
     http_url,
     next_link,
     verify_hmac_base64,
@@ -120,13 +118,13 @@ class ShopifyStore(StoreAdapter):
     def secrets(self) -> Iterable[str]:
         yield self.env.get(self.options.token_env, "").strip()
 
-    def _headers(self) -> dict[str, str]:
+    def request_headers(self) -> dict[str, str]:
         return {"X-Shopify-Access-Token": self.credential(self.options.token_env)}
 
     # --- orders ----------------------------------------------------------------------
 
     async def open_orders(self) -> AsyncIterator[StoreOrder]:
-        headers = self._headers()  # a missing token fails before any network call
+        headers = self.request_headers()  # a missing token fails before any network call
         url: str | None = f"{self.api_root}/orders.json"
         params: dict[str, str] | None = {
             "status": "open",
@@ -161,34 +159,11 @@ class ShopifyStore(StoreAdapter):
             await self.policy.sleep((used - size * BUCKET_HIGH_WATER) / REST_LEAK_RATE)
 
     def _order(self, raw: Any) -> StoreOrder | None:
-        """One order, or None (logged) when it cannot be read: the rest still count."""
-        try:
-            return _parse_order(raw)
-        except (KeyError, TypeError, ValueError, AttributeError) as exc:
-            ident = raw.get("name") or raw.get("id") if isinstance(raw, dict) else None
-            log.warning("%s: skipped unreadable order %s (%s)", self.name, ident, exc)
-            return None
+        return self.read_order(raw, _parse_order, "name")
 
     # --- inventory -------------------------------------------------------------------
 
-    async def push_inventory(self, updates: Sequence[InventoryUpdate]) -> list[PushResult]:
-        headers = self._headers()
-        results: list[PushResult] = []
-        down: StoreUnavailable | None = None
-        for update in updates:
-            if down is not None:  # no point asking a store that is not answering
-                results.append(PushResult(update.sku, False, str(down)))
-                continue
-            try:
-                results.append(await self._push_one(update, headers))
-            except StoreUnavailable as exc:
-                down = exc
-                results.append(PushResult(update.sku, False, str(exc)))
-            except StoreError as exc:
-                results.append(PushResult(update.sku, False, str(exc)))
-        return results
-
-    async def _push_one(self, update: InventoryUpdate, headers: dict[str, str]) -> PushResult:
+    async def push_one(self, update: InventoryUpdate, headers: dict[str, str]) -> PushResult:
         variant = await self._variant(update.sku, headers)
         if variant is None:
             return PushResult(update.sku, False, f"no variant with SKU {update.sku} in Shopify")

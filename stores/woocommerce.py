@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import base64
 import logging
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
@@ -27,12 +27,10 @@ from stores.base import (
     InventoryUpdate,
     PushResult,
     StoreAdapter,
-    StoreError,
     StoreOptions,
     StoreOrder,
     StoreOrderLine,
     StoreRejected,
-    StoreUnavailable,
     http_url,
     next_link,
     verify_hmac_base64,
@@ -85,7 +83,7 @@ class WooCommerceStore(StoreAdapter):
         secret = self.env.get(self.options.consumer_secret_env, "").strip()
         yield from (key, secret, _basic(key, secret))
 
-    def _headers(self) -> dict[str, str]:
+    def request_headers(self) -> dict[str, str]:
         key = self.credential(self.options.consumer_key_env)
         secret = self.credential(self.options.consumer_secret_env)
         return {"Authorization": f"Basic {_basic(key, secret)}"}
@@ -93,7 +91,7 @@ class WooCommerceStore(StoreAdapter):
     # --- orders ----------------------------------------------------------------------
 
     async def open_orders(self) -> AsyncIterator[StoreOrder]:
-        headers = self._headers()  # missing keys fail before any network call
+        headers = self.request_headers()  # missing keys fail before any network call
         first = f"{self.api_root}/orders"
         url: str | None = first
         params: dict[str, str] | None = self._order_params(1)
@@ -124,34 +122,11 @@ class WooCommerceStore(StoreAdapter):
         }
 
     def _order(self, raw: Any) -> StoreOrder | None:
-        """One order, or None (logged) when it cannot be read: the rest still count."""
-        try:
-            return parse_order(raw)
-        except (KeyError, TypeError, ValueError, AttributeError) as exc:
-            ident = raw.get("number") or raw.get("id") if isinstance(raw, dict) else None
-            log.warning("%s: skipped unreadable order %s (%s)", self.name, ident, exc)
-            return None
+        return self.read_order(raw, parse_order, "number")
 
     # --- inventory -------------------------------------------------------------------
 
-    async def push_inventory(self, updates: Sequence[InventoryUpdate]) -> list[PushResult]:
-        headers = self._headers()
-        results: list[PushResult] = []
-        down: StoreUnavailable | None = None
-        for update in updates:
-            if down is not None:  # no point asking a store that is not answering
-                results.append(PushResult(update.sku, False, str(down)))
-                continue
-            try:
-                results.append(await self._push_one(update, headers))
-            except StoreUnavailable as exc:
-                down = exc
-                results.append(PushResult(update.sku, False, str(exc)))
-            except StoreError as exc:
-                results.append(PushResult(update.sku, False, str(exc)))
-        return results
-
-    async def _push_one(self, update: InventoryUpdate, headers: dict[str, str]) -> PushResult:
+    async def push_one(self, update: InventoryUpdate, headers: dict[str, str]) -> PushResult:
         _, found = await self.call(
             "GET",
             f"{self.api_root}/products",
