@@ -35,10 +35,7 @@ class SwitchOption:
     price: Decimal | None
     price_change_percent: float | None
     priority: int
-
-    @property
-    def in_stock(self) -> bool:
-        return bool(self.quantity and self.quantity > 0)
+    in_stock: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,13 +63,14 @@ def _change(price: Decimal | None, reference: Decimal | None) -> float | None:
     return float((price - reference) / reference * 100)
 
 
-async def _product(session: AsyncSession, product_id: int) -> Product:
-    product = await session.scalar(
+async def _product(session: AsyncSession, product_id: int, *, lock: bool = False) -> Product:
+    query = (
         select(Product)
         .where(Product.id == product_id)
         .options(selectinload(Product.offers).selectinload(Offer.supplier))
-        .with_for_update()
     )
+    # A switch locks the product row (PostgreSQL), so two clicks cannot both switch.
+    product = await session.scalar(query.with_for_update() if lock else query)
     if product is None:
         raise SwitchRefused("That product no longer exists.")
     return product
@@ -89,10 +87,11 @@ async def switch_options(session: AsyncSession, product_id: int) -> list[SwitchO
         SwitchOption(
             offer_id=o.id,
             supplier=o.supplier.name,
-            quantity=o.quantity if _in_stock(o) else 0 if o.quantity == 0 else o.quantity,
+            quantity=o.quantity,
             price=o.price,
             price_change_percent=_change(o.price, reference),
             priority=o.priority,
+            in_stock=_in_stock(o),
         )
         for o in others
     ]
@@ -119,7 +118,7 @@ async def switch_supplier(
 ) -> SwitchResult:
     """Make another supplier's offer the active one; refuse (changing nothing) when
     that supplier has no offer or no stock for the product."""
-    product = await _product(session, product_id)
+    product = await _product(session, product_id, lock=True)
     target = next(
         (
             o
@@ -209,6 +208,7 @@ async def _reevaluate(
         )
     ).all()
     states = await active_stock_states(session, product_ids={product.id})
+    # One product: nothing to group.
     await alerts.evaluate_stock(session, states, group_over=10**9, channel=channel, now=now)
     await backorders.refresh(session, product_ids={product.id}, channel=channel, now=now)
     await store_sync.mark_wanted(session, {product.id}, None)  # the new supplier's stock
