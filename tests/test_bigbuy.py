@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -30,28 +30,11 @@ from tests.fakes.bigbuy_server import (
     server_error,
     stock,
 )
+from tests.fakes.clock import FakeClock
 
 API_KEY = "bb-5ecr3t-ap1-k3y-value"
 ENV = {"BIGBUY_API_KEY": API_KEY}
 START = datetime(2031, 3, 10, 12, 0, tzinfo=UTC)
-
-
-class FakeClock:
-    """The adapter's clock; `sleep` moves it instead of waiting."""
-
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-        self.sleeps: list[float] = []
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    async def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += timedelta(seconds=seconds)
-
-    def advance(self, **delta: float) -> None:
-        self.now += timedelta(**delta)
 
 
 @pytest.fixture

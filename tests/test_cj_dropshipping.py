@@ -35,28 +35,11 @@ from tests.fakes.cj_server import (
     envelope_reply,
     warehouse,
 )
+from tests.fakes.clock import FakeClock
 
 API_KEY = "CJ4471@api@5ecr3t-k3y-value"
 ENV = {"CJ_API_KEY": API_KEY}
 START = datetime(2031, 3, 10, 12, 0, tzinfo=UTC)
-
-
-class FakeClock:
-    """The adapter's and the fake server's clock; `sleep` moves it instead of waiting."""
-
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-        self.sleeps: list[float] = []
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    async def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += timedelta(seconds=seconds)
-
-    def advance(self, **delta: float) -> None:
-        self.now += timedelta(**delta)
 
 
 @pytest.fixture

@@ -16,6 +16,7 @@ from suppliers.base import Availability, FeedInvalid, FeedRead, FeedUnavailable,
 from suppliers.http import FetchPolicy
 from suppliers.printful import PrintfulAdapter, PrintfulOptions
 from suppliers.registry import adapter_class
+from tests.fakes.clock import FakeClock
 from tests.fakes.printful_server import (
     FakePrintful,
     Reply,
@@ -29,24 +30,6 @@ from tests.fakes.supplier_server import http_date
 TOKEN = "pf-pr1vate-t0ken-value"
 ENV = {"PRINTFUL_TOKEN": TOKEN}
 START = datetime(2031, 3, 10, 12, 0, tzinfo=UTC)
-
-
-class FakeClock:
-    """The adapter's and the fake server's clock; `sleep` moves it instead of waiting."""
-
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-        self.sleeps: list[float] = []
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    async def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += timedelta(seconds=seconds)
-
-    def advance(self, **delta: float) -> None:
-        self.now += timedelta(**delta)
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ import hashlib
 import hmac
 import logging
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -18,6 +18,7 @@ from stores.base import InventoryUpdate, PushResult, StoreOrder, StoreOrderLine,
 from stores.registry import store_class
 from stores.shopify import ShopifyOptions, ShopifyStore, verify_webhook
 from suppliers.http import FetchPolicy
+from tests.fakes.clock import FakeClock
 from tests.fakes.shopify_server import (
     GRAPHQL,
     LOCATION,
@@ -32,21 +33,6 @@ from tests.fakes.shopify_server import (
 TOKEN = "shpat_0123456789abcdef5ecret"
 ENV = {"SHOPIFY_TOKEN": TOKEN}
 START = datetime(2031, 3, 10, 12, 0, tzinfo=UTC)
-
-
-class FakeClock:
-    """The adapter's clock; `sleep` moves it instead of waiting."""
-
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-        self.sleeps: list[float] = []
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    async def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += timedelta(seconds=seconds)
 
 
 @pytest.fixture

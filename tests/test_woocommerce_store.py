@@ -7,7 +7,7 @@ import hashlib
 import hmac
 import logging
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -25,6 +25,7 @@ from stores.base import (
 from stores.registry import store_class
 from stores.woocommerce import WooCommerceOptions, WooCommerceStore, verify_webhook
 from suppliers.http import FetchPolicy
+from tests.fakes.clock import FakeClock
 from tests.fakes.woocommerce_server import (
     ORDERS,
     PRODUCTS,
@@ -39,21 +40,6 @@ KEY = "ck_4f1e9b0c5ecretkey0000000000000000000"
 SECRET = "cs_9a8b7c6d5ecretsecret00000000000000000"
 ENV = {"WC_KEY": KEY, "WC_SECRET": SECRET}
 START = datetime(2031, 3, 10, 12, 0, tzinfo=UTC)
-
-
-class FakeClock:
-    """The adapter's clock; `sleep` moves it instead of waiting."""
-
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-        self.sleeps: list[float] = []
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    async def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += timedelta(seconds=seconds)
 
 
 @pytest.fixture
