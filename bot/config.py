@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import re
 import tomllib
+from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any
@@ -109,6 +110,12 @@ class EmailSection(_Section):
     timeout: float = Field(30, gt=0)
 
 
+def _known_kind(kind: str, registry: Mapping[str, Any]) -> str:
+    if kind not in registry:
+        raise ValueError(f"unknown kind {kind!r}; expected one of: {', '.join(sorted(registry))}")
+    return kind
+
+
 class SupplierSection(BaseModel):
     """Common keys of a `[[suppliers]]` table; the rest belong to the adapter kind."""
 
@@ -121,11 +128,7 @@ class SupplierSection(BaseModel):
     @field_validator("kind")
     @classmethod
     def _known_kind(cls, kind: str) -> str:
-        if kind not in REGISTRY:
-            raise ValueError(
-                f"unknown kind {kind!r}; expected one of: {', '.join(sorted(REGISTRY))}"
-            )
-        return kind
+        return _known_kind(kind, REGISTRY)
 
 
 class StoreSection(BaseModel):
@@ -141,11 +144,7 @@ class StoreSection(BaseModel):
     @field_validator("kind")
     @classmethod
     def _known_kind(cls, kind: str) -> str:
-        if kind not in STORE_REGISTRY:
-            raise ValueError(
-                f"unknown kind {kind!r}; expected one of: {', '.join(sorted(STORE_REGISTRY))}"
-            )
-        return kind
+        return _known_kind(kind, STORE_REGISTRY)
 
 
 class FileConfig(_Section):
@@ -297,40 +296,19 @@ def load_settings(path: str | os.PathLike[str]) -> Settings:
         raise ConfigError(_format_errors(exc), str(config_path)) from None
 
     problems: list[str] = []
-    suppliers: list[SupplierConfig] = []
     context = {"env": env, "base_dir": config_path.parent}
-    for index, section in enumerate(file_config.suppliers):
-        options_class = REGISTRY[section.kind].Options
-        try:
-            options = options_class.model_validate(section.model_extra or {}, context=context)
-        except ValidationError as exc:
-            problems += _format_errors(exc, f"suppliers[{index}]")
-            continue
-        suppliers.append(
-            SupplierConfig(
-                name=section.name,
-                kind=section.kind,
-                poll_interval=section.poll_interval,
-                options=options,
-            )
+    suppliers = [
+        SupplierConfig(**common, options=options)
+        for common, options in _kind_options(
+            file_config.suppliers, REGISTRY, "suppliers", context, problems
         )
-
-    stores: list[StoreConfig] = []
-    for index, store in enumerate(file_config.stores):
-        store_options = STORE_REGISTRY[store.kind].Options
-        try:
-            validated = store_options.model_validate(store.model_extra or {}, context={"env": env})
-        except ValidationError as exc:
-            problems += _format_errors(exc, f"stores[{index}]")
-            continue
-        stores.append(
-            StoreConfig(
-                name=store.name,
-                kind=store.kind,
-                poll_interval=store.poll_interval,
-                options=validated,
-            )
+    ]
+    stores = [
+        StoreConfig(**common, options=options)
+        for common, options in _kind_options(
+            file_config.stores, STORE_REGISTRY, "stores", context, problems
         )
+    ]
 
     try:
         environment = Environment()
@@ -373,3 +351,30 @@ def _resolve_templates_dir(email: EmailSection | None, base_dir: Path) -> EmailS
     if email is None or email.templates_dir is None or email.templates_dir.is_absolute():
         return email
     return email.model_copy(update={"templates_dir": base_dir / email.templates_dir})
+
+
+def _kind_options(
+    sections: Sequence[SupplierSection | StoreSection],
+    registry: Mapping[str, Any],
+    key: str,
+    context: dict[str, Any],
+    problems: list[str],
+) -> list[tuple[dict[str, Any], Any]]:
+    """Validate each table's kind-specific keys with that kind's own Options model;
+    problems are reported under the table's path, e.g. `suppliers[0].url`."""
+    validated = []
+    for index, section in enumerate(sections):
+        try:
+            options = registry[section.kind].Options.model_validate(
+                section.model_extra or {}, context=context
+            )
+        except ValidationError as exc:
+            problems += _format_errors(exc, f"{key}[{index}]")
+            continue
+        common = {
+            "name": section.name,
+            "kind": section.kind,
+            "poll_interval": section.poll_interval,
+        }
+        validated.append((common, options))
+    return validated
