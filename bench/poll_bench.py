@@ -190,8 +190,8 @@ def child_env(db_path: Path) -> dict[str, str]:
 
 
 async def phase_setup(args: argparse.Namespace, result: dict[str, Any]) -> None:
-    from bot.catalog import import_catalog
     from bot.config import load_settings
+    from bot.core.catalog import import_catalog
     from bot.runtime import Runtime
 
     settings = load_settings(args.config)
@@ -281,18 +281,18 @@ async def phase_floor(args: argparse.Namespace, result: dict[str, Any]) -> None:
 # Wall time matters because aiosqlite runs the SQL in a worker thread that cProfile
 # (main thread only) would show as idle event-loop time.
 STAGES = (
-    ("bot.polling", "Poller", "_poll"),
-    ("bot.reconcile", "FeedStage", "add"),
-    ("bot.reconcile", "FeedStage", "guard_counts"),
-    ("bot.reconcile", "FeedStage", "unmatched"),
-    ("bot.reconcile", "FeedStage", "apply_changes"),
-    ("bot.reconcile", "FeedStage", "mark_missing"),
-    ("bot.polling", "Poller", "_record_success"),
-    ("bot.polling", None, "active_stock_states"),
-    ("bot.alerts", None, "evaluate_stock"),
-    ("bot.alerts", None, "resolve_supplier_alerts"),
-    ("bot.alerts", None, "settle_groups"),
-    ("bot.backorders", None, "refresh"),
+    ("bot.core.polling", "Poller", "_poll"),
+    ("bot.core.reconcile", "FeedStage", "add"),
+    ("bot.core.reconcile", "FeedStage", "guard_counts"),
+    ("bot.core.reconcile", "FeedStage", "unmatched"),
+    ("bot.core.reconcile", "FeedStage", "apply_changes"),
+    ("bot.core.reconcile", "FeedStage", "mark_missing"),
+    ("bot.core.polling", "Poller", "_record_success"),
+    ("bot.core.polling", None, "active_stock_states"),
+    ("bot.core.alerts", None, "evaluate_stock"),
+    ("bot.core.alerts", None, "resolve_supplier_alerts"),
+    ("bot.core.alerts", None, "settle_groups"),
+    ("bot.core.backorders", None, "refresh"),
     ("sqlalchemy.ext.asyncio", "AsyncSession", "execute"),
     ("sqlalchemy.ext.asyncio", "AsyncSession", "flush"),
     ("sqlalchemy.ext.asyncio", "AsyncSession", "scalars"),

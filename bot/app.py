@@ -8,17 +8,14 @@ from typing import Any
 from aiohttp import web
 from slack_bolt.async_app import AsyncApp
 
-from bot.render import text_message
 from bot.runtime import Runtime
-from bot.webhooks import WEBHOOKS, webhook_handler
+from bot.slack.render import text_message
+from bot.slack.texts import GENERIC_ERROR
+from bot.web.server import add_routes
 
 log = logging.getLogger(__name__)
 
 EVENTS_PATH = "/slack/events"
-GENERIC_ERROR = (
-    "Sorry, something went wrong on Stockbot's side and nothing was changed. "
-    "Please try again; if it keeps happening, tell whoever set Stockbot up."
-)
 
 
 def create_app(runtime: Runtime) -> AsyncApp:
@@ -56,14 +53,7 @@ def create_app(runtime: Runtime) -> AsyncApp:
 
 
 def create_web_app(app: AsyncApp | None, runtime: Runtime) -> web.Application:
-    """Bolt's aiohttp application (when Slack talks to us over HTTP) plus
-    `GET /healthz` and the store order webhooks (Shopify, WooCommerce)."""
+    """Bolt's aiohttp application (when Slack talks to us over HTTP) plus Stockbot's
+    own routes: health and the store order webhooks."""
     web_app = app.web_app(path=EVENTS_PATH) if app is not None else web.Application()
-
-    async def healthz(_request: web.Request) -> web.Response:
-        return web.json_response({"ok": True})
-
-    web_app.router.add_get("/healthz", healthz)
-    for hook in WEBHOOKS:
-        web_app.router.add_post(hook.path, webhook_handler(runtime, hook))
-    return web_app
+    return add_routes(web_app, runtime)

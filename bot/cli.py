@@ -17,12 +17,13 @@ from rich.console import Console
 from rich.table import Table
 
 from bot import db
-from bot.catalog import CsvImportError, import_catalog
 from bot.cli_orders import orders_group
-from bot.config import ConfigError, Settings, load_settings
-from bot.polling import PollSummary
+from bot.config import Settings, load_settings
+from bot.core.catalog import CsvImportError, import_catalog
+from bot.core.polling import PollSummary
+from bot.core.store_sync import PushReport
+from bot.errors import ConfigError
 from bot.runtime import Runtime
-from bot.store_sync import PushReport
 
 T = TypeVar("T")
 console = Console(highlight=False, soft_wrap=True)
@@ -251,9 +252,9 @@ async def serve(settings: Settings, *, http_mode: bool, host: str, port: int) ->
     from aiohttp import web
 
     from bot.app import create_app, create_web_app
-    from bot.lookup import open_alert_summary
-    from bot.render import console_alert_summary
     from bot.scheduler import build_scheduler
+    from bot.slack.render import console_alert_summary
+    from bot.views.lookup import open_alert_summary
 
     runtime = await Runtime.start(settings)
     stop = asyncio.Event()

@@ -10,9 +10,15 @@ from typing import TypeVar
 import click
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.alerts import EvaluationResult
 from bot.config import Settings
-from bot.orders import CloseResult, OrderImportReport, OrderNotFound, close_order, import_orders
+from bot.core.alerts import EvaluationResult
+from bot.core.orders import (
+    CloseResult,
+    OrderImportReport,
+    OrderNotFound,
+    close_order,
+    import_orders,
+)
 from bot.runtime import Runtime
 
 T = TypeVar("T")

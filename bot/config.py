@@ -25,6 +25,7 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from bot.errors import ConfigError
 from stores import REGISTRY as STORE_REGISTRY
 from stores import StoreOptions
 from suppliers import REGISTRY, AdapterOptions
@@ -33,16 +34,6 @@ DEFAULT_SLACK_API_URL = "https://slack.com/api/"
 
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
-
-
-class ConfigError(Exception):
-    """A configuration problem, one `key: problem` per line."""
-
-    def __init__(self, problems: list[str], source: str = "configuration") -> None:
-        self.problems = problems
-        super().__init__(
-            f"{source} has {len(problems)} problem(s):\n" + "\n".join(f"  - {p}" for p in problems)
-        )
 
 
 def parse_duration(value: Any) -> timedelta:

@@ -11,11 +11,12 @@ import httpx
 from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from bot import db, store_sync
-from bot.access import OPEN_ACCESS_WARNING, AccessPolicy
+from bot import db
 from bot.config import Settings
-from bot.delivery import AlertSink, ConsoleSink, Deliverer, SlackSink
-from bot.polling import Poller, ensure_suppliers
+from bot.core import store_sync
+from bot.core.polling import Poller, ensure_suppliers
+from bot.slack.access import OPEN_ACCESS_WARNING, AccessPolicy
+from bot.slack.outbox import AlertSink, ConsoleSink, Deliverer, SlackSink
 from stores import StoreAdapter, store_class
 
 log = logging.getLogger(__name__)

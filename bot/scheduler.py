@@ -8,8 +8,8 @@ from datetime import UTC, datetime, timedelta
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
-from bot.actions import StaffActions
-from bot.polling import PollSummary
+from bot.core.polling import PollSummary
+from bot.core.staff_actions import StaffActions
 from bot.runtime import Runtime
 from stores import StoreError
 

@@ -6,9 +6,10 @@ from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
 
-from bot.actions import AlertActionError, StaffActions
-from bot.render import ACKNOWLEDGE_ACTION, SNOOZE_ACTION
+from bot.core.staff_actions import StaffActions
+from bot.errors import UserError
 from bot.runtime import Runtime
+from bot.slack.render import ACKNOWLEDGE_ACTION, SNOOZE_ACTION
 from handlers.common import clicked_id, tell
 
 
@@ -25,7 +26,7 @@ def register(app: AsyncApp, runtime: Runtime) -> None:
         if alert_id is not None:
             try:
                 await actions.acknowledge(alert_id, user)
-            except AlertActionError as exc:
+            except UserError as exc:
                 await tell(respond, str(exc))
 
     @app.action(SNOOZE_ACTION)
@@ -39,5 +40,5 @@ def register(app: AsyncApp, runtime: Runtime) -> None:
         if alert_id is not None:
             try:
                 await actions.snooze(alert_id, user, choice)
-            except AlertActionError as exc:
+            except UserError as exc:
                 await tell(respond, str(exc))

@@ -6,9 +6,9 @@ from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp
 
-from bot.backorders import lookup_backorders
-from bot.render_orders import backorders_message
+from bot.core.backorders import lookup_backorders
 from bot.runtime import Runtime
+from bot.slack.backorder_blocks import backorders_message
 
 COMMAND = "/backorders"
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from slack_bolt.async_app import AsyncRespond
 
-from bot.access import NOT_ALLOWED
-from bot.render import text_message
 from bot.runtime import Runtime
+from bot.slack.access import NOT_ALLOWED
+from bot.slack.render import text_message
 
 OUT_OF_DATE = "That button is out of date; use the latest alert message."
 

@@ -12,8 +12,11 @@ from typing import Any
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.actions import AlertActionError, FixActions
-from bot.render import (
+from bot.core.staff_actions import FixActions
+from bot.core.switching import SwitchResult
+from bot.errors import UserError
+from bot.runtime import Runtime
+from bot.slack.render import (
     SUBSTITUTE_ACTION,
     SUBSTITUTE_MODAL,
     SUBSTITUTE_NOTE,
@@ -24,8 +27,6 @@ from bot.render import (
     substitute_modal,
     substitute_options,
 )
-from bot.runtime import Runtime
-from bot.switching import SwitchResult
 from handlers.common import OUT_OF_DATE, allowed, clicked_id, parse_id, tell
 
 SWITCH_USAGE = (
@@ -59,7 +60,7 @@ def register(app: AsyncApp, runtime: Runtime) -> None:
                     respond,
                     _switched(await fixes.switch(user, alert_id=alert_id, offer_id=offer_id)),
                 )
-            except AlertActionError as exc:
+            except UserError as exc:
                 await tell(respond, str(exc))
 
     @app.action(SWITCH_ACTION)
@@ -90,7 +91,7 @@ def register(app: AsyncApp, runtime: Runtime) -> None:
                 await tell(
                     respond, f"Switch undone: {result.product_sku} is back on {result.to_supplier}."
                 )
-            except AlertActionError as exc:
+            except UserError as exc:
                 await tell(respond, str(exc))
 
     @app.command("/switch-supplier")
@@ -106,7 +107,7 @@ def register(app: AsyncApp, runtime: Runtime) -> None:
                     respond,
                     _switched(await fixes.switch(user, sku=sku, supplier_name=supplier.strip())),
                 )
-            except AlertActionError as exc:
+            except UserError as exc:
                 await tell(respond, str(exc))
 
     async def open_substitute_modal(
@@ -131,7 +132,7 @@ def register(app: AsyncApp, runtime: Runtime) -> None:
         if alert_id is not None:
             try:
                 await open_substitute_modal(client, body["trigger_id"], alert_id=alert_id, sku=None)
-            except AlertActionError as exc:
+            except UserError as exc:
                 await tell(respond, str(exc))
 
     @app.options(SUBSTITUTE_PICK)
@@ -141,7 +142,7 @@ def register(app: AsyncApp, runtime: Runtime) -> None:
             choices = await fixes.substitute_choices(
                 body.get("value", ""), alert_id=metadata.get("alert_id"), sku=metadata.get("sku")
             )
-        except AlertActionError:
+        except UserError:
             choices = []
         await ack(options=substitute_options(choices))
 
@@ -169,7 +170,7 @@ def register(app: AsyncApp, runtime: Runtime) -> None:
             await fixes.substitute(
                 user, chosen, alert_id=metadata.get("alert_id"), sku=metadata.get("sku"), note=note
             )
-        except AlertActionError as exc:
+        except UserError as exc:
             await ack(response_action="errors", errors={SUBSTITUTE_PICK: str(exc)[:150]})
             return
         await ack()
@@ -186,7 +187,7 @@ def register(app: AsyncApp, runtime: Runtime) -> None:
         elif await allowed(runtime, user, respond):
             try:
                 result = await fixes.substitute(user, words[1], sku=words[0])
-            except AlertActionError as exc:
+            except UserError as exc:
                 await tell(respond, str(exc))
                 return
             await tell(

@@ -12,11 +12,10 @@ from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.access import NOT_ALLOWED
-from bot.app import GENERIC_ERROR
-from bot.notify import NOT_CONFIGURED, CustomerNotifier, NotifyProblem, Preview
-from bot.render import Message, text_message
-from bot.render_notify import (
+from bot.core.customer_notices import NOT_CONFIGURED, CustomerNotifier, NotifyProblem, Preview
+from bot.runtime import Runtime
+from bot.slack.access import NOT_ALLOWED
+from bot.slack.notify_blocks import (
     EMPTY_MESSAGE,
     MESSAGE_BLOCK,
     NOTIFY_CUSTOMERS_ACTION,
@@ -30,7 +29,8 @@ from bot.render_notify import (
     result_message,
     submitted_message,
 )
-from bot.runtime import Runtime
+from bot.slack.render import Message, text_message
+from bot.slack.texts import GENERIC_ERROR
 from handlers.common import allowed, clicked_id, tell
 
 log = logging.getLogger(__name__)

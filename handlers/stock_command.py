@@ -6,9 +6,9 @@ from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp
 
-from bot.actions import StaffActions
-from bot.render import lookup_message
+from bot.core.staff_actions import StaffActions
 from bot.runtime import Runtime
+from bot.slack.render import lookup_message
 
 
 def register(app: AsyncApp, runtime: Runtime) -> None:

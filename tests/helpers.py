@@ -15,11 +15,11 @@ from typing import Any
 from aiohttp import web
 
 from bot.app import create_app, create_web_app
-from bot.catalog import ImportReport, import_catalog
 from bot.config import Settings
-from bot.delivery import DeliveryReport
-from bot.polling import PollSummary
+from bot.core.catalog import ImportReport, import_catalog
+from bot.core.polling import PollSummary
 from bot.runtime import Runtime
+from bot.slack.outbox import DeliveryReport
 from tests.fakes.slack_api import FakeSlackAPI
 from tests.fakes.slack_requests import AsyncSlackRequestSender
 

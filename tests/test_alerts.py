@@ -8,7 +8,7 @@ import json
 from sqlalchemy import func, select
 
 from bot.config import load_settings
-from bot.models import Alert, AlertState, Offer, StockObservation
+from bot.db.models import Alert, AlertState, Offer, StockObservation
 from bot.runtime import Runtime
 from tests.helpers import ALERT_CHANNEL_ID, CATALOG_HEADER, Stack
 

@@ -8,9 +8,10 @@ from typing import Any
 
 from sqlalchemy import event, select, update
 
-from bot import backorders
-from bot.alerts import EvaluationResult
-from bot.models import (
+from bot.core import backorders
+from bot.core.alerts import EvaluationResult
+from bot.core.orders import close_order
+from bot.db.models import (
     Alert,
     AlertKind,
     AlertState,
@@ -20,7 +21,6 @@ from bot.models import (
     Product,
     Supplier,
 )
-from bot.orders import close_order
 from tests.fakes.slack_api import BlockKitValidator
 from tests.helpers import ALERT_CHANNEL_ID, CATALOG_HEADER, Stack
 from tests.test_orders import ORDERS_HEADER, import_orders_csv

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 
-from bot.models import Offer, Product
+from bot.db.models import Offer, Product
 from tests.helpers import Stack, run_cli, write_catalog
 
 GOOD_ROWS = [

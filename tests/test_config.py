@@ -9,7 +9,8 @@ import pytest
 from click.testing import CliRunner
 
 from bot.cli import main
-from bot.config import ConfigError, load_settings, parse_duration
+from bot.config import load_settings, parse_duration
+from bot.errors import ConfigError
 
 GOOD = """
 [slack]

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from bot.models import AuditEntry, Offer, Product, Substitution
+from bot.db.models import AuditEntry, Offer, Product, Substitution
 from tests.helpers import ALERT_CHANNEL_ID, CATALOG_HEADER, Stack
 
 ALLOWED = "U0ALICE"

@@ -16,8 +16,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from bot.access import NOT_ALLOWED
-from bot.models import (
+from bot.db.models import (
     Alert,
     AuditEntry,
     CustomerNotification,
@@ -26,8 +25,9 @@ from bot.models import (
     OrderStatus,
     Product,
     Substitution,
-    utcnow,
 )
+from bot.db.types import utcnow
+from bot.slack.access import NOT_ALLOWED
 from tests.fakes.slack_requests import AsyncSlackRequestSender
 from tests.fakes.smtp_server import FakeSMTPServer
 from tests.helpers import ALERT_CHANNEL_ID, CATALOG_HEADER, CONFIG, Stack
@@ -701,7 +701,7 @@ async def test_smtp_login_comes_from_the_environment(
     slack_env: None,
 ) -> None:
     from bot.config import load_settings
-    from bot.notify import CustomerNotifier
+    from bot.core.customer_notices import CustomerNotifier
     from bot.runtime import Runtime
 
     config = tmp_path / "login.toml"

@@ -9,9 +9,9 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 
-from bot.catalog import CsvImportError
-from bot.models import Order, OrderLine, OrderStatus
-from bot.orders import OrderImportReport, OrderNotFound, close_order, import_orders
+from bot.core.catalog import CsvImportError
+from bot.core.orders import OrderImportReport, OrderNotFound, close_order, import_orders
+from bot.db.models import Order, OrderLine, OrderStatus
 from tests.fakes.slack_api import FakeSlackAPI
 from tests.helpers import (
     ALERT_CHANNEL_ID,

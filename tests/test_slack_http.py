@@ -8,8 +8,9 @@ from datetime import timedelta
 import httpx
 from sqlalchemy import select
 
-from bot.actions import StaffActions
-from bot.models import Alert, AlertState, AuditEntry, utcnow
+from bot.core.staff_actions import StaffActions
+from bot.db.models import Alert, AlertState, AuditEntry
+from bot.db.types import utcnow
 from tests.helpers import ALERT_CHANNEL_ID, CATALOG_HEADER, Stack
 
 CATALOG = [

@@ -13,9 +13,10 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from bot import store_sync
-from bot.config import ConfigError, load_settings
-from bot.models import (
+from bot.config import load_settings
+from bot.core import store_sync
+from bot.core.switching import switch_supplier
+from bot.db.models import (
     Alert,
     AlertKind,
     AlertState,
@@ -24,10 +25,10 @@ from bot.models import (
     OrderStatus,
     Product,
     StoreInventory,
-    utcnow,
 )
+from bot.db.types import utcnow
+from bot.errors import ConfigError
 from bot.scheduler import build_scheduler
-from bot.switching import switch_supplier
 from tests.fakes import woocommerce_server as woocommerce
 from tests.fakes.shopify_server import GRAPHQL, LOCATION, FakeShopify, Reply, order
 from tests.helpers import CATALOG_HEADER, CONFIG, Stack, run_cli

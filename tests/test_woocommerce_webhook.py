@@ -16,7 +16,15 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 
-from bot.models import Alert, AlertKind, AlertState, Order, OrderLine, OrderStatus, WebhookDelivery
+from bot.db.models import (
+    Alert,
+    AlertKind,
+    AlertState,
+    Order,
+    OrderLine,
+    OrderStatus,
+    WebhookDelivery,
+)
 from tests.helpers import CATALOG_HEADER, Stack
 
 SECRET = "wc_test_webhook_secret"
@@ -326,7 +334,7 @@ async def test_without_a_secret_webhooks_are_refused_clearly(
     stack: Stack, caplog: pytest.LogCaptureFixture
 ) -> None:
     await ready(stack)
-    with caplog.at_level(logging.ERROR, logger="bot.webhooks"):
+    with caplog.at_level(logging.ERROR, logger="bot.web.webhooks"):
         response = await deliver_webhook(stack, ORDER)
     assert response.status_code == 503
     assert "WOOCOMMERCE_WEBHOOK_SECRET is not set" in response.json()["error"]

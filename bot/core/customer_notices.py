@@ -1,0 +1,599 @@
+"""Email the customers waiting for a product: who they are, what they get, exactly once.
+
+Who is affected: open orders with a line for the product that stock cannot cover
+(`backordered > 0`). When no line is marked backordered (allocation has not run, or
+the product is merely low), every open order with a line for the product is.
+
+One email per customer (email address, case-insensitive), listing all their affected
+orders: two emails about the same delay would only confuse.
+
+Exactly once: before sending, a CustomerNotification row keyed by (alert, customer,
+sha256 of the message) is committed with status "sending"; the unique key stops a
+double click, a Slack retry or a concurrent submission. A row that ended "failed" may
+be claimed again by a later submission (one atomic update decides who), so fixing the
+mail server and submitting again reaches exactly the customers who were missed. A row
+left "sending" by a crash is never retried: the email may have gone out.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any, Literal
+
+from email_validator import EmailNotValidError, validate_email
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot.config import Settings
+from bot.core.alerts import audit
+from bot.db.models import (
+    Alert,
+    AlertKind,
+    AlertNote,
+    AlertState,
+    CustomerNotification,
+    NotificationStatus,
+    Offer,
+    Order,
+    OrderLine,
+    OrderStatus,
+    Product,
+    Substitution,
+)
+from bot.db.types import utcnow
+from bot.email.mailer import Mailer, MailError, RenderedNotice, TemplateProblem
+from bot.errors import UserError
+from bot.slack.outbox import Deliverer
+from bot.slack.render import clip, clip_lines
+from bot.views import lookup
+from bot.views.cards import ProductCard
+
+log = logging.getLogger(__name__)
+
+NOTIFY_AUDIT_ACTION = "notify_customer"
+# Alerts whose customers may be told about a delay.
+PRODUCT_ALERT_KINDS = (AlertKind.OUT_OF_STOCK, AlertKind.LOW_STOCK, AlertKind.BACKORDER)
+NOTE_LIMIT = 3000
+
+NOT_CONFIGURED = (
+    "Customer emails are not set up, so nothing was sent. Add an `[email]` table to "
+    "Stockbot's configuration (`smtp_host`, `smtp_port`, `from_address`, and `starttls` or "
+    "`use_tls`), put the SMTP login in the `SMTP_USERNAME` and `SMTP_PASSWORD` environment "
+    "variables, and restart Stockbot."
+)
+
+
+class NotifyProblem(UserError):
+    """Nothing can be sent; the message is shown to the Slack user."""
+
+
+@dataclass(frozen=True, slots=True)
+class ProductRef:
+    id: int
+    sku: str
+    title: str
+
+
+@dataclass(frozen=True, slots=True)
+class OrderRef:
+    id: int
+    number: str
+    quantity: int
+    backordered: int
+
+
+@dataclass(frozen=True, slots=True)
+class Recipient:
+    """One customer: their lower-cased address (the key) and every affected order."""
+
+    key: str
+    address: str
+    name: str
+    orders: tuple[OrderRef, ...]
+
+    @property
+    def order_numbers(self) -> str:
+        return ", ".join(order.number for order in self.orders)
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """What the emails are about: a product, through an alert when there is one."""
+
+    product: ProductRef
+    alert_id: int | None
+    restock_date: date | None
+    substitute: ProductRef | None
+
+    @property
+    def alert_key(self) -> str:
+        return str(self.alert_id) if self.alert_id is not None else f"product:{self.product.id}"
+
+
+@dataclass(frozen=True, slots=True)
+class Preview:
+    target: Target
+    recipients: list[Recipient]
+    orders_without_email: list[str]
+    only_backordered: bool
+    default_message: str
+    sample: RenderedNotice
+
+    @property
+    def order_count(self) -> int:
+        return sum(len(r.orders) for r in self.recipients) + len(self.orders_without_email)
+
+
+@dataclass(frozen=True, slots=True)
+class NobodyWaiting:
+    product: ProductRef
+    orders_without_email: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class UnknownProduct:
+    query: str
+    suggestions: list[tuple[str, str]]  # (sku, title)
+    # True: the words match several products (listed), none of them exactly.
+    several: bool = False
+
+
+Status = Literal["sent", "failed", "skipped"]
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    recipient: Recipient
+    status: Status
+    reason: str = ""
+
+
+@dataclass(slots=True)
+class NotifyResult:
+    target: Target
+    user_id: str
+    outcomes: list[Outcome] = field(default_factory=list)
+    orders_without_email: list[str] = field(default_factory=list)
+    # True when the summary went to the alert's thread (otherwise: tell the user).
+    posted_in_thread: bool = False
+
+    def having(self, status: Status) -> list[Outcome]:
+        return [o for o in self.outcomes if o.status == status]
+
+    @property
+    def attempted(self) -> bool:
+        return any(o.status != "skipped" for o in self.outcomes)
+
+
+def message_digest(message: str) -> str:
+    return hashlib.sha256(message.encode("utf-8")).hexdigest()
+
+
+def normalise_message(message: str) -> str:
+    """The final text: the hash of exactly this decides what counts as the same message."""
+    return "\n".join(line.rstrip() for line in message.replace("\r\n", "\n").split("\n")).strip()
+
+
+def escape_text(text: str) -> str:
+    """Escape Slack mrkdwn control characters in text we did not write."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def long_date(day: date) -> str:
+    return f"{day.day} {day:%B %Y}"
+
+
+def default_message(target: Target) -> str:
+    """An honest default: the delay, the restock date if the supplier gave one, the
+    alternative if staff chose one, and a way out."""
+    title = target.product.title
+    parts = [
+        f"We're sorry: {title} is currently unavailable from our supplier, "
+        "so your order is delayed."
+    ]
+    if target.restock_date:
+        parts.append(
+            f"Our supplier expects it back in stock around {long_date(target.restock_date)}, "
+            "and we will ship it as soon as it arrives."
+        )
+    else:
+        parts.append(
+            "Our supplier has not given us a restock date yet; we will write again as soon "
+            "as we know more."
+        )
+    if target.substitute:
+        parts.append(
+            f"If you prefer, we can send you {target.substitute.title} instead: just reply "
+            "to this email."
+        )
+    parts.append("If you would rather not wait, reply to this email and we will sort it out.")
+    return "\n\n".join(parts)
+
+
+def notice_context(
+    target: Target, recipient: Recipient, message: str, store_name: str
+) -> dict[str, Any]:
+    """What the templates see (documented in bot/templates/customer_notice.txt.j2)."""
+    product = target.product
+    substitute = target.substitute
+    return {
+        "store_name": store_name,
+        "customer_name": recipient.name,
+        "customer_email": recipient.address,
+        "message": message,
+        "product": {"sku": product.sku, "title": product.title},
+        "orders": [
+            {"number": o.number, "quantity": o.quantity, "backordered": o.backordered}
+            for o in recipient.orders
+        ],
+        "order_numbers": recipient.order_numbers,
+        "restock_date": target.restock_date,
+        "restock_date_text": long_date(target.restock_date) if target.restock_date else None,
+        "substitute": {"sku": substitute.sku, "title": substitute.title} if substitute else None,
+    }
+
+
+def summary_text(result: NotifyResult) -> str:
+    """The result, per address, as Slack text (the thread note or the user's answer)."""
+    product = result.target.product
+    about = f"`{escape_text(product.sku)}` {escape_text(product.title)}"
+    sent, failed = result.having("sent"), result.having("failed")
+    skipped = result.having("skipped")
+    by = f"<@{result.user_id}>"
+    if sent:
+        plural = "customer" if len(sent) == 1 else "customers"
+        headline = f"Emailed {len(sent)} {plural} about {about} (sent by {by})."
+        if failed:
+            headline += f" {len(failed)} could not be emailed."
+    elif failed:
+        headline = f"Could not email {len(failed)} of the customers waiting for {about} ({by})."
+    elif skipped:
+        headline = f"Nothing new was sent about {about}: every customer already got this message."
+    else:
+        headline = f"Nothing was sent about {about}: nobody is waiting for it any more."
+    lines = [headline]
+    lines += [f"✅ {escape_text(o.recipient.address)}: {_orders(o.recipient)}" for o in sent]
+    lines += [
+        f"❌ {escape_text(o.recipient.address)}: {escape_text(o.reason)}. Not emailed."
+        for o in failed
+    ]
+    lines += [f"⏭️ {escape_text(o.recipient.address)}: {escape_text(o.reason)}" for o in skipped]
+    if result.orders_without_email:
+        numbers = ", ".join(escape_text(n) for n in result.orders_without_email)
+        lines.append(f"⚠️ No email address on order {numbers}: contact them another way.")
+    if failed:
+        lines.append("Submit the same message again to retry the failed ones only.")
+    return clip_lines(lines, NOTE_LIMIT)
+
+
+def _orders(recipient: Recipient) -> str:
+    word = "order" if len(recipient.orders) == 1 else "orders"
+    return f"{word} {escape_text(recipient.order_numbers)}"
+
+
+class CustomerNotifier:
+    """The service behind the modal: preview who gets what, then send exactly once."""
+
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        deliverer: Deliverer,
+        settings: Settings,
+    ) -> None:
+        self.sessions = sessions
+        self.deliverer = deliverer
+        self.settings = settings
+        self._mailer: Mailer | None = None
+
+    @property
+    def configured(self) -> bool:
+        return self.settings.email is not None
+
+    @property
+    def mailer(self) -> Mailer:
+        if self.settings.email is None:
+            raise NotifyProblem(NOT_CONFIGURED)
+        if self._mailer is None:
+            password = self.settings.smtp_password
+            self._mailer = Mailer(
+                self.settings.email,
+                self.settings.smtp_username,
+                password.get_secret_value() if password else None,
+            )
+        return self._mailer
+
+    # -- preview -------------------------------------------------------------------------
+
+    async def preview_for_alert(self, alert_id: int) -> Preview | NobodyWaiting:
+        async with self.sessions() as session:
+            alert = await session.get(Alert, alert_id)
+            if alert is None:
+                raise NotifyProblem("That alert no longer exists.")
+            if alert.product_id is None:
+                raise NotifyProblem(
+                    "That alert is about a supplier, not one product: use "
+                    "`/notify-customers SKU` for each product."
+                )
+            target = await _target(session, alert.product_id, alert.id)
+            return await self._preview(session, target)
+
+    async def preview_for_query(self, query: str) -> Preview | NobodyWaiting | UnknownProduct:
+        """`/notify-customers SKU`: a SKU, or words matching exactly one product."""
+        async with self.sessions() as session:
+            product = await session.scalar(
+                select(Product).where(func.lower(Product.sku) == query.strip().lower())
+            )
+            if product is None:
+                answer = await lookup.lookup(session, query)
+                if isinstance(answer, ProductCard):
+                    product = await session.scalar(select(Product).where(Product.sku == answer.sku))
+                elif isinstance(answer, lookup.NotFound):
+                    return UnknownProduct(query, answer.suggestions)
+                elif isinstance(answer, lookup.Matches):
+                    return UnknownProduct(query, answer.products, several=True)
+            if product is None:
+                return UnknownProduct(query, [])
+            # Attach to the product's open alert, so the button and the command share
+            # one "exactly once" key and one thread.
+            alert_id = await session.scalar(
+                select(Alert.id)
+                .where(
+                    Alert.product_id == product.id,
+                    Alert.state != AlertState.RESOLVED,
+                    Alert.kind.in_(PRODUCT_ALERT_KINDS),
+                    Alert.is_group.is_(False),
+                )
+                .order_by(Alert.opened_at.desc(), Alert.id.desc())
+                .limit(1)
+            )
+            target = await _target(session, product.id, alert_id)
+            return await self._preview(session, target)
+
+    async def _preview(self, session: AsyncSession, target: Target) -> Preview | NobodyWaiting:
+        recipients, without_email, only_backordered = await _affected(session, target.product.id)
+        if not recipients:
+            return NobodyWaiting(target.product, without_email)
+        message = default_message(target)
+        return Preview(
+            target=target,
+            recipients=recipients,
+            orders_without_email=without_email,
+            only_backordered=only_backordered,
+            default_message=message,
+            sample=self._render(target, recipients[0], message),
+        )
+
+    def _render(self, target: Target, recipient: Recipient, message: str) -> RenderedNotice:
+        mailer = self.mailer
+        try:
+            mailer.check()
+            store = self.settings.email.store_name if self.settings.email else ""
+            return mailer.render(notice_context(target, recipient, message, store))
+        except TemplateProblem as exc:
+            raise NotifyProblem(
+                f"The customer email template has a problem, so nothing can be sent: {exc}."
+            ) from None
+
+    # -- send ----------------------------------------------------------------------------
+
+    async def send(
+        self, alert_id: int | None, product_id: int, message: str, user_id: str
+    ) -> NotifyResult:
+        """Email every affected customer once; record, audit and report the outcome."""
+        message = normalise_message(message)
+        if not message:
+            raise NotifyProblem("The message is empty, so nothing was sent.")
+        mailer = self.mailer
+        async with self.sessions() as session:
+            alert = await session.get(Alert, alert_id) if alert_id is not None else None
+            if alert_id is not None and alert is None:
+                raise NotifyProblem("That alert no longer exists, so nothing was sent.")
+            if await session.get(Product, product_id) is None:
+                raise NotifyProblem("That product no longer exists, so nothing was sent.")
+            target = await _target(session, product_id, alert_id)
+            recipients, without_email, _ = await _affected(session, product_id)
+        # Render everything first: a broken template stops the batch before any email.
+        notices = [self._render(target, r, message) for r in recipients]
+        result = NotifyResult(target, user_id, orders_without_email=without_email)
+        digest = message_digest(message)
+        down: str | None = None
+        async with mailer.connect() as connection:
+            for recipient, notice in zip(recipients, notices, strict=True):
+                row_id, skip_reason = await self._claim(target, recipient, digest, user_id)
+                if row_id is None:
+                    result.outcomes.append(Outcome(recipient, "skipped", skip_reason))
+                    continue
+                address, reason = _validated(recipient.address)
+                reason = reason or down
+                if reason is None:
+                    try:
+                        await connection.send(mailer.build(notice, address, recipient.name))
+                    except MailError as exc:
+                        reason = exc.reason
+                        # Do not knock on a dead server once per customer.
+                        down = exc.reason if exc.unreachable else None
+                    except Exception as exc:  # record it, never leave the row "sending"
+                        log.exception("emailing %s failed", recipient.address)
+                        reason = f"unexpected error ({type(exc).__name__})"
+                outcome = (
+                    Outcome(recipient, "failed", reason) if reason else Outcome(recipient, "sent")
+                )
+                await self._finish(row_id, outcome, target, alert, user_id)
+                result.outcomes.append(outcome)
+        if result.attempted and alert is not None:
+            result.posted_in_thread = await self._note(alert, summary_text(result))
+        return result
+
+    async def _claim(
+        self, target: Target, recipient: Recipient, digest: str, user_id: str
+    ) -> tuple[int | None, str]:
+        """Own this customer's notification, or say why someone else already does."""
+        row = CustomerNotification(
+            alert_key=target.alert_key,
+            alert_id=target.alert_id,
+            product_id=target.product.id,
+            order_id=recipient.orders[0].id,
+            customer_email=recipient.key,
+            message_hash=digest,
+            status=NotificationStatus.SENDING,
+            created_by=user_id,
+            created_at=utcnow(),
+        )
+        try:
+            # Its own committed transaction, before sending: the unique key is the lock.
+            async with self.sessions() as session, session.begin():
+                session.add(row)
+            return row.id, ""
+        except IntegrityError:
+            pass
+        same = (
+            CustomerNotification.alert_key == target.alert_key,
+            CustomerNotification.customer_email == recipient.key,
+            CustomerNotification.message_hash == digest,
+        )
+        async with self.sessions() as session, session.begin():
+            retried = await session.execute(
+                update(CustomerNotification)
+                .where(*same, CustomerNotification.status == NotificationStatus.FAILED)
+                .values(
+                    status=NotificationStatus.SENDING,
+                    error=None,
+                    created_by=user_id,
+                    created_at=utcnow(),
+                )
+            )
+            existing = (
+                await session.execute(
+                    select(CustomerNotification.id, CustomerNotification.status).where(*same)
+                )
+            ).one()
+        if retried.rowcount == 1:  # type: ignore[attr-defined]
+            return existing.id, ""
+        if existing.status == NotificationStatus.SENT:
+            return None, "already got this message, not sent again"
+        return None, "is being emailed by another submission (or was interrupted): not sent again"
+
+    async def _finish(
+        self, row_id: int, outcome: Outcome, target: Target, alert: Alert | None, user_id: str
+    ) -> None:
+        sent = outcome.status == "sent"
+        status = NotificationStatus.SENT if sent else NotificationStatus.FAILED
+        async with self.sessions() as session, session.begin():
+            await session.execute(
+                update(CustomerNotification)
+                .where(CustomerNotification.id == row_id)
+                .values(
+                    status=status,
+                    error=outcome.reason or None,
+                    sent_at=utcnow() if sent else None,
+                )
+            )
+            details: dict[str, Any] = {
+                "email": outcome.recipient.key,
+                "status": str(status),
+                "orders": [o.number for o in outcome.recipient.orders],
+            }
+            if outcome.reason:
+                details["error"] = outcome.reason
+            audit(
+                session,
+                user_id,
+                NOTIFY_AUDIT_ACTION,
+                alert,
+                product_id=target.product.id,
+                **details,
+            )
+
+    async def _note(self, alert: Alert, text: str) -> bool:
+        """Put the result in the alert's thread (a grouped alert's lives in its group's)."""
+        async with self.sessions() as session, session.begin():
+            current = await session.get(Alert, alert.id)
+            if current is None:
+                return False
+            thread = current
+            if current.group_id is not None:
+                thread = await session.get(Alert, current.group_id) or current
+            session.add(AlertNote(alert_id=thread.id, text=text, created_at=utcnow()))
+        self.deliverer.kick()
+        return True
+
+
+def _validated(address: str) -> tuple[str, str | None]:
+    """The address to send to, or why it cannot be used (syntax only: no DNS lookups)."""
+    try:
+        return validate_email(address, check_deliverability=False).normalized, None
+    except EmailNotValidError as exc:
+        return address, f"invalid address ({clip(str(exc).rstrip('.'), 120)})"
+
+
+async def _target(session: AsyncSession, product_id: int, alert_id: int | None) -> Target:
+    product = await session.get(Product, product_id)
+    assert product is not None
+    restock = None
+    if product.active_offer_id is not None:
+        restock = await session.scalar(
+            select(Offer.restock_date).where(Offer.id == product.active_offer_id)
+        )
+    substitute = await session.scalar(
+        select(Product)
+        .join(Substitution, Substitution.substitute_id == Product.id)
+        .where(Substitution.product_id == product_id, Substitution.active.is_(True))
+        .order_by(Substitution.created_at.desc(), Substitution.id.desc())
+        .limit(1)
+    )
+    return Target(
+        product=ProductRef(product.id, product.sku, product.title),
+        alert_id=alert_id,
+        restock_date=restock,
+        substitute=ProductRef(substitute.id, substitute.sku, substitute.title)
+        if substitute
+        else None,
+    )
+
+
+async def _affected(
+    session: AsyncSession, product_id: int
+) -> tuple[list[Recipient], list[str], bool]:
+    """Customers waiting for the product, one per address; orders that have no address;
+    and whether only backordered lines were counted."""
+    rows = (
+        await session.execute(
+            select(Order, OrderLine.quantity, OrderLine.backordered)
+            .join(OrderLine, OrderLine.order_id == Order.id)
+            .where(OrderLine.product_id == product_id, Order.status == OrderStatus.OPEN)
+            .order_by(Order.ordered_at, Order.id, OrderLine.id)
+        )
+    ).all()
+    only_backordered = any(backordered > 0 for _, _, backordered in rows)
+    if only_backordered:
+        rows = [row for row in rows if row[2] > 0]
+    # An order may hold the product on two lines: one entry per order.
+    orders: dict[int, tuple[Order, int, int]] = {}
+    for order, quantity, backordered in rows:
+        _, seen_quantity, seen_backordered = orders.get(order.id, (order, 0, 0))
+        orders[order.id] = (order, seen_quantity + quantity, seen_backordered + backordered)
+    grouped: dict[str, list[tuple[Order, int, int]]] = {}
+    without_email: list[str] = []
+    for order, quantity, backordered in orders.values():
+        key = order.customer_email.strip().lower()
+        if not key:
+            without_email.append(order.external_id)
+            continue
+        grouped.setdefault(key, []).append((order, quantity, backordered))
+    recipients = [_recipient(key, entries) for key, entries in grouped.items()]
+    return recipients, without_email, only_backordered
+
+
+def _recipient(key: str, entries: Sequence[tuple[Order, int, int]]) -> Recipient:
+    name = next((o.customer_name.strip() for o, _, _ in entries if o.customer_name.strip()), "")
+    return Recipient(
+        key=key,
+        address=entries[0][0].customer_email.strip(),
+        name=name,
+        orders=tuple(OrderRef(o.id, o.external_id, q, b) for o, q, b in entries),
+    )

@@ -1,0 +1,382 @@
+"""Customer orders: the CSV import, upserts from the storefront, and closing.
+
+Orders are keyed by the store's own ID (`external_id`), so a re-import or a
+repeated webhook updates in place. Every change re-allocates stock to open
+lines (`bot.core.backorders.refresh`) in the same transaction.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time
+from pathlib import Path
+from typing import TypeVar
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import selectinload
+
+from bot.core import backorders, store_sync
+from bot.core.alerts import EvaluationResult
+from bot.core.catalog import CsvImportError, read_csv_rows
+from bot.db.models import Order, OrderLine, OrderStatus, Product
+from bot.db.types import utcnow
+from bot.errors import UserError
+
+REQUIRED_COLUMNS = ("order_id", "customer_name", "customer_email", "sku", "quantity", "ordered_at")
+# Any blank here rejects the row; a customer may come without a name or email.
+NON_BLANK = ("order_id", "sku", "quantity", "ordered_at")
+# Deliberately loose: the point is catching a shifted column, not RFC 5322.
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+MAX_SUGGESTED_SKUS = 10
+CHUNK = 500
+# Column sizes (bot.db.models): a longer value is a mistake in the file, not a truncation.
+LENGTH_LIMITS = {"order_id": 100, "customer_name": 200, "customer_email": 320, "sku": 200}
+
+T = TypeVar("T")
+
+
+class OrderNotFound(UserError):
+    """No order has that ID; the message says so plainly."""
+
+
+@dataclass(frozen=True, slots=True)
+class OrderData:
+    """One order as a source describes it; `lines` maps product id to quantity."""
+
+    external_id: str
+    customer_name: str
+    customer_email: str
+    ordered_at: datetime
+    lines: dict[int, int]
+    source: str = "csv"
+
+
+@dataclass(slots=True)
+class OrderImportReport:
+    orders_created: int = 0
+    orders_updated: int = 0
+    orders_unchanged: int = 0
+    lines: int = 0
+    products_backordered: int = 0
+    alerts: EvaluationResult = field(default_factory=EvaluationResult)
+
+
+@dataclass(frozen=True, slots=True)
+class CloseResult:
+    external_id: str
+    status: str
+    changed: bool
+    alerts: EvaluationResult
+
+
+@dataclass(slots=True)
+class _Row:
+    line: int
+    order_id: str
+    customer_name: str
+    customer_email: str
+    sku: str
+    quantity: int
+    ordered_at: datetime
+
+
+def parse_datetime(value: str) -> datetime:
+    """ISO 8601; a date alone is midnight UTC, a time without an offset is UTC."""
+    text = value.strip()
+    try:
+        if len(text) == 10:
+            return datetime.combine(date.fromisoformat(text), time(), tzinfo=UTC)
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise ValueError(
+            f"ordered_at must be an ISO 8601 date or date and time "
+            f"(e.g. 2024-05-01 or 2024-05-01T14:30:00Z), got {value!r}"
+        ) from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _quantity(value: str) -> int:
+    try:
+        number = int(value.strip())
+    except ValueError:
+        raise ValueError(f"quantity must be a whole number, got {value!r}") from None
+    if number < 1:
+        raise ValueError(f"quantity must be at least 1, got {number}")
+    return number
+
+
+def _parse_rows(path: Path) -> tuple[list[_Row], list[tuple[int, str]]]:
+    """Check each row on its own and against earlier rows of the same order."""
+    rows: list[_Row] = []
+    problems: list[tuple[int, str]] = []
+    first: dict[str, _Row] = {}
+    for line, raw in read_csv_rows(path, REQUIRED_COLUMNS):
+        if None in raw:
+            problems.append((line, "more cells than columns"))
+            continue
+        values = {key: (raw.get(key) or "").strip() for key in REQUIRED_COLUMNS}
+        blank = [key for key in NON_BLANK if not values[key]]
+        if blank:
+            problems.append((line, f"empty {', '.join(blank)}"))
+            continue
+        email = values["customer_email"]
+        try:
+            for name, limit in LENGTH_LIMITS.items():
+                if len(values[name]) > limit:
+                    raise ValueError(f"{name} is longer than {limit} characters")
+            if email and not _EMAIL.match(email):
+                raise ValueError(f"customer_email is not an email address: {email!r}")
+            row = _Row(
+                line=line,
+                order_id=values["order_id"],
+                customer_name=values["customer_name"],
+                customer_email=email,
+                sku=values["sku"],
+                quantity=_quantity(values["quantity"]),
+                ordered_at=parse_datetime(values["ordered_at"]),
+            )
+        except ValueError as exc:
+            problems.append((line, str(exc)))
+            continue
+        earlier = first.setdefault(row.order_id, row)
+        conflicts = [
+            name
+            for name in ("customer_name", "customer_email", "ordered_at")
+            if getattr(earlier, name) != getattr(row, name)
+        ]
+        if conflicts:
+            problems.append(
+                (
+                    line,
+                    f"order {row.order_id} has a different {' and '.join(conflicts)} "
+                    f"than on line {earlier.line}",
+                )
+            )
+            continue
+        rows.append(row)
+    return rows, problems
+
+
+def _chunks(values: Iterable[T], size: int = CHUNK) -> Iterator[list[T]]:
+    items = list(values)
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+async def resolve_skus(session: AsyncSession, skus: set[str]) -> dict[str, int]:
+    """Product ids by SKU: exact matches, then unambiguous case-insensitive ones."""
+    found: dict[str, int] = {}
+    for chunk in _chunks(skus):
+        rows = await session.execute(select(Product.sku, Product.id).where(Product.sku.in_(chunk)))
+        found.update((sku, product_id) for sku, product_id in rows)
+    rest = {sku.lower(): sku for sku in skus - set(found)}
+    for chunk in _chunks(rest):
+        matches: dict[str, list[int]] = {}
+        rows = await session.execute(
+            select(func.lower(Product.sku), Product.id).where(func.lower(Product.sku).in_(chunk))
+        )
+        for lowered, product_id in rows:
+            matches.setdefault(lowered, []).append(product_id)
+        for lowered, ids in matches.items():
+            if len(ids) == 1:
+                found[rest[lowered]] = ids[0]
+    return found
+
+
+async def _suggestions(session: AsyncSession, unknown: list[str]) -> dict[str, list[str]]:
+    """Close SKUs for the first few unknown ones (difflib over the catalog's SKUs)."""
+    if not unknown:
+        return {}
+    catalog = list(await session.scalars(select(Product.sku)))
+    lowered = {sku.lower(): sku for sku in catalog}
+    return {
+        sku: [
+            lowered[m]
+            for m in difflib.get_close_matches(sku.lower(), list(lowered), n=3, cutoff=0.6)
+        ]
+        for sku in unknown[:MAX_SUGGESTED_SKUS]
+    }
+
+
+async def parse_orders(session: AsyncSession, path: Path) -> list[OrderData]:
+    """Validate the whole file (SKUs against the catalog too); raise with every problem."""
+    rows, problems = _parse_rows(path)
+    product_ids = await resolve_skus(session, {row.sku for row in rows})
+    close = await _suggestions(session, sorted({row.sku for row in rows} - set(product_ids)))
+    orders: dict[str, OrderData] = {}
+    first_line: dict[tuple[str, int], int] = {}
+    for row in rows:
+        product_id = product_ids.get(row.sku)
+        if product_id is None:
+            hint = close.get(row.sku)
+            problems.append(
+                (
+                    row.line,
+                    f"unknown SKU {row.sku!r}"
+                    + (f"; did you mean {', '.join(hint)}?" if hint else " (not in the catalog)"),
+                )
+            )
+            continue
+        # By product, so "MUG-1" and "mug-1" on one order are caught too.
+        seen = first_line.setdefault((row.order_id, product_id), row.line)
+        if seen != row.line:
+            problems.append(
+                (
+                    row.line,
+                    f"{row.sku} is listed twice for order {row.order_id} (first on line {seen})",
+                )
+            )
+            continue
+        order = orders.get(row.order_id)
+        if order is None:
+            order = orders[row.order_id] = OrderData(
+                external_id=row.order_id,
+                customer_name=row.customer_name,
+                customer_email=row.customer_email,
+                ordered_at=row.ordered_at,
+                lines={},
+            )
+        order.lines[product_id] = row.quantity
+    if problems:
+        raise CsvImportError(str(path), [f"line {line}: {text}" for line, text in sorted(problems)])
+    if not orders:
+        raise CsvImportError(str(path), ["the file has no order rows"])
+    return list(orders.values())
+
+
+async def load_orders(session: AsyncSession, external_ids: Iterable[str]) -> dict[str, Order]:
+    orders: dict[str, Order] = {}
+    for chunk in _chunks(external_ids):
+        rows = await session.scalars(
+            select(Order).where(Order.external_id.in_(chunk)).options(selectinload(Order.lines))
+        )
+        orders.update((order.external_id, order) for order in rows)
+    return orders
+
+
+def apply_order(
+    session: AsyncSession, order: Order | None, data: OrderData
+) -> tuple[str, set[int]]:
+    """Create or update one order in place; returns ("created" | "updated" | "unchanged",
+    the products whose allocation may have changed). A closed order stays closed."""
+    if order is None:
+        session.add(
+            Order(
+                external_id=data.external_id,
+                source=data.source,
+                customer_name=data.customer_name,
+                customer_email=data.customer_email,
+                ordered_at=data.ordered_at,
+                status=OrderStatus.OPEN,
+                lines=[
+                    OrderLine(product_id=product_id, quantity=quantity, backordered=0)
+                    for product_id, quantity in data.lines.items()
+                ],
+            )
+        )
+        return "created", set(data.lines)
+    changed = False
+    affected: set[int] = set()
+    if order.ordered_at != data.ordered_at:
+        # Allocation is oldest first: a new date can move every line of the order.
+        affected |= {line.product_id for line in order.lines} | set(data.lines)
+    for name in ("customer_name", "customer_email", "ordered_at"):
+        if getattr(order, name) != getattr(data, name):
+            setattr(order, name, getattr(data, name))
+            changed = True
+    current = {line.product_id: line for line in order.lines}
+    for product_id, line in current.items():
+        if product_id not in data.lines:
+            order.lines.remove(line)
+            affected.add(product_id)
+    for product_id, quantity in data.lines.items():
+        line = current.get(product_id)
+        if line is None:
+            order.lines.append(OrderLine(product_id=product_id, quantity=quantity, backordered=0))
+            affected.add(product_id)
+        elif line.quantity != quantity:
+            line.quantity = quantity
+            affected.add(product_id)
+    changed = changed or bool(affected)
+    return ("updated" if changed else "unchanged"), affected
+
+
+async def import_orders(
+    session: AsyncSession,
+    path: Path,
+    *,
+    channel: str,
+    group_over: int | None = None,
+    now: datetime | None = None,
+) -> OrderImportReport:
+    """Create or update orders from a CSV file and re-allocate stock, in one transaction.
+    `group_over`: more new backorder alerts than this share one message."""
+    now = now or utcnow()
+    incoming = await parse_orders(session, path)
+    report = OrderImportReport(lines=sum(len(order.lines) for order in incoming))
+    existing = await load_orders(session, (order.external_id for order in incoming))
+    affected: set[int] = set()
+    for data in incoming:
+        outcome, products = apply_order(session, existing.get(data.external_id), data)
+        affected |= products
+        if outcome == "created":
+            report.orders_created += 1
+        elif outcome == "updated":
+            report.orders_updated += 1
+        else:
+            report.orders_unchanged += 1
+    await session.flush()
+    report.alerts = await backorders.refresh(
+        session, product_ids=affected, channel=channel, now=now, group_over=group_over
+    )
+    await store_sync.mark_wanted(session, affected, None)
+    report.products_backordered = await backorders.backordered_product_count(session)
+    return report
+
+
+async def close_order(
+    session: AsyncSession,
+    external_id: str,
+    *,
+    cancelled: bool = False,
+    channel: str,
+    now: datetime | None = None,
+) -> CloseResult:
+    """Mark an order fulfilled (or cancelled): its lines stop waiting for stock."""
+    now = now or utcnow()
+    order = await session.scalar(
+        select(Order).where(Order.external_id == external_id).options(selectinload(Order.lines))
+    )
+    if order is None:
+        raise OrderNotFound(
+            f"No order with ID {external_id!r}. Use the store's order ID, as in the "
+            "order_id column of the import file (or the Shopify order id)."
+        )
+    status = OrderStatus.CANCELLED if cancelled else OrderStatus.FULFILLED
+    result = await set_status(session, order, status, channel=channel, now=now)
+    return CloseResult(external_id, status, result is not None, result or EvaluationResult())
+
+
+async def set_status(
+    session: AsyncSession, order: Order, status: OrderStatus, *, channel: str, now: datetime
+) -> EvaluationResult | None:
+    """Close an order (lines loaded) as fulfilled or cancelled; None if it already was.
+    A closed order waits for nothing, so its products' allocation is refreshed."""
+    if order.status == status:
+        return None
+    was_open = order.status == OrderStatus.OPEN
+    order.status = status
+    order.closed_at = order.closed_at or now
+    for line in order.lines:
+        line.backordered = 0
+    await session.flush()
+    if not was_open:
+        return EvaluationResult()
+    products = {line.product_id for line in order.lines}
+    result = await backorders.refresh(session, product_ids=products, channel=channel, now=now)
+    await store_sync.mark_wanted(session, products, None)
+    return result

@@ -1,0 +1,315 @@
+"""One poll of one supplier: read its stock, record changes, evaluate alerts.
+
+Stock changes are written in one transaction that the feed guard can roll
+back: a feed that suddenly zeroes or drops most SKUs is far more likely to be
+broken than a real mass stockout, so it raises one `supplier_feed` alert instead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import httpx
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
+
+from bot.config import RulesSection, Settings, SupplierConfig
+from bot.core import alerts, backorders, store_sync, switching
+from bot.core.reconcile import FeedStage, GuardCounts, mark_unknown_skus
+from bot.core.rules import active_stock_states
+from bot.db import SQLITE_BEGIN, writer_session_factory
+from bot.db.models import AlertKind, Offer, Supplier
+from bot.db.types import utcnow
+from suppliers import (
+    FeedError,
+    FeedInvalid,
+    FeedStats,
+    SupplierAdapter,
+    SupplierPaused,
+    Validators,
+    adapter_class,
+)
+
+log = logging.getLogger(__name__)
+
+# Below this many known SKUs a "mass" drop is just a few products: no guard.
+FEED_GUARD_MIN_SKUS = 5
+
+
+@dataclass(slots=True)
+class PollSummary:
+    supplier: str
+    rows_read: int = 0
+    changed: int = 0
+    set_aside: int = 0
+    unmatched: int = 0
+    missing: int = 0
+    alerts_opened: int = 0
+    alerts_resolved: int = 0
+    not_modified: bool = False
+    switched: int = 0
+    error: str | None = None
+    set_aside_examples: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+class FeedGuardTripped(Exception):
+    """The feed looks broken rather than sold out; nothing was changed."""
+
+
+async def ensure_suppliers(session: AsyncSession, configs: list[SupplierConfig]) -> None:
+    """Create a row for every configured supplier and record its kind."""
+    existing = {s.name: s for s in (await session.scalars(select(Supplier))).all()}
+    for config in configs:
+        row = existing.get(config.name)
+        if row is None:
+            session.add(Supplier(name=config.name, kind=config.kind, consecutive_failures=0))
+        elif row.kind != config.kind:
+            row.kind = config.kind
+
+
+class Poller:
+    """Polls suppliers; one instance is shared by the scheduler and the CLI."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        sessions: async_sessionmaker[AsyncSession],
+        client: httpx.AsyncClient,
+        on_change: Callable[[], None] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.sessions = sessions
+        self.client = client
+        # Called after every poll, e.g. to wake the Slack delivery worker.
+        self.on_change = on_change
+        self._engine: AsyncEngine = sessions.kw["bind"]
+        self._writer_sessions = writer_session_factory(self._engine)
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._adapters: dict[str, SupplierAdapter] = {}
+
+    @property
+    def rules(self) -> RulesSection:
+        return self.settings.rules
+
+    def _adapter(self, config: SupplierConfig) -> SupplierAdapter:
+        """One adapter per supplier for the life of the process, so it can keep
+        state between polls (access tokens, pacing, SKUs the supplier does not know)."""
+        adapter = self._adapters.get(config.name)
+        if adapter is None:
+            adapter = adapter_class(config.kind)(
+                config.name, config.options, self.client, os.environ
+            )
+            self._adapters[config.name] = adapter
+        return adapter
+
+    def _lock(self, name: str) -> asyncio.Lock:
+        return self._locks.setdefault(name, asyncio.Lock())
+
+    async def poll(self, name: str, *, accept_drop: bool = False) -> PollSummary:
+        """Poll one supplier now; waits if a poll of the same supplier is running."""
+        async with self._lock(name):
+            summary = await self._poll(name, accept_drop=accept_drop)
+        if self.on_change is not None:
+            self.on_change()
+        return summary
+
+    async def _poll(self, name: str, *, accept_drop: bool) -> PollSummary:
+        config = self.settings.supplier(name)
+        summary = PollSummary(supplier=name)
+        adapter = self._adapter(config)
+        started = utcnow()
+        async with self.sessions() as session, session.begin():
+            await ensure_suppliers(session, [config])
+            supplier = await session.scalar(select(Supplier).where(Supplier.name == name))
+            assert supplier is not None
+            supplier_id = supplier.id
+            validators = Validators(supplier.etag, supplier.last_modified)
+            skus: list[str] = []
+            if adapter.needs_skus:
+                skus = list(
+                    await session.scalars(
+                        select(Offer.supplier_sku).where(Offer.supplier_id == supplier_id)
+                    )
+                )
+
+        try:
+            async with self._engine.connect() as connection:
+                # Download into the temporary table without SQLite's write lock, so
+                # a slow feed never blocks Slack clicks or other suppliers' polls.
+                stage = await FeedStage.create(connection, supplier_id)
+                try:
+                    async with adapter.open(validators, skus=skus) as feed:
+                        async for batch in feed.batches():
+                            summary.rows_read += len(batch)
+                            await stage.add(batch)
+                        stats, complete = feed.stats, feed.complete and not feed.not_modified
+                        summary.not_modified, new_validators = feed.not_modified, feed.validators
+                    # A row set aside still proves the SKU is listed: not "missing".
+                    await stage.add_rejected(stats.rejected_skus)
+                    await stage.finish_loading()
+                    await connection.commit()
+                    # Then apply it all in one short write transaction.
+                    await connection.execution_options(**{SQLITE_BEGIN: "IMMEDIATE"})
+                    await self._apply(
+                        connection,
+                        stage,
+                        supplier_id,
+                        stats,
+                        complete,
+                        summary,
+                        started,
+                        accept_drop=accept_drop,
+                    )
+                    await connection.execute(
+                        update(Supplier)
+                        .where(Supplier.id == supplier_id)
+                        .values(
+                            etag=new_validators.etag, last_modified=new_validators.last_modified
+                        )
+                    )
+                    await connection.commit()
+                finally:
+                    await stage.settle()
+                    await connection.rollback()
+                    await stage.drop()
+                    await connection.commit()
+        except (FeedError, FeedGuardTripped) as exc:
+            summary.changed = summary.missing = 0
+            summary.error = str(exc)
+            # A used-up daily quota is said once and is not the supplier being down.
+            paused = isinstance(exc, SupplierPaused)
+            bad_content = paused or isinstance(exc, FeedInvalid | FeedGuardTripped)
+            await self._record_failure(
+                supplier_id, summary, started, bad_content, count_failure=not paused
+            )
+            return summary
+
+        await self._record_success(supplier_id, summary, started)
+        return summary
+
+    async def _apply(
+        self,
+        connection: AsyncConnection,
+        stage: FeedStage,
+        supplier_id: int,
+        stats: FeedStats,
+        complete: bool,
+        summary: PollSummary,
+        now: datetime,
+        *,
+        accept_drop: bool,
+    ) -> None:
+        summary.set_aside = stats.rejected_count
+        summary.set_aside_examples = [f"line {r.line}: {r.reason}" for r in stats.rejected[:5]]
+        if not accept_drop and not summary.not_modified:
+            self._guard(summary.supplier, await stage.guard_counts(complete, FEED_GUARD_MIN_SKUS))
+        summary.unmatched = await stage.unmatched()
+        summary.changed = await stage.apply_changes(now)
+        summary.changed += await mark_unknown_skus(connection, supplier_id, stats.unknown_skus, now)
+        if complete:
+            summary.missing = await stage.mark_missing(now)
+            summary.changed += summary.missing
+
+    async def _record_success(self, supplier_id: int, summary: PollSummary, now: datetime) -> None:
+        async with self._writer_sessions() as session, session.begin():
+            await session.execute(
+                update(Supplier)
+                .where(Supplier.id == supplier_id)
+                .values(
+                    consecutive_failures=0, last_poll_at=now, last_success_at=now, last_error=None
+                )
+            )
+            summary.alerts_resolved += await alerts.resolve_supplier_alerts(
+                session, supplier_id, "The supplier's feed was read successfully again.", now
+            )
+            states = await active_stock_states(
+                session, supplier_id=supplier_id, needing_attention=True
+            )
+            result = await alerts.evaluate_stock(
+                session,
+                states,
+                group_over=self.rules.group_alerts_over,
+                channel=self.settings.slack.alert_channel,
+                now=now,
+            )
+            summary.alerts_opened += result.opened
+            summary.alerts_resolved += result.resolved
+            if self.settings.auto_switch.enabled:
+                switched = await switching.auto_switch(
+                    session,
+                    supplier_id=supplier_id,
+                    max_price_increase_percent=self.settings.auto_switch.max_price_increase_percent,
+                    channel=self.settings.slack.alert_channel,
+                )
+                summary.switched = len(switched)
+            waiting = await backorders.refresh(
+                session,
+                supplier_id=supplier_id,
+                channel=self.settings.slack.alert_channel,
+                now=now,
+                group_over=self.rules.group_alerts_over,
+            )
+            summary.alerts_opened += waiting.opened
+            summary.alerts_resolved += waiting.resolved
+            # What the storefronts should now show for this supplier's products.
+            await store_sync.mark_wanted(
+                session,
+                None,
+                [store.name for store in self.settings.stores],
+                supplier_id=supplier_id,
+            )
+
+    async def _record_failure(
+        self,
+        supplier_id: int,
+        summary: PollSummary,
+        now: datetime,
+        bad_content: bool,
+        *,
+        count_failure: bool = True,
+    ) -> None:
+        channel = self.settings.slack.alert_channel
+        async with self._writer_sessions() as session, session.begin():
+            supplier = await session.get(Supplier, supplier_id)
+            assert supplier is not None
+            supplier.consecutive_failures += int(count_failure)
+            supplier.last_poll_at = now
+            supplier.last_error = summary.error
+            if bad_content and await alerts.raise_supplier_alert(
+                session, AlertKind.SUPPLIER_FEED, supplier_id, summary.error or "", channel, now
+            ):
+                summary.alerts_opened += 1
+            failures = supplier.consecutive_failures
+            if failures >= self.rules.supplier_down_after and await alerts.raise_supplier_alert(
+                session,
+                AlertKind.SUPPLIER_DOWN,
+                supplier_id,
+                f"{failures} polls in a row have failed. Last error: {summary.error}",
+                channel,
+                now,
+            ):
+                summary.alerts_opened += 1
+        log.warning("poll of %s failed: %s", summary.supplier, summary.error)
+
+    def _guard(self, name: str, counts: GuardCounts) -> None:
+        if counts.known < FEED_GUARD_MIN_SKUS:
+            return
+        dropped, zeroed = counts.dropped, counts.zeroed
+        share = (dropped + zeroed) / counts.known
+        if share > self.rules.feed_guard_share:
+            raise FeedGuardTripped(
+                f"This poll would have taken {share:.0%} of the supplier's {counts.known} known "
+                f"SKUs out of stock ({dropped} missing from the feed, {zeroed} at zero), which "
+                f"is more than the {self.rules.feed_guard_share:.0%} guard. Stock was left as "
+                f'it was. If this is real, run `stockbot poll --once --supplier "{name}" '
+                "--accept-drop`."
+            )

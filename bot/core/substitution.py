@@ -1,0 +1,182 @@
+"""Offer customers a substitute product while theirs is unavailable."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+from sqlalchemy import func, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.core import alerts
+from bot.core.rules import STOCKOUT_AVAILABILITIES
+from bot.db.models import (
+    Alert,
+    AlertNote,
+    AlertState,
+    Offer,
+    Order,
+    OrderLine,
+    OrderStatus,
+    Product,
+    Substitution,
+)
+from bot.db.types import utcnow
+from bot.errors import UserError
+
+MAX_CHOICES = 100  # Slack's limit for options in one select menu
+
+
+class SubstitutionRefused(UserError):
+    """Not a usable substitute; nothing was recorded."""
+
+
+@dataclass(frozen=True, slots=True)
+class SubstituteChoice:
+    sku: str
+    title: str
+    quantity: int
+    price: Decimal | None
+
+
+@dataclass(frozen=True, slots=True)
+class SubstitutionResult:
+    product_sku: str
+    substitute_sku: str
+    substitute_title: str
+    orders: int
+    changed: bool
+
+
+def _in_stock() -> object:
+    return (Offer.quantity > 0) & Offer.availability.not_in(STOCKOUT_AVAILABILITIES)
+
+
+async def substitute_choices(
+    session: AsyncSession, *, exclude_product_id: int | None, query: str = ""
+) -> list[SubstituteChoice]:
+    """In-stock catalog products matching the words typed, with stock and price."""
+    statement = (
+        select(Product.sku, Product.title, Offer.quantity, Offer.price)
+        .join(Offer, Offer.id == Product.active_offer_id)
+        .where(_in_stock())  # type: ignore[arg-type]
+        .order_by(Product.title)
+        .limit(MAX_CHOICES)
+    )
+    if exclude_product_id is not None:
+        statement = statement.where(Product.id != exclude_product_id)
+    for word in query.lower().split():
+        statement = statement.where(
+            or_(func.lower(Product.sku).contains(word), func.lower(Product.title).contains(word))
+        )
+    return [SubstituteChoice(*row) for row in await session.execute(statement)]
+
+
+async def product_by_sku(session: AsyncSession, sku: str) -> Product | None:
+    return await session.scalar(
+        select(Product).where(func.lower(Product.sku) == sku.strip().lower())
+    )
+
+
+async def choose_substitute(
+    session: AsyncSession,
+    *,
+    product_id: int,
+    substitute_sku: str,
+    actor: str,
+    note: str = "",
+    alert_id: int | None = None,
+) -> SubstitutionResult:
+    """Record the substitute for the customers now waiting for `product_id`."""
+    product = await session.get(Product, product_id)
+    if product is None:
+        raise SubstitutionRefused("That product no longer exists.")
+    substitute = await product_by_sku(session, substitute_sku)
+    if substitute is None:
+        raise SubstitutionRefused(f"There is no product {substitute_sku!r} in the catalog.")
+    if substitute.id == product.id:
+        raise SubstitutionRefused("A product cannot substitute for itself: pick another one.")
+    stock = await session.scalar(
+        select(Offer.quantity).where(Offer.id == substitute.active_offer_id, _in_stock())  # type: ignore[arg-type]
+    )
+    if not stock:
+        raise SubstitutionRefused(
+            f"{substitute.sku} {substitute.title} is not in stock either: pick one with stock."
+        )
+    current = await current_substitution(session, product.id)
+    if current is not None and current.substitute_id == substitute.id:
+        # A double click or a retry: already recorded.
+        return SubstitutionResult(
+            product.sku, substitute.sku, substitute.title, len(current.order_ids), changed=False
+        )
+    if current is not None:
+        current.active = False
+    order_ids = list(
+        await session.scalars(
+            select(Order.id)
+            .join(OrderLine, OrderLine.order_id == Order.id)
+            .where(OrderLine.product_id == product.id, Order.status == OrderStatus.OPEN)
+            .distinct()
+            .order_by(Order.id)
+        )
+    )
+    now = utcnow()
+    alert = await _open_alert(session, product.id, alert_id)
+    session.add(
+        Substitution(
+            product_id=product.id,
+            substitute_id=substitute.id,
+            alert_id=alert.id if alert else None,
+            note=note.strip(),
+            created_by=actor,
+            created_at=now,
+            order_ids=order_ids,
+            active=True,
+        )
+    )
+    alerts.audit(
+        session,
+        actor,
+        "substitute_product",
+        alert,
+        product_id=product.id,
+        substitute=substitute.sku,
+        orders=order_ids,
+        note=note.strip(),
+    )
+    if alert is not None:
+        alerts.touch(alert, now)
+        session.add(
+            AlertNote(
+                alert_id=alert.group_id or alert.id,
+                text=f"Substitute chosen by <@{actor}>: {substitute.sku} {substitute.title} "
+                f"({stock} in stock), for {len(order_ids)} waiting order(s).",
+                created_at=now,
+            )
+        )
+    await session.flush()
+    return SubstitutionResult(
+        product.sku, substitute.sku, substitute.title, len(order_ids), changed=True
+    )
+
+
+async def _open_alert(session: AsyncSession, product_id: int, alert_id: int | None) -> Alert | None:
+    if alert_id is not None:
+        alert = await session.get(Alert, alert_id)
+        if alert is not None and alert.product_id == product_id:
+            return alert
+    return await session.scalar(
+        select(Alert)
+        .where(Alert.product_id == product_id, Alert.state != AlertState.RESOLVED)
+        .order_by(Alert.id.desc())
+        .limit(1)
+    )
+
+
+async def current_substitution(session: AsyncSession, product_id: int) -> Substitution | None:
+    return await session.scalar(
+        select(Substitution)
+        .where(Substitution.product_id == product_id, Substitution.active.is_(True))
+        .order_by(Substitution.id.desc())
+        .limit(1)
+    )

@@ -1,0 +1,345 @@
+"""Database models (SQLAlchemy 2.x, typed). Portable: SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import enum
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    Numeric,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from bot.db.types import UTCDateTime, utcnow
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+class AlertKind(enum.StrEnum):
+    LOW_STOCK = "low_stock"
+    OUT_OF_STOCK = "out_of_stock"
+    SUPPLIER_FEED = "supplier_feed"
+    SUPPLIER_DOWN = "supplier_down"
+    BACKORDER = "backorder"
+    STORE_PUSH = "store_push"
+
+
+class OrderStatus(enum.StrEnum):
+    OPEN = "open"
+    FULFILLED = "fulfilled"
+    CANCELLED = "cancelled"
+
+
+class NotificationStatus(enum.StrEnum):
+    SENDING = "sending"
+    SENT = "sent"
+    FAILED = "failed"
+
+
+class AlertState(enum.StrEnum):
+    OPEN = "open"
+    ACKNOWLEDGED = "acknowledged"
+    SNOOZED = "snoozed"
+    RESOLVED = "resolved"
+
+
+class Supplier(Base):
+    __tablename__ = "suppliers"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    kind: Mapped[str | None] = mapped_column(String(50))
+    # Cache validators for conditional GETs, so an unchanged feed costs a 304.
+    etag: Mapped[str | None] = mapped_column(String(500))
+    last_modified: Mapped[str | None] = mapped_column(String(100))
+    consecutive_failures: Mapped[int] = mapped_column(Integer, default=0)
+    last_poll_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    last_success_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    last_error: Mapped[str | None] = mapped_column(Text)
+
+    offers: Mapped[list[Offer]] = relationship(back_populates="supplier")
+
+
+class Product(Base):
+    __tablename__ = "products"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    sku: Mapped[str] = mapped_column(String(200), unique=True)
+    title: Mapped[str] = mapped_column(String(500))
+    low_stock_threshold: Mapped[int] = mapped_column(Integer, default=0)
+    active_offer_id: Mapped[int | None] = mapped_column(
+        ForeignKey("offers.id", use_alter=True, ondelete="SET NULL")
+    )
+
+    offers: Mapped[list[Offer]] = relationship(
+        back_populates="product", foreign_keys="Offer.product_id", order_by="Offer.priority"
+    )
+    active_offer: Mapped[Offer | None] = relationship(foreign_keys=[active_offer_id])
+
+
+class Offer(Base):
+    """One supplier's offer of one product: its stock, price and priority."""
+
+    __tablename__ = "offers"
+    __table_args__ = (
+        UniqueConstraint("product_id", "supplier_id", name="uq_offers_product_supplier"),
+        UniqueConstraint("supplier_id", "supplier_sku", name="uq_offers_supplier_sku"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    product_id: Mapped[int] = mapped_column(ForeignKey("products.id", ondelete="CASCADE"))
+    supplier_id: Mapped[int] = mapped_column(ForeignKey("suppliers.id", ondelete="CASCADE"))
+    supplier_sku: Mapped[str] = mapped_column(String(200))
+    priority: Mapped[int] = mapped_column(Integer, default=1)
+    # None means the supplier has not told us: never treated as zero.
+    quantity: Mapped[int | None] = mapped_column(Integer)
+    availability: Mapped[str] = mapped_column(String(20), default="unknown")
+    price: Mapped[Decimal | None] = mapped_column(Numeric(12, 2))
+    restock_date: Mapped[date | None]
+    last_seen_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    product: Mapped[Product] = relationship(back_populates="offers", foreign_keys=[product_id])
+    supplier: Mapped[Supplier] = relationship(back_populates="offers")
+
+
+class StockObservation(Base):
+    """History: one row each time an offer's stock or price changed."""
+
+    __tablename__ = "stock_observations"
+    __table_args__ = (Index("ix_stock_observations_offer_at", "offer_id", "observed_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    offer_id: Mapped[int] = mapped_column(ForeignKey("offers.id", ondelete="CASCADE"))
+    quantity: Mapped[int | None] = mapped_column(Integer)
+    previous_quantity: Mapped[int | None] = mapped_column(Integer)
+    availability: Mapped[str] = mapped_column(String(20))
+    price: Mapped[Decimal | None] = mapped_column(Numeric(12, 2))
+    observed_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class Alert(Base):
+    """An alert's lifecycle and where its Slack message lives.
+
+    Stored before it is posted (outbox): `needs_sync` says Slack must be told of
+    the current state; the delivery worker posts or updates and clears it.
+    """
+
+    __tablename__ = "alerts"
+    __table_args__ = (
+        # One live alert per dedup key; resolved ones are history.
+        Index(
+            "uq_alerts_open_dedup_key",
+            "dedup_key",
+            unique=True,
+            sqlite_where=text("state != 'resolved'"),
+            postgresql_where=text("state != 'resolved'"),
+        ),
+        Index("ix_alerts_needs_sync", "needs_sync"),
+        Index("ix_alerts_state", "state"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(30))
+    state: Mapped[str] = mapped_column(String(20), default=AlertState.OPEN)
+    dedup_key: Mapped[str] = mapped_column(String(300))
+    product_id: Mapped[int | None] = mapped_column(ForeignKey("products.id", ondelete="CASCADE"))
+    supplier_id: Mapped[int | None] = mapped_column(ForeignKey("suppliers.id", ondelete="CASCADE"))
+    # Set on alerts shown inside a grouped message instead of their own.
+    group_id: Mapped[int | None] = mapped_column(ForeignKey("alerts.id", ondelete="SET NULL"))
+    is_group: Mapped[bool] = mapped_column(default=False)
+    summary: Mapped[str] = mapped_column(Text, default="")
+    details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    opened_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    changed_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    resolution: Mapped[str | None] = mapped_column(Text)
+    acknowledged_by: Mapped[str | None] = mapped_column(String(50))
+    snoozed_by: Mapped[str | None] = mapped_column(String(50))
+    snoozed_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    slack_channel: Mapped[str | None] = mapped_column(String(100))
+    slack_ts: Mapped[str | None] = mapped_column(String(50))
+    needs_sync: Mapped[bool] = mapped_column(default=True)
+    delivery_attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_delivery_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    last_delivery_error: Mapped[str | None] = mapped_column(Text)
+
+    product: Mapped[Product | None] = relationship(foreign_keys=[product_id])
+    supplier: Mapped[Supplier | None] = relationship(foreign_keys=[supplier_id])
+    notes: Mapped[list[AlertNote]] = relationship(
+        back_populates="alert", order_by="AlertNote.id", cascade="all, delete-orphan"
+    )
+
+    @property
+    def is_open(self) -> bool:
+        return self.state != AlertState.RESOLVED
+
+
+class AlertNote(Base):
+    """A thread reply waiting to be (or already) posted under an alert's message."""
+
+    __tablename__ = "alert_notes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    alert_id: Mapped[int] = mapped_column(ForeignKey("alerts.id", ondelete="CASCADE"), index=True)
+    text: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    posted_ts: Mapped[str | None] = mapped_column(String(50))
+
+    alert: Mapped[Alert] = relationship(back_populates="notes")
+
+
+class AuditEntry(Base):
+    """Who did what, when: people from Slack, or `stockbot` itself."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
+    actor: Mapped[str] = mapped_column(String(100))
+    action: Mapped[str] = mapped_column(String(50))
+    alert_id: Mapped[int | None] = mapped_column(ForeignKey("alerts.id", ondelete="SET NULL"))
+    product_id: Mapped[int | None] = mapped_column(ForeignKey("products.id", ondelete="SET NULL"))
+    details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class Order(Base):
+    """A customer's order, from a CSV import or a storefront webhook."""
+
+    __tablename__ = "orders"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # The store's own order number/ID: imports and webhooks update by it.
+    external_id: Mapped[str] = mapped_column(String(100), unique=True)
+    source: Mapped[str] = mapped_column(String(20), default="csv")
+    customer_name: Mapped[str] = mapped_column(String(200), default="")
+    customer_email: Mapped[str] = mapped_column(String(320), default="")
+    ordered_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    status: Mapped[str] = mapped_column(String(20), default=OrderStatus.OPEN, index=True)
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    lines: Mapped[list[OrderLine]] = relationship(
+        back_populates="order", order_by="OrderLine.id", cascade="all, delete-orphan"
+    )
+
+
+class OrderLine(Base):
+    """One product on an order; `backordered` is how many units stock cannot cover."""
+
+    __tablename__ = "order_lines"
+    __table_args__ = (Index("ix_order_lines_product_order", "product_id", "order_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"))
+    product_id: Mapped[int] = mapped_column(ForeignKey("products.id", ondelete="CASCADE"))
+    quantity: Mapped[int] = mapped_column(Integer)
+    backordered: Mapped[int] = mapped_column(Integer, default=0)
+    # The supplier expected to ship this line (the product's active offer's supplier).
+    supplier_id: Mapped[int | None] = mapped_column(ForeignKey("suppliers.id", ondelete="SET NULL"))
+
+    order: Mapped[Order] = relationship(back_populates="lines")
+    product: Mapped[Product] = relationship()
+
+
+class WebhookDelivery(Base):
+    """Webhook IDs already processed, so a redelivery changes nothing."""
+
+    __tablename__ = "webhook_deliveries"
+
+    id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    source: Mapped[str] = mapped_column(String(20))
+    topic: Mapped[str] = mapped_column(String(100))
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class Substitution(Base):
+    """A substitute product offered to the customers waiting for another."""
+
+    __tablename__ = "substitutions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    product_id: Mapped[int] = mapped_column(ForeignKey("products.id", ondelete="CASCADE"))
+    substitute_id: Mapped[int] = mapped_column(ForeignKey("products.id", ondelete="CASCADE"))
+    alert_id: Mapped[int | None] = mapped_column(ForeignKey("alerts.id", ondelete="SET NULL"))
+    note: Mapped[str] = mapped_column(Text, default="")
+    created_by: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    # The open orders waiting for the product when the substitute was chosen.
+    order_ids: Mapped[list[int]] = mapped_column(JSON, default=list)
+    active: Mapped[bool] = mapped_column(default=True)
+
+    product: Mapped[Product] = relationship(foreign_keys=[product_id])
+    substitute: Mapped[Product] = relationship(foreign_keys=[substitute_id])
+
+
+class CustomerNotification(Base):
+    """One email to one customer about one alert; the unique key makes it exactly once."""
+
+    __tablename__ = "customer_notifications"
+    __table_args__ = (
+        UniqueConstraint(
+            "alert_key", "customer_email", "message_hash", name="uq_customer_notifications_once"
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # The alert's id, or "product:<id>" when sent without an alert.
+    alert_key: Mapped[str] = mapped_column(String(50))
+    alert_id: Mapped[int | None] = mapped_column(ForeignKey("alerts.id", ondelete="SET NULL"))
+    product_id: Mapped[int] = mapped_column(ForeignKey("products.id", ondelete="CASCADE"))
+    order_id: Mapped[int | None] = mapped_column(ForeignKey("orders.id", ondelete="SET NULL"))
+    customer_email: Mapped[str] = mapped_column(String(320))
+    message_hash: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(20), default=NotificationStatus.SENDING)
+    error: Mapped[str | None] = mapped_column(Text)
+    created_by: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class StoreInventory(Base):
+    """What a storefront should show for one product, and what it was last sent.
+
+    `needs_push` marks rows whose wanted stock differs from what the store has;
+    a failed push keeps it set and waits until `next_attempt_at` (backoff).
+    """
+
+    __tablename__ = "store_inventory"
+    __table_args__ = (
+        UniqueConstraint("store", "product_id", name="uq_store_inventory_store_product"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    store: Mapped[str] = mapped_column(String(200))
+    product_id: Mapped[int] = mapped_column(ForeignKey("products.id", ondelete="CASCADE"))
+    wanted_available: Mapped[int] = mapped_column(Integer)
+    wanted_backorders: Mapped[bool] = mapped_column(default=False)
+    pushed_available: Mapped[int | None] = mapped_column(Integer)
+    pushed_backorders: Mapped[bool | None]
+    needs_push: Mapped[bool] = mapped_column(default=True, index=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    last_error: Mapped[str | None] = mapped_column(Text)
+    pushed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

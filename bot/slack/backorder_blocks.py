@@ -1,0 +1,99 @@
+"""Block Kit for `/backorders`: waiting orders grouped by product, oldest first."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from bot.core.backorders import BackorderedProduct, BackorderList, NoSuchProduct, WaitingOrder
+from bot.slack.render import Message, clip, list_message, text_message
+
+USAGE = "Type `/backorders` for every product, or `/backorders SKU` for one product's orders."
+
+
+def _escape(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def age(since: datetime, now: datetime) -> str:
+    """'3d', '5h' or '<1h': short enough for a list line."""
+    elapsed = max(now - since, timedelta(0))
+    if elapsed >= timedelta(days=1):
+        return f"{elapsed.days}d"
+    hours = int(elapsed.total_seconds() // 3600)
+    return f"{hours}h" if hours else "<1h"
+
+
+def _plural(count: int, word: str) -> str:
+    return f"{count} {word}{'' if count == 1 else 's'}"
+
+
+def product_line(product: BackorderedProduct, now: datetime) -> str:
+    restock = (
+        f"restock {product.restock_date:%Y-%m-%d}" if product.restock_date else "no restock date"
+    )
+    supplier = _escape(product.supplier) if product.supplier else "no active supplier"
+    return (
+        f"• `{_escape(product.sku)}` {_escape(clip(product.title, 120))}: "
+        f"*{_plural(product.orders, 'order')} / {_plural(product.units, 'unit')}* waiting, "
+        f"oldest {age(product.oldest_at, now)} · {restock} · {supplier}"
+    )
+
+
+def order_line(order: WaitingOrder, now: datetime) -> str:
+    who = order.customer_name or order.customer_email or "no customer name"
+    return (
+        f"• Order {_escape(clip(order.external_id, 40))} · {_escape(clip(who, 80))}: "
+        f"{order.backordered} of {order.quantity} waiting · "
+        f"ordered {age(order.ordered_at, now)} ago"
+    )
+
+
+def _all_products(answer: BackorderList) -> Message:
+    if not answer.products:
+        return text_message("✅ No backorders: stock covers every open order.")
+    units = sum(p.units for p in answer.products)
+    lines = [product_line(p, answer.as_of) for p in answer.products]
+    hidden = answer.total_products - len(answer.products)
+    if hidden > 0:
+        lines.append(f"…and {hidden} more")
+    return list_message(
+        f"📦 Backorders: {_plural(answer.total_products, 'product')}",
+        lines,
+        f"{_plural(units, 'unit')} waiting"
+        + (" in the products shown" if hidden > 0 else "")
+        + ". Type `/backorders SKU` for one product's orders.",
+    )
+
+
+def _one_product(answer: BackorderList) -> Message:
+    name = f"`{_escape(answer.sku or '')}` {_escape(answer.title or '')}"
+    if not answer.products:
+        return text_message(f"✅ No backorders for {name}: stock covers its open orders.")
+    product = answer.products[0]
+    lines = [product_line(product, answer.as_of)]
+    lines += [order_line(o, answer.as_of) for o in answer.orders]
+    hidden = answer.total_orders - len(answer.orders)
+    if hidden > 0:
+        lines.append(f"…and {hidden} more")
+    return list_message(
+        clip(f"📦 Backorders: {answer.sku} {answer.title}", 150),
+        lines,
+        "Stock goes to the oldest orders first, so the newest wait longest.",
+    )
+
+
+def backorders_message(answer: BackorderList | NoSuchProduct) -> Message:
+    """The ephemeral answer to `/backorders [SKU]`."""
+    if isinstance(answer, NoSuchProduct):
+        text = f"No such product: “{_escape(clip(answer.query, 100))}”."
+        if answer.suggestions:
+            text += " Did you mean:\n" + "\n".join(
+                f"• `{_escape(sku)}` {_escape(clip(title, 120))}"
+                for sku, title in answer.suggestions
+            )
+        else:
+            text += " " + USAGE
+        return text_message(text)
+    if answer.sku is not None:
+        return _one_product(answer)
+    return _all_products(answer)

@@ -1,0 +1,207 @@
+"""Read models: what an alert or a product looks like to a person.
+
+Services fill these plain dataclasses from the database; `bot.slack.render` turns them
+into Block Kit or console text. Nothing here knows about Slack.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import selectinload
+
+from bot.core.backorders import OrderStats, order_stats
+from bot.core.substitution import current_substitution
+from bot.core.switching import SwitchOption, latest_switch, switch_options, switch_text
+from bot.db.models import Alert, AlertState, Offer, Product, Supplier
+
+MAX_GROUP_MEMBERS_SHOWN = 40
+
+
+@dataclass(frozen=True, slots=True)
+class OfferLine:
+    supplier: str
+    supplier_sku: str
+    quantity: int | None
+    availability: str
+    price: Decimal | None
+    restock_date: date | None
+    is_active: bool
+    priority: int
+
+
+@dataclass(frozen=True, slots=True)
+class ProductCard:
+    sku: str
+    title: str
+    threshold: int
+    offers: list[OfferLine]
+    open_alerts: list[tuple[int, str]] = field(default_factory=list)
+
+    @property
+    def active(self) -> OfferLine | None:
+        return next((offer for offer in self.offers if offer.is_active), None)
+
+
+@dataclass(frozen=True, slots=True)
+class MemberLine:
+    sku: str
+    title: str
+    quantity: int | None
+    resolved: bool
+
+
+@dataclass(frozen=True, slots=True)
+class SwitchLine:
+    text: str
+    audit_id: int
+    undoable: bool
+
+
+@dataclass(frozen=True, slots=True)
+class AlertCard:
+    alert_id: int
+    kind: str
+    state: str
+    summary: str
+    opened_at: datetime
+    changed_at: datetime
+    resolved_at: datetime | None
+    resolution: str | None
+    acknowledged_by: str | None
+    snoozed_by: str | None
+    snoozed_until: datetime | None
+    supplier: str | None
+    product: ProductCard | None = None
+    stock_changed_at: datetime | None = None
+    members: list[MemberLine] = field(default_factory=list)
+    members_total: int = 0
+    members_open: int = 0
+    orders: OrderStats | None = None
+    switch_options: list[SwitchOption] = field(default_factory=list)
+    last_switch: SwitchLine | None = None
+    substitute: tuple[str, str] | None = None  # (sku, title)
+
+    @property
+    def best_switch(self) -> SwitchOption | None:
+        return next((option for option in self.switch_options if option.in_stock), None)
+
+    @property
+    def is_resolved(self) -> bool:
+        return self.state == AlertState.RESOLVED
+
+
+def _offer_line(offer: Offer, active_offer_id: int | None) -> OfferLine:
+    return OfferLine(
+        supplier=offer.supplier.name,
+        supplier_sku=offer.supplier_sku,
+        quantity=offer.quantity,
+        availability=offer.availability,
+        price=offer.price,
+        restock_date=offer.restock_date,
+        is_active=offer.id == active_offer_id,
+        priority=offer.priority,
+    )
+
+
+async def product_card(session: AsyncSession, product: Product) -> ProductCard:
+    offers = (
+        await session.scalars(
+            select(Offer)
+            .where(Offer.product_id == product.id)
+            .options(selectinload(Offer.supplier))
+            .order_by(Offer.priority, Offer.id)
+        )
+    ).all()
+    open_alerts = await session.execute(
+        select(Alert.id, Alert.kind).where(
+            Alert.product_id == product.id, Alert.state != AlertState.RESOLVED
+        )
+    )
+    return ProductCard(
+        sku=product.sku,
+        title=product.title,
+        threshold=product.low_stock_threshold,
+        offers=[_offer_line(offer, product.active_offer_id) for offer in offers],
+        open_alerts=list(open_alerts),
+    )
+
+
+async def alert_card(session: AsyncSession, alert: Alert) -> AlertCard:
+    supplier = await session.get(Supplier, alert.supplier_id) if alert.supplier_id else None
+    product = await session.get(Product, alert.product_id) if alert.product_id else None
+    card_product = await product_card(session, product) if product else None
+    stock_changed_at = None
+    if product is not None and product.active_offer_id is not None:
+        stock_changed_at = await session.scalar(
+            select(Offer.changed_at).where(Offer.id == product.active_offer_id)
+        )
+    members: list[MemberLine] = []
+    total = open_count = 0
+    if alert.is_group:
+        total = await session.scalar(select(func.count()).where(Alert.group_id == alert.id)) or 0
+        open_count = (
+            await session.scalar(
+                select(func.count()).where(
+                    Alert.group_id == alert.id, Alert.state != AlertState.RESOLVED
+                )
+            )
+            or 0
+        )
+        rows = await session.execute(
+            select(Product.sku, Product.title, Offer.quantity, Alert.state)
+            .join(Product, Product.id == Alert.product_id)
+            .outerjoin(Offer, Offer.id == Product.active_offer_id)
+            .where(Alert.group_id == alert.id)
+            .order_by(Alert.state == AlertState.RESOLVED, Product.sku)
+            .limit(MAX_GROUP_MEMBERS_SHOWN)
+        )
+        members = [
+            MemberLine(sku, title, quantity, state == AlertState.RESOLVED)
+            for sku, title, quantity, state in rows
+        ]
+    orders = options = last_switch = substitute = None
+    if product is not None:
+        orders = await order_stats(session, product.id)
+        options = await switch_options(session, product.id)
+        last_switch = await _switch_line(session, product.id, alert.opened_at)
+        chosen = await current_substitution(session, product.id)
+        if chosen is not None:
+            sub = await session.get(Product, chosen.substitute_id)
+            substitute = (sub.sku, sub.title) if sub else None
+    return AlertCard(
+        alert_id=alert.id,
+        kind=alert.kind,
+        state=alert.state,
+        summary=alert.summary,
+        opened_at=alert.opened_at,
+        changed_at=alert.changed_at,
+        resolved_at=alert.resolved_at,
+        resolution=alert.resolution,
+        acknowledged_by=alert.acknowledged_by,
+        snoozed_by=alert.snoozed_by,
+        snoozed_until=alert.snoozed_until,
+        supplier=supplier.name if supplier else None,
+        product=card_product,
+        stock_changed_at=stock_changed_at,
+        members=members,
+        members_total=total,
+        members_open=open_count,
+        orders=orders,
+        switch_options=options or [],
+        last_switch=last_switch,
+        substitute=substitute,
+    )
+
+
+async def _switch_line(
+    session: AsyncSession, product_id: int, since: datetime
+) -> SwitchLine | None:
+    entry = await latest_switch(session, product_id, since)
+    if entry is None:
+        return None
+    return SwitchLine(switch_text(entry), entry.id, undoable=entry.action == "auto_switch")
