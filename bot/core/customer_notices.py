@@ -31,6 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.config import Settings
 from bot.core.alerts import audit
+from bot.core.text import clip, clip_lines, escape
 from bot.db.models import (
     Alert,
     AlertKind,
@@ -49,7 +50,6 @@ from bot.db.types import utcnow
 from bot.email.mailer import Mailer, MailError, RenderedNotice, TemplateProblem
 from bot.errors import UserError
 from bot.slack.outbox import Deliverer
-from bot.slack.render import clip, clip_lines
 from bot.views import lookup
 from bot.views.cards import ProductCard
 
@@ -179,11 +179,6 @@ def normalise_message(message: str) -> str:
     return "\n".join(line.rstrip() for line in message.replace("\r\n", "\n").split("\n")).strip()
 
 
-def escape_text(text: str) -> str:
-    """Escape Slack mrkdwn control characters in text we did not write."""
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-
-
 def long_date(day: date) -> str:
     return f"{day.day} {day:%B %Y}"
 
@@ -241,7 +236,7 @@ def notice_context(
 def summary_text(result: NotifyResult) -> str:
     """The result, per address, as Slack text (the thread note or the user's answer)."""
     product = result.target.product
-    about = f"`{escape_text(product.sku)}` {escape_text(product.title)}"
+    about = f"`{escape(product.sku)}` {escape(product.title)}"
     sent, failed = result.having("sent"), result.having("failed")
     skipped = result.having("skipped")
     by = f"<@{result.user_id}>"
@@ -257,14 +252,11 @@ def summary_text(result: NotifyResult) -> str:
     else:
         headline = f"Nothing was sent about {about}: nobody is waiting for it any more."
     lines = [headline]
-    lines += [f"✅ {escape_text(o.recipient.address)}: {_orders(o.recipient)}" for o in sent]
-    lines += [
-        f"❌ {escape_text(o.recipient.address)}: {escape_text(o.reason)}. Not emailed."
-        for o in failed
-    ]
-    lines += [f"⏭️ {escape_text(o.recipient.address)}: {escape_text(o.reason)}" for o in skipped]
+    lines += [f"✅ {escape(o.recipient.address)}: {_orders(o.recipient)}" for o in sent]
+    lines += [f"❌ {escape(o.recipient.address)}: {escape(o.reason)}. Not emailed." for o in failed]
+    lines += [f"⏭️ {escape(o.recipient.address)}: {escape(o.reason)}" for o in skipped]
     if result.orders_without_email:
-        numbers = ", ".join(escape_text(n) for n in result.orders_without_email)
+        numbers = ", ".join(escape(n) for n in result.orders_without_email)
         lines.append(f"⚠️ No email address on order {numbers}: contact them another way.")
     if failed:
         lines.append("Submit the same message again to retry the failed ones only.")
@@ -273,7 +265,7 @@ def summary_text(result: NotifyResult) -> str:
 
 def _orders(recipient: Recipient) -> str:
     word = "order" if len(recipient.orders) == 1 else "orders"
-    return f"{word} {escape_text(recipient.order_numbers)}"
+    return f"{word} {escape(recipient.order_numbers)}"
 
 
 class CustomerNotifier:

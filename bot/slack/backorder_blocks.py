@@ -5,13 +5,10 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from bot.core.backorders import BackorderedProduct, BackorderList, NoSuchProduct, WaitingOrder
-from bot.slack.render import Message, clip, list_message, text_message
+from bot.core.text import clip, escape
+from bot.slack.render import Message, list_message, text_message
 
 USAGE = "Type `/backorders` for every product, or `/backorders SKU` for one product's orders."
-
-
-def _escape(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def age(since: datetime, now: datetime) -> str:
@@ -31,9 +28,9 @@ def product_line(product: BackorderedProduct, now: datetime) -> str:
     restock = (
         f"restock {product.restock_date:%Y-%m-%d}" if product.restock_date else "no restock date"
     )
-    supplier = _escape(product.supplier) if product.supplier else "no active supplier"
+    supplier = escape(product.supplier) if product.supplier else "no active supplier"
     return (
-        f"• `{_escape(product.sku)}` {_escape(clip(product.title, 120))}: "
+        f"• `{escape(product.sku)}` {escape(clip(product.title, 120))}: "
         f"*{_plural(product.orders, 'order')} / {_plural(product.units, 'unit')}* waiting, "
         f"oldest {age(product.oldest_at, now)} · {restock} · {supplier}"
     )
@@ -42,7 +39,7 @@ def product_line(product: BackorderedProduct, now: datetime) -> str:
 def order_line(order: WaitingOrder, now: datetime) -> str:
     who = order.customer_name or order.customer_email or "no customer name"
     return (
-        f"• Order {_escape(clip(order.external_id, 40))} · {_escape(clip(who, 80))}: "
+        f"• Order {escape(clip(order.external_id, 40))} · {escape(clip(who, 80))}: "
         f"{order.backordered} of {order.quantity} waiting · "
         f"ordered {age(order.ordered_at, now)} ago"
     )
@@ -66,7 +63,7 @@ def _all_products(answer: BackorderList) -> Message:
 
 
 def _one_product(answer: BackorderList) -> Message:
-    name = f"`{_escape(answer.sku or '')}` {_escape(answer.title or '')}"
+    name = f"`{escape(answer.sku or '')}` {escape(answer.title or '')}"
     if not answer.products:
         return text_message(f"✅ No backorders for {name}: stock covers its open orders.")
     product = answer.products[0]
@@ -85,11 +82,10 @@ def _one_product(answer: BackorderList) -> Message:
 def backorders_message(answer: BackorderList | NoSuchProduct) -> Message:
     """The ephemeral answer to `/backorders [SKU]`."""
     if isinstance(answer, NoSuchProduct):
-        text = f"No such product: “{_escape(clip(answer.query, 100))}”."
+        text = f"No such product: “{escape(clip(answer.query, 100))}”."
         if answer.suggestions:
             text += " Did you mean:\n" + "\n".join(
-                f"• `{_escape(sku)}` {_escape(clip(title, 120))}"
-                for sku, title in answer.suggestions
+                f"• `{escape(sku)}` {escape(clip(title, 120))}" for sku, title in answer.suggestions
             )
         else:
             text += " " + USAGE

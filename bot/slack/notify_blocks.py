@@ -27,11 +27,11 @@ from bot.core.customer_notices import (
     NotifyResult,
     Preview,
     UnknownProduct,
-    escape_text,
     long_date,
     summary_text,
 )
-from bot.slack.render import SECTION_LIMIT, Message, clip, clip_lines, text_message
+from bot.core.text import clip, clip_lines, escape
+from bot.slack.render import SECTION_LIMIT, Message, text_message
 
 NOTIFY_CUSTOMERS_ACTION = "notify_customers"
 NOTIFY_MODAL_CALLBACK = "notify_customers_modal"
@@ -76,7 +76,7 @@ def _plural(count: int, word: str) -> str:
 def notify_modal(preview: Preview, channel_id: str) -> dict[str, Any]:
     """The modal: who gets an email, the editable message and a rendered preview."""
     target = preview.target
-    product = f"`{escape_text(target.product.sku)}` {escape_text(target.product.title)}"
+    product = f"`{escape(target.product.sku)}` {escape(target.product.title)}"
     customers = len(preview.recipients)
     orders = _plural(preview.order_count, "open order")
     if preview.only_backordered:
@@ -96,8 +96,8 @@ def notify_modal(preview: Preview, channel_id: str) -> dict[str, Any]:
                     else "Restock date: not known yet"
                 ),
                 _mrkdwn(
-                    f"Alternative: `{escape_text(target.substitute.sku)}` "
-                    f"{escape_text(target.substitute.title)}"
+                    f"Alternative: `{escape(target.substitute.sku)}` "
+                    f"{escape(target.substitute.title)}"
                     if target.substitute
                     else "Alternative: none chosen"
                 ),
@@ -126,9 +126,9 @@ def notify_modal(preview: Preview, channel_id: str) -> dict[str, Any]:
                 "*Recipients*\n"
                 + clip_lines(
                     [
-                        f"• {escape_text(r.name or r.address)} · {escape_text(r.address)} · "
+                        f"• {escape(r.name or r.address)} · {escape(r.address)} · "
                         f"{'order' if len(r.orders) == 1 else 'orders'} "
-                        f"{escape_text(r.order_numbers)}"
+                        f"{escape(r.order_numbers)}"
                         for r in preview.recipients
                     ],
                     SECTION_LIMIT - 20,
@@ -137,7 +137,7 @@ def notify_modal(preview: Preview, channel_id: str) -> dict[str, Any]:
         ),
     ]
     if preview.orders_without_email:
-        numbers = escape_text(", ".join(preview.orders_without_email))
+        numbers = escape(", ".join(preview.orders_without_email))
         blocks.append(
             SectionBlock(
                 text=_mrkdwn(
@@ -180,7 +180,7 @@ def notify_modal(preview: Preview, channel_id: str) -> dict[str, Any]:
 
 def _preview_heading(preview: Preview) -> str:
     first = preview.recipients[0]
-    who = escape_text(f"{first.name} ({first.address})" if first.name else first.address)
+    who = escape(f"{first.name} ({first.address})" if first.name else first.address)
     return f"*Preview* of the email to {who}, with the message as first written:"
 
 
@@ -206,9 +206,9 @@ def submitted_message(view: dict[str, Any]) -> str:
 def answer_message(answer: NobodyWaiting | UnknownProduct) -> Message:
     """Why no modal opened: nobody waiting, or no such product."""
     if isinstance(answer, NobodyWaiting):
-        product = f"`{escape_text(answer.product.sku)}` {escape_text(answer.product.title)}"
+        product = f"`{escape(answer.product.sku)}` {escape(answer.product.title)}"
         if answer.orders_without_email:
-            numbers = escape_text(", ".join(answer.orders_without_email))
+            numbers = escape(", ".join(answer.orders_without_email))
             return text_message(
                 f"Nobody can be emailed about {product}: the open orders waiting for it "
                 f"({numbers}) have no email address."
@@ -216,8 +216,8 @@ def answer_message(answer: NobodyWaiting | UnknownProduct) -> Message:
         return text_message(
             f"Nobody is waiting for {product}: no open order holds it, so there is no one to email."
         )
-    query = escape_text(clip(answer.query, 100))
-    listed = "\n".join(f"• `{escape_text(sku)}` {escape_text(t)}" for sku, t in answer.suggestions)
+    query = escape(clip(answer.query, 100))
+    listed = "\n".join(f"• `{escape(sku)}` {escape(t)}" for sku, t in answer.suggestions)
     if answer.several:
         return text_message(f"“{query}” matches several products; give one SKU:\n{listed}")
     if listed:

@@ -29,6 +29,7 @@ from slack_sdk.models.blocks import (
 from slack_sdk.models.views import View
 
 from bot.core.substitution import SubstituteChoice
+from bot.core.text import clip, clip_lines, escape
 from bot.views.cards import AlertCard, OfferLine, ProductCard
 from bot.views.lookup import AlertSummary, Answer, Matches, NotFound
 
@@ -62,37 +63,10 @@ class Message:
     blocks: list[dict[str, Any]]
 
 
-def clip(text: str, limit: int) -> str:
-    """Cut text to `limit` characters, marking the cut with an ellipsis."""
-    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
-
-
-def clip_lines(lines: list[str], limit: int, line_limit: int = 500) -> str:
-    """Join as many lines as fit in `limit` characters, then say how many are left."""
-    shown: list[str] = []
-    used = 0
-    for index, line in enumerate(lines):
-        line = clip(line, line_limit)
-        tail = f"…and {len(lines) - index} more"
-        needed = len(line) + (1 if shown else 0)
-        # Keep room for the "and N more" line unless this is the last line.
-        reserve = 0 if index == len(lines) - 1 else len(tail) + 1
-        if used + needed + reserve > limit:
-            shown.append(tail)
-            break
-        shown.append(line)
-        used += needed
-    return "\n".join(shown)
-
-
 def slack_date(moment: datetime) -> str:
     """A date Slack shows in each reader's own time zone, with a UTC fallback."""
     fallback = moment.strftime("%Y-%m-%d %H:%M UTC")
     return f"<!date^{int(moment.timestamp())}^{{date_short_pretty}} at {{time}}|{fallback}>"
-
-
-def _escape(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def quantity_text(quantity: int | None, availability: str) -> str:
@@ -129,7 +103,7 @@ def offer_lines(card: ProductCard, include_active: bool = True) -> list[str]:
         change = "" if offer.is_active else _price_change(offer.price, reference)
         stock = quantity_text(offer.quantity, offer.availability)
         price = f"{_money(offer.price)}{change}"
-        lines.append(f"• *{_escape(offer.supplier)}*{marker}: {stock} · {price}{restock}")
+        lines.append(f"• *{escape(offer.supplier)}*{marker}: {stock} · {price}{restock}")
     return lines
 
 
@@ -164,7 +138,7 @@ def fallback_text(card: AlertCard) -> str:
 
 def _state_line(card: AlertCard) -> str:
     if card.is_resolved and card.resolved_at:
-        return f"Resolved {slack_date(card.resolved_at)}. {_escape(card.resolution or '')}"
+        return f"Resolved {slack_date(card.resolved_at)}. {escape(card.resolution or '')}"
     if card.state == "acknowledged" and card.acknowledged_by:
         return f"👀 Acknowledged by <@{card.acknowledged_by}>"
     if card.state == "snoozed" and card.snoozed_until:
@@ -179,10 +153,10 @@ def _product_blocks(card: AlertCard) -> list[Block]:
     stock = quantity_text(active.quantity, active.availability) if active else "—"
     fields = [
         MarkdownTextObject(
-            text=clip(f"*Product*\n`{_escape(product.sku)}` {_escape(product.title)}", 2000)
+            text=clip(f"*Product*\n`{escape(product.sku)}` {escape(product.title)}", 2000)
         ),
         MarkdownTextObject(
-            text=clip(f"*Supplier*\n{_escape(active.supplier if active else '—')}", 2000)
+            text=clip(f"*Supplier*\n{escape(active.supplier if active else '—')}", 2000)
         ),
         MarkdownTextObject(text=f"*Stock*\n{stock} (threshold {product.threshold})"),
     ]
@@ -218,7 +192,7 @@ def _product_blocks(card: AlertCard) -> list[Block]:
 
 def _group_blocks(card: AlertCard) -> list[Block]:
     lines = [
-        f"• {'~' if m.resolved else ''}`{_escape(m.sku)}` {_escape(m.title)}: "
+        f"• {'~' if m.resolved else ''}`{escape(m.sku)}` {escape(m.title)}: "
         f"{'back in stock' if m.resolved else quantity_text(m.quantity, 'unknown')}"
         f"{'~' if m.resolved else ''}"
         for m in card.members
@@ -228,7 +202,7 @@ def _group_blocks(card: AlertCard) -> list[Block]:
         lines.append(f"…and {hidden} more")
     intro = (
         f"One poll found {card.members_total} products in this state at "
-        f"*{_escape(card.supplier or '')}*; {card.members_open} still open. "
+        f"*{escape(card.supplier or '')}*; {card.members_open} still open. "
         "They are grouped here instead of one message each."
     )
     return [
@@ -335,14 +309,14 @@ def alert_message(card: AlertCard) -> Message:
         blocks += _product_blocks(card)
     if card.summary and not card.members_total:
         blocks.append(
-            SectionBlock(text=MarkdownTextObject(text=clip(_escape(card.summary), SECTION_LIMIT)))
+            SectionBlock(text=MarkdownTextObject(text=clip(escape(card.summary), SECTION_LIMIT)))
         )
     context = [_state_line(card)]
     if card.last_switch is not None:
         context.append(f"🔀 {card.last_switch.text}")
     if card.substitute is not None:
         context.append(
-            f"🔁 Substitute offered: `{_escape(card.substitute[0])}` {_escape(card.substitute[1])}"
+            f"🔁 Substitute offered: `{escape(card.substitute[0])}` {escape(card.substitute[1])}"
         )
     blocks.append(
         ContextBlock(
@@ -395,8 +369,7 @@ def product_status_message(card: ProductCard) -> Message:
         SectionBlock(
             text=MarkdownTextObject(
                 text=clip(
-                    f"`{_escape(card.sku)}` · stock {status} · "
-                    f"low-stock threshold {card.threshold}",
+                    f"`{escape(card.sku)}` · stock {status} · low-stock threshold {card.threshold}",
                     SECTION_LIMIT,
                 )
             )
@@ -423,7 +396,7 @@ def lookup_message(answer: Answer) -> Message:
     if isinstance(answer, ProductCard):
         return product_status_message(answer)
     if isinstance(answer, Matches):
-        lines = [f"• `{_escape(sku)}` {_escape(title)}" for sku, title in answer.products]
+        lines = [f"• `{escape(sku)}` {escape(title)}" for sku, title in answer.products]
         more = answer.total - len(answer.products)
         footer = f"…and {more} more: add words to narrow it down." if more > 0 else None
         return list_message(
@@ -432,10 +405,10 @@ def lookup_message(answer: Answer) -> Message:
             footer,
         )
     if isinstance(answer, NotFound):
-        text = f"No product matches “{_escape(clip(answer.query, 100))}”."
+        text = f"No product matches “{escape(clip(answer.query, 100))}”."
         if answer.suggestions:
             text += " Did you mean:\n" + "\n".join(
-                f"• `{_escape(sku)}` {_escape(title)}" for sku, title in answer.suggestions
+                f"• `{escape(sku)}` {escape(title)}" for sku, title in answer.suggestions
             )
         else:
             text += " Try a SKU or a few words of the product title."
@@ -455,10 +428,10 @@ def alert_summary_message(summary: AlertSummary) -> Message:
         emoji = KIND_TITLES.get(line.kind, ("🔔", ""))[0]
         if line.sku:
             stock = f": {line.quantity} left" if line.quantity is not None else ""
-            subject = f"`{_escape(line.sku)}` {_escape(line.title or '')}{stock}"
+            subject = f"`{escape(line.sku)}` {escape(line.title or '')}{stock}"
         else:
             subject = (
-                f"{KIND_TITLES.get(line.kind, ('', line.kind))[1]}: {_escape(line.supplier or '')}"
+                f"{KIND_TITLES.get(line.kind, ('', line.kind))[1]}: {escape(line.supplier or '')}"
             )
         state = "" if line.state == "open" else f" _({line.state})_"
         lines.append(f"{emoji} {subject}{state}")
@@ -523,8 +496,8 @@ def substitute_modal(product_sku: str, product_title: str, metadata: str) -> dic
             SectionBlock(
                 text=MarkdownTextObject(
                     text=clip(
-                        f"Offer the customers waiting for `{_escape(product_sku)}` "
-                        f"{_escape(product_title)} another product. Only products in stock "
+                        f"Offer the customers waiting for `{escape(product_sku)}` "
+                        f"{escape(product_title)} another product. Only products in stock "
                         "are listed.",
                         SECTION_LIMIT,
                     )
