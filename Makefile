@@ -22,6 +22,8 @@ demo: install
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy bot handlers suppliers stores
+	$(BIN)/lint-imports
 
 test: lint
 	$(BIN)/python -m pytest
