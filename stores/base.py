@@ -1,7 +1,8 @@
 """The contract every store adapter fulfils, and the plumbing they share.
 
-A store adapter reads the shop's open orders as normalised `StoreOrder`s and
-pushes stock levels back (`InventoryUpdate` -> `PushResult`). Like `suppliers/`,
+A store adapter reads the shop's open orders as normalised `StoreOrder`s (its
+order webhooks are parsed into the same records, by the same code) and pushes
+stock levels back (`InventoryUpdate` -> `PushResult`). Like `suppliers/`,
 adapters only do I/O and parsing: they know nothing of the database or Slack.
 
 Requests go through `suppliers.api_client.ApiClient` (timeouts, pacing, capped
@@ -51,23 +52,91 @@ _STORE_TEXT_CHARS = 160
 # --- records -----------------------------------------------------------------------------
 
 
+# Where an order stands, decided by the adapter from the store's own words: only "open"
+# orders wait for stock. "deleted" is an order the store no longer has; "unknown" is a
+# status Stockbot cannot read as any of these (a checkout draft, a plugin's own status),
+# so both the poll and the webhooks leave such an order as it is.
+OrderState = Literal["open", "fulfilled", "cancelled", "deleted", "unknown"]
+
+# What a parser raises for an order it cannot read (`read_order` skips and logs it).
+ORDER_PARSE_ERRORS = (KeyError, TypeError, ValueError, AttributeError)
+
+
 @dataclass(frozen=True, slots=True)
 class StoreOrderLine:
     sku: str
-    quantity: int
+    quantity: int  # units still to ship (the adapter says why), > 0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StoreOrder:
+    """One order as the store reported it, read the same way by the order poll and the
+    webhooks; `external_id` is the store's own id."""
+
+    external_id: str
+    status: OrderState
+    name: str = ""  # what the shop owner calls it, e.g. "#1001"
+    customer_name: str = ""
+    customer_email: str = ""
+    # Timezone-aware. None only when the store sent no order with the news (a deletion
+    # carries just the id): an open order always has it.
+    ordered_at: datetime | None = None
+    lines: tuple[StoreOrderLine, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.status == "open" and self.ordered_at is None:
+            raise ValueError("an open order needs the time it was placed")
+
+
+def _never_a_ping(_headers: Mapping[str, str], _body: bytes) -> bool:
+    return False
 
 
 @dataclass(frozen=True, slots=True)
-class StoreOrder:
-    """One order as the store reported it; `external_id` is the store's own id."""
+class WebhookFormat:
+    """How a store signs and labels its order webhooks, and how a body becomes a record."""
 
-    external_id: str
-    name: str  # what the shop owner calls it, e.g. "#1001"
-    customer_name: str
-    customer_email: str
-    ordered_at: datetime  # timezone-aware
-    status: Literal["open", "closed"]
-    lines: tuple[StoreOrderLine, ...]
+    signature_header: str
+    topic_header: str
+    delivery_header: str
+    verify: Callable[[bytes, str, str], bool]  # (raw body, signature, secret)
+    # (topic, JSON body) -> the order, or None for a topic Stockbot does not act on;
+    # raises one of ORDER_PARSE_ERRORS for an order it cannot read.
+    parse: Callable[[str, Any], StoreOrder | None]
+    # An unsigned "is this address alive?" request, answered 200 and nothing else.
+    is_ping: Callable[[Mapping[str, str], bytes], bool] = _never_a_ping
+
+
+def stripped(value: Any) -> str:
+    """A string field, stripped; anything else (null, a number, an object) is ""."""
+    return value.strip() if isinstance(value, str) else ""
+
+
+def full_name(person: Mapping[str, Any]) -> str:
+    """`first_name last_name` of a customer or an address (both stores name them so)."""
+    parts = (stripped(person.get("first_name")), stripped(person.get("last_name")))
+    return " ".join(part for part in parts if part)
+
+
+def order_id(raw: Mapping[str, Any]) -> str:
+    """The order's `id` as text; ValueError when there is none usable."""
+    value = raw["id"]
+    # bool is an int to Python, but never an id.
+    if isinstance(value, bool) or not isinstance(value, int | str) or not str(value).strip():
+        raise ValueError(f"unusable order id {value!r}")
+    return str(value).strip()
+
+
+def whole_number(value: Any) -> int | None:
+    """An integer field (JSON number or digits in a string); None when absent or not one."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, str):
+        try:
+            return int(value.strip())
+        except ValueError:
+            return None
+    return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -214,7 +283,7 @@ class StoreAdapter(ABC):
         """One order, or None (logged) when it cannot be read: the rest still count."""
         try:
             return parse(raw)
-        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        except ORDER_PARSE_ERRORS as exc:
             ident = raw.get(label) or raw.get("id") if isinstance(raw, dict) else None
             log.warning("%s: skipped unreadable order %s (%s)", self.name, ident, exc)
             return None

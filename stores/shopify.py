@@ -15,7 +15,8 @@ backordered and back to DENY. GraphQL throttling (`THROTTLED`, with HTTP 200 or
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Iterable, Mapping
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
@@ -25,15 +26,21 @@ from pydantic import field_validator
 from stores.base import (
     EnvVarName,
     InventoryUpdate,
+    OrderState,
     PushResult,
     StoreAdapter,
     StoreOptions,
     StoreOrder,
     StoreOrderLine,
     StoreRejected,
+    WebhookFormat,
+    full_name,
     http_url,
     next_link,
+    order_id,
+    stripped,
     verify_hmac_base64,
+    whole_number,
 )
 from suppliers.api_client import Retry, read_json
 
@@ -159,7 +166,7 @@ class ShopifyStore(StoreAdapter):
             await self.policy.sleep((used - size * BUCKET_HIGH_WATER) / REST_LEAK_RATE)
 
     def _order(self, raw: Any) -> StoreOrder | None:
-        return self.read_order(raw, _parse_order, "name")
+        return self.read_order(raw, parse_order, "name")
 
     # --- inventory -------------------------------------------------------------------
 
@@ -272,27 +279,133 @@ def _list(body: Any, key: str) -> list[Any]:
     return body[key]
 
 
-def _parse_order(raw: dict[str, Any]) -> StoreOrder:
+# --- orders: one reading for the poll and the webhooks ----------------------------------
+
+# Webhook topics whose body is the order object (orders/edited is not: it is an order
+# edit), with how the topic itself says the order ended (None: the body says).
+WEBHOOK_TOPICS: dict[str, OrderState | None] = {
+    "orders/create": None,
+    "orders/updated": None,
+    "orders/paid": None,
+    "orders/partially_fulfilled": None,
+    "orders/fulfilled": "fulfilled",
+    "orders/cancelled": "cancelled",
+}
+# Fulfillments whose units never left: those units are still to ship.
+_VOID_FULFILLMENTS = frozenset({"cancelled", "error", "failure"})
+
+
+def parse_order(raw: Mapping[str, Any]) -> StoreOrder:
+    """A Shopify order (an `orders.json` item or an order webhook's body) as Stockbot
+    reads it; raises one of ORDER_PARSE_ERRORS when it cannot be read."""
+    shipped = _shipped_units(raw)
+    lines = []
+    for item in raw.get("line_items") or []:
+        sku = stripped(item.get("sku"))
+        if not sku:  # custom items without a SKU cannot be matched to stock
+            continue
+        units = _units_to_ship(item, shipped)
+        if units > 0:  # a line shipped in full waits for nothing
+            lines.append(StoreOrderLine(sku, units))
+    external_id = order_id(raw)
     customer = raw.get("customer") or {}
-    address = raw.get("shipping_address") or raw.get("billing_address") or {}
-    name = " ".join(
-        part for part in (customer.get("first_name"), customer.get("last_name")) if part
-    )
-    closed = raw.get("closed_at") or raw.get("cancelled_at")
-    lines = tuple(
-        StoreOrderLine(str(line["sku"]), int(line["quantity"]))
-        for line in raw.get("line_items") or []
-        if line.get("sku")  # custom items without a SKU cannot be matched to stock
-    )
     return StoreOrder(
-        external_id=str(raw["id"]),
-        name=str(raw.get("name") or raw["id"]),
-        customer_name=name or str(address.get("name") or ""),
-        customer_email=str(raw.get("email") or customer.get("email") or ""),
-        ordered_at=_timestamp(raw["created_at"]),
-        status="closed" if closed else "open",
-        lines=lines,
+        external_id=external_id,
+        status=_state(raw),
+        name=stripped(raw.get("name")) or external_id,
+        customer_name=_customer_name(raw),
+        # The order's own address first: it is what the customer gave for this order.
+        customer_email=(
+            stripped(raw.get("email"))
+            or stripped(raw.get("contact_email"))
+            or stripped(customer.get("email"))
+        ),
+        ordered_at=_placed_at(raw),
+        lines=tuple(lines),
     )
+
+
+def parse_webhook(topic: str, raw: Mapping[str, Any]) -> StoreOrder | None:
+    """An order webhook's body as `parse_order` reads it, or None for a topic Stockbot
+    does not act on."""
+    if topic not in WEBHOOK_TOPICS:
+        return None
+    order = parse_order(raw)
+    ended = WEBHOOK_TOPICS[topic]
+    # orders/fulfilled says how it ended, unless the body says it was cancelled.
+    if ended is not None and order.status != "cancelled":
+        order = replace(order, status=ended)
+    return order
+
+
+WEBHOOK = WebhookFormat(
+    signature_header="X-Shopify-Hmac-Sha256",
+    topic_header="X-Shopify-Topic",
+    delivery_header="X-Shopify-Webhook-Id",
+    verify=verify_webhook,
+    parse=parse_webhook,
+)
+
+
+def _state(raw: Mapping[str, Any]) -> OrderState:
+    if raw.get("cancelled_at"):
+        return "cancelled"
+    # Closed is Shopify's "archived": done with, and no longer listed by the poll.
+    if raw.get("closed_at") or raw.get("fulfillment_status") == "fulfilled":
+        return "fulfilled"
+    return "open"
+
+
+def _units_to_ship(item: Mapping[str, Any], shipped: Mapping[str, int]) -> int:
+    """What a customer still waits for on one line.
+
+    `fulfillable_quantity` is exactly that: shipped, refunded and removed units are
+    out, so a partly fulfilled order waits only for the rest. Without it (an older or
+    trimmed payload): the line's quantity after edits and refunds (`current_quantity`,
+    else `quantity`) less the units already in fulfillments.
+    """
+    fulfillable = whole_number(item.get("fulfillable_quantity"))
+    if fulfillable is not None:
+        return max(0, fulfillable)
+    if item.get("fulfillment_status") == "fulfilled":
+        return 0
+    ordered = whole_number(item.get("current_quantity"))
+    if ordered is None:
+        ordered = whole_number(item["quantity"])
+    if ordered is None:
+        raise ValueError(f"line item {item.get('id')} has no quantity")
+    return max(0, ordered - shipped.get(str(item.get("id")), 0))
+
+
+def _shipped_units(raw: Mapping[str, Any]) -> dict[str, int]:
+    """Units in the order's fulfillments (sent or on their way), by line item id."""
+    shipped: dict[str, int] = {}
+    for fulfillment in raw.get("fulfillments") or []:
+        if fulfillment.get("status") in _VOID_FULFILLMENTS:
+            continue
+        for item in fulfillment.get("line_items") or []:
+            key = str(item.get("id"))
+            shipped[key] = shipped.get(key, 0) + (whole_number(item.get("quantity")) or 0)
+    return shipped
+
+
+def _customer_name(raw: Mapping[str, Any]) -> str:
+    """The customer's name, else the shipping then the billing address's."""
+    for person in ("customer", "shipping_address", "billing_address"):
+        part = raw.get(person) or {}
+        name = stripped(part.get("name")) or full_name(part)
+        if name:
+            return name
+    return ""
+
+
+def _placed_at(raw: Mapping[str, Any]) -> datetime:
+    for key in ("created_at", "processed_at"):
+        try:
+            return _timestamp(stripped(raw.get(key)))
+        except ValueError:
+            continue
+    raise ValueError(f"no readable created_at: {raw.get('created_at')!r}")
 
 
 def _timestamp(value: str) -> datetime:

@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import base64
 import logging
-from collections.abc import AsyncIterator, Iterable
+import re
+from collections.abc import AsyncIterator, Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
@@ -25,15 +26,21 @@ from pydantic import Field, field_validator
 from stores.base import (
     EnvVarName,
     InventoryUpdate,
+    OrderState,
     PushResult,
     StoreAdapter,
     StoreOptions,
     StoreOrder,
     StoreOrderLine,
     StoreRejected,
+    WebhookFormat,
+    full_name,
     http_url,
     next_link,
+    order_id,
+    stripped,
     verify_hmac_base64,
+    whole_number,
 )
 from suppliers.api_client import read_json
 
@@ -41,7 +48,6 @@ log = logging.getLogger(__name__)
 
 PER_PAGE = 100  # WooCommerce's maximum page size
 API_PATH = "/wp-json/wc/v3"
-OPEN_STATUSES = frozenset({"pending", "processing", "on-hold"})
 
 
 class WooCommerceOptions(StoreOptions):
@@ -203,25 +209,78 @@ def _total_pages(response: httpx.Response) -> int:
         return 0
 
 
-def parse_order(raw: dict[str, Any]) -> StoreOrder:
-    """A WooCommerce order (REST or webhook body); an unreadable one raises
-    KeyError, TypeError, ValueError or AttributeError."""
+# --- orders: one reading for the poll and the webhooks ----------------------------------
+
+# Order statuses as Stockbot reads them; any other (checkout-draft, trash, a plugin's
+# own) is "unknown". Pending (awaiting payment) is open: the customer has ordered.
+STATES: dict[str, OrderState] = {
+    "pending": "open",
+    "processing": "open",
+    "on-hold": "open",
+    "completed": "fulfilled",
+    "cancelled": "cancelled",
+    "refunded": "cancelled",
+    "failed": "cancelled",
+}
+WEBHOOK_TOPICS = frozenset({"order.created", "order.updated", "order.deleted"})
+
+
+def parse_order(raw: Mapping[str, Any]) -> StoreOrder:
+    """A WooCommerce order (a REST `orders` item or an order webhook's body) as Stockbot
+    reads it; raises one of ORDER_PARSE_ERRORS when it cannot be read."""
     billing = raw.get("billing") or {}
-    name = " ".join(part for part in (billing.get("first_name"), billing.get("last_name")) if part)
-    lines = tuple(
-        StoreOrderLine(str(line["sku"]), int(line["quantity"]))
-        for line in raw.get("line_items") or []
-        if line.get("sku")  # items without a SKU cannot be matched to stock
-    )
+    shipping = raw.get("shipping") or {}
+    lines = []
+    for item in raw.get("line_items") or []:
+        sku = stripped(item.get("sku"))
+        if not sku:  # items without a SKU cannot be matched to stock
+            continue
+        # WooCommerce ships an order whole (completed), so a line waits for all of it;
+        # refunds are listed as totals only, and a fully refunded order is cancelled.
+        units = whole_number(item["quantity"])
+        if units is None:
+            raise ValueError(f"line item {item.get('id')} has no quantity")
+        if units > 0:
+            lines.append(StoreOrderLine(sku, units))
+    external_id = order_id(raw)
     return StoreOrder(
-        external_id=str(raw["id"]),
-        name="#" + str(raw.get("number") or raw["id"]),
-        customer_name=name,
-        customer_email=str(billing.get("email") or ""),
+        external_id=external_id,
+        status=STATES.get(stripped(raw.get("status")), "unknown"),
+        name="#" + (str(raw.get("number") or "").strip() or external_id),
+        customer_name=full_name(billing) or full_name(shipping),
+        customer_email=stripped(billing.get("email")),
         ordered_at=_gmt(raw["date_created_gmt"]),
-        status="open" if raw.get("status") in OPEN_STATUSES else "closed",
-        lines=lines,
+        lines=tuple(lines),
     )
+
+
+def parse_webhook(topic: str, raw: Mapping[str, Any]) -> StoreOrder | None:
+    """An order webhook's body as `parse_order` reads it, or None for a topic Stockbot
+    does not act on. A deleted order's body is only `{"id": ...}`."""
+    if topic not in WEBHOOK_TOPICS:
+        return None
+    if topic == "order.deleted":
+        return StoreOrder(external_id=order_id(raw), status="deleted")
+    return parse_order(raw)
+
+
+_PING = re.compile(rb"webhook_id=\d{1,20}")
+
+
+def is_ping(headers: Mapping[str, str], body: bytes) -> bool:
+    """What WooCommerce sends once when a webhook is saved: form-encoded, unsigned,
+    without a topic."""
+    return not headers.get("X-WC-Webhook-Topic") and _PING.fullmatch(body.strip()) is not None
+
+
+WEBHOOK = WebhookFormat(
+    signature_header="X-WC-Webhook-Signature",
+    topic_header="X-WC-Webhook-Topic",
+    delivery_header="X-WC-Delivery-ID",
+    verify=verify_webhook,
+    parse=parse_webhook,
+    is_ping=is_ping,
+)
 
 
 def _gmt(value: str) -> datetime:

@@ -7,11 +7,10 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
-from sqlalchemy.orm import selectinload
 
 from bot.core.catalog import CsvImportError
 from bot.core.orders import OrderImportReport, OrderNotFound, close_order, import_orders
-from bot.db.models import Order, OrderLine, OrderStatus
+from bot.db.models import Order, OrderStatus
 from tests.fakes.slack_api import FakeSlackAPI
 from tests.helpers import (
     ALERT_CHANNEL_ID,
@@ -21,6 +20,7 @@ from tests.helpers import (
     run_cli,
     write_catalog,
 )
+from tests.webhook_helpers import order_rows
 
 ORDERS_HEADER = "order_id,customer_name,customer_email,sku,quantity,ordered_at"
 CATALOG = [
@@ -58,21 +58,9 @@ async def import_orders_csv(stack: Stack, rows: list[str]) -> OrderImportReport:
 
 
 async def order_snapshot(stack: Stack) -> dict[str, tuple]:
-    """Every order with its lines, for "nothing changed" comparisons."""
-    async with stack.runtime.sessions() as session:
-        orders = await session.scalars(
-            select(Order).options(selectinload(Order.lines).selectinload(OrderLine.product))
-        )
-        return {
-            o.external_id: (
-                o.customer_name,
-                o.customer_email,
-                o.ordered_at,
-                o.status,
-                sorted((line.product.sku, line.quantity, line.backordered) for line in o.lines),
-            )
-            for o in orders
-        }
+    """Every order with its lines, for "nothing changed" comparisons (all come from CSV
+    here, so without the source)."""
+    return {external_id: row[1:] for external_id, row in (await order_rows(stack)).items()}
 
 
 async def test_import_creates_orders_with_their_lines(stack: Stack) -> None:

@@ -1,5 +1,6 @@
 """Storefront sync end to end: supplier polls and switches -> stock pushed to a fake
-Shopify; store orders polled into the database; failed pushes retried and reported."""
+Shopify; store orders polled into the database, read as their webhooks read them;
+failed pushes retried and reported."""
 
 from __future__ import annotations
 
@@ -32,6 +33,7 @@ from bot.scheduler import build_scheduler
 from tests.fakes import woocommerce_server as woocommerce
 from tests.fakes.shopify_server import GRAPHQL, LOCATION, FakeShopify, Reply, order
 from tests.helpers import CATALOG_HEADER, CONFIG, Stack, run_cli
+from tests.webhook_helpers import SHOPIFY, WOOCOMMERCE, order_rows, set_secret
 
 TOKEN = "shpat_store_sync_token"
 WC_KEY, WC_SECRET = "ck_store_sync", "cs_store_sync"
@@ -51,6 +53,8 @@ def shopify_token(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SHOPIFY_ADMIN_TOKEN", TOKEN)
     monkeypatch.setenv("WC_CONSUMER_KEY", WC_KEY)
     monkeypatch.setenv("WC_CONSUMER_SECRET", WC_SECRET)
+    set_secret(monkeypatch, SHOPIFY, SHOPIFY.secret)
+    set_secret(monkeypatch, WOOCOMMERCE, WOOCOMMERCE.secret)
 
 
 @pytest.fixture
@@ -70,8 +74,17 @@ async def woo() -> AsyncIterator[woocommerce.FakeWooCommerce]:
 
 
 @pytest.fixture
+def woo_statuses() -> list[str]:
+    """The WooCommerce order statuses the poll lists."""
+    return ["processing", "on-hold"]
+
+
+@pytest.fixture
 def extra_config(
-    request: pytest.FixtureRequest, shop: FakeShopify, woo: woocommerce.FakeWooCommerce
+    request: pytest.FixtureRequest,
+    shop: FakeShopify,
+    woo: woocommerce.FakeWooCommerce,
+    woo_statuses: list[str],
 ) -> str:
     """The Shopify store; `parametrize("extra_config", ["woocommerce"], indirect=True)`
     configures the WooCommerce one instead."""
@@ -83,7 +96,7 @@ kind = "woocommerce"
 site_url = "{woo.site_url}"
 consumer_key_env = "WC_CONSUMER_KEY"
 consumer_secret_env = "WC_CONSUMER_SECRET"
-statuses = ["processing", "on-hold"]
+statuses = {json.dumps(woo_statuses)}
 max_attempts = 1
 requests_per_second = 50
 """
@@ -142,6 +155,25 @@ async def store_alerts(stack: Stack) -> list[Alert]:
                 select(Alert).where(Alert.kind == AlertKind.STORE_PUSH).order_by(Alert.id)
             )
         )
+
+
+async def out_of_stock_with_webhooks(stack: Stack) -> None:
+    """The catalog with nothing in stock, and the web server up for store webhooks."""
+    await stack.import_catalog(CATALOG)
+    stack.write_feed("Acme", {"A-MUG": 0, "A-CAP": 0})
+    await stack.poll("Acme")
+    await stack.serve_http()
+
+
+async def backordered_units(stack: Stack) -> dict[str, int]:
+    """Units backordered, by SKU, as the open backorder alerts say."""
+    async with stack.runtime.sessions() as session:
+        rows = await session.execute(
+            select(Product.sku, Alert.details)
+            .join(Product, Product.id == Alert.product_id)
+            .where(Alert.kind == AlertKind.BACKORDER, Alert.state != AlertState.RESOLVED)
+        )
+        return {sku: details["units"] for sku, details in rows.all()}
 
 
 def all_text(message: dict[str, Any]) -> str:
@@ -338,6 +370,67 @@ async def test_woocommerce_store_gets_orders_and_stock(
     assert (await stack.runtime.poll_store_orders(WOO)).closed == 1
     await push(stack)
     assert woo.item("MUG-1")["backorders"] == "no"
+
+
+async def test_a_partly_fulfilled_order_waits_for_the_same_units_by_webhook_and_by_poll(
+    stack: Stack, shop: FakeShopify
+) -> None:
+    await out_of_stock_with_webhooks(stack)
+    placed = [order(number, ("MUG-1", 3), ("CAP-2", 2)) for number in (1001, 1002)]
+    for raw in placed:
+        # Two of the three mugs have shipped; one cap was taken off the order in an edit.
+        raw["fulfillment_status"] = "partial"
+        mug, cap = raw["line_items"]
+        mug.update(fulfillable_quantity=1, fulfillment_status="partial")
+        cap.update(current_quantity=1, fulfillable_quantity=1)
+        # Protected customer data: no customer, the email only as the contact email.
+        raw.update(email="", contact_email="ann@example.com", customer=None)
+        raw["billing_address"] = {"first_name": "Ann", "last_name": "Lee"}
+    by_webhook, by_poll = (str(raw["id"]) for raw in placed)
+
+    # #1001: its webhook first.
+    response = await SHOPIFY.deliver(stack, placed[0], topic="orders/partially_fulfilled")
+    assert response.json()["result"] == "created"
+    told = (await order_rows(stack))[by_webhook]
+    assert told.lines == [("CAP-2", 1, 1), ("MUG-1", 1, 1)]
+    assert (told.customer_name, told.customer_email) == ("Ann Lee", "ann@example.com")
+
+    # Then the poll lists both: #1001 stays as its webhook left it, #1002 is read alike.
+    shop.orders = placed
+    report = await poll_orders(stack)
+    assert (report.created, report.updated) == (1, 0)
+    rows = await order_rows(stack)
+    assert rows[by_webhook] == told
+    assert rows[by_poll][1:] == told[1:]  # all but the source (see poll_orders)
+    # And #1002's webhook after the poll has nothing to change.
+    response = await SHOPIFY.deliver(stack, placed[1], topic="orders/updated")
+    assert response.json()["result"] == "unchanged"
+    assert await backordered_units(stack) == {"CAP-2": 2, "MUG-1": 2}
+
+
+@pytest.mark.parametrize("extra_config", ["woocommerce"], indirect=True)
+@pytest.mark.parametrize("woo_statuses", [["processing", "on-hold", "completed", "refunded"]])
+async def test_a_refunded_woocommerce_order_is_cancelled_by_webhook_and_by_poll(
+    stack: Stack, woo: woocommerce.FakeWooCommerce
+) -> None:
+    await out_of_stock_with_webhooks(stack)
+    woo.orders = [woocommerce.order(1, ("MUG-1", 2)), woocommerce.order(2, ("MUG-1", 1))]
+    for raw in woo.orders:
+        assert (await WOOCOMMERCE.deliver(stack, raw)).json()["result"] == "created"
+    assert (await stack.runtime.poll_store_orders(WOO)).updated == 0
+
+    for raw in woo.orders:
+        raw["status"] = "refunded"
+    # #1 is told by its webhook, #2 read by the poll.
+    response = await WOOCOMMERCE.deliver(stack, woo.orders[0], topic="order.updated")
+    assert response.json()["result"] == "closed"
+    assert (await stack.runtime.poll_store_orders(WOO)).closed == 1
+    rows = await order_rows(stack)
+    assert {external_id: row.status for external_id, row in rows.items()} == {
+        "701": OrderStatus.CANCELLED,
+        "702": OrderStatus.CANCELLED,
+    }
+    assert rows["701"].lines == [("MUG-1", 2, 0)] and rows["702"].lines == [("MUG-1", 1, 0)]
 
 
 def test_a_store_config_error_names_the_store_table(

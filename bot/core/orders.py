@@ -2,14 +2,16 @@
 
 Orders are keyed by the store's own ID (`external_id`), so a re-import or a
 repeated webhook updates in place. Every change re-allocates stock to open
-lines (`bot.core.backorders.refresh`) in the same transaction.
+lines (`bot.core.backorders.refresh`) in the same transaction. What a store says of
+its orders, whether its poll or its webhook told, goes through
+`apply_store_orders`, so both give the same order.
 """
 
 from __future__ import annotations
 
 import difflib
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
 from pathlib import Path
@@ -25,6 +27,7 @@ from bot.core.catalog import CsvImportError, read_csv_rows
 from bot.db.models import Order, OrderLine, OrderStatus, Product
 from bot.db.types import utcnow
 from bot.errors import UserError
+from stores.base import OrderState, StoreOrder
 
 REQUIRED_COLUMNS = ("order_id", "customer_name", "customer_email", "sku", "quantity", "ordered_at")
 # Any blank here rejects the row; a customer may come without a name or email.
@@ -35,6 +38,13 @@ MAX_SUGGESTED_SKUS = 10
 CHUNK = 500
 # Column sizes (bot.db.models): a longer value is a mistake in the file, not a truncation.
 LENGTH_LIMITS = {"order_id": 100, "customer_name": 200, "customer_email": 320, "sku": 200}
+# How a store's word on an order that ended becomes Stockbot's: a deleted order waits
+# for nothing, like a cancelled one.
+CLOSED_AS: dict[OrderState, OrderStatus] = {
+    "fulfilled": OrderStatus.FULFILLED,
+    "cancelled": OrderStatus.CANCELLED,
+    "deleted": OrderStatus.CANCELLED,
+}
 
 T = TypeVar("T")
 
@@ -71,6 +81,13 @@ class CloseResult:
     status: str
     changed: bool
     alerts: EvaluationResult
+
+
+@dataclass(frozen=True, slots=True)
+class StoreOrderChange:
+    external_id: str
+    outcome: str  # created | updated | unchanged | closed | ignored
+    detail: str = ""
 
 
 @dataclass(slots=True)
@@ -380,3 +397,75 @@ async def set_status(
     result = await backorders.refresh(session, product_ids=products, channel=channel, now=now)
     await store_sync.mark_wanted(session, products, None)
     return result
+
+
+async def apply_store_orders(
+    session: AsyncSession,
+    records: Sequence[StoreOrder],
+    *,
+    source: str,
+    channel: str,
+    now: datetime,
+) -> list[StoreOrderChange]:
+    """Apply what a store says of its orders (from its poll or its webhooks, alike) and
+    re-allocate the stock they touch; one change per distinct order, the last word on
+    an order winning. New orders get `source`."""
+    latest = {record.external_id: record for record in records}
+    product_ids = await resolve_skus(
+        session, {line.sku for record in latest.values() for line in record.lines}
+    )
+    existing = await load_orders(session, list(latest))
+    changes: list[StoreOrderChange] = []
+    affected: set[int] = set()
+    for external_id, record in latest.items():
+        outcome, detail, products = await _apply_store_order(
+            session, existing.get(external_id), record, product_ids, source, channel, now
+        )
+        changes.append(StoreOrderChange(external_id, outcome, detail))
+        affected |= products
+    await session.flush()
+    await backorders.refresh(session, product_ids=affected, channel=channel, now=now)
+    await store_sync.mark_wanted(session, affected, None)
+    return changes
+
+
+async def _apply_store_order(
+    session: AsyncSession,
+    order: Order | None,
+    record: StoreOrder,
+    product_ids: Mapping[str, int],
+    source: str,
+    channel: str,
+    now: datetime,
+) -> tuple[str, str, set[int]]:
+    """(outcome, detail, products to re-allocate) for one store order."""
+    if len(record.external_id) > LENGTH_LIMITS["order_id"]:
+        return "ignored", "order id too long", set()
+    closed_as = CLOSED_AS.get(record.status)
+    if closed_as is not None:
+        if order is None:
+            return "ignored", "order not known", set()
+        # set_status re-allocates at once.
+        if await set_status(session, order, closed_as, channel=channel, now=now) is None:
+            return "unchanged", "", set()
+        return "closed", str(closed_as), set()
+    if record.status != "open" or record.ordered_at is None:
+        return "ignored", "the store's order status is not one Stockbot acts on", set()
+    lines: dict[int, int] = {}
+    for line in record.lines:
+        product_id = product_ids.get(line.sku)
+        if product_id is not None and line.quantity > 0:
+            # The same SKU on two line items (e.g. different properties) is one line here.
+            lines[product_id] = lines.get(product_id, 0) + line.quantity
+    if order is None and not lines:
+        return "ignored", "no line item matches a catalog product", set()
+    data = OrderData(
+        external_id=record.external_id,
+        customer_name=record.customer_name[: LENGTH_LIMITS["customer_name"]],
+        customer_email=record.customer_email[: LENGTH_LIMITS["customer_email"]],
+        ordered_at=record.ordered_at,
+        lines=lines,
+        source=source,
+    )
+    outcome, products = apply_order(session, order, data)
+    return outcome, "", products

@@ -11,6 +11,7 @@ reported as one `store_push` alert per store until pushes succeed again.
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -19,7 +20,7 @@ from typing import TypeVar
 from sqlalchemy import func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.core import alerts, backorders, orders
+from bot.core import alerts, orders
 from bot.core.rules import STOCKOUT_AVAILABILITIES
 from bot.db.models import AlertKind, Offer, Order, OrderLine, OrderStatus, Product, StoreInventory
 from bot.db.types import utcnow
@@ -358,53 +359,25 @@ async def poll_orders(
     channel: str,
     now: datetime | None = None,
 ) -> OrderPollReport:
-    """Upsert the store's open orders (source = the store's name), close this
-    store's orders no longer listed, and re-allocate stock. A StoreError while
-    reading leaves everything as it was."""
+    """Apply the store's orders as its webhooks would (new ones get source = the
+    store's name), close this store's open orders no longer listed, and re-allocate
+    stock. A StoreError while reading leaves everything as it was."""
     now = now or utcnow()
     listed = [order async for order in adapter.open_orders()]
-    report = OrderPollReport(store_name, listed=len(listed))
-    product_ids = await orders.resolve_skus(
-        session, {line.sku for order in listed for line in order.lines}
+    changes = await orders.apply_store_orders(
+        session, listed, source=store_name, channel=channel, now=now
     )
-    valid = [order for order in listed if 0 < len(order.external_id) <= 100]
-    existing = await orders.load_orders(session, [order.external_id for order in valid])
-    affected: set[int] = set()
-    open_ids: set[str] = set()
-    for listed_order in valid:
-        current = existing.get(listed_order.external_id)
-        if listed_order.status == "closed":
-            if current is not None and current.status == OrderStatus.OPEN:
-                await orders.set_status(
-                    session, current, OrderStatus.FULFILLED, channel=channel, now=now
-                )
-                affected |= {line.product_id for line in current.lines}
-                report.closed += 1
-            continue
-        open_ids.add(listed_order.external_id)
-        lines: dict[int, int] = {}
-        for line in listed_order.lines:
-            product_id = product_ids.get(line.sku)
-            if product_id is not None and line.quantity > 0:
-                lines[product_id] = lines.get(product_id, 0) + line.quantity
-        if not lines:
-            report.ignored += 1  # nothing Stockbot stocks; an existing order is left as is
-            continue
-        data = orders.OrderData(
-            external_id=listed_order.external_id,
-            customer_name=listed_order.customer_name[:200],
-            customer_email=listed_order.customer_email[:320],
-            ordered_at=listed_order.ordered_at,
-            lines=lines,
-            source=store_name,
-        )
-        outcome, products = orders.apply_order(session, current, data)
-        affected |= products
-        if outcome == "created":
-            report.created += 1
-        elif outcome == "updated":
-            report.updated += 1
-    await session.flush()
+    tally = Counter(change.outcome for change in changes)
+    report = OrderPollReport(
+        store_name,
+        listed=len(listed),
+        created=tally["created"],
+        updated=tally["updated"],
+        closed=tally["closed"],
+        ignored=tally["ignored"],
+    )
+    # Listed but in a status Stockbot cannot read ("unknown") is not gone either.
+    listed_ids = {order.external_id for order in listed if order.status in ("open", "unknown")}
     known_open = await session.scalars(
         select(Order.external_id).where(
             Order.source == store_name, Order.status == OrderStatus.OPEN
@@ -412,15 +385,13 @@ async def poll_orders(
     )
     # Orders past a page cap were not seen, not closed: only a full listing proves it.
     gone = (
-        [external_id for external_id in known_open if external_id not in open_ids]
+        [external_id for external_id in known_open if external_id not in listed_ids]
         if adapter.orders_complete
         else []
     )
     for order in (await orders.load_orders(session, gone)).values():
         # Fulfilled or cancelled in the store: either way nobody waits for it any more.
+        # set_status re-allocates the stock it frees.
         await orders.set_status(session, order, OrderStatus.FULFILLED, channel=channel, now=now)
-        affected |= {line.product_id for line in order.lines}
         report.closed += 1
-    await backorders.refresh(session, product_ids=affected, channel=channel, now=now)
-    await mark_wanted(session, affected, None)
     return report

@@ -1,0 +1,209 @@
+"""Store order webhooks as the stores send them (signed, over HTTP), and what they left behind."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, NamedTuple
+
+import httpx
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.orm import selectinload
+
+from bot.db.models import Alert, AlertKind, Order, OrderLine, WebhookDelivery
+from tests.helpers import CATALOG_HEADER, Stack
+
+CATALOG = [
+    CATALOG_HEADER,
+    "MUG-1,Blue mug,Acme,A-MUG,1,0,4.00",
+    "CAP-2,Red cap,Acme,A-CAP,1,0,2.00",
+]
+
+# As Shopify sends it: the REST order object.
+SHOPIFY_ORDER: dict[str, Any] = {
+    "id": 820982911946154508,
+    "name": "#1001",
+    "email": "jon@example.com",
+    "created_at": "2024-05-01T10:15:00-04:00",
+    "cancelled_at": None,
+    "fulfillment_status": None,
+    "customer": {"id": 115310627314723954, "first_name": "Jon", "last_name": "Snow"},
+    "shipping_address": {"name": "Jon Snow (shipping)"},
+    "line_items": [
+        {"id": 1, "sku": "MUG-1", "quantity": 3, "fulfillable_quantity": 3, "title": "Mug"},
+        {"id": 2, "sku": "CAP-2", "quantity": 1, "fulfillable_quantity": 1, "title": "Cap"},
+        {"id": 3, "sku": "GIFT-CARD", "quantity": 1, "title": "Gift card"},
+        {"id": 4, "sku": "", "quantity": 1, "title": "Custom engraving"},
+    ],
+}
+# As WooCommerce sends it: the REST v3 order resource.
+WOOCOMMERCE_ORDER: dict[str, Any] = {
+    "id": 727,
+    "number": "727",
+    "status": "processing",
+    "currency": "EUR",
+    "date_created": "2026-11-21T09:30:00",
+    "date_created_gmt": "2026-11-21T08:30:00",
+    "billing": {"first_name": "Bo", "last_name": "Berg", "email": "bo@example.com"},
+    "shipping": {"first_name": "Bo", "last_name": "Berg"},
+    "line_items": [
+        {"id": 1, "product_id": 50, "variation_id": 0, "sku": "MUG-1", "quantity": 3},
+        {"id": 2, "product_id": 51, "variation_id": 0, "sku": "CAP-2", "quantity": 1},
+        {"id": 3, "product_id": 52, "variation_id": 0, "sku": "GIFT-CARD", "quantity": 1},
+        {"id": 4, "product_id": 53, "variation_id": 0, "sku": "", "quantity": 1},
+    ],
+}
+
+
+def sign(body: bytes, secret: str) -> str:
+    """base64(HMAC-SHA256(body)), as both stores sign their webhooks."""
+    return base64.b64encode(hmac.new(secret.encode(), body, hashlib.sha256).digest()).decode()
+
+
+@dataclass(frozen=True, slots=True)
+class StoreHooks:
+    """One store's order webhook: where it posts, its secret and its headers."""
+
+    path: str
+    secret_env: str
+    secret: str
+    topic: str  # the topic sent when a test names none
+    order: dict[str, Any]  # a typical order body
+    signature_header: str
+    headers: Callable[[str, str], dict[str, str]]  # (topic, delivery id) -> headers
+
+    async def deliver(
+        self,
+        stack: Stack,
+        payload: dict[str, Any],
+        *,
+        topic: str | None = None,
+        delivery_id: str | None = None,
+        signature: str | None = "valid",
+    ) -> httpx.Response:
+        """POST as the store does: the raw JSON body, signed, with its topic and delivery id."""
+        body = json.dumps(payload).encode()
+        headers = self.headers(topic or self.topic, delivery_id or uuid.uuid4().hex)
+        if signature is not None:
+            given = sign(body, self.secret) if signature == "valid" else signature
+            headers[self.signature_header] = given
+        return await post(stack, self.path, body, headers)
+
+
+def _shopify_headers(topic: str, delivery_id: str) -> dict[str, str]:
+    return {
+        "Content-Type": "application/json",
+        "X-Shopify-Topic": topic,
+        "X-Shopify-Shop-Domain": "stockbot-test.myshopify.com",
+        "X-Shopify-API-Version": "2024-04",
+        "X-Shopify-Webhook-Id": delivery_id,
+    }
+
+
+def _woocommerce_headers(topic: str, delivery_id: str) -> dict[str, str]:
+    resource, _, event = topic.partition(".")
+    return {
+        "Content-Type": "application/json",
+        "User-Agent": "WooCommerce/9.4.2 Hookshot (WordPress/6.7.1)",
+        "X-WC-Webhook-Source": "https://shop.example.com/",
+        "X-WC-Webhook-Topic": topic,
+        "X-WC-Webhook-Resource": resource,
+        "X-WC-Webhook-Event": event,
+        "X-WC-Webhook-ID": "12",
+        "X-WC-Delivery-ID": delivery_id,
+    }
+
+
+SHOPIFY = StoreHooks(
+    path="/webhooks/shopify/orders",
+    secret_env="SHOPIFY_WEBHOOK_SECRET",
+    secret="shpss_test_webhook_secret",
+    topic="orders/create",
+    order=SHOPIFY_ORDER,
+    signature_header="X-Shopify-Hmac-Sha256",
+    headers=_shopify_headers,
+)
+WOOCOMMERCE = StoreHooks(
+    path="/webhooks/woocommerce/orders",
+    secret_env="WOOCOMMERCE_WEBHOOK_SECRET",
+    secret="wc_test_webhook_secret",
+    topic="order.created",
+    order=WOOCOMMERCE_ORDER,
+    signature_header="X-WC-Webhook-Signature",
+    headers=_woocommerce_headers,
+)
+
+
+def set_secret(monkeypatch: pytest.MonkeyPatch, hooks: StoreHooks, secret: str | None) -> None:
+    """Before the `stack` fixture loads the settings: None leaves the webhook unconfigured."""
+    if secret is None:
+        monkeypatch.delenv(hooks.secret_env, raising=False)
+    else:
+        monkeypatch.setenv(hooks.secret_env, secret)
+
+
+async def post(stack: Stack, path: str, body: bytes, headers: dict[str, str]) -> httpx.Response:
+    async with httpx.AsyncClient() as client:
+        response = await client.post(stack.extra["base_url"] + path, content=body, headers=headers)
+    await stack.deliver()  # after the worker, if it was quicker: nothing is posted twice
+    return response
+
+
+class OrderRow(NamedTuple):
+    source: str
+    customer_name: str
+    customer_email: str
+    ordered_at: datetime
+    status: str  # an OrderStatus value
+    lines: list[tuple[str, int, int]]  # (SKU, quantity, backordered), by SKU
+
+
+async def order_rows(stack: Stack) -> dict[str, OrderRow]:
+    """Every order with its lines, by the store's order id."""
+    async with stack.runtime.sessions() as session:
+        rows = await session.scalars(
+            select(Order).options(selectinload(Order.lines).selectinload(OrderLine.product))
+        )
+        return {
+            o.external_id: OrderRow(
+                o.source,
+                o.customer_name,
+                o.customer_email,
+                o.ordered_at,
+                o.status,
+                sorted((line.product.sku, line.quantity, line.backordered) for line in o.lines),
+            )
+            for o in rows
+        }
+
+
+async def backorder_alert(stack: Stack) -> Alert | None:
+    """The latest backorder alert."""
+    async with stack.runtime.sessions() as session:
+        return await session.scalar(
+            select(Alert).where(Alert.kind == AlertKind.BACKORDER).order_by(Alert.id.desc())
+        )
+
+
+async def counts(stack: Stack) -> tuple[int | None, int | None]:
+    """(webhook deliveries recorded, alerts raised)."""
+    async with stack.runtime.sessions() as session:
+        return (
+            await session.scalar(select(func.count()).select_from(WebhookDelivery)),
+            await session.scalar(select(func.count()).select_from(Alert)),
+        )
+
+
+async def ready(stack: Stack, mugs: int = 1) -> None:
+    """The catalog, `mugs` blue mugs and 50 caps in stock, and the web server up."""
+    await stack.import_catalog(CATALOG)
+    stack.write_feed("Acme", {"A-MUG": mugs, "A-CAP": 50})
+    await stack.poll("Acme")
+    await stack.serve_http()
