@@ -12,6 +12,7 @@ from bot.runtime import Runtime
 from bot.slack.render import text_message
 from bot.slack.texts import GENERIC_ERROR
 from bot.web.server import add_routes
+from bot.web.slack_guard import slack_request_guard
 
 log = logging.getLogger(__name__)
 
@@ -55,5 +56,12 @@ def create_app(runtime: Runtime) -> AsyncApp:
 def create_web_app(app: AsyncApp | None, runtime: Runtime) -> web.Application:
     """Bolt's aiohttp application (when Slack talks to us over HTTP) plus Stockbot's
     own routes: health and the store order webhooks."""
-    web_app = app.web_app(path=EVENTS_PATH) if app is not None else web.Application()
+    if app is None:
+        return add_routes(web.Application(), runtime)
+    web_app = app.web_app(path=EVENTS_PATH)
+    secret = runtime.settings.slack_signing_secret
+    # Verified before Bolt parses anything; without a secret nothing gets through.
+    web_app.middlewares.append(
+        slack_request_guard(secret.get_secret_value() if secret else None, EVENTS_PATH)
+    )
     return add_routes(web_app, runtime)
