@@ -23,7 +23,6 @@ import httpx
 from pydantic import Field, field_validator
 
 from stores.base import (
-    EnvVarName,
     InventoryUpdate,
     PushResult,
     StoreAdapter,
@@ -31,11 +30,11 @@ from stores.base import (
     StoreOrder,
     StoreOrderLine,
     StoreRejected,
-    http_url,
+    StoreUrl,
     next_link,
     verify_hmac_base64,
 )
-from suppliers.api_client import read_json
+from transport import EnvVarName, read_json
 
 log = logging.getLogger(__name__)
 
@@ -45,15 +44,10 @@ OPEN_STATUSES = frozenset({"pending", "processing", "on-hold"})
 
 
 class WooCommerceOptions(StoreOptions):
-    site_url: str  # the shop's address, e.g. https://shop.example.com
+    site_url: StoreUrl  # the shop's address, e.g. https://shop.example.com
     consumer_key_env: EnvVarName
     consumer_secret_env: EnvVarName
     statuses: list[str] = Field(default_factory=lambda: ["processing", "on-hold"], min_length=1)
-
-    @field_validator("site_url")
-    @classmethod
-    def _url(cls, url: str) -> str:
-        return http_url(url)
 
     @field_validator("statuses")
     @classmethod
@@ -97,7 +91,7 @@ class WooCommerceStore(StoreAdapter):
         params: dict[str, str] | None = self._order_params(1)
         page = 0
         while url is not None and page < self.options.max_pages:
-            response, body = await self.call(
+            response, body = await self.api.call(
                 "GET", url, self._check, params=params, headers=headers
             )
             page += 1
@@ -127,7 +121,7 @@ class WooCommerceStore(StoreAdapter):
     # --- inventory -------------------------------------------------------------------
 
     async def push_one(self, update: InventoryUpdate, headers: dict[str, str]) -> PushResult:
-        _, found = await self.call(
+        _, found = await self.api.call(
             "GET",
             f"{self.api_root}/products",
             self._check,
@@ -140,7 +134,7 @@ class WooCommerceStore(StoreAdapter):
         )
         if item is None:
             return PushResult(update.sku, False, f"no product with SKU {update.sku} in WooCommerce")
-        await self.call(
+        await self.api.call(
             "PUT", self._item_url(item), self._check, json_body=_stock_body(update), headers=headers
         )
         return PushResult(update.sku, True)

@@ -17,14 +17,12 @@ import codecs
 import re
 from abc import abstractmethod
 from collections.abc import AsyncGenerator, AsyncIterator, Mapping, Sequence
-from contextlib import AbstractAsyncContextManager, aclosing, asynccontextmanager
-from dataclasses import replace
+from contextlib import aclosing, asynccontextmanager
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
-from typing import Annotated, Any, ClassVar, Final
+from typing import Any, ClassVar, Final
 
-import httpx
-from pydantic import AfterValidator, Field, ValidationInfo, field_validator, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from suppliers.base import (
     AdapterOptions,
@@ -35,15 +33,8 @@ from suppliers.base import (
     SupplierAdapter,
     Validators,
 )
-from suppliers.http import (
-    FeedResponse,
-    FetchPolicy,
-    chained,
-    display_source,
-    open_feed,
-    prefetch,
-    resolve_source,
-)
+from suppliers.feed_source import FeedResponse, open_feed, resolve_source
+from transport import EnvVarName, FetchPolicy, chained, display_source, prefetch
 
 # --- field names -------------------------------------------------------------------
 
@@ -253,9 +244,10 @@ def parse_price(value: object) -> Decimal | None:
     if isinstance(value, int | Decimal):
         number = Decimal(value)
     elif isinstance(value, str):
-        number = _parse_price_text(value)
-        if number is None:
+        parsed = _parse_price_text(value)
+        if parsed is None:
             return None
+        number = parsed
     else:
         raise ValueError(f"price {show(value)} is not a number")
     if not number.is_finite():
@@ -409,26 +401,6 @@ async def utf8_chunks(chunks: AsyncIterator[bytes], encoding: str) -> AsyncItera
 # --- options and adapter plumbing ----------------------------------------------------
 
 _HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
-_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-
-
-def _env_var_is_set(name: str, info: ValidationInfo) -> str:
-    """Check the variable exists when the loader passes `context={"env": ...}`.
-
-    Declared per dict value so a failure is located at headers_env.<header>.
-    """
-    if not _ENV_NAME.fullmatch(name):
-        raise ValueError(f"{name!r} is not a valid environment variable name")
-    env = (info.context or {}).get("env")
-    if env is not None and name not in env:
-        raise ValueError(f"environment variable {name} is not set")
-    if env is not None and not env[name].strip():
-        raise ValueError(f"environment variable {name} is empty")
-    return name
-
-
-# Public name for option models outside this module (the API adapters' *_env keys).
-env_var_is_set = _env_var_is_set
 
 
 class FeedOptions(AdapterOptions):
@@ -438,9 +410,7 @@ class FeedOptions(AdapterOptions):
     mapping: dict[str, str] = Field(default_factory=dict)  # logical field -> column name
     headers: dict[str, str] = Field(default_factory=dict)  # plain, non-secret headers
     # header name -> NAME of the environment variable holding its (secret) value
-    headers_env: dict[str, Annotated[str, AfterValidator(_env_var_is_set)]] = Field(
-        default_factory=dict
-    )
+    headers_env: dict[str, EnvVarName] = Field(default_factory=dict)
     encoding: str = "utf-8"
     timeout: float = Field(30.0, gt=0)
     max_attempts: int = Field(4, ge=1, le=10)
@@ -499,8 +469,6 @@ class FeedAdapterBase(SupplierAdapter):
     can follow batches already yielded (a cut-off body, a JSON feed without any
     quantity key): callers must treat the whole read as failed then.
     Subclasses set `kind`, `Options` and `unit`, and implement `parse()`.
-    `policy` tunes retries (tests pass a recording `sleep` and a tiny
-    `base_delay`); its timeout and attempts always come from the options.
     """
 
     Options: ClassVar[type[FeedOptions]]
@@ -508,36 +476,13 @@ class FeedAdapterBase(SupplierAdapter):
     needs_skus: ClassVar[bool] = False
     options: FeedOptions
 
-    def __init__(
-        self,
-        name: str,
-        options: AdapterOptions,
-        client: httpx.AsyncClient,
-        env: Mapping[str, str] | None = None,
-        *,
-        policy: FetchPolicy | None = None,
-    ) -> None:
-        if not isinstance(options, self.Options):
-            raise TypeError(f"{type(self).__name__} needs {self.Options.__name__}")
-        super().__init__(name, options, client, env)
-        self.options = options
-        self.policy = replace(
-            policy or FetchPolicy(), timeout=options.timeout, max_attempts=options.max_attempts
-        )
-
-    def open(
-        self,
-        validators: Validators | None = None,
-        skus: Sequence[str] = (),
-        batch_size: int = 5000,
-    ) -> AbstractAsyncContextManager[FeedRead]:
-        if batch_size < 1:
-            raise ValueError("batch_size must be at least 1")
-        return self._open(validators, batch_size)
+    def limited(self, policy: FetchPolicy) -> FetchPolicy:
+        # Feeds have no max_wait key: the policy's longest wait stands.
+        return policy.limited(self.options.timeout, self.options.max_attempts)
 
     @asynccontextmanager
-    async def _open(
-        self, validators: Validators | None, batch_size: int
+    async def read(
+        self, validators: Validators | None, skus: Sequence[str], batch_size: int
     ) -> AsyncIterator[FeedRead]:
         async with open_feed(
             self.client,
@@ -571,16 +516,27 @@ class FeedAdapterBase(SupplierAdapter):
 
     @abstractmethod
     def parse(
-        self,
-        chunks: AsyncIterator[bytes],
-        builder: RecordBuilder,
-        source: str,
-        batch_size: int,
+        self, chunks: AsyncIterator[bytes], builder: RecordBuilder, source: str
     ) -> AsyncGenerator[list[StockRecord], None]:
-        """Turn the body into batches of records; raise FeedInvalid if it is unusable."""
+        """Turn the body into records, yielded as they are read (any number at a
+        time, `rebatched` sizes them); raise FeedInvalid if it is unusable."""
 
     def describe(self) -> dict[str, Any]:
         return {"kind": self.kind, "source": display_source(self.options.url)}
+
+
+async def rebatched(
+    pieces: AsyncIterator[list[StockRecord]], size: int
+) -> AsyncIterator[list[StockRecord]]:
+    """The records of `pieces` in lists of `size` (the last may be shorter)."""
+    batch: list[StockRecord] = []
+    async for piece in pieces:
+        batch.extend(piece)
+        while len(batch) >= size:
+            yield batch[:size]
+            del batch[:size]
+    if batch:
+        yield batch
 
 
 class _StreamedFeedRead(FeedRead):
@@ -606,9 +562,9 @@ class _StreamedFeedRead(FeedRead):
             return
         builder = RecordBuilder(self.stats, self._adapter.unit)
         async with aclosing(self._response.chunks()) as chunks:
-            parsed = self._adapter.parse(chunks, builder, self._response.source, self._batch_size)
+            parsed = self._adapter.parse(chunks, builder, self._response.source)
             async with aclosing(parsed):
-                async for batch in parsed:
+                async for batch in rebatched(parsed, self._batch_size):
                     yield batch
 
     async def aclose(self) -> None:

@@ -14,7 +14,6 @@ import pytest
 
 from suppliers.base import Availability, FeedInvalid, FeedRead, FeedUnavailable, StockRecord
 from suppliers.bigbuy import BigBuyAdapter, BigBuyOptions
-from suppliers.http import FetchPolicy
 from suppliers.registry import adapter_class
 from tests.fakes.bigbuy_server import (
     EMPTY,
@@ -31,6 +30,7 @@ from tests.fakes.bigbuy_server import (
     stock,
 )
 from tests.fakes.clock import FakeClock
+from transport import FetchPolicy
 
 API_KEY = "bb-5ecr3t-ap1-k3y-value"
 ENV = {"BIGBUY_API_KEY": API_KEY}

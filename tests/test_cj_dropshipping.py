@@ -21,7 +21,6 @@ from suppliers.base import (
     SupplierPaused,
 )
 from suppliers.cj_dropshipping import CjDropshippingAdapter, CjDropshippingOptions
-from suppliers.http import FetchPolicy
 from suppliers.registry import adapter_class
 from tests.fakes.cj_server import (
     LOGIN,
@@ -36,6 +35,7 @@ from tests.fakes.cj_server import (
     warehouse,
 )
 from tests.fakes.clock import FakeClock
+from transport import FetchPolicy
 
 API_KEY = "CJ4471@api@5ecr3t-k3y-value"
 ENV = {"CJ_API_KEY": API_KEY}

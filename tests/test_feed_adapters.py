@@ -23,7 +23,6 @@ from suppliers.base import (
     Validators,
 )
 from suppliers.csv_feed import CsvFeedAdapter, sniff_delimiter
-from suppliers.http import FetchPolicy
 from suppliers.json_feed import JsonFeedAdapter
 from suppliers.parsing import (
     FeedAdapterBase,
@@ -44,6 +43,7 @@ from tests.fakes.supplier_server import (
     too_many_requests,
     truncated,
 )
+from transport import FetchPolicy
 
 SECRET = "s3cr3t-t0ken-value"
 QUERY_SECRET = "qu3ry-s3cr3t"

@@ -13,7 +13,6 @@ import pydantic
 import pytest
 
 from suppliers.base import Availability, FeedInvalid, FeedRead, FeedUnavailable, StockRecord
-from suppliers.http import FetchPolicy
 from suppliers.printful import PrintfulAdapter, PrintfulOptions
 from suppliers.registry import adapter_class
 from tests.fakes.clock import FakeClock
@@ -26,6 +25,7 @@ from tests.fakes.printful_server import (
     v2_path,
 )
 from tests.fakes.supplier_server import http_date
+from transport import FetchPolicy
 
 TOKEN = "pf-pr1vate-t0ken-value"
 ENV = {"PRINTFUL_TOKEN": TOKEN}

@@ -17,7 +17,6 @@ import pytest
 from stores.base import InventoryUpdate, PushResult, StoreOrder, StoreOrderLine, StoreRejected
 from stores.registry import store_class
 from stores.shopify import ShopifyOptions, ShopifyStore, verify_webhook
-from suppliers.http import FetchPolicy
 from tests.fakes.clock import FakeClock
 from tests.fakes.shopify_server import (
     GRAPHQL,
@@ -29,6 +28,7 @@ from tests.fakes.shopify_server import (
     order,
     rest_throttled,
 )
+from transport import FetchPolicy
 
 TOKEN = "shpat_0123456789abcdef5ecret"
 ENV = {"SHOPIFY_TOKEN": TOKEN}

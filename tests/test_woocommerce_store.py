@@ -24,7 +24,6 @@ from stores.base import (
 )
 from stores.registry import store_class
 from stores.woocommerce import WooCommerceOptions, WooCommerceStore, verify_webhook
-from suppliers.http import FetchPolicy
 from tests.fakes.clock import FakeClock
 from tests.fakes.woocommerce_server import (
     ORDERS,
@@ -35,6 +34,7 @@ from tests.fakes.woocommerce_server import (
     unavailable,
     wc_error,
 )
+from transport import FetchPolicy
 
 KEY = "ck_4f1e9b0c5ecretkey0000000000000000000"
 SECRET = "cs_9a8b7c6d5ecretsecret00000000000000000"
