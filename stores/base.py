@@ -36,7 +36,7 @@ from transport import (
     display_source,
     failed_answer,
     http_url,
-    status_text,
+    refused_access,
 )
 
 log = logging.getLogger(__name__)
@@ -225,9 +225,7 @@ class StoreAdapter(ServiceAdapter, ABC):
             return
         status = response.status_code
         if status in (401, 403):
-            raise StoreRejected(
-                f"{self.service} refused access ({status_text(status)}) - {credential_hint}"
-            )
+            raise StoreRejected(refused_access(self.service, status, credential_hint))
         where = display_source(str(response.request.url))
         detail = self.error_detail(response)
         suffix = f": {detail}" if detail else ""

@@ -30,21 +30,23 @@ from suppliers.base import (
     FeedInvalid,
     FeedRead,
     FeedStats,
-    FeedUnavailable,
+    OnceFeedRead,
     StockRecord,
     SupplierAdapter,
     Validators,
+    rebatched,
 )
 from transport import (
     ApiClient,
     CallLimits,
     NotFound,
     TokenRejected,
+    answer_error,
     credential_problem,
     display_source,
     failed_answer,
     http_url,
-    status_text,
+    refused_access,
 )
 
 
@@ -77,14 +79,11 @@ def check_http_status(
         raise NotFound
     where = display_source(str(response.request.url))
     if status == 403:
-        raise FeedInvalid(
-            f"{service} refused access ({status_text(status)}) - check the API key or token "
-            "and its permissions in the supplier's settings"
-        )
+        hint = "check the API key or token and its permissions in the supplier's settings"
+        raise FeedInvalid(refused_access(service, status, hint))
     if 300 <= status < 400 or status in (404, 410):
         raise FeedInvalid(f"{service} {answered} at {where} - check base_url in the settings")
-    error = FeedInvalid if status < 500 else FeedUnavailable
-    raise error(f"{service} {answered} at {where}")
+    raise answer_error(status, f"{service} {answered} at {where}")
 
 
 def next_utc_midnight(now: datetime) -> datetime:
@@ -180,7 +179,7 @@ class ApiAdapterBase(SupplierAdapter):
         return {"kind": self.kind, "source": display_source(self.options.base_url)}
 
 
-class ApiFeedRead(FeedRead):
+class ApiFeedRead(OnceFeedRead):
     """One poll of an API adapter: never complete, since a SKU left out of the
     answer is not a stockout."""
 
@@ -192,27 +191,12 @@ class ApiFeedRead(FeedRead):
         self._adapter = adapter
         self._skus = skus
         self._batch_size = batch_size
-        self._batches: AsyncGenerator[list[StockRecord], None] | None = None
         self.finished = False  # every SKU was read
 
-    def batches(self) -> AsyncIterator[list[StockRecord]]:
-        if self._batches is not None:
-            raise RuntimeError("a feed read can only be iterated once")
-        self._batches = self._read()
-        return self._batches
-
-    async def _read(self) -> AsyncGenerator[list[StockRecord], None]:
-        batch: list[StockRecord] = []
+    async def read_batches(self) -> AsyncGenerator[list[StockRecord], None]:
         async with aclosing(self._adapter.records(self._skus, self.stats)) as records:
-            async for record in records:
-                batch.append(record)
-                if len(batch) >= self._batch_size:
+            singles = ([record] async for record in records)
+            async with aclosing(rebatched(singles, self._batch_size)) as batches:
+                async for batch in batches:
                     yield batch
-                    batch = []
-        if batch:
-            yield batch
         self.finished = True
-
-    async def aclose(self) -> None:
-        if self._batches is not None:
-            await self._batches.aclose()

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import enum
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator, Sequence
-from contextlib import AbstractAsyncContextManager
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
+from contextlib import AbstractAsyncContextManager, aclosing
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
@@ -127,6 +127,46 @@ class FeedRead(ABC):
 
     @abstractmethod
     def batches(self) -> AsyncIterator[list[StockRecord]]: ...
+
+
+async def rebatched(
+    pieces: AsyncGenerator[list[StockRecord], None], size: int
+) -> AsyncGenerator[list[StockRecord], None]:
+    """The records of `pieces` in lists of `size` (the last may be shorter).
+
+    Closes `pieces` when done or closed early, so a read stopped midway leaves
+    no generator running.
+    """
+    batch: list[StockRecord] = []
+    async with aclosing(pieces):
+        async for piece in pieces:
+            batch.extend(piece)
+            while len(batch) >= size:
+                yield batch[:size]
+                del batch[:size]
+    if batch:
+        yield batch
+
+
+class OnceFeedRead(FeedRead):
+    """A read whose batches come from one generator: iterable once, closable midway."""
+
+    _batches: AsyncGenerator[list[StockRecord], None] | None = None
+
+    def batches(self) -> AsyncIterator[list[StockRecord]]:
+        if self._batches is not None:
+            raise RuntimeError("a feed read can only be iterated once")
+        self._batches = self.read_batches()
+        return self._batches
+
+    @abstractmethod
+    def read_batches(self) -> AsyncGenerator[list[StockRecord], None]:
+        """The batches, read as they are iterated."""
+
+    async def aclose(self) -> None:
+        """Stop a read abandoned halfway, so its generators close before the response."""
+        if self._batches is not None:
+            await self._batches.aclose()
 
 
 class AdapterOptions(BaseModel):

@@ -32,6 +32,7 @@ from transport import (
     SNIFF_BYTES,
     FetchPolicy,
     Speaker,
+    answer_error,
     body_chunks,
     chained,
     display_source,
@@ -41,7 +42,7 @@ from transport import (
     looks_like_html,
     open_stream,
     prefetch,
-    status_text,
+    refused_access,
 )
 
 log = logging.getLogger(__name__)
@@ -189,14 +190,11 @@ def _check_status(
         return
     status = response.status_code
     if status in (401, 403):
-        raise FeedInvalid(
-            f"Supplier feed at {where} refused access ({status_text(status)}) - "
-            "check the login or API key in the supplier settings"
-        )
+        hint = "check the login or API key in the supplier settings"
+        raise FeedInvalid(refused_access(f"Supplier feed at {where}", status, hint))
     if status in (404, 410):
         raise FeedInvalid(f"Supplier feed at {where} {answered} - check the URL")
-    error = FeedInvalid if status < 500 else FeedUnavailable
-    raise error(f"Supplier feed at {where} {answered}")
+    raise answer_error(status, f"Supplier feed at {where} {answered}")
 
 
 def _http_response(

@@ -29,9 +29,11 @@ from suppliers.base import (
     FeedInvalid,
     FeedRead,
     FeedStats,
+    OnceFeedRead,
     StockRecord,
     SupplierAdapter,
     Validators,
+    rebatched,
 )
 from suppliers.feed_source import FeedResponse, open_feed, resolve_source
 from transport import EnvVarName, FetchPolicy, chained, display_source, prefetch
@@ -525,21 +527,7 @@ class FeedAdapterBase(SupplierAdapter):
         return {"kind": self.kind, "source": display_source(self.options.url)}
 
 
-async def rebatched(
-    pieces: AsyncIterator[list[StockRecord]], size: int
-) -> AsyncIterator[list[StockRecord]]:
-    """The records of `pieces` in lists of `size` (the last may be shorter)."""
-    batch: list[StockRecord] = []
-    async for piece in pieces:
-        batch.extend(piece)
-        while len(batch) >= size:
-            yield batch[:size]
-            del batch[:size]
-    if batch:
-        yield batch
-
-
-class _StreamedFeedRead(FeedRead):
+class _StreamedFeedRead(OnceFeedRead):
     """One read of a feed adapter; `batches()` may be iterated once."""
 
     def __init__(self, adapter: FeedAdapterBase, response: FeedResponse, batch_size: int) -> None:
@@ -549,25 +537,13 @@ class _StreamedFeedRead(FeedRead):
         self._adapter = adapter
         self._response = response
         self._batch_size = batch_size
-        self._batches: AsyncGenerator[list[StockRecord], None] | None = None
 
-    def batches(self) -> AsyncIterator[list[StockRecord]]:
-        if self._batches is not None:
-            raise RuntimeError("a feed read can only be iterated once")
-        self._batches = self._read()
-        return self._batches
-
-    async def _read(self) -> AsyncGenerator[list[StockRecord], None]:
+    async def read_batches(self) -> AsyncGenerator[list[StockRecord], None]:
         if self.not_modified:
             return
         builder = RecordBuilder(self.stats, self._adapter.unit)
         async with aclosing(self._response.chunks()) as chunks:
             parsed = self._adapter.parse(chunks, builder, self._response.source)
-            async with aclosing(parsed):
-                async for batch in rebatched(parsed, self._batch_size):
+            async with aclosing(rebatched(parsed, self._batch_size)) as batches:
+                async for batch in batches:
                     yield batch
-
-    async def aclose(self) -> None:
-        """Stop a read abandoned halfway, so its generators close before the response."""
-        if self._batches is not None:
-            await self._batches.aclose()

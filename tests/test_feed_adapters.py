@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import gzip
 import logging
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -57,12 +57,6 @@ FIXED_NOW = datetime(2031, 1, 1, 12, 0, 0, tzinfo=UTC)
 def supplier_server() -> Iterator[FakeSupplierServer]:
     with FakeSupplierServer() as server:
         yield server
-
-
-@pytest.fixture
-async def client() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient() as http_client:
-        yield http_client
 
 
 class SleepRecorder:

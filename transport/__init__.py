@@ -33,11 +33,11 @@ from transport.limits import CallLimits
 from transport.policy import FetchPolicy
 from transport.registry import KindRegistry
 from transport.retrying import with_retries
-from transport.status import RETRY_STATUSES, failed_answer, transient
+from transport.status import RETRY_STATUSES, answer_error, failed_answer, transient
 from transport.stream import body_chunks, open_stream
 from transport.urls import display_source, http_url, is_http_url
 from transport.waits import rate_limit_wait, retry_after_seconds
-from transport.wording import Speaker, duration_text, status_text
+from transport.wording import Speaker, duration_text, refused_access, status_text
 
 __all__ = [
     "GZIP_MAGIC",
@@ -58,6 +58,7 @@ __all__ = [
     "ServiceUnusable",
     "Speaker",
     "TokenRejected",
+    "answer_error",
     "body_chunks",
     "chained",
     "credential_problem",
@@ -74,6 +75,7 @@ __all__ = [
     "prefetch",
     "rate_limit_wait",
     "read_json",
+    "refused_access",
     "retry_after_seconds",
     "status_text",
     "transient",

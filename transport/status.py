@@ -7,7 +7,7 @@ from datetime import datetime
 
 import httpx
 
-from transport.errors import Retry
+from transport.errors import Retry, ServiceError, ServiceUnavailable, ServiceUnusable
 from transport.waits import rate_limit_wait, retry_after_seconds
 from transport.wording import status_text
 
@@ -47,3 +47,8 @@ def transient(
     if status in RETRY_STATUSES:
         return Retry(answered, retry_after_seconds(response, clock))
     return None
+
+
+def answer_error(status: int, message: str) -> ServiceError:
+    """The error for an answer no rule above explained: a 5xx may pass, a 4xx will not."""
+    return ServiceUnusable(message) if status < 500 else ServiceUnavailable(message)

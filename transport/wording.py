@@ -26,6 +26,11 @@ def status_text(status: int) -> str:
     return f"{status} {phrase}".strip()
 
 
+def refused_access(subject: str, status: int, hint: str) -> str:
+    """Credentials or permissions refused (401/403); `hint` says where to look."""
+    return f"{subject} refused access ({status_text(status)}) - {hint}"
+
+
 @dataclass(frozen=True, slots=True)
 class Speaker:
     """Who a message is about and how it names Stockbot.
