@@ -34,7 +34,6 @@ from suppliers.base import (
     StockRecord,
     SupplierAdapter,
     Validators,
-    rebatched,
 )
 from transport import (
     ApiClient,
@@ -186,17 +185,11 @@ class ApiFeedRead(OnceFeedRead):
     complete = False
 
     def __init__(self, adapter: ApiAdapterBase, skus: list[str], batch_size: int) -> None:
-        self.stats = FeedStats()
-        self.validators = Validators()
+        super().__init__(batch_size)
         self._adapter = adapter
         self._skus = skus
-        self._batch_size = batch_size
-        self.finished = False  # every SKU was read
 
-    async def read_batches(self) -> AsyncGenerator[list[StockRecord], None]:
+    async def pieces(self) -> AsyncGenerator[list[StockRecord], None]:
         async with aclosing(self._adapter.records(self._skus, self.stats)) as records:
-            singles = ([record] async for record in records)
-            async with aclosing(rebatched(singles, self._batch_size)) as batches:
-                async for batch in batches:
-                    yield batch
-        self.finished = True
+            async for record in records:
+                yield [record]

@@ -149,19 +149,31 @@ async def rebatched(
 
 
 class OnceFeedRead(FeedRead):
-    """A read whose batches come from one generator: iterable once, closable midway."""
+    """A read whose records come from one generator: batched to `batch_size`,
+    iterable once, closable midway; `finished` once every batch was read."""
 
-    _batches: AsyncGenerator[list[StockRecord], None] | None = None
+    def __init__(self, batch_size: int, validators: Validators | None = None) -> None:
+        self.stats = FeedStats()
+        self.validators = validators or Validators()
+        self.finished = False
+        self._batch_size = batch_size
+        self._batches: AsyncGenerator[list[StockRecord], None] | None = None
 
     def batches(self) -> AsyncIterator[list[StockRecord]]:
         if self._batches is not None:
             raise RuntimeError("a feed read can only be iterated once")
-        self._batches = self.read_batches()
+        self._batches = self._all_batches()
         return self._batches
 
+    async def _all_batches(self) -> AsyncGenerator[list[StockRecord], None]:
+        async with aclosing(rebatched(self.pieces(), self._batch_size)) as batches:
+            async for batch in batches:
+                yield batch
+        self.finished = True
+
     @abstractmethod
-    def read_batches(self) -> AsyncGenerator[list[StockRecord], None]:
-        """The batches, read as they are iterated."""
+    def pieces(self) -> AsyncGenerator[list[StockRecord], None]:
+        """The records as they are read, any number at a time."""
 
     async def aclose(self) -> None:
         """Stop a read abandoned halfway, so its generators close before the response."""

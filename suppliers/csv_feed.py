@@ -11,9 +11,8 @@ from typing import ClassVar
 from pydantic import field_validator
 
 from suppliers.base import FeedInvalid, StockRecord
+from suppliers.feed_adapter import FeedAdapterBase, FeedOptions
 from suppliers.parsing import (
-    FeedAdapterBase,
-    FeedOptions,
     FieldMatcher,
     RecordBuilder,
     decode_text,

@@ -10,12 +10,11 @@ import ijson
 from pydantic import field_validator
 
 from suppliers.base import FeedInvalid, StockRecord
+from suppliers.feed_adapter import FeedAdapterBase, FeedOptions
 from suppliers.parsing import (
     FIELDS,
     QUANTITY,
     SKU,
-    FeedAdapterBase,
-    FeedOptions,
     FieldMatcher,
     RecordBuilder,
     utf8_chunks,

@@ -23,9 +23,9 @@ from suppliers.base import (
     Validators,
 )
 from suppliers.csv_feed import CsvFeedAdapter, sniff_delimiter
+from suppliers.feed_adapter import FeedAdapterBase
 from suppliers.json_feed import JsonFeedAdapter
 from suppliers.parsing import (
-    FeedAdapterBase,
     parse_decimal,
     parse_price,
     parse_quantity,
