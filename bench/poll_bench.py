@@ -54,7 +54,7 @@ SUPPLIER = "Bench Supplier"
 TARGET_RATIO = 3.0
 TARGET_RSS_MB = 300.0
 RESULT_MARK = "BENCH-RESULT "  # prefix of the one stdout line a child reports on
-CHUNK_SIZE = 64 * 1024  # what the bot's fetcher reads per chunk (suppliers.http)
+CHUNK_SIZE = 64 * 1024  # what the bot's fetcher reads per chunk (transport.policy)
 
 CONFIG_TEMPLATE = """\
 [slack]

@@ -5,10 +5,10 @@ order webhooks are parsed into the same records, by the same code) and pushes
 stock levels back (`InventoryUpdate` -> `PushResult`). Like `suppliers/`,
 adapters only do I/O and parsing: they know nothing of the database or Slack.
 
-Requests go through `suppliers.api_client.ApiClient` (timeouts, pacing, capped
-retries with backoff and jitter, Retry-After). Messages are written for a shop
-owner and never contain credentials: they are built from fixed text, and any
-text the store sends back goes through `StoreAdapter.redact` first.
+Requests go through `transport.ApiClient` (timeouts, pacing, capped retries
+with backoff and jitter, Retry-After). Messages are written for a shop owner and
+never contain credentials: they are built from fixed text, and any text the
+store sends back goes through `StoreAdapter.redact` first.
 """
 
 from __future__ import annotations
@@ -19,34 +19,30 @@ import hmac
 import logging
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
+from functools import cached_property
 from typing import Annotated, Any, ClassVar, Literal, TypeVar
-from urllib.parse import urlsplit
 
 import httpx
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, ConfigDict, Field
 
-from suppliers.api_client import ApiClient, Retry
-from suppliers.base import FeedInvalid, FeedUnavailable
-from suppliers.http import (
-    RETRY_STATUSES,
-    FetchPolicy,
+from transport import (
+    ApiClient,
+    CallLimits,
+    ServiceAdapter,
+    ServiceError,
+    ServiceUnavailable,
+    credential_problem,
     display_source,
-    retry_after_seconds,
-    status_text,
+    failed_answer,
+    http_url,
+    refused_access,
 )
-from suppliers.parsing import env_var_is_set
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
-
-# The name of an environment variable that must be set (checked when the config loads).
-EnvVarName = Annotated[str, AfterValidator(env_var_is_set)]
-
-_HIDDEN = "[hidden]"
-_STORE_TEXT_CHARS = 160
 
 
 # --- records -----------------------------------------------------------------------------
@@ -173,7 +169,7 @@ class StoreRejected(StoreError):
 # --- options -----------------------------------------------------------------------------
 
 
-class StoreOptions(BaseModel):
+class StoreOptions(CallLimits):
     """`[[stores]]` keys shared by every kind; unknown keys are errors.
 
     Each kind names its address key (`shop_url`, `site_url`) and exposes it as
@@ -182,70 +178,56 @@ class StoreOptions(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    timeout: float = Field(30.0, gt=0, le=600)  # seconds to wait for each answer
-    max_attempts: int = Field(4, ge=1, le=10)  # tries per request before giving up
     max_pages: int = Field(50, ge=1, le=10_000)  # order pages read per poll at most
     requests_per_second: float = Field(2.0, gt=0, le=50)
-    # The longest server-requested wait Stockbot sits through; longer ones end the call.
-    max_wait: float = Field(60.0, ge=0, le=3600)
 
     @property
     def base_url(self) -> str:
         raise NotImplementedError
 
 
-def http_url(url: str) -> str:
+def store_url(url: str) -> str:
     """Validator for a store address: http(s), a host, nothing secret or extra."""
-    url = url.strip().rstrip("/")
-    parts = urlsplit(url)
-    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
-        raise ValueError(f"{display_source(url)!r} is not an http(s) address")
-    if parts.query or parts.fragment or parts.username or parts.password:
-        raise ValueError("the store address must not contain a login, ?query or #fragment")
-    return url
+    return http_url(url, "the store address")
+
+
+# A store's address as a `[[stores]]` key (`shop_url`, `site_url`).
+StoreUrl = Annotated[str, AfterValidator(store_url)]
 
 
 # --- the adapter -------------------------------------------------------------------------
 
 
-class StoreAdapter(ABC):
-    """Base class of every store kind; register subclasses in `stores.REGISTRY`.
-
-    `policy` is a test hook (recording sleep, fake clock, fixed jitter); its
-    timeout, attempts and longest wait always come from the options.
-    """
+class StoreAdapter(ServiceAdapter, ABC):
+    """Base class of every store kind; register subclasses in `stores.REGISTRY`."""
 
     kind: ClassVar[str]
     service: ClassVar[str]  # the store platform's name in messages
     Options: ClassVar[type[StoreOptions]]
     options: StoreOptions
+    text_limit: ClassVar[int] = 160
     # False after an `open_orders()` read that stopped at `max_pages`: the orders
     # not seen may still be open, so callers must not treat them as closed.
     orders_complete: bool = True
 
-    def __init__(
-        self,
-        name: str,
-        options: StoreOptions,
-        client: httpx.AsyncClient,
-        env: Mapping[str, str] | None = None,
-        *,
-        policy: FetchPolicy | None = None,
-    ) -> None:
-        if not isinstance(options, self.Options):
-            raise TypeError(f"{type(self).__name__} needs {self.Options.__name__}")
-        self.name = name
-        self.options = options
-        self.client = client
-        self.env: Mapping[str, str] = env or {}
-        self.policy = replace(
-            policy or FetchPolicy(),
-            timeout=options.timeout,
-            max_attempts=options.max_attempts,
-            max_retry_after=options.max_wait,
-        )
+    @cached_property
+    def api(self) -> ApiClient:
         # Empty base URL: calls pass whole URLs, so "next page" links are used as given.
-        self.api = ApiClient(client, self.service, "", self.policy, options.requests_per_second)
+        return ApiClient(
+            self.client,
+            self.service,
+            "",
+            self.policy,
+            self.options.requests_per_second,
+            translate=self._store_error,
+        )
+
+    def _store_error(self, error: ServiceError) -> StoreError:
+        """Transport errors as store errors, with any store-sent text redacted."""
+        message = self.redact(str(error))
+        if isinstance(error, ServiceUnavailable):
+            return StoreUnavailable(message)
+        return StoreRejected(message)
 
     @abstractmethod
     def open_orders(self) -> AsyncIterator[StoreOrder]:
@@ -300,73 +282,25 @@ class StoreAdapter(ABC):
 
     def credential(self, variable: str) -> str:
         """A credential from the environment; a StoreRejected naming the variable only."""
-        value = self.env.get(variable, "").strip()
-        if not value:
-            raise StoreRejected(
-                f"{self.service} needs the environment variable {variable}, which is not set"
-            )
-        if any(char in value for char in "\r\n\0"):
-            raise StoreRejected(f"The environment variable {variable} must hold a single line")
-        return value
-
-    def redact(self, text: str) -> str:
-        """Store-sent text for a message: secrets hidden, whitespace folded, length capped."""
-        for secret in self.secrets():
-            if secret:
-                text = text.replace(secret, _HIDDEN)
-        text = " ".join(text.split())
-        if len(text) > _STORE_TEXT_CHARS:
-            text = text[: _STORE_TEXT_CHARS - 3] + "..."
-        return text
-
-    async def call(
-        self,
-        method: str,
-        url: str,
-        check: Callable[[httpx.Response], T],
-        *,
-        params: Mapping[str, str] | None = None,
-        json_body: Any = None,
-        headers: Mapping[str, str] | None = None,
-    ) -> T:
-        """One request with retries; supplier-flavoured errors become store errors."""
-        try:
-            return await self.api.call(
-                method, url, check, params=params, json_body=json_body, headers=headers
-            )
-        except FeedUnavailable as exc:
-            raise StoreUnavailable(self.redact(str(exc))) from None
-        except FeedInvalid as exc:
-            raise StoreRejected(self.redact(str(exc))) from None
+        problem = credential_problem(self.env, variable, self.service)
+        if problem is not None:
+            raise StoreRejected(problem)
+        return self.env[variable].strip()
 
     def check_status(self, response: httpx.Response, credential_hint: str) -> None:
         """Return for 2xx; raise Retry (429, 5xx) or StoreRejected otherwise."""
-        status = response.status_code
-        if 200 <= status < 300:
+        answered = failed_answer(response, self.policy.clock)
+        if answered is None:
             return
-        answered = f"answered {status_text(status)}"
-        if status == 429:
-            raise Retry(f"{answered} (too many requests)", self.retry_after(response))
-        if status in RETRY_STATUSES:
-            raise Retry(answered, self.retry_after(response))
+        status = response.status_code
         if status in (401, 403):
-            raise StoreRejected(
-                f"{self.service} refused access ({status_text(status)}) - {credential_hint}"
-            )
+            raise StoreRejected(refused_access(self.service, status, credential_hint))
         where = display_source(str(response.request.url))
         detail = self.error_detail(response)
         suffix = f": {detail}" if detail else ""
         if status == 404:
             raise StoreRejected(f"{self.service} {answered} at {where}{suffix}")
         raise StoreRejected(f"{self.service} {answered}{suffix}")
-
-    def retry_after(self, response: httpx.Response) -> float | None:
-        """Retry-After in seconds; also reads fractions like Shopify's "2.0"."""
-        value = response.headers.get("retry-after", "").strip()
-        try:
-            return max(0.0, float(value))
-        except ValueError:
-            return retry_after_seconds(response, self.policy.clock)
 
     def error_detail(self, response: httpx.Response) -> str:
         """The store's own error text for a message (already redacted); "" if none."""

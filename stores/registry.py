@@ -1,19 +1,11 @@
-"""Which adapter class serves each `kind` of store: one line per kind."""
+"""Which adapter class serves each `kind` of store: one entry per kind."""
 
 from __future__ import annotations
 
 from stores.base import StoreAdapter
 from stores.shopify import ShopifyStore
 from stores.woocommerce import WooCommerceStore
+from transport import KindRegistry
 
-REGISTRY: dict[str, type[StoreAdapter]] = {}
-REGISTRY[ShopifyStore.kind] = ShopifyStore
-REGISTRY[WooCommerceStore.kind] = WooCommerceStore
-
-
-def store_class(kind: str) -> type[StoreAdapter]:
-    try:
-        return REGISTRY[kind]
-    except KeyError:
-        known = ", ".join(sorted(REGISTRY)) or "none"
-        raise KeyError(f"unknown store kind {kind!r} (known kinds: {known})") from None
+REGISTRY: KindRegistry[StoreAdapter] = KindRegistry("store", [ShopifyStore, WooCommerceStore])
+store_class = REGISTRY.lookup

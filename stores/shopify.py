@@ -24,7 +24,6 @@ import httpx
 from pydantic import field_validator
 
 from stores.base import (
-    EnvVarName,
     InventoryUpdate,
     OrderState,
     PushResult,
@@ -33,16 +32,16 @@ from stores.base import (
     StoreOrder,
     StoreOrderLine,
     StoreRejected,
+    StoreUrl,
     WebhookFormat,
     full_name,
-    http_url,
     next_link,
     order_id,
     stripped,
     verify_hmac_base64,
     whole_number,
 )
-from suppliers.api_client import Retry, read_json
+from transport import EnvVarName, Retry, read_json
 
 log = logging.getLogger(__name__)
 
@@ -77,17 +76,12 @@ mutation SetPolicy($productId: ID!, $variants: [ProductVariantsBulkInput!]!) {
 
 
 class ShopifyOptions(StoreOptions):
-    shop_url: str  # https://{shop}.myshopify.com
+    shop_url: StoreUrl  # https://{shop}.myshopify.com
     api_version: str = "2025-01"
     token_env: EnvVarName  # variable holding the Admin API access token
     location_id: str  # the inventory location: a gid or its number
     # CONTINUE (sell at 0) while a SKU is backordered, DENY otherwise.
     backorder_policy: bool = True
-
-    @field_validator("shop_url")
-    @classmethod
-    def _url(cls, url: str) -> str:
-        return http_url(url)
 
     @field_validator("location_id", mode="before")
     @classmethod
@@ -140,7 +134,7 @@ class ShopifyStore(StoreAdapter):
         }
         pages = 0
         while url is not None and pages < self.options.max_pages:
-            response, body = await self.call(
+            response, body = await self.api.call(
                 "GET", url, self._check_rest, params=params, headers=headers
             )
             pages += 1
@@ -224,7 +218,7 @@ class ShopifyStore(StoreAdapter):
         self, query: str, variables: dict[str, Any], headers: dict[str, str]
     ) -> dict[str, Any]:
         body = {"query": query, "variables": variables}
-        return await self.call(
+        return await self.api.call(
             "POST",
             f"{self.api_root}/graphql.json",
             self._check_graphql,

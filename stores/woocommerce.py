@@ -24,7 +24,6 @@ import httpx
 from pydantic import Field, field_validator
 
 from stores.base import (
-    EnvVarName,
     InventoryUpdate,
     OrderState,
     PushResult,
@@ -33,16 +32,16 @@ from stores.base import (
     StoreOrder,
     StoreOrderLine,
     StoreRejected,
+    StoreUrl,
     WebhookFormat,
     full_name,
-    http_url,
     next_link,
     order_id,
     stripped,
     verify_hmac_base64,
     whole_number,
 )
-from suppliers.api_client import read_json
+from transport import EnvVarName, read_json
 
 log = logging.getLogger(__name__)
 
@@ -51,15 +50,10 @@ API_PATH = "/wp-json/wc/v3"
 
 
 class WooCommerceOptions(StoreOptions):
-    site_url: str  # the shop's address, e.g. https://shop.example.com
+    site_url: StoreUrl  # the shop's address, e.g. https://shop.example.com
     consumer_key_env: EnvVarName
     consumer_secret_env: EnvVarName
     statuses: list[str] = Field(default_factory=lambda: ["processing", "on-hold"], min_length=1)
-
-    @field_validator("site_url")
-    @classmethod
-    def _url(cls, url: str) -> str:
-        return http_url(url)
 
     @field_validator("statuses")
     @classmethod
@@ -103,7 +97,7 @@ class WooCommerceStore(StoreAdapter):
         params: dict[str, str] | None = self._order_params(1)
         page = 0
         while url is not None and page < self.options.max_pages:
-            response, body = await self.call(
+            response, body = await self.api.call(
                 "GET", url, self._check, params=params, headers=headers
             )
             page += 1
@@ -133,7 +127,7 @@ class WooCommerceStore(StoreAdapter):
     # --- inventory -------------------------------------------------------------------
 
     async def push_one(self, update: InventoryUpdate, headers: dict[str, str]) -> PushResult:
-        _, found = await self.call(
+        _, found = await self.api.call(
             "GET",
             f"{self.api_root}/products",
             self._check,
@@ -146,7 +140,7 @@ class WooCommerceStore(StoreAdapter):
         )
         if item is None:
             return PushResult(update.sku, False, f"no product with SKU {update.sku} in WooCommerce")
-        await self.call(
+        await self.api.call(
             "PUT", self._item_url(item), self._check, json_body=_stock_body(update), headers=headers
         )
         return PushResult(update.sku, True)

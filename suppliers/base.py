@@ -9,15 +9,22 @@ from __future__ import annotations
 
 import enum
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator, Mapping, Sequence
-from contextlib import AbstractAsyncContextManager
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
+from contextlib import AbstractAsyncContextManager, aclosing
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date
 from decimal import Decimal
 from typing import Any, ClassVar
 
-import httpx
 from pydantic import BaseModel, ConfigDict
+
+from transport import (
+    ServiceAdapter,
+    ServiceError,
+    ServicePaused,
+    ServiceUnavailable,
+    ServiceUnusable,
+)
 
 
 class Availability(enum.StrEnum):
@@ -96,24 +103,11 @@ class FeedStats:
             self.rejected.append(RejectedRow(line, reason, sku))
 
 
-class FeedError(Exception):
-    """The feed could not be read; the message is written for a shop owner."""
-
-
-class FeedUnavailable(FeedError):
-    """Network failure, timeout, or server error after retries."""
-
-
-class FeedInvalid(FeedError):
-    """The supplier answered, but not with a usable feed (HTML, garbage, truncated)."""
-
-
-class SupplierPaused(FeedUnavailable):
-    """The supplier's quota is used up: no calls until `until` (UTC)."""
-
-    def __init__(self, message: str, until: datetime) -> None:
-        super().__init__(message)
-        self.until = until
+# A supplier's failures are the transport's errors under the names the bot knows.
+FeedError = ServiceError  # the feed could not be read; the message is for a shop owner
+FeedUnavailable = ServiceUnavailable  # network failure, timeout or server error after retries
+FeedInvalid = ServiceUnusable  # answered, but not with a usable feed (HTML, garbage, truncated)
+SupplierPaused = ServicePaused  # the quota is used up: no calls until `until` (UTC)
 
 
 class FeedRead(ABC):
@@ -135,34 +129,74 @@ class FeedRead(ABC):
     def batches(self) -> AsyncIterator[list[StockRecord]]: ...
 
 
+async def rebatched(
+    pieces: AsyncGenerator[list[StockRecord], None], size: int
+) -> AsyncGenerator[list[StockRecord], None]:
+    """The records of `pieces` in lists of `size` (the last may be shorter).
+
+    Closes `pieces` when done or closed early, so a read stopped midway leaves
+    no generator running.
+    """
+    batch: list[StockRecord] = []
+    async with aclosing(pieces):
+        async for piece in pieces:
+            batch.extend(piece)
+            while len(batch) >= size:
+                yield batch[:size]
+                del batch[:size]
+    if batch:
+        yield batch
+
+
+class OnceFeedRead(FeedRead):
+    """A read whose records come from one generator: batched to `batch_size`,
+    iterable once, closable midway; `finished` once every batch was read."""
+
+    def __init__(self, batch_size: int, validators: Validators | None = None) -> None:
+        self.stats = FeedStats()
+        self.validators = validators or Validators()
+        self.finished = False
+        self._batch_size = batch_size
+        self._batches: AsyncGenerator[list[StockRecord], None] | None = None
+
+    def batches(self) -> AsyncIterator[list[StockRecord]]:
+        if self._batches is not None:
+            raise RuntimeError("a feed read can only be iterated once")
+        self._batches = self._all_batches()
+        return self._batches
+
+    async def _all_batches(self) -> AsyncGenerator[list[StockRecord], None]:
+        async with aclosing(rebatched(self.pieces(), self._batch_size)) as batches:
+            async for batch in batches:
+                yield batch
+        self.finished = True
+
+    @abstractmethod
+    def pieces(self) -> AsyncGenerator[list[StockRecord], None]:
+        """The records as they are read, any number at a time."""
+
+    async def aclose(self) -> None:
+        """Stop a read abandoned halfway, so its generators close before the response."""
+        if self._batches is not None:
+            await self._batches.aclose()
+
+
 class AdapterOptions(BaseModel):
     """Base for each adapter's own `[[suppliers]]` options; unknown keys are errors."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class SupplierAdapter(ABC):
+class SupplierAdapter(ServiceAdapter, ABC):
     """Base class of every supplier kind; register subclasses in `suppliers.REGISTRY`."""
 
     kind: ClassVar[str]
     Options: ClassVar[type[AdapterOptions]]
+    options: AdapterOptions
     # API kinds ask per SKU, so `open()` needs the catalog's SKUs; whole-catalogue
     # feeds do not, and the caller can skip loading them.
     needs_skus: ClassVar[bool] = True
 
-    def __init__(
-        self,
-        name: str,
-        options: AdapterOptions,
-        client: httpx.AsyncClient,
-        env: Mapping[str, str] | None = None,
-    ) -> None:
-        self.name = name
-        self.options = options
-        self.client = client
-        self.env: Mapping[str, str] = env or {}
-
-    @abstractmethod
     def open(
         self,
         validators: Validators | None = None,
@@ -171,6 +205,15 @@ class SupplierAdapter(ABC):
     ) -> AbstractAsyncContextManager[FeedRead]:
         """Start reading stock. `skus` lists the supplier SKUs the catalog maps to
         this supplier (API kinds poll those; feeds ignore it)."""
+        if batch_size < 1:
+            raise ValueError("batch_size must be at least 1")
+        return self.read(validators, skus, batch_size)
+
+    @abstractmethod
+    def read(
+        self, validators: Validators | None, skus: Sequence[str], batch_size: int
+    ) -> AbstractAsyncContextManager[FeedRead]:
+        """What `open` returns, once its arguments are checked."""
 
     def describe(self) -> dict[str, Any]:
         """What is safe to show a user about this source (never secrets)."""

@@ -20,18 +20,10 @@ from typing import Any, ClassVar, Literal
 import httpx
 from pydantic import Field
 
-from suppliers.api_client import (
-    ApiAdapterBase,
-    ApiOptions,
-    EnvVarName,
-    Retry,
-    TokenRejected,
-    check_http_status,
-    rate_limit_wait,
-    read_json,
-)
+from suppliers.api_adapter import ApiAdapterBase, ApiOptions, check_http_status
 from suppliers.base import FeedInvalid, FeedStats, StockRecord
 from suppliers.parsing import parse_price, parse_quantity, parse_sku, show
+from transport import EnvVarName, Retry, TokenRejected, rate_limit_wait, read_json
 
 log = logging.getLogger(__name__)
 

@@ -9,7 +9,7 @@ instance lives for the whole process) and renewed with the refresh token.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncGenerator, Iterable, Mapping
+from collections.abc import AsyncGenerator, Iterable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
@@ -18,21 +18,18 @@ from typing import Any, ClassVar, Literal
 import httpx
 from pydantic import Field, model_validator
 
-from suppliers.api_client import (
-    ApiAdapterBase,
-    ApiOptions,
+from suppliers.api_adapter import ApiAdapterBase, ApiOptions, check_http_status, next_utc_midnight
+from suppliers.base import FeedInvalid, FeedStats, FeedUnavailable, StockRecord
+from suppliers.parsing import parse_price, parse_quantity, show
+from transport import (
+    RETRY_STATUSES,
     EnvVarName,
     NotFound,
     Retry,
     TokenRejected,
-    check_http_status,
-    next_utc_midnight,
     rate_limit_wait,
     read_json,
 )
-from suppliers.base import AdapterOptions, FeedInvalid, FeedStats, FeedUnavailable, StockRecord
-from suppliers.http import RETRY_STATUSES, FetchPolicy
-from suppliers.parsing import parse_price, parse_quantity, show
 
 log = logging.getLogger(__name__)
 
@@ -103,18 +100,8 @@ class CjDropshippingAdapter(ApiAdapterBase):
     service: ClassVar[str] = "CJ Dropshipping"
     options: CjDropshippingOptions
 
-    def __init__(
-        self,
-        name: str,
-        options: AdapterOptions,
-        client: httpx.AsyncClient,
-        env: Mapping[str, str] | None = None,
-        *,
-        policy: FetchPolicy | None = None,
-    ) -> None:
-        super().__init__(name, options, client, env, policy=policy)
-        self._tokens: _Tokens | None = None
-        self._last_login: datetime | None = None
+    _tokens: _Tokens | None = None  # cached for the life of the process
+    _last_login: datetime | None = None
 
     # --- credentials ---
 

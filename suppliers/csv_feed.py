@@ -11,9 +11,8 @@ from typing import ClassVar
 from pydantic import field_validator
 
 from suppliers.base import FeedInvalid, StockRecord
+from suppliers.feed_adapter import FeedAdapterBase, FeedOptions
 from suppliers.parsing import (
-    FeedAdapterBase,
-    FeedOptions,
     FieldMatcher,
     RecordBuilder,
     decode_text,
@@ -43,31 +42,22 @@ class CsvFeedAdapter(FeedAdapterBase):
     options: CsvFeedOptions
 
     async def parse(
-        self,
-        chunks: AsyncIterator[bytes],
-        builder: RecordBuilder,
-        source: str,
-        batch_size: int,
+        self, chunks: AsyncIterator[bytes], builder: RecordBuilder, source: str
     ) -> AsyncGenerator[list[StockRecord], None]:
         feeder = _LineFeeder()
         rows: _RowReader | None = None
-        batch: list[StockRecord] = []
         async for lines in split_lines(decode_text(chunks, self.options.encoding)):
             feeder.push(lines)
             if rows is None:
                 delimiter = self.options.delimiter or sniff_delimiter(_first_filled(lines))
                 rows = _RowReader(feeder, delimiter, builder, source, self.options)
-            batch.extend(rows.records())
-            while len(batch) >= batch_size:
-                yield batch[:batch_size]
-                del batch[:batch_size]
+            yield rows.records()
         if rows is None:
             raise FeedInvalid(f"Supplier feed at {source} is empty")
         feeder.eof = True
-        batch.extend(rows.records())
+        last = rows.records()
         rows.check_header_seen()
-        for start in range(0, len(batch), batch_size):
-            yield batch[start : start + batch_size]
+        yield last
 
 
 def _first_filled(lines: list[str]) -> str:

@@ -10,12 +10,11 @@ import ijson
 from pydantic import field_validator
 
 from suppliers.base import FeedInvalid, StockRecord
+from suppliers.feed_adapter import FeedAdapterBase, FeedOptions
 from suppliers.parsing import (
     FIELDS,
     QUANTITY,
     SKU,
-    FeedAdapterBase,
-    FeedOptions,
     FieldMatcher,
     RecordBuilder,
     utf8_chunks,
@@ -49,32 +48,24 @@ class JsonFeedAdapter(FeedAdapterBase):
     options: JsonFeedOptions
 
     async def parse(
-        self,
-        chunks: AsyncIterator[bytes],
-        builder: RecordBuilder,
-        source: str,
-        batch_size: int,
+        self, chunks: AsyncIterator[bytes], builder: RecordBuilder, source: str
     ) -> AsyncGenerator[list[StockRecord], None]:
         path = self.options.records_path
         items = ijson.sendable_list()
         parser = ijson.items_coro(items, f"{path}.item" if path else "item")
         probe = _ArrayProbe(path, source)
         extract = _ItemReader(self.options.mapping, builder)
-        batch: list[StockRecord] = []
         async for chunk in utf8_chunks(chunks, self.options.encoding):
             _send(parser, chunk, source)
             probe.send(chunk)
-            batch.extend(extract.records(items))
+            records = extract.records(items)
             del items[:]
-            while len(batch) >= batch_size:
-                yield batch[:batch_size]
-                del batch[:batch_size]
+            yield records
         _finish(parser, source)
         probe.finish()
-        batch.extend(extract.records(items))
+        last = extract.records(items)
         extract.check_fields_seen(source)
-        for start in range(0, len(batch), batch_size):
-            yield batch[start : start + batch_size]
+        yield last
 
 
 def _send(parser: Any, chunk: bytes, source: str) -> None:

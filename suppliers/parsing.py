@@ -7,43 +7,25 @@
   columns (or JSON keys) by alias, or by the supplier's explicit `mapping`.
 * Rows: `RecordBuilder` validates one row, sets aside bad ones in `FeedStats`
   and rejects duplicate SKUs.
-* Plumbing: `FeedOptions`, `FeedAdapterBase` and `decode_text`/`utf8_chunks`,
-  so a new feed format only has to turn bytes into rows.
+* Text: `decode_text`/`utf8_chunks` undo the feed's encoding as bytes stream in.
+
+The adapter plumbing (options, opening, batching) is in `suppliers.feed_adapter`.
 """
 
 from __future__ import annotations
 
 import codecs
 import re
-from abc import abstractmethod
-from collections.abc import AsyncGenerator, AsyncIterator, Mapping, Sequence
-from contextlib import AbstractAsyncContextManager, aclosing, asynccontextmanager
-from dataclasses import replace
+from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
-from typing import Annotated, Any, ClassVar, Final
-
-import httpx
-from pydantic import AfterValidator, Field, ValidationInfo, field_validator, model_validator
+from typing import Final
 
 from suppliers.base import (
-    AdapterOptions,
-    FeedInvalid,
-    FeedRead,
     FeedStats,
     StockRecord,
-    SupplierAdapter,
-    Validators,
 )
-from suppliers.http import (
-    FeedResponse,
-    FetchPolicy,
-    chained,
-    display_source,
-    open_feed,
-    prefetch,
-    resolve_source,
-)
+from transport import chained, prefetch
 
 # --- field names -------------------------------------------------------------------
 
@@ -253,9 +235,10 @@ def parse_price(value: object) -> Decimal | None:
     if isinstance(value, int | Decimal):
         number = Decimal(value)
     elif isinstance(value, str):
-        number = _parse_price_text(value)
-        if number is None:
+        parsed = _parse_price_text(value)
+        if parsed is None:
             return None
+        number = parsed
     else:
         raise ValueError(f"price {show(value)} is not a number")
     if not number.is_finite():
@@ -404,214 +387,3 @@ async def utf8_chunks(chunks: AsyncIterator[bytes], encoding: str) -> AsyncItera
         return
     async for text in decode_text(chained(head, rest), encoding):
         yield text.encode()
-
-
-# --- options and adapter plumbing ----------------------------------------------------
-
-_HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
-_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-
-
-def _env_var_is_set(name: str, info: ValidationInfo) -> str:
-    """Check the variable exists when the loader passes `context={"env": ...}`.
-
-    Declared per dict value so a failure is located at headers_env.<header>.
-    """
-    if not _ENV_NAME.fullmatch(name):
-        raise ValueError(f"{name!r} is not a valid environment variable name")
-    env = (info.context or {}).get("env")
-    if env is not None and name not in env:
-        raise ValueError(f"environment variable {name} is not set")
-    if env is not None and not env[name].strip():
-        raise ValueError(f"environment variable {name} is empty")
-    return name
-
-
-# Public name for option models outside this module (the API adapters' *_env keys).
-env_var_is_set = _env_var_is_set
-
-
-class FeedOptions(AdapterOptions):
-    """Options shared by all file-style feeds (`[[suppliers]]` keys)."""
-
-    url: str  # http(s) URL, file:// URL or local path (relative to the config file)
-    mapping: dict[str, str] = Field(default_factory=dict)  # logical field -> column name
-    headers: dict[str, str] = Field(default_factory=dict)  # plain, non-secret headers
-    # header name -> NAME of the environment variable holding its (secret) value
-    headers_env: dict[str, Annotated[str, AfterValidator(_env_var_is_set)]] = Field(
-        default_factory=dict
-    )
-    encoding: str = "utf-8"
-    timeout: float = Field(30.0, gt=0)
-    max_attempts: int = Field(4, ge=1, le=10)
-
-    @field_validator("url")
-    @classmethod
-    def _resolve_url(cls, url: str, info: ValidationInfo) -> str:
-        return resolve_source(url, (info.context or {}).get("base_dir"))
-
-    @field_validator("mapping")
-    @classmethod
-    def _known_fields(cls, mapping: dict[str, str]) -> dict[str, str]:
-        for name, column in mapping.items():
-            if name not in FIELDS:
-                raise ValueError(f"unknown field {name!r} (known: {', '.join(FIELDS)})")
-            if not column.strip():
-                raise ValueError(f"the column name for {name} is empty")
-        return mapping
-
-    @field_validator("headers", "headers_env")
-    @classmethod
-    def _valid_header_names(cls, headers: dict[str, str]) -> dict[str, str]:
-        for name in headers:
-            if not _HEADER_NAME.fullmatch(name):
-                raise ValueError(f"{name!r} is not a valid HTTP header name")
-        return headers
-
-    @field_validator("headers")
-    @classmethod
-    def _single_line_values(cls, headers: dict[str, str]) -> dict[str, str]:
-        for name, value in headers.items():
-            if any(char in value for char in "\r\n\0"):
-                raise ValueError(f"the value of header {name} must be on one line")
-        return headers
-
-    @field_validator("encoding")
-    @classmethod
-    def _known_encoding(cls, encoding: str) -> str:
-        try:
-            return codecs.lookup(encoding).name
-        except LookupError:
-            raise ValueError(f"unknown text encoding {encoding!r}") from None
-
-    @model_validator(mode="after")
-    def _no_header_twice(self) -> FeedOptions:
-        both = {name.lower() for name in self.headers} & {n.lower() for n in self.headers_env}
-        if both:
-            raise ValueError(f"header {sorted(both)[0]} is set in both headers and headers_env")
-        return self
-
-
-class FeedAdapterBase(SupplierAdapter):
-    """A supplier whose whole catalogue comes as one document (CSV, JSON, ...).
-
-    Batches are yielded while the download is still running, so a FeedError
-    can follow batches already yielded (a cut-off body, a JSON feed without any
-    quantity key): callers must treat the whole read as failed then.
-    Subclasses set `kind`, `Options` and `unit`, and implement `parse()`.
-    `policy` tunes retries (tests pass a recording `sleep` and a tiny
-    `base_delay`); its timeout and attempts always come from the options.
-    """
-
-    Options: ClassVar[type[FeedOptions]]
-    unit: ClassVar[str] = "line"  # what RejectedRow.line counts
-    needs_skus: ClassVar[bool] = False
-    options: FeedOptions
-
-    def __init__(
-        self,
-        name: str,
-        options: AdapterOptions,
-        client: httpx.AsyncClient,
-        env: Mapping[str, str] | None = None,
-        *,
-        policy: FetchPolicy | None = None,
-    ) -> None:
-        if not isinstance(options, self.Options):
-            raise TypeError(f"{type(self).__name__} needs {self.Options.__name__}")
-        super().__init__(name, options, client, env)
-        self.options = options
-        self.policy = replace(
-            policy or FetchPolicy(), timeout=options.timeout, max_attempts=options.max_attempts
-        )
-
-    def open(
-        self,
-        validators: Validators | None = None,
-        skus: Sequence[str] = (),
-        batch_size: int = 5000,
-    ) -> AbstractAsyncContextManager[FeedRead]:
-        if batch_size < 1:
-            raise ValueError("batch_size must be at least 1")
-        return self._open(validators, batch_size)
-
-    @asynccontextmanager
-    async def _open(
-        self, validators: Validators | None, batch_size: int
-    ) -> AsyncIterator[FeedRead]:
-        async with open_feed(
-            self.client,
-            self.options.url,
-            validators=validators,
-            headers=self.request_headers(),
-            policy=self.policy,
-        ) as response:
-            read = _StreamedFeedRead(self, response, batch_size)
-            try:
-                yield read
-            finally:
-                await read.aclose()
-
-    def request_headers(self) -> dict[str, str]:
-        """Plain headers plus secret ones read from the environment (never logged)."""
-        headers = dict(self.options.headers)
-        for header, variable in self.options.headers_env.items():
-            value = self.env.get(variable, "").strip()
-            if not value:
-                raise FeedInvalid(
-                    f"Supplier {self.name}: environment variable {variable} "
-                    f"(for the {header} header) is not set"
-                )
-            if any(char in value for char in "\r\n\0"):
-                raise FeedInvalid(
-                    f"Supplier {self.name}: environment variable {variable} must hold a single line"
-                )
-            headers[header] = value
-        return headers
-
-    @abstractmethod
-    def parse(
-        self,
-        chunks: AsyncIterator[bytes],
-        builder: RecordBuilder,
-        source: str,
-        batch_size: int,
-    ) -> AsyncGenerator[list[StockRecord], None]:
-        """Turn the body into batches of records; raise FeedInvalid if it is unusable."""
-
-    def describe(self) -> dict[str, Any]:
-        return {"kind": self.kind, "source": display_source(self.options.url)}
-
-
-class _StreamedFeedRead(FeedRead):
-    """One read of a feed adapter; `batches()` may be iterated once."""
-
-    def __init__(self, adapter: FeedAdapterBase, response: FeedResponse, batch_size: int) -> None:
-        self.stats = FeedStats()
-        self.validators = response.validators
-        self.not_modified = response.not_modified
-        self._adapter = adapter
-        self._response = response
-        self._batch_size = batch_size
-        self._batches: AsyncGenerator[list[StockRecord], None] | None = None
-
-    def batches(self) -> AsyncIterator[list[StockRecord]]:
-        if self._batches is not None:
-            raise RuntimeError("a feed read can only be iterated once")
-        self._batches = self._read()
-        return self._batches
-
-    async def _read(self) -> AsyncGenerator[list[StockRecord], None]:
-        if self.not_modified:
-            return
-        builder = RecordBuilder(self.stats, self._adapter.unit)
-        async with aclosing(self._response.chunks()) as chunks:
-            parsed = self._adapter.parse(chunks, builder, self._response.source, self._batch_size)
-            async with aclosing(parsed):
-                async for batch in parsed:
-                    yield batch
-
-    async def aclose(self) -> None:
-        """Stop a read abandoned halfway, so its generators close before the response."""
-        if self._batches is not None:
-            await self._batches.aclose()

@@ -20,17 +20,10 @@ from urllib.parse import quote
 import httpx
 from pydantic import Field, field_validator
 
-from suppliers.api_client import (
-    ApiAdapterBase,
-    ApiOptions,
-    EnvVarName,
-    NotFound,
-    TokenRejected,
-    check_http_status,
-    read_json,
-)
+from suppliers.api_adapter import ApiAdapterBase, ApiOptions, check_http_status
 from suppliers.base import Availability, FeedInvalid, FeedStats, StockRecord
 from suppliers.parsing import parse_price, show
+from transport import EnvVarName, NotFound, TokenRejected, read_json
 
 PRINTFUL_BASE_URL = "https://api.printful.com"
 DEFAULT_REGIONS = {1: "US", 2: "usa"}

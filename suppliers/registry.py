@@ -1,4 +1,4 @@
-"""Which adapter class serves each `kind` of supplier: one line per kind."""
+"""Which adapter class serves each `kind` of supplier: one entry per kind."""
 
 from __future__ import annotations
 
@@ -8,18 +8,10 @@ from suppliers.cj_dropshipping import CjDropshippingAdapter
 from suppliers.csv_feed import CsvFeedAdapter
 from suppliers.json_feed import JsonFeedAdapter
 from suppliers.printful import PrintfulAdapter
+from transport import KindRegistry
 
-REGISTRY: dict[str, type[SupplierAdapter]] = {}
-REGISTRY[CsvFeedAdapter.kind] = CsvFeedAdapter
-REGISTRY[JsonFeedAdapter.kind] = JsonFeedAdapter
-REGISTRY[CjDropshippingAdapter.kind] = CjDropshippingAdapter
-REGISTRY[BigBuyAdapter.kind] = BigBuyAdapter
-REGISTRY[PrintfulAdapter.kind] = PrintfulAdapter
-
-
-def adapter_class(kind: str) -> type[SupplierAdapter]:
-    try:
-        return REGISTRY[kind]
-    except KeyError:
-        known = ", ".join(sorted(REGISTRY)) or "none"
-        raise KeyError(f"unknown supplier kind {kind!r} (known kinds: {known})") from None
+REGISTRY: KindRegistry[SupplierAdapter] = KindRegistry(
+    "supplier",
+    [CsvFeedAdapter, JsonFeedAdapter, CjDropshippingAdapter, BigBuyAdapter, PrintfulAdapter],
+)
+adapter_class = REGISTRY.lookup

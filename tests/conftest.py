@@ -5,10 +5,13 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 from bot.config import load_settings
 from bot.runtime import Runtime
+from tests.adapter_helpers import START
+from tests.fakes.clock import FakeClock
 from tests.fakes.slack_api import FakeSlackAPI
 from tests.helpers import ALERT_CHANNEL_ID, BOT_TOKEN, CONFIG, SIGNING_SECRET, Stack
 
@@ -90,3 +93,17 @@ async def stack(
     built = Stack(tmp_path, config_path, settings, runtime, slack_api)
     yield built
     await built.close()
+
+
+# --- adapter tests (suppliers and stores against fake servers) -------------------------
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock(START)
+
+
+@pytest.fixture
+async def client() -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient() as http_client:
+        yield http_client

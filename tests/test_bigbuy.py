@@ -6,16 +6,15 @@ import logging
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any
 
 import httpx
 import pydantic
 import pytest
 
-from suppliers.base import Availability, FeedInvalid, FeedRead, FeedUnavailable, StockRecord
+from suppliers.base import Availability, FeedInvalid, FeedUnavailable, StockRecord
 from suppliers.bigbuy import BigBuyAdapter, BigBuyOptions
-from suppliers.http import FetchPolicy
 from suppliers.registry import adapter_class
+from tests.adapter_helpers import START, adapter_maker, poll
 from tests.fakes.bigbuy_server import (
     EMPTY,
     PRICES,
@@ -34,12 +33,6 @@ from tests.fakes.clock import FakeClock
 
 API_KEY = "bb-5ecr3t-ap1-k3y-value"
 ENV = {"BIGBUY_API_KEY": API_KEY}
-START = datetime(2031, 3, 10, 12, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock(START)
 
 
 @pytest.fixture
@@ -58,30 +51,12 @@ async def bigbuy() -> AsyncIterator[FakeBigBuy]:
         yield server
 
 
-@pytest.fixture
-async def client() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient() as http_client:
-        yield http_client
-
-
-def make_adapter(
-    bigbuy: FakeBigBuy,
-    client: httpx.AsyncClient,
-    clock: FakeClock,
-    env: dict[str, str] | None = None,
-    **options: Any,
-) -> BigBuyAdapter:
-    env = ENV if env is None else env
-    raw = {"base_url": bigbuy.base_url, "page_size": 2, "requests_per_second": 10, **options}
-    parsed = BigBuyOptions.model_validate(raw, context={"env": env})
-    policy = FetchPolicy(base_delay=0.5, sleep=clock.sleep, jitter=lambda: 1.0, clock=clock)
-    return BigBuyAdapter("BigBuy", parsed, client, env, policy=policy)
-
-
-async def poll(adapter: BigBuyAdapter, skus: list[str]) -> tuple[dict[str, StockRecord], FeedRead]:
-    async with adapter.open(skus=skus) as read:
-        records = [record async for batch in read.batches() for record in batch]
-    return {record.supplier_sku: record for record in records}, read
+make_adapter = adapter_maker(
+    BigBuyAdapter,
+    "BigBuy",
+    ENV,
+    lambda bigbuy: {"base_url": bigbuy.base_url, "page_size": 2, "requests_per_second": 10},
+)
 
 
 # --- reading the listing -----------------------------------------------------------------------

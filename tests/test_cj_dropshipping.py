@@ -6,7 +6,6 @@ import logging
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import Any
 
 import httpx
 import pydantic
@@ -21,8 +20,9 @@ from suppliers.base import (
     SupplierPaused,
 )
 from suppliers.cj_dropshipping import CjDropshippingAdapter, CjDropshippingOptions
-from suppliers.http import FetchPolicy
 from suppliers.registry import adapter_class
+from tests.adapter_helpers import adapter_maker
+from tests.adapter_helpers import poll as poll_adapter
 from tests.fakes.cj_server import (
     LOGIN,
     REFRESH,
@@ -39,12 +39,6 @@ from tests.fakes.clock import FakeClock
 
 API_KEY = "CJ4471@api@5ecr3t-k3y-value"
 ENV = {"CJ_API_KEY": API_KEY}
-START = datetime(2031, 3, 10, 12, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock(START)
 
 
 @pytest.fixture
@@ -55,32 +49,18 @@ async def cj(clock: FakeClock) -> AsyncIterator[FakeCJ]:
         yield server
 
 
-@pytest.fixture
-async def client() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient() as http_client:
-        yield http_client
-
-
-def make_adapter(
-    cj: FakeCJ,
-    client: httpx.AsyncClient,
-    clock: FakeClock,
-    env: dict[str, str] | None = None,
-    **options: Any,
-) -> CjDropshippingAdapter:
-    env = ENV if env is None else env
-    raw = {"base_url": cj.base_url, "requests_per_second": 10, **options}
-    parsed = CjDropshippingOptions.model_validate(raw, context={"env": env})
-    policy = FetchPolicy(base_delay=0.5, sleep=clock.sleep, jitter=lambda: 1.0, clock=clock)
-    return CjDropshippingAdapter("CJ", parsed, client, env, policy=policy)
+make_adapter = adapter_maker(
+    CjDropshippingAdapter,
+    "CJ",
+    ENV,
+    lambda cj: {"base_url": cj.base_url, "requests_per_second": 10},
+)
 
 
 async def poll(
     adapter: CjDropshippingAdapter, skus: list[str]
 ) -> tuple[dict[str, StockRecord], FeedRead]:
-    async with adapter.open(skus=skus, batch_size=1) as read:
-        records = [record async for batch in read.batches() for record in batch]
-    return {record.supplier_sku: record for record in records}, read
+    return await poll_adapter(adapter, skus, batch_size=1)
 
 
 # --- reading stock -------------------------------------------------------------------------

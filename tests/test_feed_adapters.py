@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import gzip
 import logging
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -23,10 +23,9 @@ from suppliers.base import (
     Validators,
 )
 from suppliers.csv_feed import CsvFeedAdapter, sniff_delimiter
-from suppliers.http import FetchPolicy
+from suppliers.feed_adapter import FeedAdapterBase
 from suppliers.json_feed import JsonFeedAdapter
 from suppliers.parsing import (
-    FeedAdapterBase,
     parse_decimal,
     parse_price,
     parse_quantity,
@@ -44,6 +43,7 @@ from tests.fakes.supplier_server import (
     too_many_requests,
     truncated,
 )
+from transport import FetchPolicy
 
 SECRET = "s3cr3t-t0ken-value"
 QUERY_SECRET = "qu3ry-s3cr3t"
@@ -57,12 +57,6 @@ FIXED_NOW = datetime(2031, 1, 1, 12, 0, 0, tzinfo=UTC)
 def supplier_server() -> Iterator[FakeSupplierServer]:
     with FakeSupplierServer() as server:
         yield server
-
-
-@pytest.fixture
-async def client() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient() as http_client:
-        yield http_client
 
 
 class SleepRecorder:

@@ -4,22 +4,21 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from decimal import Decimal
-from typing import Any
 
 import httpx
 import pydantic
 import pytest
 
-from suppliers.base import Availability, FeedInvalid, FeedRead, FeedUnavailable, StockRecord
-from suppliers.http import FetchPolicy
+from suppliers.base import Availability, FeedInvalid, FeedUnavailable, StockRecord
 from suppliers.printful import PrintfulAdapter, PrintfulOptions
 from suppliers.registry import adapter_class
+from tests.adapter_helpers import START, adapter_maker, poll
+from tests.fakes.api_server import Reply
 from tests.fakes.clock import FakeClock
 from tests.fakes.printful_server import (
     FakePrintful,
-    Reply,
     technique,
     v1_path,
     v1_variant,
@@ -29,12 +28,6 @@ from tests.fakes.supplier_server import http_date
 
 TOKEN = "pf-pr1vate-t0ken-value"
 ENV = {"PRINTFUL_TOKEN": TOKEN}
-START = datetime(2031, 3, 10, 12, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock(START)
 
 
 @pytest.fixture
@@ -46,32 +39,9 @@ async def printful(clock: FakeClock) -> AsyncIterator[FakePrintful]:
         yield server
 
 
-@pytest.fixture
-async def client() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient() as http_client:
-        yield http_client
-
-
-def make_adapter(
-    printful: FakePrintful,
-    client: httpx.AsyncClient,
-    clock: FakeClock,
-    env: dict[str, str] | None = None,
-    **options: Any,
-) -> PrintfulAdapter:
-    env = ENV if env is None else env
-    raw = {"base_url": printful.base_url, **options}
-    parsed = PrintfulOptions.model_validate(raw, context={"env": env})
-    policy = FetchPolicy(base_delay=0.5, sleep=clock.sleep, jitter=lambda: 1.0, clock=clock)
-    return PrintfulAdapter("Printful", parsed, client, env, policy=policy)
-
-
-async def poll(
-    adapter: PrintfulAdapter, skus: list[str]
-) -> tuple[dict[str, StockRecord], FeedRead]:
-    async with adapter.open(skus=skus) as read:
-        records = [record async for batch in read.batches() for record in batch]
-    return {record.supplier_sku: record for record in records}, read
+make_adapter = adapter_maker(
+    PrintfulAdapter, "Printful", ENV, lambda printful: {"base_url": printful.base_url}
+)
 
 
 def availability(records: dict[str, StockRecord]) -> dict[str, Availability]:

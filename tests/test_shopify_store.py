@@ -8,7 +8,6 @@ import hmac
 import logging
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
-from typing import Any
 
 import httpx
 import pydantic
@@ -17,7 +16,7 @@ import pytest
 from stores.base import InventoryUpdate, PushResult, StoreOrder, StoreOrderLine, StoreRejected
 from stores.registry import store_class
 from stores.shopify import ShopifyOptions, ShopifyStore, verify_webhook
-from suppliers.http import FetchPolicy
+from tests.adapter_helpers import adapter_maker
 from tests.fakes.clock import FakeClock
 from tests.fakes.shopify_server import (
     GRAPHQL,
@@ -32,12 +31,6 @@ from tests.fakes.shopify_server import (
 
 TOKEN = "shpat_0123456789abcdef5ecret"
 ENV = {"SHOPIFY_TOKEN": TOKEN}
-START = datetime(2031, 3, 10, 12, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock(START)
 
 
 @pytest.fixture
@@ -46,30 +39,17 @@ async def shop() -> AsyncIterator[FakeShopify]:
         yield server
 
 
-@pytest.fixture
-async def client() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient() as http_client:
-        yield http_client
-
-
-def make_store(
-    shop: FakeShopify,
-    client: httpx.AsyncClient,
-    clock: FakeClock,
-    env: dict[str, str] | None = None,
-    **options: Any,
-) -> ShopifyStore:
-    env = ENV if env is None else env
-    raw = {
+make_store = adapter_maker(
+    ShopifyStore,
+    "My shop",
+    ENV,
+    lambda shop: {
         "shop_url": shop.shop_url,
         "token_env": "SHOPIFY_TOKEN",
         "location_id": 4242,
         "requests_per_second": 50,
-        **options,
-    }
-    parsed = ShopifyOptions.model_validate(raw, context={"env": env})
-    policy = FetchPolicy(base_delay=0.5, sleep=clock.sleep, jitter=lambda: 1.0, clock=clock)
-    return ShopifyStore("My shop", parsed, client, env, policy=policy)
+    },
+)
 
 
 async def read_orders(store: ShopifyStore) -> list[StoreOrder]:

@@ -8,7 +8,6 @@ import hmac
 import logging
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
-from typing import Any
 
 import httpx
 import pydantic
@@ -24,7 +23,7 @@ from stores.base import (
 )
 from stores.registry import store_class
 from stores.woocommerce import WooCommerceOptions, WooCommerceStore, verify_webhook
-from suppliers.http import FetchPolicy
+from tests.adapter_helpers import adapter_maker
 from tests.fakes.clock import FakeClock
 from tests.fakes.woocommerce_server import (
     ORDERS,
@@ -39,12 +38,6 @@ from tests.fakes.woocommerce_server import (
 KEY = "ck_4f1e9b0c5ecretkey0000000000000000000"
 SECRET = "cs_9a8b7c6d5ecretsecret00000000000000000"
 ENV = {"WC_KEY": KEY, "WC_SECRET": SECRET}
-START = datetime(2031, 3, 10, 12, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock(START)
 
 
 @pytest.fixture
@@ -53,25 +46,17 @@ async def woo() -> AsyncIterator[FakeWooCommerce]:
         yield server
 
 
-@pytest.fixture
-async def client() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient() as http_client:
-        yield http_client
-
-
-def make_store(
-    woo: FakeWooCommerce, client: httpx.AsyncClient, clock: FakeClock, **options: Any
-) -> WooCommerceStore:
-    raw = {
+make_store = adapter_maker(
+    WooCommerceStore,
+    "Woo shop",
+    ENV,
+    lambda woo: {
         "site_url": woo.site_url,
         "consumer_key_env": "WC_KEY",
         "consumer_secret_env": "WC_SECRET",
         "requests_per_second": 50,
-        **options,
-    }
-    parsed = WooCommerceOptions.model_validate(raw, context={"env": ENV})
-    policy = FetchPolicy(base_delay=0.5, sleep=clock.sleep, jitter=lambda: 1.0, clock=clock)
-    return WooCommerceStore("Woo shop", parsed, client, ENV, policy=policy)
+    },
+)
 
 
 async def read_orders(store: WooCommerceStore) -> list[StoreOrder]:
@@ -126,9 +111,9 @@ async def test_reads_every_page_of_open_orders(
         status="open",
         lines=(StoreOrderLine("MUG", 2),),  # the SKU-less line cannot be matched
     )
-    pages = [request.query["page"] for request in woo.requests_for("GET", ORDERS)]
+    pages = [request.query["page"] for request in woo.requests_for(ORDERS, "GET")]
     assert pages == ["1", "2", "3"]
-    first = woo.requests_for("GET", ORDERS)[0].query
+    first = woo.requests_for(ORDERS, "GET")[0].query
     assert first["status"] == "processing,on-hold"
     assert first["per_page"] == "100"
 
@@ -229,7 +214,7 @@ async def test_push_updates_simple_products_and_variations(
         "onbackorder",
         "notify",
     )
-    paths = [request.path for request in woo.requests_for("PUT", PRODUCTS)]
+    paths = [request.path for request in woo.requests_for(PRODUCTS, "PUT")]
     assert paths == [f"{PRODUCTS}/100", f"{PRODUCTS}/{parent}/variations/{variation}"]
 
 

@@ -13,15 +13,12 @@ empty "no data" body (`EMPTY`) or any other reply::
 
 from __future__ import annotations
 
-import json
 import zlib
-from collections import defaultdict, deque
-from collections.abc import Mapping
-from dataclasses import dataclass, field
-from types import TracebackType
-from typing import Any, Literal, Self
+from typing import Any, ClassVar, Literal
 
 from aiohttp import web
+
+from tests.fakes.api_server import FakeApiServer, Reply
 
 PREFIX = "/rest"  # as in the real base URL
 STOCK = "/catalog/productsstockbyhandlingdays.json"
@@ -29,19 +26,6 @@ VARIATION_STOCK = "/catalog/productsvariationsstockbyhandlingdays.json"
 PRICES = "/catalog/productprices.json"
 VARIATION_PRICES = "/catalog/productsvariations.json"
 RATE_LIMIT_TEXT = b"You exceeded the rate limit"
-
-
-@dataclass(frozen=True, slots=True)
-class Reply:
-    """A scripted answer: `body` is sent as is when bytes, else JSON-encoded.
-
-    The default (200, body None) serves the listing as usual, so a script can
-    let some requests through before a failure.
-    """
-
-    status: int = 200
-    body: Any = None
-    headers: Mapping[str, str] = field(default_factory=dict)
 
 
 EMPTY = Reply(200, b"")  # BigBuy's usual "200 OK" with nothing in it
@@ -88,15 +72,11 @@ def price(sku: str, wholesale: Any, product_id: int = 0) -> dict[str, Any]:
     }
 
 
-@dataclass(frozen=True, slots=True)
-class RecordedRequest:
-    path: str
-    query: dict[str, str]
-    headers: dict[str, str]  # lower-cased names
+class FakeBigBuy(FakeApiServer):
+    prefix: ClassVar[str] = PREFIX
 
-
-class FakeBigBuy:
     def __init__(self, api_key: str) -> None:
+        super().__init__()
         self.api_key = api_key
         self.listings: dict[str, list[Any]] = {
             STOCK: [],
@@ -106,10 +86,6 @@ class FakeBigBuy:
         }
         # How a page past the end looks: BigBuy's empty 200 body, or an empty list.
         self.end_of_pages: Literal["empty body", "empty list"] = "empty body"
-        self.requests: list[RecordedRequest] = []
-        self._scripts: defaultdict[str, deque[Reply]] = defaultdict(deque)
-        self._runner: web.AppRunner | None = None
-        self.base_url = ""
 
     @property
     def stock(self) -> list[Any]:
@@ -119,57 +95,25 @@ class FakeBigBuy:
     def stock(self, items: list[Any]) -> None:
         self.listings[STOCK] = items
 
-    async def __aenter__(self) -> Self:
-        app = web.Application()
+    def add_routes(self, router: web.UrlDispatcher) -> None:
         for path in self.listings:
-            app.router.add_get(PREFIX + path, self._listing)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        self.base_url = f"http://127.0.0.1:{self._runner.addresses[0][1]}{PREFIX}"
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
-
-    def script(self, path: str, *replies: Reply) -> None:
-        self._scripts[path].extend(replies)
-
-    def requests_for(self, path: str) -> list[RecordedRequest]:
-        return [request for request in self.requests if request.path == path]
+            router.add_get(PREFIX + path, self._listing)
 
     def pages_read(self, path: str) -> list[int]:
         return [int(request.query["page"]) for request in self.requests_for(path)]
 
     async def _listing(self, request: web.Request) -> web.StreamResponse:
-        path = request.path.removeprefix(PREFIX)
-        headers = {name.lower(): value for name, value in request.headers.items()}
-        self.requests.append(RecordedRequest(path, dict(request.query), headers))
-        script = self._scripts.get(path)
-        reply = script.popleft() if script else None
-        if reply is not None and not (reply.status == 200 and reply.body is None):
-            return _send(reply)
-        if headers.get("authorization") != f"Bearer {self.api_key}":
+        recorded, early = await self.begin(request)
+        if early is not None:
+            return early
+        if recorded.headers.get("authorization") != f"Bearer {self.api_key}":
             return web.json_response({"code": 401, "message": "Unauthorized"}, status=401)
         try:
             page = int(request.query["page"])
             size = int(request.query["pageSize"])
         except (KeyError, ValueError):
             return web.json_response({"code": 400, "message": "Bad paging"}, status=400)
-        items = self.listings[path][(page - 1) * size : page * size]
+        items = self.listings[recorded.path][(page - 1) * size : page * size]
         if not items and self.end_of_pages == "empty body":
             return web.Response(status=200, body=b"", content_type="application/json")
         return web.json_response(items)
-
-
-def _send(reply: Reply) -> web.Response:
-    body = reply.body if isinstance(reply.body, bytes) else json.dumps(reply.body).encode()
-    headers = {"Content-Type": "application/json", **reply.headers}
-    return web.Response(status=reply.status, body=body, headers=headers)

@@ -18,15 +18,13 @@ the normal logic (so they need no valid token).
 from __future__ import annotations
 
 import itertools
-import json
-from collections import defaultdict, deque
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from types import TracebackType
-from typing import Any, Self
+from typing import Any, ClassVar
 
 from aiohttp import web
+
+from tests.fakes.api_server import FakeApiServer, Reply
 
 PREFIX = "/api2.0/v1"  # as in the real base URL
 LOGIN = "/authentication/getAccessToken"
@@ -37,15 +35,6 @@ VARIANT_BY_VID = "/product/variant/queryByVid"
 
 CHINA = timezone(timedelta(hours=8))
 LOGIN_INTERVAL = timedelta(minutes=5)
-
-
-@dataclass(frozen=True, slots=True)
-class Reply:
-    """A scripted answer: `body` is JSON-encoded unless it is bytes."""
-
-    status: int = 200
-    body: Any = None
-    headers: Mapping[str, str] = field(default_factory=dict)
 
 
 def envelope(code: int, data: Any = None, message: str = "") -> dict[str, Any]:
@@ -70,17 +59,11 @@ def warehouse(country: str, total: Any, **extra: Any) -> dict[str, Any]:
     return row
 
 
-@dataclass(frozen=True, slots=True)
-class RecordedRequest:
-    method: str
-    path: str
-    query: dict[str, str]
-    headers: dict[str, str]  # lower-cased names
-    body: Any
+class FakeCJ(FakeApiServer):
+    prefix: ClassVar[str] = PREFIX
 
-
-class FakeCJ:
     def __init__(self, api_key: str, clock: Callable[[], datetime]) -> None:
+        super().__init__()
         self.api_key = api_key
         self.clock = clock
         self.stock: dict[str, Any] = {}  # vid -> `data` of queryByVid
@@ -89,49 +72,20 @@ class FakeCJ:
         self.access_lifetime = timedelta(days=15)
         self.refresh_lifetime = timedelta(days=180)
         self.quota: int | None = None  # data calls left today; None = unlimited
-        self.requests: list[RecordedRequest] = []
         self.login_violations = 0
         self._access: dict[str, datetime] = {}
         self._refresh: dict[str, datetime] = {}
         self._last_login: datetime | None = None
         self._serial = itertools.count(1)
-        self._scripts: defaultdict[str, deque[Reply]] = defaultdict(deque)
-        self._runner: web.AppRunner | None = None
-        self.base_url = ""
 
-    # --- lifecycle ---
-
-    async def __aenter__(self) -> Self:
-        app = web.Application()
-        app.router.add_post(PREFIX + LOGIN, self._login)
-        app.router.add_post(PREFIX + REFRESH, self._refresh_token)
-        app.router.add_get(PREFIX + STOCK_BY_VID, self._stock_by_vid)
-        app.router.add_get(PREFIX + STOCK_BY_SKU, self._stock_by_sku)
-        app.router.add_get(PREFIX + VARIANT_BY_VID, self._variant)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        port = self._runner.addresses[0][1]
-        self.base_url = f"http://127.0.0.1:{port}{PREFIX}"
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
+    def add_routes(self, router: web.UrlDispatcher) -> None:
+        router.add_post(PREFIX + LOGIN, self._login)
+        router.add_post(PREFIX + REFRESH, self._refresh_token)
+        router.add_get(PREFIX + STOCK_BY_VID, self._stock_by_vid)
+        router.add_get(PREFIX + STOCK_BY_SKU, self._stock_by_sku)
+        router.add_get(PREFIX + VARIANT_BY_VID, self._variant)
 
     # --- test controls ---
-
-    def script(self, path: str, *replies: Reply) -> None:
-        self._scripts[path].extend(replies)
-
-    def requests_for(self, path: str) -> list[RecordedRequest]:
-        return [request for request in self.requests if request.path == path]
 
     def revoke_access_tokens(self) -> None:
         self._access.clear()
@@ -146,9 +100,9 @@ class FakeCJ:
     # --- handlers ---
 
     async def _login(self, request: web.Request) -> web.StreamResponse:
-        recorded = await self._record(request)
-        if (scripted := self._scripted(recorded.path)) is not None:
-            return scripted
+        recorded, early = await self.begin(request)
+        if early is not None:
+            return early
         now = self.clock()
         if self._last_login is not None and now - self._last_login < LOGIN_INTERVAL:
             self.login_violations += 1
@@ -161,9 +115,9 @@ class FakeCJ:
         return _json(envelope(200, self._issue_tokens()))
 
     async def _refresh_token(self, request: web.Request) -> web.StreamResponse:
-        recorded = await self._record(request)
-        if (scripted := self._scripted(recorded.path)) is not None:
-            return scripted
+        recorded, early = await self.begin(request)
+        if early is not None:
+            return early
         token = (recorded.body or {}).get("refreshToken")
         expires = self._refresh.get(token)
         if expires is None or self.clock() >= expires:
@@ -189,9 +143,9 @@ class FakeCJ:
     async def _data_call(
         self, request: web.Request, lookup: Callable[[dict[str, str]], Any]
     ) -> web.StreamResponse:
-        recorded = await self._record(request)
-        if (scripted := self._scripted(recorded.path)) is not None:
-            return scripted
+        recorded, early = await self.begin(request)
+        if early is not None:
+            return early
         token = recorded.headers.get("cj-access-token")
         if not token:
             return _json(envelope(1600002, message="CJ-Access-Token is missing"))
@@ -208,34 +162,6 @@ class FakeCJ:
         return _json(envelope(200, data))
 
     # --- helpers ---
-
-    async def _record(self, request: web.Request) -> RecordedRequest:
-        raw = await request.read()
-        try:
-            body = json.loads(raw) if raw else None
-        except ValueError:
-            body = None
-        recorded = RecordedRequest(
-            request.method,
-            request.path.removeprefix(PREFIX),
-            dict(request.query),
-            {name.lower(): value for name, value in request.headers.items()},
-            body,
-        )
-        self.requests.append(recorded)
-        return recorded
-
-    def _scripted(self, path: str) -> web.StreamResponse | None:
-        script = self._scripts.get(path)
-        if not script:
-            return None
-        reply = script.popleft()
-        body = reply.body if isinstance(reply.body, bytes) else json.dumps(reply.body).encode()
-        return web.Response(
-            status=reply.status,
-            body=body,
-            headers={"Content-Type": "application/json", **reply.headers},
-        )
 
     def _issue_tokens(self) -> dict[str, Any]:
         now = self.clock()

@@ -13,16 +13,14 @@ clock, answering 429 with Retry-After like the real API::
 
 from __future__ import annotations
 
-import json
 import math
-from collections import defaultdict, deque
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from datetime import datetime
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
 from aiohttp import web
+
+from tests.fakes.api_server import FakeApiServer
 
 
 def v1_path(variant_id: int | str) -> str:
@@ -31,15 +29,6 @@ def v1_path(variant_id: int | str) -> str:
 
 def v2_path(variant_id: int | str) -> str:
     return f"/v2/catalog-variants/{variant_id}/availability"
-
-
-@dataclass(frozen=True, slots=True)
-class Reply:
-    """A scripted answer; `body` is JSON-encoded unless it is bytes."""
-
-    status: int = 200
-    body: Any = None
-    headers: Mapping[str, str] = field(default_factory=dict)
 
 
 def technique(name: str, **regions: str) -> dict[str, Any]:
@@ -65,49 +54,21 @@ def v1_variant(variant_id: int, price: Any = "13.50", **statuses: str) -> dict[s
     }
 
 
-@dataclass(frozen=True, slots=True)
-class RecordedRequest:
-    path: str
-    headers: dict[str, str]  # lower-cased names
-
-
-class FakePrintful:
+class FakePrintful(FakeApiServer):
     def __init__(self, token: str, clock: Callable[[], datetime]) -> None:
+        super().__init__()
         self.token = token
         self.clock = clock
         self.v1: dict[int, Any] = {}  # variant id -> v1 variant object
         self.v2: dict[int, Any] = {}  # variant id -> v2 techniques list
-        self.requests: list[RecordedRequest] = []
         self.throttled = 0  # requests answered 429 by the leaky bucket
         self._bucket: tuple[int, float] | None = None  # capacity, per seconds
         self._level = 0.0
         self._level_at: datetime | None = None
-        self._scripts: defaultdict[str, deque[Reply]] = defaultdict(deque)
-        self._runner: web.AppRunner | None = None
-        self.base_url = ""
 
-    async def __aenter__(self) -> Self:
-        app = web.Application()
-        app.router.add_get("/products/variant/{id}", self._v1_variant)
-        app.router.add_get("/v2/catalog-variants/{id}/availability", self._v2_availability)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        self.base_url = f"http://127.0.0.1:{self._runner.addresses[0][1]}"
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
-
-    def script(self, path: str, *replies: Reply) -> None:
-        self._scripts[path].extend(replies)
+    def add_routes(self, router: web.UrlDispatcher) -> None:
+        router.add_get("/products/variant/{id}", self._v1_variant)
+        router.add_get("/v2/catalog-variants/{id}/availability", self._v2_availability)
 
     def rate_limit(self, capacity: int, per_seconds: float) -> None:
         """Printful's leaky bucket: `capacity` calls, draining evenly over `per_seconds`."""
@@ -149,12 +110,10 @@ class FakePrintful:
         answer: Callable[[int], web.Response],
         unauthorized: Callable[[], Any],
     ) -> web.StreamResponse:
-        headers = {name.lower(): value for name, value in request.headers.items()}
-        self.requests.append(RecordedRequest(request.path, headers))
-        script = self._scripts.get(request.path)
-        if script:
-            return _send(script.popleft())
-        if headers.get("authorization") != f"Bearer {self.token}":
+        recorded, early = await self.begin(request)
+        if early is not None:
+            return early
+        if recorded.headers.get("authorization") != f"Bearer {self.token}":
             return web.json_response(unauthorized(), status=401)
         if (wait := self._leak()) is not None:
             self.throttled += 1
@@ -195,9 +154,3 @@ def _v2_error(status: int, title: str) -> dict[str, Any]:
         "title": title,
         "detail": title,
     }
-
-
-def _send(reply: Reply) -> web.Response:
-    body = reply.body if isinstance(reply.body, bytes) else json.dumps(reply.body).encode()
-    headers = {"Content-Type": "application/json", **reply.headers}
-    return web.Response(status=reply.status, body=body, headers=headers)

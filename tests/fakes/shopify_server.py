@@ -17,30 +17,19 @@ answer can be scripted, e.g. a REST 429 or a GraphQL THROTTLED::
 from __future__ import annotations
 
 import base64
-import json
 import re
-from collections import defaultdict, deque
-from collections.abc import Mapping
-from dataclasses import dataclass, field
-from types import TracebackType
-from typing import Any, Self
+from dataclasses import dataclass
+from typing import Any
 
 from aiohttp import web
+
+from tests.fakes.api_server import FakeApiServer, Reply
 
 API_VERSION = "2025-01"
 ORDERS = f"/admin/api/{API_VERSION}/orders.json"
 GRAPHQL = f"/admin/api/{API_VERSION}/graphql.json"
 LOCATION = "gid://shopify/Location/4242"
 INVALID_TOKEN = "[API] Invalid API key or access token (unrecognized login or wrong password)"
-
-
-@dataclass(frozen=True, slots=True)
-class Reply:
-    """A scripted answer; the default (200, body None) serves the request as usual."""
-
-    status: int = 200
-    body: Any = None
-    headers: Mapping[str, str] = field(default_factory=dict)
 
 
 def rest_throttled(retry_after: str = "2.0") -> Reply:
@@ -125,16 +114,9 @@ class Variant:
         return f"gid://shopify/InventoryItem/{self.number + 9000}"
 
 
-@dataclass(frozen=True, slots=True)
-class RecordedRequest:
-    path: str
-    query: dict[str, str]
-    headers: dict[str, str]  # lower-cased names
-    body: Any = None
-
-
-class FakeShopify:
+class FakeShopify(FakeApiServer):
     def __init__(self, token: str) -> None:
+        super().__init__()
         self.token = token
         self.orders: list[dict[str, Any]] = []
         self.page_size = 250  # lower it to get several pages
@@ -142,40 +124,19 @@ class FakeShopify:
         self.variants: dict[str, Variant] = {}
         self.locations = {LOCATION}
         self.quantities: dict[tuple[str, str], int] = {}  # (item gid, location gid)
-        self.requests: list[RecordedRequest] = []
-        self._scripts: defaultdict[str, deque[Reply]] = defaultdict(deque)
-        self._runner: web.AppRunner | None = None
-        self.shop_url = ""
 
-    async def __aenter__(self) -> Self:
-        app = web.Application()
-        app.router.add_get(ORDERS, self._orders)
-        app.router.add_post(GRAPHQL, self._graphql)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        await web.TCPSite(self._runner, "127.0.0.1", 0).start()
-        self.shop_url = f"http://127.0.0.1:{self._runner.addresses[0][1]}"
-        return self
+    @property
+    def shop_url(self) -> str:
+        return self.url
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
+    def add_routes(self, router: web.UrlDispatcher) -> None:
+        router.add_get(ORDERS, self._orders)
+        router.add_post(GRAPHQL, self._graphql)
 
     def add_variant(self, sku: str, policy: str = "DENY") -> Variant:
         variant = Variant(sku, 1000 + len(self.variants), policy)
         self.variants[sku] = variant
         return variant
-
-    def script(self, path: str, *replies: Reply) -> None:
-        self._scripts[path].extend(replies)
-
-    def requests_for(self, path: str) -> list[RecordedRequest]:
-        return [request for request in self.requests if request.path == path]
 
     def operations(self) -> list[str]:
         """The GraphQL operation names received, in order."""
@@ -188,16 +149,10 @@ class FakeShopify:
     # --- handlers ------------------------------------------------------------------------
 
     async def _begin(self, request: web.Request) -> tuple[Any, web.Response | None]:
-        body = await request.json() if request.can_read_body else None
-        headers = {name.lower(): value for name, value in request.headers.items()}
-        self.requests.append(RecordedRequest(request.path, dict(request.query), headers, body))
-        script = self._scripts.get(request.path)
-        reply = script.popleft() if script else None
-        if reply is not None and not (reply.status == 200 and reply.body is None):
-            return body, _send(reply)
-        if headers.get("x-shopify-access-token") != self.token:
-            return body, web.json_response({"errors": INVALID_TOKEN}, status=401)
-        return body, None
+        recorded, early = await self.begin(request)
+        if early is None and recorded.headers.get("x-shopify-access-token") != self.token:
+            early = web.json_response({"errors": INVALID_TOKEN}, status=401)
+        return recorded.body, early
 
     async def _orders(self, request: web.Request) -> web.Response:
         _, early = await self._begin(request)
@@ -283,9 +238,3 @@ class FakeShopify:
 
 def _user_error(path: list[str], message: str) -> dict[str, Any]:
     return {"userErrors": [{"field": path, "message": message}]}
-
-
-def _send(reply: Reply) -> web.Response:
-    body = reply.body if isinstance(reply.body, bytes) else json.dumps(reply.body).encode()
-    headers = {"Content-Type": "application/json", **reply.headers}
-    return web.Response(status=reply.status, body=body, headers=headers)

@@ -16,28 +16,16 @@ switch off, as some proxies strip it). Products and variations can be found by
 from __future__ import annotations
 
 import base64
-import json
-from collections import defaultdict, deque
-from collections.abc import Mapping
-from dataclasses import dataclass, field
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
 from aiohttp import web
+
+from tests.fakes.api_server import FakeApiServer, Reply, send
 
 API = "/wp-json/wc/v3"
 ORDERS = f"{API}/orders"
 PRODUCTS = f"{API}/products"
 UPDATES = "PUT"  # script key for every product/variation update
-
-
-@dataclass(frozen=True, slots=True)
-class Reply:
-    """A scripted answer; the default (200, body None) serves the request as usual."""
-
-    status: int = 200
-    body: Any = None
-    headers: Mapping[str, str] = field(default_factory=dict)
 
 
 def wc_error(status: int, code: str, message: str) -> Reply:
@@ -81,48 +69,25 @@ def order(
     }
 
 
-@dataclass(frozen=True, slots=True)
-class RecordedRequest:
-    method: str
-    path: str
-    query: dict[str, str]
-    headers: dict[str, str]  # lower-cased names
-    body: Any = None
-
-
-class FakeWooCommerce:
+class FakeWooCommerce(FakeApiServer):
     def __init__(self, key: str, secret: str) -> None:
+        super().__init__()
         self.key = key
         self.secret = secret
         self.orders: list[dict[str, Any]] = []
         self.link_header = True  # False: only X-WP-TotalPages tells of more pages
         self.page_size = 100  # lower it to get several pages
         self.items: dict[int, dict[str, Any]] = {}  # products and variations by id
-        self.requests: list[RecordedRequest] = []
-        self._scripts: defaultdict[str, deque[Reply]] = defaultdict(deque)
-        self._runner: web.AppRunner | None = None
-        self.site_url = ""
 
-    async def __aenter__(self) -> Self:
-        app = web.Application()
-        app.router.add_get(ORDERS, self._orders)
-        app.router.add_get(PRODUCTS, self._products)
-        app.router.add_put(PRODUCTS + "/{id:\\d+}", self._update)
-        app.router.add_put(PRODUCTS + "/{parent:\\d+}/variations/{id:\\d+}", self._update)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        await web.TCPSite(self._runner, "127.0.0.1", 0).start()
-        self.site_url = f"http://127.0.0.1:{self._runner.addresses[0][1]}"
-        return self
+    @property
+    def site_url(self) -> str:
+        return self.url
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
+    def add_routes(self, router: web.UrlDispatcher) -> None:
+        router.add_get(ORDERS, self._orders)
+        router.add_get(PRODUCTS, self._products)
+        router.add_put(PRODUCTS + "/{id:\\d+}", self._update)
+        router.add_put(PRODUCTS + "/{parent:\\d+}/variations/{id:\\d+}", self._update)
 
     def add_product(self, sku: str, stock: int | None = None, parent_id: int = 0) -> int:
         item_id = 100 + len(self.items)
@@ -142,31 +107,21 @@ class FakeWooCommerce:
     def item(self, sku: str) -> dict[str, Any]:
         return next(item for item in self.items.values() if item["sku"] == sku)
 
-    def script(self, key: str, *replies: Reply) -> None:
-        self._scripts[key].extend(replies)
-
-    def requests_for(self, method: str, path_start: str) -> list[RecordedRequest]:
-        return [r for r in self.requests if r.method == method and r.path.startswith(path_start)]
-
     # --- handlers ------------------------------------------------------------------------
 
     async def _begin(self, request: web.Request, key: str) -> tuple[Any, web.Response | None]:
-        body = await request.json() if request.can_read_body else None
-        headers = {name.lower(): value for name, value in request.headers.items()}
-        self.requests.append(
-            RecordedRequest(request.method, request.path, dict(request.query), headers, body)
-        )
-        script = self._scripts.get(key)
-        reply = script.popleft() if script else None
-        if reply is not None and not (reply.status == 200 and reply.body is None):
-            return body, _send(reply)
+        recorded, early = await self.begin(request, key)
+        if early is not None:
+            return recorded.body, early
         expected = base64.b64encode(f"{self.key}:{self.secret}".encode()).decode()
-        if headers.get("authorization") != f"Basic {expected}":
+        if recorded.headers.get("authorization") != f"Basic {expected}":
             # WooCommerce echoes the key it could not match.
-            given = _basic_user(headers.get("authorization", ""))
+            given = _basic_user(recorded.headers.get("authorization", ""))
             message = f"Consumer key {given} is invalid."
-            return body, _send(wc_error(401, "woocommerce_rest_authentication_error", message))
-        return body, None
+            return recorded.body, send(
+                wc_error(401, "woocommerce_rest_authentication_error", message)
+            )
+        return recorded.body, None
 
     async def _orders(self, request: web.Request) -> web.Response:
         _, early = await self._begin(request, ORDERS)
@@ -177,7 +132,7 @@ class FakeWooCommerce:
         per_page = int(request.query.get("per_page", "10"))
         page = int(request.query.get("page", "1"))
         if not 1 <= per_page <= 100:
-            return _send(wc_error(400, "rest_invalid_param", "Invalid parameter(s): per_page"))
+            return send(wc_error(400, "rest_invalid_param", "Invalid parameter(s): per_page"))
         per_page = min(per_page, self.page_size)
         total_pages = max(1, -(-len(matching) // per_page))
         headers = {"X-WP-Total": str(len(matching)), "X-WP-TotalPages": str(total_pages)}
@@ -202,10 +157,10 @@ class FakeWooCommerce:
         item = self.items.get(int(request.match_info["id"]))
         parent = int(request.match_info.get("parent", "0"))
         if item is None or item["parent_id"] != parent:
-            return _send(wc_error(404, "woocommerce_rest_product_invalid_id", "Invalid ID."))
+            return send(wc_error(404, "woocommerce_rest_product_invalid_id", "Invalid ID."))
         if body.get("stock_status") not in ("instock", "outofstock", "onbackorder"):
             message = "Invalid parameter(s): stock_status"
-            return _send(wc_error(400, "rest_invalid_param", message))
+            return send(wc_error(400, "rest_invalid_param", message))
         item.update(body)
         return web.json_response(item)
 
@@ -215,9 +170,3 @@ def _basic_user(header: str) -> str:
         return base64.b64decode(header.removeprefix("Basic ")).decode().split(":")[0]
     except ValueError:
         return ""
-
-
-def _send(reply: Reply) -> web.Response:
-    body = reply.body if isinstance(reply.body, bytes) else json.dumps(reply.body).encode()
-    headers = {"Content-Type": "application/json", **reply.headers}
-    return web.Response(status=reply.status, body=body, headers=headers)

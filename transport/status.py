@@ -1,0 +1,54 @@
+"""Which HTTP answers are worth another try, and how long to wait for them."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+
+import httpx
+
+from transport.errors import Retry, ServiceError, ServiceUnavailable, ServiceUnusable
+from transport.waits import rate_limit_wait, retry_after_seconds
+from transport.wording import status_text
+
+# 524 is Cloudflare's "origin timed out"; the rest are the usual transient 5xx.
+RETRY_STATUSES = frozenset({500, 502, 503, 504, 524})
+
+
+def failed_answer(
+    response: httpx.Response,
+    clock: Callable[[], datetime],
+    *,
+    explain_429: bool = True,
+    usable: Callable[[int], bool] = lambda status: 200 <= status < 300,
+) -> str | None:
+    """None for a usable answer; raise Retry for one worth another try; else
+    "answered <status>" for the caller to word its own error with."""
+    if usable(response.status_code):
+        return None
+    retry = transient(response, clock, explain_429=explain_429)
+    if retry is not None:
+        raise retry
+    return f"answered {status_text(response.status_code)}"
+
+
+def transient(
+    response: httpx.Response, clock: Callable[[], datetime], *, explain_429: bool = True
+) -> Retry | None:
+    """A Retry for 429 and transient 5xx answers (with the server's wait), else None.
+
+    `explain_429` adds "(too many requests)" to the status, as API messages do.
+    """
+    status = response.status_code
+    answered = f"answered {status_text(status)}"
+    if status == 429:
+        what = f"{answered} (too many requests)" if explain_429 else answered
+        return Retry(what, rate_limit_wait(response, clock))
+    if status in RETRY_STATUSES:
+        return Retry(answered, retry_after_seconds(response, clock))
+    return None
+
+
+def answer_error(status: int, message: str) -> ServiceError:
+    """The error for an answer no rule above explained: a 5xx may pass, a 4xx will not."""
+    return ServiceUnusable(message) if status < 500 else ServiceUnavailable(message)
