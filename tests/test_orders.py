@@ -10,8 +10,16 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 
 from bot.core.catalog import CsvImportError
-from bot.core.orders import OrderImportReport, OrderNotFound, close_order, import_orders
-from bot.db.models import Order, OrderLine, OrderStatus
+from bot.core.orders import (
+    OrderData,
+    OrderImportReport,
+    OrderNotFound,
+    close_order,
+    import_orders,
+    resolve_skus,
+    upsert_order,
+)
+from bot.db.models import Alert, AlertKind, AlertState, Order, OrderLine, OrderStatus
 from tests.fakes.slack_api import FakeSlackAPI
 from tests.helpers import (
     ALERT_CHANNEL_ID,
@@ -288,3 +296,32 @@ async def test_sku_suggestions_use_the_catalog(stack: Stack) -> None:
         with pytest.raises(CsvImportError) as caught:
             await import_orders(session, path, channel="#stock-alerts")
     assert caught.value.problems == ["line 2: unknown SKU 'XYZ-404' (not in the catalog)"]
+
+
+async def test_one_order_upserted_reallocates_stock_by_itself(stack: Stack) -> None:
+    """The core's one-order upsert (what a store webhook needs) does its own follow-up:
+    the caller adds nothing for backorders to be counted and alerted."""
+    await stack.import_catalog(CATALOG)
+    stack.write_feed("Acme", {"A-MUG": 2, "A-CAP": 5})
+    await stack.poll()
+    channel = stack.settings.slack.alert_channel
+    async with stack.runtime.sessions() as session, session.begin():
+        mug = (await resolve_skus(session, {"MUG-1"}))["MUG-1"]
+        data = OrderData(
+            external_id="W-1",
+            customer_name="Ada Lovelace",
+            customer_email="ada@example.com",
+            ordered_at=datetime(2024, 5, 1, tzinfo=UTC),
+            lines={mug: 3},
+            source="webhook",
+        )
+        assert await upsert_order(session, data, channel=channel) == "created"
+    async with stack.runtime.sessions() as session, session.begin():
+        assert await upsert_order(session, data, channel=channel) == "unchanged"
+    async with stack.runtime.sessions() as session:
+        backordered = await session.scalar(select(OrderLine.backordered))
+        kinds = list(
+            await session.scalars(select(Alert.kind).where(Alert.state != AlertState.RESOLVED))
+        )
+    assert backordered == 1
+    assert kinds == [AlertKind.BACKORDER]

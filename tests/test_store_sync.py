@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import select
 
 from bot.config import load_settings
-from bot.core import store_sync
+from bot.core import store_orders, store_sync
 from bot.core.switching import switch_supplier
 from bot.db.models import (
     Alert,
@@ -119,7 +119,7 @@ async def push(stack: Stack, *, later: timedelta = timedelta(0)) -> list[store_s
     return reports
 
 
-async def poll_orders(stack: Stack) -> store_sync.OrderPollReport:
+async def poll_orders(stack: Stack) -> store_orders.OrderPollReport:
     report = await stack.runtime.poll_store_orders(STORE)
     await stack.deliver()
     return report
