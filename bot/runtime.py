@@ -1,4 +1,8 @@
-"""Everything a running Stockbot holds: settings, database, clients, workers."""
+"""Everything a running Stockbot holds: settings, database, clients, workers, services.
+
+The composition root: the one place that wires the core's services to Slack (each
+gets the delivery worker's `kick` as its plain `on_change` callback).
+"""
 
 from __future__ import annotations
 
@@ -13,10 +17,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot import db
 from bot.config import Settings
-from bot.core import store_sync
+from bot.core import store_orders, store_sync
+from bot.core.fixes.customer_notices import CustomerNotifier
+from bot.core.fixes.staff_actions import FixActions, StaffActions
 from bot.core.polling import Poller, ensure_suppliers
 from bot.slack.access import OPEN_ACCESS_WARNING, AccessPolicy
 from bot.slack.outbox import AlertSink, ConsoleSink, Deliverer, SlackSink
+from bot.views.lookup import StockLookup
 from stores import StoreAdapter, store_class
 
 log = logging.getLogger(__name__)
@@ -46,6 +53,19 @@ class Runtime:
     access: AccessPolicy
     # One adapter per configured store, by name, for the life of the process.
     stores: dict[str, StoreAdapter] = field(default_factory=dict)
+    # What people do from Slack: built once, used by the handlers and the scheduler.
+    staff: StaffActions = field(init=False)
+    fixes: FixActions = field(init=False)
+    notifier: CustomerNotifier = field(init=False)
+    lookup: StockLookup = field(init=False)
+
+    def __post_init__(self) -> None:
+        # The core's services learn of Slack only as this callback.
+        kick = self.deliverer.kick
+        self.staff = StaffActions(self.sessions, kick)
+        self.fixes = FixActions(self.sessions, kick, self.settings.slack.alert_channel)
+        self.notifier = CustomerNotifier(self.sessions, kick, self.settings)
+        self.lookup = StockLookup(self.sessions)
 
     @classmethod
     async def start(
@@ -82,10 +102,10 @@ class Runtime:
             log.warning(OPEN_ACCESS_WARNING)
         return cls(settings, engine, sessions, http, slack, deliverer, poller, access, stores)
 
-    async def poll_store_orders(self, name: str) -> store_sync.OrderPollReport:
+    async def poll_store_orders(self, name: str) -> store_orders.OrderPollReport:
         """Read one store's open orders into the database; StoreError when it cannot."""
         async with self.sessions() as session, session.begin():
-            report = await store_sync.poll_orders(
+            report = await store_orders.poll_orders(
                 session, self.stores[name], name, channel=self.settings.slack.alert_channel
             )
         self.deliverer.kick()

@@ -9,7 +9,6 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
 from bot.core.polling import PollSummary
-from bot.core.staff_actions import StaffActions
 from bot.runtime import Runtime
 from stores import StoreError
 
@@ -104,9 +103,8 @@ def build_scheduler(runtime: Runtime) -> AsyncIOScheduler:
             next_run_time=now,
         )
 
-    actions = StaffActions(runtime.sessions, runtime.deliverer)
     scheduler.add_job(
-        actions.wake_snoozed,
+        runtime.staff.wake_snoozed,
         IntervalTrigger(seconds=SNOOZE_CHECK.total_seconds()),
         id="wake_snoozed",
         max_instances=1,

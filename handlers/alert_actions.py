@@ -6,7 +6,6 @@ from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
 
-from bot.core.staff_actions import StaffActions
 from bot.errors import UserError
 from bot.runtime import Runtime
 from bot.slack.render import ACKNOWLEDGE_ACTION, SNOOZE_ACTION
@@ -14,7 +13,7 @@ from handlers.common import clicked_id, tell
 
 
 def register(app: AsyncApp, runtime: Runtime) -> None:
-    actions = StaffActions(runtime.sessions, runtime.deliverer)
+    actions = runtime.staff
 
     @app.action(ACKNOWLEDGE_ACTION)
     async def acknowledge(

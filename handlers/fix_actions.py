@@ -12,8 +12,7 @@ from typing import Any
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.core.staff_actions import FixActions
-from bot.core.switching import SwitchResult
+from bot.core.fixes.switching import SwitchResult
 from bot.errors import UserError
 from bot.runtime import Runtime
 from bot.slack.render import (
@@ -48,7 +47,7 @@ def _pair(raw: str) -> tuple[int | None, int | None]:
 
 
 def register(app: AsyncApp, runtime: Runtime) -> None:
-    fixes = FixActions(runtime.sessions, runtime.deliverer, runtime.settings.slack.alert_channel)
+    fixes = runtime.fixes
 
     async def switch_from_alert(user: str, raw: str, respond: AsyncRespond) -> None:
         alert_id, offer_id = _pair(raw)

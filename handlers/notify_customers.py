@@ -12,7 +12,7 @@ from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.core.customer_notices import NOT_CONFIGURED, CustomerNotifier, NotifyProblem, Preview
+from bot.core.fixes.customer_notices import NOT_CONFIGURED, NotifyProblem, Preview
 from bot.runtime import Runtime
 from bot.slack.access import NOT_ALLOWED
 from bot.slack.notify_blocks import (
@@ -40,7 +40,7 @@ SLOW_FORM = "Slack did not open the form ({error}); please try again."
 
 
 def register(app: AsyncApp, runtime: Runtime) -> None:
-    notifier = CustomerNotifier(runtime.sessions, runtime.deliverer, runtime.settings)
+    notifier = runtime.notifier
     # Sending outlives the request; keep each task referenced until it is done.
     sending: set[asyncio.Task[None]] = set()
 

@@ -6,13 +6,12 @@ from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp
 
-from bot.core.staff_actions import StaffActions
 from bot.runtime import Runtime
 from bot.slack.render import lookup_message
 
 
 def register(app: AsyncApp, runtime: Runtime) -> None:
-    actions = StaffActions(runtime.sessions, runtime.deliverer)
+    actions = runtime.lookup
 
     @app.command("/stock")
     async def stock(ack: AsyncAck, command: dict[str, Any]) -> None:

@@ -11,16 +11,7 @@ from sqlalchemy import event, select, update
 from bot.core import backorders
 from bot.core.alerts import EvaluationResult
 from bot.core.orders import close_order
-from bot.db.models import (
-    Alert,
-    AlertKind,
-    AlertState,
-    Offer,
-    Order,
-    OrderLine,
-    Product,
-    Supplier,
-)
+from bot.db.models import Alert, AlertKind, AlertState, Offer, Order, OrderLine, Product, Supplier
 from tests.fakes.slack_api import BlockKitValidator
 from tests.helpers import ALERT_CHANNEL_ID, CATALOG_HEADER, Stack
 from tests.test_orders import ORDERS_HEADER, import_orders_csv

@@ -701,7 +701,6 @@ async def test_smtp_login_comes_from_the_environment(
     slack_env: None,
 ) -> None:
     from bot.config import load_settings
-    from bot.core.customer_notices import CustomerNotifier
     from bot.runtime import Runtime
 
     config = tmp_path / "login.toml"
@@ -724,7 +723,7 @@ async def test_smtp_login_comes_from_the_environment(
                     lines=[OrderLine(product_id=product.id, quantity=1, backordered=1)],
                 )
             )
-        notifier = CustomerNotifier(runtime.sessions, runtime.deliverer, runtime.settings)
+        notifier = runtime.notifier
         result = await notifier.send(None, product.id, "Sorry, it is late.", "U0ALICE")
     finally:
         await runtime.close()

@@ -9,7 +9,12 @@ import pytest
 from sqlalchemy import func, select
 
 from bot.core.catalog import CsvImportError
-from bot.core.orders import OrderImportReport, OrderNotFound, close_order, import_orders
+from bot.core.orders import (
+    OrderImportReport,
+    OrderNotFound,
+    close_order,
+    import_orders,
+)
 from bot.db.models import Order, OrderStatus
 from tests.fakes.slack_api import FakeSlackAPI
 from tests.helpers import (

@@ -8,7 +8,6 @@ from datetime import timedelta
 import httpx
 from sqlalchemy import select
 
-from bot.core.staff_actions import StaffActions
 from bot.db.models import Alert, AlertState, AuditEntry
 from bot.db.types import utcnow
 from tests.helpers import ALERT_CHANNEL_ID, CATALOG_HEADER, Stack
@@ -143,7 +142,7 @@ async def test_snooze_then_reminder_when_it_ends(stack: Stack) -> None:
     replies = stack.slack.thread_replies(ALERT_CHANNEL_ID, message["ts"])
     assert replies[-1]["text"] == "Snoozed for 4 hours by <@U0BOB>."
 
-    actions = StaffActions(stack.runtime.sessions, stack.runtime.deliverer)
+    actions = stack.runtime.staff
     assert await actions.wake_snoozed() == 0  # not yet
     async with stack.runtime.sessions() as session:
         alert = await session.scalar(select(Alert))

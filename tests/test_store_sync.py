@@ -15,8 +15,8 @@ import pytest
 from sqlalchemy import select
 
 from bot.config import load_settings
-from bot.core import store_sync
-from bot.core.switching import switch_supplier
+from bot.core import store_orders, store_sync
+from bot.core.fixes.switching import switch_supplier
 from bot.db.models import (
     Alert,
     AlertKind,
@@ -132,7 +132,7 @@ async def push(stack: Stack, *, later: timedelta = timedelta(0)) -> list[store_s
     return reports
 
 
-async def poll_orders(stack: Stack) -> store_sync.OrderPollReport:
+async def poll_orders(stack: Stack) -> store_orders.OrderPollReport:
     report = await stack.runtime.poll_store_orders(STORE)
     await stack.deliver()
     return report

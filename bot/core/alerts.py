@@ -122,19 +122,9 @@ async def evaluate_stock(
 
     await session.flush()
     for (kind, supplier_id), opening in to_open.items():
-        group = None
+        group_id = None
         if len(opening) > group_over:
-            group = new_alert(
-                kind,
-                f"group:{kind}:supplier:{supplier_id}:{now.isoformat()}",
-                channel,
-                now,
-                supplier_id=supplier_id,
-                is_group=True,
-                details={"count": len(opening)},
-            )
-            session.add(group)
-            await session.flush()
+            group_id = await open_group(session, kind, supplier_id, len(opening), channel, now)
             result.grouped += len(opening)
         # One executemany: thousands of alerts in a storm must not cost a round trip each.
         rows = [
@@ -146,7 +136,7 @@ async def evaluate_stock(
                 product_id=state.product_id,
                 supplier_id=state.supplier_id,
                 details=_describe_stock(state),
-                group_id=group.id if group else None,
+                group_id=group_id,
             )
             for state in opening
         ]
@@ -189,6 +179,29 @@ def new_alert(kind: str, dedup_key: str, channel: str, now: datetime, **values: 
     return Alert(**alert_values(kind, dedup_key, channel, now, **values))
 
 
+async def open_group(
+    session: AsyncSession,
+    kind: AlertKind,
+    supplier_id: int | None,
+    count: int,
+    channel: str,
+    now: datetime,
+) -> int:
+    """One message for `count` new alerts of one supplier (a storm); its id."""
+    group = new_alert(
+        kind,
+        f"group:{kind}:supplier:{supplier_id}:{now.isoformat()}",
+        channel,
+        now,
+        supplier_id=supplier_id,
+        is_group=True,
+        details={"count": count},
+    )
+    session.add(group)
+    await session.flush()
+    return group.id
+
+
 async def settle_groups(
     session: AsyncSession,
     group_ids: set[int],
@@ -218,21 +231,8 @@ async def raise_supplier_alert(
     now: datetime | None = None,
 ) -> bool:
     """Open a supplier-level alert, or refresh the open one. True when newly opened."""
-    now = now or utcnow()
     key = supplier_dedup_key(kind, supplier_id)
-    alert = await session.scalar(
-        select(Alert).where(Alert.dedup_key == key, Alert.state != AlertState.RESOLVED)
-    )
-    if alert is None:
-        session.add(
-            new_alert(kind, key, channel, now, supplier_id=supplier_id, summary=summary, details={})
-        )
-        await session.flush()
-        return True
-    if alert.summary != summary:
-        alert.summary = summary
-        touch(alert, now)
-    return False
+    return await _raise(session, kind, key, summary, channel, now, supplier_id=supplier_id)
 
 
 async def resolve_supplier_alerts(
@@ -267,13 +267,30 @@ async def raise_store_alert(
 ) -> bool:
     """Open a store-level alert (no supplier, no product), or refresh the open one.
     True when newly opened."""
-    now = now or utcnow()
     key = store_dedup_key(kind, store)
-    alert = await session.scalar(
+    return await _raise(session, kind, key, summary, channel, now, details={"store": store})
+
+
+async def _open_by_key(session: AsyncSession, key: str) -> Alert | None:
+    return await session.scalar(
         select(Alert).where(Alert.dedup_key == key, Alert.state != AlertState.RESOLVED)
     )
+
+
+async def _raise(
+    session: AsyncSession,
+    kind: AlertKind,
+    key: str,
+    summary: str,
+    channel: str,
+    now: datetime | None,
+    **values: Any,
+) -> bool:
+    """Open the alert with this key, or refresh the open one's summary; True when opened."""
+    now = now or utcnow()
+    alert = await _open_by_key(session, key)
     if alert is None:
-        session.add(new_alert(kind, key, channel, now, summary=summary, details={"store": store}))
+        session.add(new_alert(kind, key, channel, now, summary=summary, **values))
         await session.flush()
         return True
     if alert.summary != summary:
@@ -286,11 +303,7 @@ async def resolve_store_alert(
     session: AsyncSession, kind: AlertKind, store: str, resolution: str, now: datetime | None = None
 ) -> bool:
     """Resolve the open store-level alert of `kind`, if any. True when one was resolved."""
-    alert = await session.scalar(
-        select(Alert).where(
-            Alert.dedup_key == store_dedup_key(kind, store), Alert.state != AlertState.RESOLVED
-        )
-    )
+    alert = await _open_by_key(session, store_dedup_key(kind, store))
     if alert is None:
         return False
     mark_resolved(alert, now or utcnow(), resolution)

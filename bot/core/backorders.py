@@ -8,24 +8,19 @@ when stock covers every open order again (or the orders are closed).
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Any, TypeVar
+from typing import Any
 
-from sqlalchemy import Select, distinct, exists, func, select, union
+from sqlalchemy import CompoundSelect, Select, distinct, exists, func, select, union
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.core.alerts import (
-    EvaluationResult,
-    mark_resolved,
-    new_alert,
-    settle_groups,
-    stock_dedup_key,
-    touch,
-)
-from bot.core.rules import STOCKOUT_AVAILABILITIES
-from bot.core.search import close_matches
+from bot.core import alerts
+from bot.core.alerts import EvaluationResult
+from bot.core.availability import Availability, is_stockout
+from bot.core.search import NotFound, not_found, product_by_sku
+from bot.db.chunks import chunks
 from bot.db.models import (
     Alert,
     AlertKind,
@@ -39,11 +34,10 @@ from bot.db.models import (
 )
 from bot.db.types import utcnow
 
-CHUNK = 500
 MAX_LISTED_PRODUCTS = 100
 MAX_LISTED_ORDERS = 100
-
-T = TypeVar("T")
+# `/backorders SKU` for a SKU not in the catalog (the same answer as `/stock`'s).
+NoSuchProduct = NotFound
 
 
 @dataclass(frozen=True)
@@ -93,12 +87,6 @@ class BackorderList:
 
 
 @dataclass(frozen=True, slots=True)
-class NoSuchProduct:
-    query: str
-    suggestions: list[tuple[str, str]]
-
-
-@dataclass(frozen=True, slots=True)
 class _Supply:
     supplier_id: int | None
     supplier: str | None
@@ -108,17 +96,12 @@ class _Supply:
     @property
     def available(self) -> int | None:
         """Units to allocate; None when unknown (then nothing is marked backordered)."""
-        if self.availability in STOCKOUT_AVAILABILITIES:
+        if is_stockout(self.availability):
             return 0
         return self.quantity
 
 
-NO_SUPPLY = _Supply(None, None, None, "unknown")
-
-
-def _chunks(values: Sequence[T], size: int = CHUNK) -> Iterator[Sequence[T]]:
-    for start in range(0, len(values), size):
-        yield values[start : start + size]
+NO_SUPPLY = _Supply(None, None, None, Availability.UNKNOWN)
 
 
 def _open_lines() -> Select[tuple[int]]:
@@ -153,6 +136,7 @@ async def _targets(
         return []
     if product_ids is not None:
         return sorted(product_ids)
+    query: CompoundSelect
     if supplier_id is None:
         query = union(_open_lines(), _open_backorder_alerts())
     else:
@@ -216,7 +200,7 @@ def _resolution(lines: list[tuple[OrderLine, datetime]], supply: _Supply) -> str
     if supply.supplier is None:
         return "The product has no active supplier, so no order is counted as backordered."
     if supply.available is None:
-        if supply.availability == "in_stock":
+        if supply.availability == Availability.IN_STOCK:
             return f"{supply.supplier} has it in stock (no quantity given)."
         return (
             f"{supply.supplier} gives no stock quantity now, so no order is counted as backordered."
@@ -247,28 +231,19 @@ async def refresh(
     result = EvaluationResult()
     to_open: dict[int | None, list[tuple[int, dict[str, Any]]]] = {}
     groups: set[int] = set()
-    for chunk in _chunks(await _targets(session, product_ids, supplier_id)):
+    for chunk in chunks(await _targets(session, product_ids, supplier_id)):
         await _refresh_chunk(session, chunk, now, result, to_open, groups)
     for group_supplier, opening in to_open.items():
         group_id = None
         if group_over is not None and len(opening) > group_over:
-            group = new_alert(
-                AlertKind.BACKORDER,
-                f"group:{AlertKind.BACKORDER}:supplier:{group_supplier}:{now.isoformat()}",
-                channel,
-                now,
-                supplier_id=group_supplier,
-                is_group=True,
-                details={"count": len(opening)},
+            group_id = await alerts.open_group(
+                session, AlertKind.BACKORDER, group_supplier, len(opening), channel, now
             )
-            session.add(group)
-            await session.flush()
-            group_id = group.id
             result.grouped += len(opening)
         session.add_all(
-            new_alert(
+            alerts.new_alert(
                 AlertKind.BACKORDER,
-                stock_dedup_key(AlertKind.BACKORDER, product_id),
+                alerts.stock_dedup_key(AlertKind.BACKORDER, product_id),
                 channel,
                 now,
                 product_id=product_id,
@@ -280,7 +255,9 @@ async def refresh(
         )
         result.opened += len(opening)
     await session.flush()
-    await settle_groups(session, groups, now, "Stock covers the open orders of every product here.")
+    await alerts.settle_groups(
+        session, groups, now, "Stock covers the open orders of every product here."
+    )
     return result
 
 
@@ -301,7 +278,7 @@ async def _refresh_chunk(
     lines: dict[int, list[tuple[OrderLine, datetime]]] = {}
     for line, ordered_at in rows:
         lines.setdefault(line.product_id, []).append((line, ordered_at))
-    alerts = {
+    open_alerts = {
         alert.product_id: alert
         for alert in await session.scalars(
             select(Alert).where(
@@ -312,25 +289,25 @@ async def _refresh_chunk(
             )
         )
     }
-    concerned = sorted(set(lines) | {pid for pid in alerts if pid is not None})
+    concerned = sorted(set(lines) | {pid for pid in open_alerts if pid is not None})
     supplies = await _supplies(session, concerned) if concerned else {}
     for product_id in concerned:
         supply = supplies.get(product_id, NO_SUPPLY)
         product_lines = lines.get(product_id, [])
         _allocate([line for line, _ in product_lines], supply)
         details = _details(product_lines, supply)
-        alert = alerts.get(product_id)
+        alert = open_alerts.get(product_id)
         if alert is None:
             if details is not None:
                 to_open.setdefault(supply.supplier_id, []).append((product_id, details))
             continue
         if details is None:
-            mark_resolved(alert, now, _resolution(product_lines, supply))
+            alerts.mark_resolved(alert, now, _resolution(product_lines, supply))
             result.resolved += 1
         elif alert.details != details:
             alert.details = details
             alert.supplier_id = supply.supplier_id
-            touch(alert, now)
+            alerts.touch(alert, now)
             result.updated += 1
         else:
             continue
@@ -438,11 +415,9 @@ async def backorder_list(session: AsyncSession, sku: str | None) -> BackorderLis
             products=[BackorderedProduct(*row) for row in rows],
             total_products=total,
         )
-    product = await session.scalar(
-        select(Product).where(func.lower(Product.sku) == query.lower()).limit(1)
-    )
+    product = await product_by_sku(session, query)
     if product is None:
-        return NoSuchProduct(query, await close_matches(session, query))
+        return await not_found(session, query)
     row = (await session.execute(_grouped().where(Product.id == product.id))).first()
     total_orders = (
         await session.scalar(

@@ -16,6 +16,7 @@ from pathlib import Path
 from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.core.availability import Availability
 from bot.db.models import Offer, Product, Supplier
 from bot.errors import UserError
 
@@ -192,11 +193,9 @@ async def import_catalog(
 
 async def _ensure_suppliers(session: AsyncSession, names: set[str]) -> dict[str, int]:
     existing = dict(
-        (
-            await session.execute(
-                select(Supplier.name, Supplier.id).where(Supplier.name.in_(names))
-            )
-        ).all()
+        (await session.execute(select(Supplier.name, Supplier.id).where(Supplier.name.in_(names))))
+        .tuples()
+        .all()
     )
     for name in sorted(names - set(existing)):
         supplier = Supplier(name=name, consecutive_failures=0)
@@ -279,7 +278,7 @@ async def _upsert_offers(
                     "supplier_sku": row.supplier_sku,
                     "priority": row.priority,
                     "price": row.price,
-                    "availability": "unknown",
+                    "availability": str(Availability.UNKNOWN),
                 }
             )
             continue

@@ -1,29 +1,31 @@
 """Customer orders: the CSV import, upserts from the storefront, and closing.
 
 Orders are keyed by the store's own ID (`external_id`), so a re-import or a
-repeated webhook updates in place. Every change re-allocates stock to open
-lines (`bot.core.backorders.refresh`) in the same transaction. What a store says of
-its orders, whether its poll or its webhook told, goes through
-`apply_store_orders`, so both give the same order.
+repeated webhook updates in place. Every change is followed, in the same
+transaction, by `bot.core.stock_changes.stock_changed` for the products it touched.
+What a store says of its orders, whether its poll or its webhook told, goes
+through `apply_store_orders`, so both give the same order.
 """
 
 from __future__ import annotations
 
 import difflib
 import re
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
 from pathlib import Path
-from typing import TypeVar
+from typing import Literal
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
-from bot.core import backorders, store_sync
+from bot.core import backorders
 from bot.core.alerts import EvaluationResult
 from bot.core.catalog import CsvImportError, read_csv_rows
+from bot.core.stock_changes import stock_changed
+from bot.db.chunks import chunks
 from bot.db.models import Order, OrderLine, OrderStatus, Product
 from bot.db.types import utcnow
 from bot.errors import UserError
@@ -35,7 +37,6 @@ NON_BLANK = ("order_id", "sku", "quantity", "ordered_at")
 # Deliberately loose: the point is catching a shifted column, not RFC 5322.
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 MAX_SUGGESTED_SKUS = 10
-CHUNK = 500
 # Column sizes (bot.db.models): a longer value is a mistake in the file, not a truncation.
 LENGTH_LIMITS = {"order_id": 100, "customer_name": 200, "customer_email": 320, "sku": 200}
 # How a store's word on an order that ended becomes Stockbot's: a deleted order waits
@@ -46,7 +47,7 @@ CLOSED_AS: dict[OrderState, OrderStatus] = {
     "deleted": OrderStatus.CANCELLED,
 }
 
-T = TypeVar("T")
+Outcome = Literal["created", "updated", "unchanged"]
 
 
 class OrderNotFound(UserError):
@@ -178,20 +179,14 @@ def _parse_rows(path: Path) -> tuple[list[_Row], list[tuple[int, str]]]:
     return rows, problems
 
 
-def _chunks(values: Iterable[T], size: int = CHUNK) -> Iterator[list[T]]:
-    items = list(values)
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
-
-
 async def resolve_skus(session: AsyncSession, skus: set[str]) -> dict[str, int]:
     """Product ids by SKU: exact matches, then unambiguous case-insensitive ones."""
     found: dict[str, int] = {}
-    for chunk in _chunks(skus):
+    for chunk in chunks(skus):
         rows = await session.execute(select(Product.sku, Product.id).where(Product.sku.in_(chunk)))
         found.update((sku, product_id) for sku, product_id in rows)
     rest = {sku.lower(): sku for sku in skus - set(found)}
-    for chunk in _chunks(rest):
+    for chunk in chunks(rest):
         matches: dict[str, list[int]] = {}
         rows = await session.execute(
             select(func.lower(Product.sku), Product.id).where(func.lower(Product.sku).in_(chunk))
@@ -265,9 +260,22 @@ async def parse_orders(session: AsyncSession, path: Path) -> list[OrderData]:
     return list(orders.values())
 
 
+async def open_order_ids(session: AsyncSession, product_id: int) -> list[int]:
+    """The open orders with a line for this product, by id."""
+    return list(
+        await session.scalars(
+            select(Order.id)
+            .join(OrderLine, OrderLine.order_id == Order.id)
+            .where(OrderLine.product_id == product_id, Order.status == OrderStatus.OPEN)
+            .distinct()
+            .order_by(Order.id)
+        )
+    )
+
+
 async def load_orders(session: AsyncSession, external_ids: Iterable[str]) -> dict[str, Order]:
     orders: dict[str, Order] = {}
-    for chunk in _chunks(external_ids):
+    for chunk in chunks(external_ids):
         rows = await session.scalars(
             select(Order).where(Order.external_id.in_(chunk)).options(selectinload(Order.lines))
         )
@@ -277,25 +285,19 @@ async def load_orders(session: AsyncSession, external_ids: Iterable[str]) -> dic
 
 def apply_order(
     session: AsyncSession, order: Order | None, data: OrderData
-) -> tuple[str, set[int]]:
-    """Create or update one order in place; returns ("created" | "updated" | "unchanged",
-    the products whose allocation may have changed). A closed order stays closed."""
+) -> tuple[Outcome, set[int]]:
+    """Create or update one order in place; returns what happened and the products
+    whose allocation may have changed. A closed order stays closed.
+
+    In memory only: the caller flushes and calls `stock_changed` for those products,
+    once for a whole batch (`apply_store_orders` does both for store orders)."""
+    created = order is None
     if order is None:
-        session.add(
-            Order(
-                external_id=data.external_id,
-                source=data.source,
-                customer_name=data.customer_name,
-                customer_email=data.customer_email,
-                ordered_at=data.ordered_at,
-                status=OrderStatus.OPEN,
-                lines=[
-                    OrderLine(product_id=product_id, quantity=quantity, backordered=0)
-                    for product_id, quantity in data.lines.items()
-                ],
-            )
+        # A new order takes the update path of an empty one.
+        order = Order(
+            external_id=data.external_id, source=data.source, status=OrderStatus.OPEN, lines=[]
         )
-        return "created", set(data.lines)
+        session.add(order)
     changed = False
     affected: set[int] = set()
     if order.ordered_at != data.ordered_at:
@@ -311,13 +313,15 @@ def apply_order(
             order.lines.remove(line)
             affected.add(product_id)
     for product_id, quantity in data.lines.items():
-        line = current.get(product_id)
-        if line is None:
+        existing = current.get(product_id)
+        if existing is None:
             order.lines.append(OrderLine(product_id=product_id, quantity=quantity, backordered=0))
             affected.add(product_id)
-        elif line.quantity != quantity:
-            line.quantity = quantity
+        elif existing.quantity != quantity:
+            existing.quantity = quantity
             affected.add(product_id)
+    if created:
+        return "created", affected
     changed = changed or bool(affected)
     return ("updated" if changed else "unchanged"), affected
 
@@ -337,20 +341,18 @@ async def import_orders(
     report = OrderImportReport(lines=sum(len(order.lines) for order in incoming))
     existing = await load_orders(session, (order.external_id for order in incoming))
     affected: set[int] = set()
+    outcomes: list[Outcome] = []
     for data in incoming:
         outcome, products = apply_order(session, existing.get(data.external_id), data)
         affected |= products
-        if outcome == "created":
-            report.orders_created += 1
-        elif outcome == "updated":
-            report.orders_updated += 1
-        else:
-            report.orders_unchanged += 1
+        outcomes.append(outcome)
+    report.orders_created = outcomes.count("created")
+    report.orders_updated = outcomes.count("updated")
+    report.orders_unchanged = outcomes.count("unchanged")
     await session.flush()
-    report.alerts = await backorders.refresh(
-        session, product_ids=affected, channel=channel, now=now, group_over=group_over
+    report.alerts = await stock_changed(
+        session, affected, channel=channel, now=now, group_over=group_over
     )
-    await store_sync.mark_wanted(session, affected, None)
     report.products_backordered = await backorders.backordered_product_count(session)
     return report
 
@@ -383,6 +385,20 @@ async def set_status(
 ) -> EvaluationResult | None:
     """Close an order (lines loaded) as fulfilled or cancelled; None if it already was.
     A closed order waits for nothing, so its products' allocation is refreshed."""
+    freed = await mark_closed(session, order, status, now=now)
+    if freed is None:
+        return None
+    if not freed:
+        return EvaluationResult()
+    return await stock_changed(session, freed, channel=channel, now=now)
+
+
+async def mark_closed(
+    session: AsyncSession, order: Order, status: OrderStatus, *, now: datetime
+) -> set[int] | None:
+    """Close an order (lines loaded) without the follow-up: None if it already had
+    this status, else the products an open order was holding (the caller then calls
+    `stock_changed` for them, once for a batch)."""
     if order.status == status:
         return None
     was_open = order.status == OrderStatus.OPEN
@@ -391,12 +407,7 @@ async def set_status(
     for line in order.lines:
         line.backordered = 0
     await session.flush()
-    if not was_open:
-        return EvaluationResult()
-    products = {line.product_id for line in order.lines}
-    result = await backorders.refresh(session, product_ids=products, channel=channel, now=now)
-    await store_sync.mark_wanted(session, products, None)
-    return result
+    return {line.product_id for line in order.lines} if was_open else set()
 
 
 async def apply_store_orders(
@@ -408,8 +419,8 @@ async def apply_store_orders(
     now: datetime,
 ) -> list[StoreOrderChange]:
     """Apply what a store says of its orders (from its poll or its webhooks, alike) and
-    re-allocate the stock they touch; one change per distinct order, the last word on
-    an order winning. New orders get `source`."""
+    re-allocate the stock they touch, once; one change per distinct order, the last
+    word on an order winning. New orders get `source`."""
     latest = {record.external_id: record for record in records}
     product_ids = await resolve_skus(
         session, {line.sku for record in latest.values() for line in record.lines}
@@ -419,13 +430,12 @@ async def apply_store_orders(
     affected: set[int] = set()
     for external_id, record in latest.items():
         outcome, detail, products = await _apply_store_order(
-            session, existing.get(external_id), record, product_ids, source, channel, now
+            session, existing.get(external_id), record, product_ids, source, now
         )
         changes.append(StoreOrderChange(external_id, outcome, detail))
         affected |= products
     await session.flush()
-    await backorders.refresh(session, product_ids=affected, channel=channel, now=now)
-    await store_sync.mark_wanted(session, affected, None)
+    await stock_changed(session, affected, channel=channel, now=now)
     return changes
 
 
@@ -435,7 +445,6 @@ async def _apply_store_order(
     record: StoreOrder,
     product_ids: Mapping[str, int],
     source: str,
-    channel: str,
     now: datetime,
 ) -> tuple[str, str, set[int]]:
     """(outcome, detail, products to re-allocate) for one store order."""
@@ -445,10 +454,10 @@ async def _apply_store_order(
     if closed_as is not None:
         if order is None:
             return "ignored", "order not known", set()
-        # set_status re-allocates at once.
-        if await set_status(session, order, closed_as, channel=channel, now=now) is None:
+        freed = await mark_closed(session, order, closed_as, now=now)
+        if freed is None:
             return "unchanged", "", set()
-        return "closed", str(closed_as), set()
+        return "closed", str(closed_as), freed
     if record.status != "open" or record.ordered_at is None:
         return "ignored", "the store's order status is not one Stockbot acts on", set()
     lines: dict[int, int] = {}

@@ -19,12 +19,15 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.config import RulesSection, Settings, SupplierConfig
-from bot.core import alerts, backorders, store_sync, switching
+from bot.core import alerts
+from bot.core.fixes import switching
 from bot.core.reconcile import FeedStage, GuardCounts, mark_unknown_skus
 from bot.core.rules import active_stock_states
+from bot.core.stock_changes import stock_changed
 from bot.db import SQLITE_BEGIN, writer_session_factory
 from bot.db.models import AlertKind, Offer, Supplier
 from bot.db.types import utcnow
+from bot.errors import StockbotError
 from suppliers import (
     FeedError,
     FeedInvalid,
@@ -61,7 +64,7 @@ class PollSummary:
         return self.error is None
 
 
-class FeedGuardTripped(Exception):
+class FeedGuardTripped(StockbotError):
     """The feed looks broken rather than sold out; nothing was changed."""
 
 
@@ -251,22 +254,18 @@ class Poller:
                     channel=self.settings.slack.alert_channel,
                 )
                 summary.switched = len(switched)
-            waiting = await backorders.refresh(
+            # The configured stores only: one dropped from the file is no longer pushed.
+            waiting = await stock_changed(
                 session,
+                None,
                 supplier_id=supplier_id,
+                stores=[store.name for store in self.settings.stores],
                 channel=self.settings.slack.alert_channel,
                 now=now,
                 group_over=self.rules.group_alerts_over,
             )
             summary.alerts_opened += waiting.opened
             summary.alerts_resolved += waiting.resolved
-            # What the storefronts should now show for this supplier's products.
-            await store_sync.mark_wanted(
-                session,
-                None,
-                [store.name for store in self.settings.stores],
-                supplier_id=supplier_id,
-            )
 
     async def _record_failure(
         self,

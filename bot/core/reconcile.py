@@ -35,11 +35,9 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from bot.core.availability import Availability, Unlisted
 from bot.db.models import Offer, StockObservation
 from suppliers import StockRecord
-
-MISSING = "missing"
-UNKNOWN_SKU = "unknown_sku"
 
 _stage_metadata = MetaData()
 # One per connection (temporary), created and dropped inside the poll's transaction.
@@ -130,7 +128,13 @@ class FeedStage:
     async def add_rejected(self, skus: Iterable[str]) -> None:
         await self.settle()
         rows = [
-            {"sku": s, "availability": "unknown", "rejected": True, "quantity": None} for s in skus
+            {
+                "sku": s,
+                "availability": str(Availability.UNKNOWN),
+                "rejected": True,
+                "quantity": None,
+            }
+            for s in skus
         ]
         if rows:
             await self.connection.execute(insert(STAGE), rows)
@@ -239,8 +243,10 @@ class FeedStage:
 
         Runs after `apply_changes`, which stamped every listed offer as seen `now`."""
         not_seen_now = or_(Offer.last_seen_at.is_(None), Offer.last_seen_at != now)
-        gone = and_(self._ours(), Offer.availability != MISSING, not_seen_now)
-        return await _flag(self.connection, gone, quantity=0, availability=MISSING, now=now)
+        gone = and_(self._ours(), Offer.availability != Unlisted.MISSING, not_seen_now)
+        return await _flag(
+            self.connection, gone, quantity=0, availability=Unlisted.MISSING, now=now
+        )
 
 
 async def mark_unknown_skus(
@@ -253,9 +259,9 @@ async def mark_unknown_skus(
     where = and_(
         Offer.supplier_id == supplier_id,
         Offer.supplier_sku.in_(skus),
-        Offer.availability != UNKNOWN_SKU,
+        Offer.availability != Unlisted.UNKNOWN_SKU,
     )
-    return await _flag(connection, where, quantity=None, availability=UNKNOWN_SKU, now=now)
+    return await _flag(connection, where, quantity=None, availability=Unlisted.UNKNOWN_SKU, now=now)
 
 
 async def _flag(
@@ -263,9 +269,10 @@ async def _flag(
     where: ColumnElement[bool],
     *,
     quantity: int | None,
-    availability: str,
+    availability: Unlisted,
     now: datetime,
 ) -> int:
+    value = str(availability)  # stored as the plain string
     observed: Any = literal(now, type_=StockObservation.observed_at.type)
     await connection.execute(
         insert(StockObservation).from_select(
@@ -274,7 +281,7 @@ async def _flag(
                 Offer.id,
                 literal(quantity, type_=Integer),
                 Offer.quantity,
-                literal(availability),
+                literal(value, type_=String),
                 observed,
             ).where(where),
         )
@@ -282,7 +289,7 @@ async def _flag(
     result = await connection.execute(
         update(Offer)
         .where(where)
-        .values(quantity=quantity, availability=availability, changed_at=now)
+        .values(quantity=quantity, availability=value, changed_at=now)
         .execution_options(synchronize_session=False)
     )
     return int(result.rowcount or 0)

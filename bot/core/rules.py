@@ -7,10 +7,8 @@ from dataclasses import dataclass
 from sqlalchemy import Select, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.core.availability import STOCKOUT, Availability, is_stockout
 from bot.db.models import Alert, AlertKind, AlertState, Offer, Product
-
-# Availabilities that mean "cannot ship" even when no quantity is given.
-STOCKOUT_AVAILABILITIES = frozenset({"out_of_stock", "discontinued", "missing", "unknown_sku"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,7 +22,7 @@ class StockState:
     @property
     def alert_kind(self) -> AlertKind | None:
         """The alert this product needs, or None when it is fine or unknown."""
-        if self.availability in STOCKOUT_AVAILABILITIES or self.quantity == 0:
+        if is_stockout(self.availability) or self.quantity == 0:
             return AlertKind.OUT_OF_STOCK
         if self.quantity is None:
             return None
@@ -38,7 +36,7 @@ class StockState:
         gives availability without numbers (e.g. print on demand)."""
         if self.alert_kind is not None:
             return False
-        return self.quantity is not None or self.availability == "in_stock"
+        return self.quantity is not None or self.availability == Availability.IN_STOCK
 
 
 def _active_states() -> Select[tuple[int, int, int | None, str, int]]:
@@ -75,7 +73,7 @@ async def active_stock_states(
         )
         query = query.where(
             or_(
-                Offer.availability.in_(STOCKOUT_AVAILABILITIES),
+                Offer.availability.in_(STOCKOUT),
                 Offer.quantity <= Product.low_stock_threshold,
                 Product.id.in_(has_open_alert),
             )

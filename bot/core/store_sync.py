@@ -1,45 +1,36 @@
-"""Storefront sync: read the stores' open orders and push stock levels back.
+"""Storefront stock sync: what each store should show, and pushing it there.
 
 `mark_wanted` works out what each store should show for a product (the active
 offer's quantity; backorders allowed while customers wait for it) and flags
 the rows that differ from what the store was last sent. `push_due` sends the
 flagged rows; a failed push stays flagged, is retried with backoff and is
 reported as one `store_push` alert per store until pushes succeed again.
-`poll_orders` turns a store's open orders into Stockbot orders.
+(The stores' orders come in through `bot.core.store_orders`.)
 """
 
 from __future__ import annotations
 
 import logging
-from collections import Counter
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TypeVar
 
 from sqlalchemy import func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.core import alerts, orders
-from bot.core.rules import STOCKOUT_AVAILABILITIES
+from bot.core import alerts
+from bot.core.availability import is_stockout
+from bot.db.chunks import chunks
 from bot.db.models import AlertKind, Offer, Order, OrderLine, OrderStatus, Product, StoreInventory
 from bot.db.types import utcnow
 from stores import InventoryUpdate, PushResult, StoreAdapter, StoreError
 
 log = logging.getLogger(__name__)
 
-T = TypeVar("T")
-
-CHUNK = 500  # products per query when working out wanted stock
 PUSH_CHUNK = 50  # SKUs per adapter call
 MAX_BACKOFF = timedelta(hours=1)
 SUMMARY_LIMIT = 1500  # characters of failing SKUs and reasons in the alert
 FAILED_SKUS_SHOWN = 10
-
-
-def _chunks(values: Sequence[T], size: int) -> Iterator[Sequence[T]]:
-    for start in range(0, len(values), size):
-        yield values[start : start + size]
 
 
 def backoff(attempts: int) -> timedelta:
@@ -86,7 +77,7 @@ async def mark_wanted(
             )
         )
     flagged = 0
-    for chunk in _chunks(ids, CHUNK):
+    for chunk in chunks(ids):
         flagged += await _mark_chunk(session, chunk, stores)
     return flagged
 
@@ -99,7 +90,7 @@ async def _mark_chunk(session: AsyncSession, chunk: Sequence[int], stores: Seque
         .where(Product.id.in_(chunk))
     )
     for product_id, quantity, availability in rows:
-        if availability in STOCKOUT_AVAILABILITIES:
+        if is_stockout(availability):
             wanted[product_id] = 0
         elif quantity is not None:  # unknown stock is never published as a number
             wanted[product_id] = max(0, quantity)
@@ -336,62 +327,3 @@ def failure_summary(store: str, failures: list[tuple[str, str]]) -> str:
         f"retrying them. {' | '.join(parts)}"
     )
     return text if len(text) <= SUMMARY_LIMIT else text[: SUMMARY_LIMIT - 3] + "..."
-
-
-# --- orders ----------------------------------------------------------------------------
-
-
-@dataclass(slots=True)
-class OrderPollReport:
-    store: str
-    listed: int = 0
-    created: int = 0
-    updated: int = 0
-    closed: int = 0
-    ignored: int = 0
-
-
-async def poll_orders(
-    session: AsyncSession,
-    adapter: StoreAdapter,
-    store_name: str,
-    *,
-    channel: str,
-    now: datetime | None = None,
-) -> OrderPollReport:
-    """Apply the store's orders as its webhooks would (new ones get source = the
-    store's name), close this store's open orders no longer listed, and re-allocate
-    stock. A StoreError while reading leaves everything as it was."""
-    now = now or utcnow()
-    listed = [order async for order in adapter.open_orders()]
-    changes = await orders.apply_store_orders(
-        session, listed, source=store_name, channel=channel, now=now
-    )
-    tally = Counter(change.outcome for change in changes)
-    report = OrderPollReport(
-        store_name,
-        listed=len(listed),
-        created=tally["created"],
-        updated=tally["updated"],
-        closed=tally["closed"],
-        ignored=tally["ignored"],
-    )
-    # Listed but in a status Stockbot cannot read ("unknown") is not gone either.
-    listed_ids = {order.external_id for order in listed if order.status in ("open", "unknown")}
-    known_open = await session.scalars(
-        select(Order.external_id).where(
-            Order.source == store_name, Order.status == OrderStatus.OPEN
-        )
-    )
-    # Orders past a page cap were not seen, not closed: only a full listing proves it.
-    gone = (
-        [external_id for external_id in known_open if external_id not in listed_ids]
-        if adapter.orders_complete
-        else []
-    )
-    for order in (await orders.load_orders(session, gone)).values():
-        # Fulfilled or cancelled in the store: either way nobody waits for it any more.
-        # set_status re-allocates the stock it frees.
-        await orders.set_status(session, order, OrderStatus.FULFILLED, channel=channel, now=now)
-        report.closed += 1
-    return report

@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, ClassVar
 
 from sqlalchemy import (
     JSON,
@@ -15,6 +15,7 @@ from sqlalchemy import (
     MetaData,
     Numeric,
     String,
+    Table,
     Text,
     UniqueConstraint,
     text,
@@ -22,6 +23,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from bot.db.types import UTCDateTime, utcnow
+from suppliers import Availability
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -34,6 +36,8 @@ NAMING = {
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
+    # Every model here is mapped to a plain Table (Core bulk inserts take it as such).
+    __table__: ClassVar[Table]
 
 
 class AlertKind(enum.StrEnum):
@@ -114,7 +118,8 @@ class Offer(Base):
     priority: Mapped[int] = mapped_column(Integer, default=1)
     # None means the supplier has not told us: never treated as zero.
     quantity: Mapped[int | None] = mapped_column(Integer)
-    availability: Mapped[str] = mapped_column(String(20), default="unknown")
+    # A `suppliers.Availability` or `bot.core.availability.Unlisted` value, stored as its string.
+    availability: Mapped[str] = mapped_column(String(20), default=Availability.UNKNOWN.value)
     price: Mapped[Decimal | None] = mapped_column(Numeric(12, 2))
     restock_date: Mapped[date | None]
     last_seen_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

@@ -1,7 +1,7 @@
 """Block Kit for emailing customers: the button, the modal and the answers.
 
-Pure functions from `bot.core.customer_notices` read models to Slack payloads; every text is clipped
-to Slack's limits here.
+Pure functions from `bot.core.fixes.customer_notices` read models to Slack payloads;
+every text is clipped to Slack's limits here.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from slack_sdk.models.blocks import (
 )
 from slack_sdk.models.views import View
 
-from bot.core.customer_notices import (
+from bot.core.fixes.customer_notices import (
     NobodyWaiting,
     NotifyResult,
     Preview,

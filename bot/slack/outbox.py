@@ -83,7 +83,7 @@ class SlackSink:
             blocks=message.blocks,
             unfurl_links=False,
         )
-        return Posted(channel=response["channel"], ts=response["ts"])
+        return Posted(channel=str(response["channel"]), ts=str(response["ts"]))
 
     async def update(self, card: AlertCard, channel: str, ts: str) -> None:
         message = alert_message(card)

@@ -28,7 +28,7 @@ from slack_sdk.models.blocks import (
 )
 from slack_sdk.models.views import View
 
-from bot.core.substitution import SubstituteChoice
+from bot.core.fixes.substitution import SubstituteChoice
 from bot.core.text import clip, clip_lines, escape
 from bot.views.cards import AlertCard, OfferLine, ProductCard
 from bot.views.lookup import AlertSummary, Answer, Matches, NotFound

@@ -15,8 +15,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
 from bot.core.backorders import OrderStats, order_stats
-from bot.core.substitution import current_substitution
-from bot.core.switching import SwitchOption, latest_switch, switch_options, switch_text
+from bot.core.fixes.substitution import current_substitute
+from bot.core.fixes.switching import SwitchOption, latest_switch, switch_options, switch_text
 from bot.db.models import Alert, AlertState, Offer, Product, Supplier
 
 MAX_GROUP_MEMBERS_SHOWN = 40
@@ -127,7 +127,7 @@ async def product_card(session: AsyncSession, product: Product) -> ProductCard:
         title=product.title,
         threshold=product.low_stock_threshold,
         offers=[_offer_line(offer, product.active_offer_id) for offer in offers],
-        open_alerts=list(open_alerts),
+        open_alerts=list(open_alerts.tuples()),
     )
 
 
@@ -169,10 +169,8 @@ async def alert_card(session: AsyncSession, alert: Alert) -> AlertCard:
         orders = await order_stats(session, product.id)
         options = await switch_options(session, product.id)
         last_switch = await _switch_line(session, product.id, alert.opened_at)
-        chosen = await current_substitution(session, product.id)
-        if chosen is not None:
-            sub = await session.get(Product, chosen.substitute_id)
-            substitute = (sub.sku, sub.title) if sub else None
+        chosen = await current_substitute(session, product.id)
+        substitute = (chosen.sku, chosen.title) if chosen else None
     return AlertCard(
         alert_id=alert.id,
         kind=alert.kind,

@@ -4,14 +4,24 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from sqlalchemy import func, or_, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.core.search import close_matches
+from bot.core.search import MAX_MATCHES, NotFound, matching_words, not_found, product_by_sku
 from bot.db.models import Alert, AlertState, Offer, Product, Supplier
 from bot.views.cards import ProductCard, product_card
 
-MAX_MATCHES = 10
+__all__ = [
+    "MAX_MATCHES",
+    "AlertSummary",
+    "Answer",
+    "Matches",
+    "NotFound",
+    "OpenAlertLine",
+    "StockLookup",
+    "lookup",
+    "open_alert_summary",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -19,12 +29,6 @@ class Matches:
     query: str
     products: list[tuple[str, str]]  # (sku, title)
     total: int
-
-
-@dataclass(frozen=True, slots=True)
-class NotFound:
-    query: str
-    suggestions: list[tuple[str, str]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,51 +50,52 @@ class AlertSummary:
 Answer = ProductCard | Matches | NotFound | AlertSummary
 
 
+@dataclass(frozen=True, slots=True)
+class StockLookup:
+    """`/stock` as a read-only service: each question gets its own session."""
+
+    sessions: async_sessionmaker[AsyncSession]
+
+    async def stock(self, query: str) -> Answer:
+        async with self.sessions() as session:
+            return await lookup(session, query)
+
+
 async def lookup(session: AsyncSession, query: str) -> Answer:
     query = " ".join(query.split())
     if not query:
         return await open_alert_summary(session)
-    product = await session.scalar(select(Product).where(func.lower(Product.sku) == query.lower()))
+    product = await product_by_sku(session, query)
     if product is not None:
         return await product_card(session, product)
     return await _search(session, query)
 
 
-async def _search(session: AsyncSession, query: str) -> Matches | NotFound:
-    words = query.lower().split()
-    conditions = [
-        or_(func.lower(Product.title).contains(word), func.lower(Product.sku).contains(word))
-        for word in words
-    ]
-    matched = select(Product.sku, Product.title).where(*conditions)
-    total = await session.scalar(select(func.count()).select_from(matched.subquery())) or 0
-    rows = (await session.execute(matched.order_by(Product.sku).limit(MAX_MATCHES))).all()
-    if len(rows) == 1:
-        product = await session.scalar(select(Product).where(Product.sku == rows[0][0]))
+async def _search(session: AsyncSession, query: str) -> ProductCard | Matches | NotFound:
+    found = await matching_words(session, query)
+    if len(found.products) == 1:
+        product = await product_by_sku(session, found.products[0][0])
         assert product is not None
-        return await product_card(session, product)  # type: ignore[return-value]
-    if rows:
-        return Matches(query=query, products=list(rows), total=total)
-    return NotFound(query=query, suggestions=await close_matches(session, query))
+        return await product_card(session, product)
+    if found.products:
+        return Matches(query=query, products=found.products, total=found.total)
+    return await not_found(session, query)
 
 
 async def open_alert_summary(session: AsyncSession, limit: int = 20) -> AlertSummary:
-    counts = dict(
-        (
-            await session.execute(
-                select(Alert.kind, func.count())
-                .where(Alert.state != AlertState.RESOLVED, Alert.is_group.is_(False))
-                .group_by(Alert.kind)
-            )
-        ).all()
+    open_alerts = (Alert.state != AlertState.RESOLVED, Alert.is_group.is_(False))
+    counts = await session.execute(
+        select(Alert.kind, func.count()).where(*open_alerts).group_by(Alert.kind)
     )
     rows = await session.execute(
         select(Alert.kind, Alert.state, Product.sku, Product.title, Supplier.name, Offer.quantity)
         .outerjoin(Product, Product.id == Alert.product_id)
         .outerjoin(Offer, Offer.id == Product.active_offer_id)
         .outerjoin(Supplier, Supplier.id == Alert.supplier_id)
-        .where(Alert.state != AlertState.RESOLVED, Alert.is_group.is_(False))
+        .where(*open_alerts)
         .order_by(Alert.kind.desc(), Alert.opened_at)
         .limit(limit)
     )
-    return AlertSummary(counts=counts, lines=[OpenAlertLine(*row) for row in rows])
+    return AlertSummary(
+        counts=dict(counts.tuples().all()), lines=[OpenAlertLine(*row) for row in rows.tuples()]
+    )

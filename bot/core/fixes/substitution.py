@@ -9,18 +9,10 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.core import alerts
-from bot.core.rules import STOCKOUT_AVAILABILITIES
-from bot.db.models import (
-    Alert,
-    AlertNote,
-    AlertState,
-    Offer,
-    Order,
-    OrderLine,
-    OrderStatus,
-    Product,
-    Substitution,
-)
+from bot.core.availability import STOCKOUT
+from bot.core.orders import open_order_ids
+from bot.core.search import product_by_sku
+from bot.db.models import Alert, AlertNote, AlertState, Offer, Product, Substitution
 from bot.db.types import utcnow
 from bot.errors import UserError
 
@@ -49,7 +41,7 @@ class SubstitutionResult:
 
 
 def _in_stock() -> object:
-    return (Offer.quantity > 0) & Offer.availability.not_in(STOCKOUT_AVAILABILITIES)
+    return (Offer.quantity > 0) & Offer.availability.not_in(STOCKOUT)
 
 
 async def substitute_choices(
@@ -70,12 +62,6 @@ async def substitute_choices(
             or_(func.lower(Product.sku).contains(word), func.lower(Product.title).contains(word))
         )
     return [SubstituteChoice(*row) for row in await session.execute(statement)]
-
-
-async def product_by_sku(session: AsyncSession, sku: str) -> Product | None:
-    return await session.scalar(
-        select(Product).where(func.lower(Product.sku) == sku.strip().lower())
-    )
 
 
 async def choose_substitute(
@@ -111,15 +97,7 @@ async def choose_substitute(
         )
     if current is not None:
         current.active = False
-    order_ids = list(
-        await session.scalars(
-            select(Order.id)
-            .join(OrderLine, OrderLine.order_id == Order.id)
-            .where(OrderLine.product_id == product.id, Order.status == OrderStatus.OPEN)
-            .distinct()
-            .order_by(Order.id)
-        )
-    )
+    order_ids = await open_order_ids(session, product.id)
     now = utcnow()
     alert = await _open_alert(session, product.id, alert_id)
     session.add(
@@ -171,6 +149,12 @@ async def _open_alert(session: AsyncSession, product_id: int, alert_id: int | No
         .order_by(Alert.id.desc())
         .limit(1)
     )
+
+
+async def current_substitute(session: AsyncSession, product_id: int) -> Product | None:
+    """The product chosen to stand in for `product_id` while it is unavailable, if any."""
+    chosen = await current_substitution(session, product_id)
+    return await session.get(Product, chosen.substitute_id) if chosen else None
 
 
 async def current_substitution(session: AsyncSession, product_id: int) -> Substitution | None:

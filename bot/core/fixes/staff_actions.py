@@ -1,54 +1,65 @@
-"""What people do from Slack, as services: each opens its own transaction."""
+"""What people do from Slack, as services: each change runs in its own transaction.
+
+The services know nothing of Slack: after each change they call `on_change`
+(the composition root passes the delivery worker's `kick`).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from functools import partial
+from typing import TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.core import alerts, substitution, switching
-from bot.core.search import close_matches
+from bot.core import alerts
+from bot.core.fixes import substitution, switching
+from bot.core.search import close_matches, product_by_sku
 from bot.db.models import Alert, Product
 from bot.errors import UserError
-from bot.slack.outbox import Deliverer
-from bot.views import lookup
 
 __all__ = ["FixActions", "StaffActions"]
 
+T = TypeVar("T")
+
 
 @dataclass
-class StaffActions:
+class _Service:
     sessions: async_sessionmaker[AsyncSession]
-    deliverer: Deliverer
+    # Called after every committed change, e.g. to wake the Slack delivery worker.
+    on_change: Callable[[], None]
+
+    async def _change(self, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
+        """Run `work` in one transaction, then tell `on_change`."""
+        async with self.sessions() as session, session.begin():
+            result = await work(session)
+        self.on_change()
+        return result
+
+
+@dataclass
+class StaffActions(_Service):
+    """Acknowledge and snooze alerts; wake the snoozes that are due."""
 
     async def acknowledge(self, alert_id: int, user_id: str) -> None:
-        async with self.sessions() as session, session.begin():
-            await alerts.acknowledge(session, alert_id, user_id)
-        self.deliverer.kick()
+        await self._change(lambda session: alerts.acknowledge(session, alert_id, user_id))
 
     async def snooze(self, alert_id: int, user_id: str, choice: str) -> None:
-        async with self.sessions() as session, session.begin():
-            await alerts.snooze(session, alert_id, user_id, choice)
-        self.deliverer.kick()
-
-    async def stock(self, query: str) -> lookup.Answer:
-        async with self.sessions() as session:
-            return await lookup.lookup(session, query)
+        await self._change(lambda session: alerts.snooze(session, alert_id, user_id, choice))
 
     async def wake_snoozed(self) -> int:
         async with self.sessions() as session, session.begin():
             woken = await alerts.wake_snoozed(session)
         if woken:
-            self.deliverer.kick()
+            self.on_change()
         return woken
 
 
 @dataclass
-class FixActions:
+class FixActions(_Service):
     """Switch supplier, undo a switch, choose a substitute: each in one transaction."""
 
-    sessions: async_sessionmaker[AsyncSession]
-    deliverer: Deliverer
     channel: str
 
     async def _product_id(
@@ -59,7 +70,7 @@ class FixActions:
             if alert is None or alert.product_id is None:
                 raise UserError("That alert is not about a product any more.")
             return alert.product_id
-        product = await substitution.product_by_sku(session, sku or "")
+        product = await product_by_sku(session, sku or "")
         if product is None:
             matches = await close_matches(session, sku or "")
             hint = (
@@ -67,6 +78,19 @@ class FixActions:
             )
             raise UserError(f"There is no product `{sku}` in the catalog.{hint}")
         return product.id
+
+    async def _change_product(
+        self,
+        alert_id: int | None,
+        sku: str | None,
+        work: Callable[..., Awaitable[T]],
+    ) -> T:
+        """Run `work(session, product_id=...)` for the product of an alert or a SKU."""
+
+        async def on_product(session: AsyncSession) -> T:
+            return await work(session, product_id=await self._product_id(session, alert_id, sku))
+
+        return await self._change(on_product)
 
     async def switch(
         self,
@@ -77,28 +101,22 @@ class FixActions:
         offer_id: int | None = None,
         supplier_name: str | None = None,
     ) -> switching.SwitchResult:
-        async with self.sessions() as session, session.begin():
-            product_id = await self._product_id(session, alert_id, sku)
-            result = await switching.switch_supplier(
-                session,
-                product_id=product_id,
-                actor=user_id,
-                channel=self.channel,
-                offer_id=offer_id,
-                supplier_name=supplier_name,
-                alert_id=alert_id,
-                reason="chosen in Slack",
-            )
-        self.deliverer.kick()
-        return result
+        switch = partial(
+            switching.switch_supplier,
+            actor=user_id,
+            channel=self.channel,
+            offer_id=offer_id,
+            supplier_name=supplier_name,
+            alert_id=alert_id,
+            reason="chosen in Slack",
+        )
+        return await self._change_product(alert_id, sku, switch)
 
     async def undo_switch(self, user_id: str, audit_id: int) -> switching.SwitchResult:
-        async with self.sessions() as session, session.begin():
-            result = await switching.undo_switch(
-                session, audit_id=audit_id, actor=user_id, channel=self.channel
-            )
-        self.deliverer.kick()
-        return result
+        undo = partial(
+            switching.undo_switch, audit_id=audit_id, actor=user_id, channel=self.channel
+        )
+        return await self._change(undo)
 
     async def substitute_choices(
         self, query: str, *, alert_id: int | None = None, sku: str | None = None
@@ -128,15 +146,11 @@ class FixActions:
         sku: str | None = None,
         note: str = "",
     ) -> substitution.SubstitutionResult:
-        async with self.sessions() as session, session.begin():
-            product_id = await self._product_id(session, alert_id, sku)
-            result = await substitution.choose_substitute(
-                session,
-                product_id=product_id,
-                substitute_sku=substitute_sku,
-                actor=user_id,
-                note=note,
-                alert_id=alert_id,
-            )
-        self.deliverer.kick()
-        return result
+        choose = partial(
+            substitution.choose_substitute,
+            substitute_sku=substitute_sku,
+            actor=user_id,
+            note=note,
+            alert_id=alert_id,
+        )
+        return await self._change_product(alert_id, sku, choose)

@@ -15,8 +15,10 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
-from bot.core import alerts, backorders, store_sync
-from bot.core.rules import STOCKOUT_AVAILABILITIES, active_stock_states
+from bot.core import alerts
+from bot.core.availability import STOCKOUT, is_stockout
+from bot.core.rules import active_stock_states
+from bot.core.stock_changes import stock_changed
 from bot.db.models import Alert, AlertNote, AlertState, AuditEntry, Offer, Product
 from bot.db.types import utcnow
 from bot.errors import UserError
@@ -51,11 +53,7 @@ class SwitchResult:
 
 
 def _in_stock(offer: Offer) -> bool:
-    return (
-        offer.availability not in STOCKOUT_AVAILABILITIES
-        and offer.quantity is not None
-        and offer.quantity > 0
-    )
+    return not is_stockout(offer.availability) and offer.quantity is not None and offer.quantity > 0
 
 
 def _change(price: Decimal | None, reference: Decimal | None) -> float | None:
@@ -211,8 +209,8 @@ async def _reevaluate(
     states = await active_stock_states(session, product_ids={product.id})
     # One product: nothing to group.
     await alerts.evaluate_stock(session, states, group_over=10**9, channel=channel, now=now)
-    await backorders.refresh(session, product_ids={product.id}, channel=channel, now=now)
-    await store_sync.mark_wanted(session, {product.id}, None)  # the new supplier's stock
+    # Backorders and the stores now follow the new supplier's stock.
+    await stock_changed(session, {product.id}, channel=channel, now=now)
     note = switch_text(entry)
     resolved = 0
     for alert in open_alerts:  # the same objects evaluate_stock just changed
@@ -286,7 +284,7 @@ async def auto_switch(
             .join(Offer, Offer.id == Product.active_offer_id)
             .where(
                 Offer.supplier_id == supplier_id,
-                (Offer.quantity == 0) | Offer.availability.in_(STOCKOUT_AVAILABILITIES),
+                (Offer.quantity == 0) | Offer.availability.in_(STOCKOUT),
             )
         )
     ).all()

@@ -19,18 +19,20 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, Literal
 
 from email_validator import EmailNotValidError, validate_email
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.config import Settings
 from bot.core.alerts import audit
+from bot.core.fixes.substitution import current_substitute
+from bot.core.search import matching_words, not_found, product_by_sku
 from bot.core.text import clip, clip_lines, escape
 from bot.db.models import (
     Alert,
@@ -44,14 +46,10 @@ from bot.db.models import (
     OrderLine,
     OrderStatus,
     Product,
-    Substitution,
 )
 from bot.db.types import utcnow
 from bot.email.mailer import Mailer, MailError, RenderedNotice, TemplateProblem
 from bot.errors import UserError
-from bot.slack.outbox import Deliverer
-from bot.views import lookup
-from bot.views.cards import ProductCard
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +75,10 @@ class ProductRef:
     id: int
     sku: str
     title: str
+
+    @classmethod
+    def of(cls, product: Product) -> ProductRef:
+        return cls(product.id, product.sku, product.title)
 
 
 @dataclass(frozen=True, slots=True)
@@ -274,11 +276,12 @@ class CustomerNotifier:
     def __init__(
         self,
         sessions: async_sessionmaker[AsyncSession],
-        deliverer: Deliverer,
+        on_change: Callable[[], None],
         settings: Settings,
     ) -> None:
         self.sessions = sessions
-        self.deliverer = deliverer
+        # Called after a note was added to an alert's thread, e.g. to wake the Slack delivery.
+        self.on_change = on_change
         self.settings = settings
         self._mailer: Mailer | None = None
 
@@ -317,19 +320,9 @@ class CustomerNotifier:
     async def preview_for_query(self, query: str) -> Preview | NobodyWaiting | UnknownProduct:
         """`/notify-customers SKU`: a SKU, or words matching exactly one product."""
         async with self.sessions() as session:
-            product = await session.scalar(
-                select(Product).where(func.lower(Product.sku) == query.strip().lower())
-            )
-            if product is None:
-                answer = await lookup.lookup(session, query)
-                if isinstance(answer, ProductCard):
-                    product = await session.scalar(select(Product).where(Product.sku == answer.sku))
-                elif isinstance(answer, lookup.NotFound):
-                    return UnknownProduct(query, answer.suggestions)
-                elif isinstance(answer, lookup.Matches):
-                    return UnknownProduct(query, answer.products, several=True)
-            if product is None:
-                return UnknownProduct(query, [])
+            product = await _find_product(session, query)
+            if isinstance(product, UnknownProduct):
+                return product
             # Attach to the product's open alert, so the button and the command share
             # one "exactly once" key and one thread.
             alert_id = await session.scalar(
@@ -511,8 +504,24 @@ class CustomerNotifier:
             if current.group_id is not None:
                 thread = await session.get(Alert, current.group_id) or current
             session.add(AlertNote(alert_id=thread.id, text=text, created_at=utcnow()))
-        self.deliverer.kick()
+        self.on_change()
         return True
+
+
+async def _find_product(session: AsyncSession, query: str) -> Product | UnknownProduct:
+    """The product a SKU names, or the only one whose SKU or title holds every word."""
+    product = await product_by_sku(session, query)
+    words = " ".join(query.split())
+    if product is not None or not words:
+        return product or UnknownProduct(query, [])
+    found = await matching_words(session, words)
+    if len(found.products) > 1:
+        return UnknownProduct(query, found.products, several=True)
+    if found.products:
+        product = await product_by_sku(session, found.products[0][0])
+    if product is None:
+        return UnknownProduct(query, (await not_found(session, words)).suggestions)
+    return product
 
 
 def _validated(address: str) -> tuple[str, str | None]:
@@ -531,20 +540,12 @@ async def _target(session: AsyncSession, product_id: int, alert_id: int | None) 
         restock = await session.scalar(
             select(Offer.restock_date).where(Offer.id == product.active_offer_id)
         )
-    substitute = await session.scalar(
-        select(Product)
-        .join(Substitution, Substitution.substitute_id == Product.id)
-        .where(Substitution.product_id == product_id, Substitution.active.is_(True))
-        .order_by(Substitution.created_at.desc(), Substitution.id.desc())
-        .limit(1)
-    )
+    substitute = await current_substitute(session, product_id)
     return Target(
-        product=ProductRef(product.id, product.sku, product.title),
+        product=ProductRef.of(product),
         alert_id=alert_id,
         restock_date=restock,
-        substitute=ProductRef(substitute.id, substitute.sku, substitute.title)
-        if substitute
-        else None,
+        substitute=ProductRef.of(substitute) if substitute else None,
     )
 
 

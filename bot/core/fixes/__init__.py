@@ -1,0 +1,1 @@
+"""What staff do about a product problem: switch supplier, substitute, tell the customers."""
