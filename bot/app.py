@@ -2,19 +2,12 @@
 
 from __future__ import annotations
 
-import logging
-from typing import Any
-
 from aiohttp import web
 from slack_bolt.async_app import AsyncApp
 
 from bot.runtime import Runtime
-from bot.slack.render import text_message
-from bot.slack.texts import GENERIC_ERROR
 from bot.web.server import add_routes
 from bot.web.slack_guard import slack_request_guard
-
-log = logging.getLogger(__name__)
 
 EVENTS_PATH = "/slack/events"
 
@@ -35,20 +28,6 @@ def create_app(runtime: Runtime) -> AsyncApp:
         ),
         raise_error_for_unhandled_request=False,
     )
-
-    @app.error
-    async def _tell_the_user(error: Exception, body: dict[str, Any], respond: Any) -> None:
-        # A stack trace helps us, never the person who clicked: log it, answer plainly.
-        log.exception("Slack request failed", exc_info=error)
-        if body.get("response_url"):
-            message = text_message(GENERIC_ERROR)
-            await respond(
-                text=message.text,
-                blocks=message.blocks,
-                response_type="ephemeral",
-                replace_original=False,
-            )
-
     register(app, runtime)
     return app
 

@@ -253,7 +253,7 @@ async def serve(settings: Settings, *, http_mode: bool, host: str, port: int) ->
 
     from bot.app import create_app, create_web_app
     from bot.scheduler import build_scheduler
-    from bot.slack.render import console_alert_summary
+    from bot.slack.console import console_alert_summary
     from bot.views.lookup import open_alert_summary
 
     runtime = await Runtime.start(settings)

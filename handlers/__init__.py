@@ -1,22 +1,24 @@
-"""Slack listeners: ack fast, call a `bot` service, render the answer."""
+"""Slack listeners, one package per Slack surface, all registered here.
+
+Listeners find the runtime, the services and the parsed request in Bolt's context;
+they ack, call a service and render. Access checks and value parsing are listener
+middleware, and every failure goes to the one error handler (bot/slack/answers.py).
+"""
 
 from __future__ import annotations
 
 from slack_bolt.async_app import AsyncApp
 
 from bot.runtime import Runtime
-from handlers import (
-    alert_actions,
-    backorders_command,
-    fix_actions,
-    notify_customers,
-    stock_command,
-)
+from bot.slack.answers import ErrorAnswers
+from bot.slack.middleware import ProvideServices
+from handlers import actions, commands, options, views
 
 
 def register(app: AsyncApp, runtime: Runtime) -> None:
-    stock_command.register(app, runtime)
-    alert_actions.register(app, runtime)
-    fix_actions.register(app, runtime)
-    notify_customers.register(app, runtime)
-    backorders_command.register(app, runtime)
+    app.use(ProvideServices(runtime))
+    app.error(ErrorAnswers())
+    commands.register(app)
+    actions.register(app)
+    views.register(app)
+    options.register(app)

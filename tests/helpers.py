@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import os
 import subprocess
 import sys
@@ -27,6 +28,7 @@ BOT_TOKEN = "xoxb-test-token"
 SIGNING_SECRET = "test-signing-secret"
 ALERT_CHANNEL_ID = "C0ALERTS"
 CATALOG_HEADER = "sku,title,supplier,supplier_sku,priority,low_stock_threshold,price"
+_response_ids = itertools.count(1)
 
 CONFIG = """
 [slack]
@@ -123,6 +125,45 @@ class Stack:
             self.extra["base_url"], SIGNING_SECRET, slack_api=self.slack
         )
         return self.sender
+
+    def _answer_url(self, name: str) -> tuple[str, str]:
+        rid = f"{name.strip('/')}-{next(_response_ids)}"
+        return rid, self.slack.response_url(rid)
+
+    async def _answer(self, rid: str) -> dict[str, Any]:
+        await self.slack.wait_for_async(f"response_url/{rid}")
+        return self.slack.responses(rid)[-1]
+
+    async def click(
+        self, action_id: str, message: Mapping[str, Any], user_id: str, **options: Any
+    ) -> dict[str, Any]:
+        """Click `action_id` on the alert `message` over HTTP, as `user_id`; return the
+        answer the person got through the request's response URL."""
+        assert self.sender is not None, "serve_http() first"
+        rid, url = self._answer_url(action_id)
+        response = await self.sender.block_action(
+            action_id,
+            user_id=user_id,
+            channel_id=ALERT_CHANNEL_ID,
+            message=message,
+            response_url=url,
+            **options,
+        )
+        assert response.status_code == 200, response.text
+        return await self._answer(rid)
+
+    async def command(
+        self, command: str, text: str = "", user_id: str = "U123", **options: Any
+    ) -> dict[str, Any]:
+        """Type a slash command over HTTP; return its answer, whether it came in the ack
+        itself or through the response URL."""
+        assert self.sender is not None, "serve_http() first"
+        rid, url = self._answer_url(command)
+        response = await self.sender.slash_command(
+            command, text, user_id=user_id, response_url=url, **options
+        )
+        assert response.status_code == 200, response.text
+        return response.json() if response.content else await self._answer(rid)
 
     async def close(self) -> None:
         if "worker" in self.extra:

@@ -58,11 +58,6 @@ async def out_of_stock_mug(stack: Stack, beta_stock: int = 40) -> dict[str, Any]
     return stack.only_alert()
 
 
-async def last_response(stack: Stack, rid: str) -> str:
-    await stack.slack.wait_for_async(f"response_url/{rid}")
-    return str(stack.slack.responses(rid)[-1]["text"])
-
-
 async def switch_audits(stack: Stack) -> int:
     async with stack.runtime.sessions() as session:
         return int(
@@ -73,19 +68,12 @@ async def switch_audits(stack: Stack) -> int:
 
 async def test_switch_button_switches_once_and_resolves(stack: Stack) -> None:
     message = await out_of_stock_mug(stack)
-    sender = await stack.serve_http()
+    await stack.serve_http()
     button = element(message, "switch_supplier")
     assert button["text"]["text"] == "Switch to Beta (40 in stock, same price)"
 
-    rid = stack.slack.response_url("switch")
-    await sender.block_action(
-        "switch_supplier",
-        user_id=ALLOWED,
-        channel_id=ALERT_CHANNEL_ID,
-        message=message,
-        response_url=rid,
-    )
-    assert await last_response(stack, "switch") == "Switched MUG-1 to Beta (40 in stock)."
+    answer = await stack.click("switch_supplier", message, ALLOWED)
+    assert answer["text"] == "Switched MUG-1 to Beta (40 in stock)."
     await stack.slack.wait_for_async(
         lambda c: c.method == "chat.postMessage" and c.params.get("thread_ts")
     )
@@ -97,47 +85,31 @@ async def test_switch_button_switches_once_and_resolves(stack: Stack) -> None:
 
     # Double click and a Slack retry: no second switch.
     for retry in (None, 1):
-        rid = stack.slack.response_url(f"again-{retry}")
-        await sender.block_action(
-            "switch_supplier",
-            user_id=ALLOWED,
-            channel_id=ALERT_CHANNEL_ID,
-            message=message,
-            response_url=rid,
-            retry_num=retry,
-        )
-        assert await last_response(stack, f"again-{retry}") == (
-            "MUG-1 already gets its stock from Beta."
-        )
+        again = await stack.click("switch_supplier", message, ALLOWED, retry_num=retry)
+        assert again["text"] == "MUG-1 already gets its stock from Beta."
     assert await switch_audits(stack) == 1
 
 
 async def test_switch_to_a_supplier_without_stock_is_refused(stack: Stack) -> None:
     await out_of_stock_mug(stack, beta_stock=0)
-    sender = await stack.serve_http()
-    rid = stack.slack.response_url("cmd")
-    await sender.slash_command("/switch-supplier", "MUG-1 beta", user_id=ALLOWED, response_url=rid)
-    assert await last_response(stack, "cmd") == (
+    await stack.serve_http()
+    answer = await stack.command("/switch-supplier", "MUG-1 beta", ALLOWED)
+    assert answer["text"] == (
         "Beta has no stock of MUG-1 (0 in stock), so nothing was changed. "
         "Pick a supplier with stock."
     )
     assert await active_supplier_sku(stack, "MUG-1") == "A-MUG"
     assert await switch_audits(stack) == 0
 
-    rid = stack.slack.response_url("nobody")
-    await sender.slash_command("/switch-supplier", "MUG-1 Gamma", user_id=ALLOWED, response_url=rid)
-    assert (await last_response(stack, "nobody")).startswith("Gamma has no offer for MUG-1")
+    nobody = await stack.command("/switch-supplier", "MUG-1 Gamma", ALLOWED)
+    assert nobody["text"].startswith("Gamma has no offer for MUG-1")
 
 
 async def test_switch_command_works_like_the_button(stack: Stack) -> None:
     await out_of_stock_mug(stack)
-    sender = await stack.serve_http()
-    rid = stack.slack.response_url("cmd")
-    response = await sender.slash_command(
-        "/switch-supplier", "mug-1 Beta", user_id=ALLOWED, response_url=rid
-    )
-    assert response.status_code == 200
-    assert await last_response(stack, "cmd") == "Switched MUG-1 to Beta (40 in stock)."
+    await stack.serve_http()
+    answer = await stack.command("/switch-supplier", "mug-1 Beta", ALLOWED)
+    assert answer["text"] == "Switched MUG-1 to Beta (40 in stock)."
     assert await active_supplier_sku(stack, "MUG-1") == "B-MUG"
 
 
@@ -145,17 +117,8 @@ async def test_people_not_listed_cannot_act(stack: Stack) -> None:
     message = await out_of_stock_mug(stack)
     sender = await stack.serve_http()
     for action in ("switch_supplier", "acknowledge_alert"):
-        rid = stack.slack.response_url(action)
-        await sender.block_action(
-            action,
-            user_id=STRANGER,
-            channel_id=ALERT_CHANNEL_ID,
-            message=message,
-            response_url=rid,
-        )
-        assert (await last_response(stack, action)).startswith(
-            "Sorry, you are not allowed to do that in Stockbot"
-        )
+        answer = await stack.click(action, message, STRANGER)
+        assert answer["text"].startswith("Sorry, you are not allowed to do that in Stockbot")
     assert await active_supplier_sku(stack, "MUG-1") == "A-MUG"
     # Looking stays open to everyone.
     answer = await sender.slash_command("/stock", "MUG-1", user_id=STRANGER)
@@ -238,17 +201,13 @@ async def test_substitute_out_of_stock_is_refused_in_the_modal(stack: Stack) -> 
 
 async def test_substitute_command(stack: Stack) -> None:
     await out_of_stock_mug(stack)
-    sender = await stack.serve_http()
-    rid = stack.slack.response_url("sub")
-    await sender.slash_command("/substitute", "MUG-1 CAP-2", user_id=ALLOWED, response_url=rid)
-    assert await last_response(stack, "sub") == (
+    await stack.serve_http()
+    answer = await stack.command("/substitute", "MUG-1 CAP-2", ALLOWED)
+    assert answer["text"] == (
         "CAP-2 Red cap is now offered instead of MUG-1 to the 0 waiting order(s)."
     )
-    rid = stack.slack.response_url("usage")
-    await sender.slash_command("/substitute", "MUG-1", user_id=ALLOWED, response_url=rid)
-    assert (await last_response(stack, "usage")).startswith(
-        "Usage: `/substitute SKU SUBSTITUTE_SKU`"
-    )
+    usage = await stack.command("/substitute", "MUG-1", ALLOWED)
+    assert usage["text"].startswith("Usage: `/substitute SKU SUBSTITUTE_SKU`")
 
 
 class TestAutomaticSwitch:
@@ -266,17 +225,9 @@ class TestAutomaticSwitch:
         assert "Switched from Acme to Beta automatically" in json.dumps(message["blocks"])
         undo = element(message, "undo_switch")
 
-        sender = await stack.serve_http()
-        rid = stack.slack.response_url("undo")
-        await sender.block_action(
-            "undo_switch",
-            undo["value"],
-            user_id=ALLOWED,
-            channel_id=ALERT_CHANNEL_ID,
-            message=message,
-            response_url=rid,
-        )
-        assert await last_response(stack, "undo") == "Switch undone: MUG-1 is back on Acme."
+        await stack.serve_http()
+        answer = await stack.click("undo_switch", message, ALLOWED, value=undo["value"])
+        assert answer["text"] == "Switch undone: MUG-1 is back on Acme."
         assert await active_supplier_sku(stack, "MUG-1") == "A-MUG"
         async with stack.runtime.sessions() as session:
             actions = (
@@ -304,25 +255,11 @@ class TestUserGroupAccess:
     async def test_members_of_an_allowed_group_may_act(self, stack: Stack) -> None:
         stack.slack.set_usergroup("S0OPS", ["U0BOB"])
         message = await out_of_stock_mug(stack)
-        sender = await stack.serve_http()
-        rid = stack.slack.response_url("outsider")
-        await sender.block_action(
-            "switch_supplier",
-            user_id=STRANGER,
-            channel_id=ALERT_CHANNEL_ID,
-            message=message,
-            response_url=rid,
-        )
-        assert (await last_response(stack, "outsider")).startswith("Sorry, you are not allowed")
-        rid = stack.slack.response_url("member")
-        await sender.block_action(
-            "switch_supplier",
-            user_id="U0BOB",
-            channel_id=ALERT_CHANNEL_ID,
-            message=message,
-            response_url=rid,
-        )
-        assert await last_response(stack, "member") == "Switched MUG-1 to Beta (40 in stock)."
+        await stack.serve_http()
+        outsider = await stack.click("switch_supplier", message, STRANGER)
+        assert outsider["text"].startswith("Sorry, you are not allowed")
+        member = await stack.click("switch_supplier", message, "U0BOB")
+        assert member["text"] == "Switched MUG-1 to Beta (40 in stock)."
         assert stack.slack.calls_to("usergroups.users.list")
 
 
@@ -338,17 +275,11 @@ async def test_pick_any_other_supplier_from_the_menu(stack: Stack) -> None:
     labels = [o["text"]["text"] for o in menu["options"]]
     assert labels == ["Beta · 40 · 9.99", "Gamma · unknown · 5.00"]
 
-    sender = await stack.serve_http()
+    await stack.serve_http()
     gamma = menu["options"][1]["value"]
-    rid = stack.slack.response_url("pick")
-    await sender.block_action(
-        "switch_supplier_pick",
-        user_id=ALLOWED,
-        channel_id=ALERT_CHANNEL_ID,
-        message=message,
-        selected_option_value=gamma,
-        response_url=rid,
+    answer = await stack.click(
+        "switch_supplier_pick", message, ALLOWED, selected_option_value=gamma
     )
     # Gamma's stock is not known yet (never polled): refused, nothing changes.
-    assert (await last_response(stack, "pick")).startswith("Gamma has no stock of MUG-1")
+    assert answer["text"].startswith("Gamma has no stock of MUG-1")
     assert await active_supplier_sku(stack, "MUG-1") == "A-MUG"

@@ -11,7 +11,7 @@ import itertools
 import json
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import pytest
 from sqlalchemy import select
@@ -27,7 +27,7 @@ from bot.db.models import (
     Substitution,
 )
 from bot.db.types import utcnow
-from bot.slack.access import NOT_ALLOWED
+from bot.slack.texts import NOT_ALLOWED
 from tests.fakes.slack_requests import AsyncSlackRequestSender
 from tests.fakes.smtp_server import FakeSMTPServer
 from tests.helpers import ALERT_CHANNEL_ID, CATALOG_HEADER, CONFIG, Stack
@@ -206,6 +206,13 @@ async def click_email_customers(
     return call.response["view"]
 
 
+async def email_button_answer(stack: Stack) -> dict[str, Any]:
+    """What Alice is told when the alert's button opens no modal."""
+    message, alert_id = await stockout_with_waiting_customers(stack)
+    await stack.serve_http()
+    return await stack.click("notify_customers", message, "U0ALICE", value=str(alert_id))
+
+
 def initial_message(view: dict[str, Any]) -> str:
     block = next(b for b in view["blocks"] if b["type"] == "input")
     return block["element"]["initial_value"]
@@ -257,15 +264,31 @@ async def audit_log(stack: Stack) -> list[AuditEntry]:
         return list((await session.scalars(select(AuditEntry).order_by(AuditEntry.id))).all())
 
 
+class Opened(NamedTuple):
+    """A stockout with customers waiting, and the modal the alert's button opened."""
+
+    message: dict[str, Any]
+    alert_id: int
+    sender: AsyncSlackRequestSender
+    view: dict[str, Any]
+
+
+@pytest.fixture
+async def opened(stack: Stack, smtp: FakeSMTPServer) -> Opened:
+    message, alert_id = await stockout_with_waiting_customers(stack)
+    sender = await stack.serve_http()
+    return Opened(
+        message, alert_id, sender, await click_email_customers(stack, sender, message, alert_id)
+    )
+
+
 # -- the modal ------------------------------------------------------------------------------
 
 
 async def test_button_opens_a_modal_with_recipients_and_a_preview(
-    stack: Stack, smtp: FakeSMTPServer
+    opened: Opened, stack: Stack, smtp: FakeSMTPServer
 ) -> None:
-    message, alert_id = await stockout_with_waiting_customers(stack)
-    sender = await stack.serve_http()
-    view = await click_email_customers(stack, sender, message, alert_id)
+    alert_id, view = opened.alert_id, opened.view
 
     assert view["callback_id"] == MODAL
     assert view["title"]["text"] == "Email customers"
@@ -288,11 +311,9 @@ async def test_button_opens_a_modal_with_recipients_and_a_preview(
 
 
 async def test_submitting_emails_each_customer_exactly_once(
-    stack: Stack, smtp: FakeSMTPServer
+    opened: Opened, stack: Stack, smtp: FakeSMTPServer
 ) -> None:
-    message, alert_id = await stockout_with_waiting_customers(stack)
-    sender = await stack.serve_http()
-    view = await click_email_customers(stack, sender, message, alert_id)
+    message, alert_id, sender, view = opened.message, opened.alert_id, opened.sender, opened.view
 
     response = await submit(sender, view)
     assert response.status_code == 200 and response.text == ""  # closes the modal
@@ -331,10 +352,10 @@ async def test_submitting_emails_each_customer_exactly_once(
     ]
 
 
-async def test_edited_message_is_the_one_sent(stack: Stack, smtp: FakeSMTPServer) -> None:
-    message, alert_id = await stockout_with_waiting_customers(stack)
-    sender = await stack.serve_http()
-    view = await click_email_customers(stack, sender, message, alert_id)
+async def test_edited_message_is_the_one_sent(
+    opened: Opened, stack: Stack, smtp: FakeSMTPServer
+) -> None:
+    message, sender, view = opened.message, opened.sender, opened.view
     await submit(sender, view, "Our mug maker is on holiday.\r\nSorry for the wait!  ")
     await thread_note(stack, message)
     for mail in smtp.mails:
@@ -342,10 +363,10 @@ async def test_edited_message_is_the_one_sent(stack: Stack, smtp: FakeSMTPServer
         assert "14 July 2031" not in mail.text
 
 
-async def test_an_empty_message_is_refused_in_the_modal(stack: Stack, smtp: FakeSMTPServer) -> None:
-    message, alert_id = await stockout_with_waiting_customers(stack)
-    sender = await stack.serve_http()
-    view = await click_email_customers(stack, sender, message, alert_id)
+async def test_an_empty_message_is_refused_in_the_modal(
+    opened: Opened, stack: Stack, smtp: FakeSMTPServer
+) -> None:
+    sender, view = opened.sender, opened.view
     response = await submit(sender, view, "   \n ")
     assert response.json() == {
         "response_action": "errors",
@@ -383,12 +404,10 @@ async def test_a_bad_address_fails_alone_and_is_reported(
 
 
 async def test_a_refused_recipient_fails_alone_and_a_resend_reaches_only_them(
-    stack: Stack, smtp: FakeSMTPServer
+    opened: Opened, stack: Stack, smtp: FakeSMTPServer
 ) -> None:
-    message, alert_id = await stockout_with_waiting_customers(stack)
+    message, sender, view = opened.message, opened.sender, opened.view
     smtp.reject("grace@example.com")
-    sender = await stack.serve_http()
-    view = await click_email_customers(stack, sender, message, alert_id)
 
     await submit(sender, view)
     note = await thread_note(stack, message)
@@ -409,11 +428,9 @@ async def test_a_refused_recipient_fails_alone_and_a_resend_reaches_only_them(
 
 
 async def test_smtp_server_down_is_reported_and_nothing_is_lost(
-    stack: Stack, smtp: FakeSMTPServer
+    opened: Opened, stack: Stack, smtp: FakeSMTPServer
 ) -> None:
-    message, alert_id = await stockout_with_waiting_customers(stack)
-    sender = await stack.serve_http()
-    view = await click_email_customers(stack, sender, message, alert_id)
+    message, sender, view = opened.message, opened.sender, opened.view
     smtp.stop()
 
     await submit(sender, view)
@@ -434,11 +451,9 @@ async def test_smtp_server_down_is_reported_and_nothing_is_lost(
 
 
 async def test_double_submit_and_slack_retry_send_nothing_twice(
-    stack: Stack, smtp: FakeSMTPServer
+    opened: Opened, stack: Stack, smtp: FakeSMTPServer
 ) -> None:
-    message, alert_id = await stockout_with_waiting_customers(stack)
-    sender = await stack.serve_http()
-    view = await click_email_customers(stack, sender, message, alert_id)
+    message, sender, view = opened.message, opened.sender, opened.view
 
     await submit(sender, view)
     await thread_note(stack, message)
@@ -455,11 +470,9 @@ async def test_double_submit_and_slack_retry_send_nothing_twice(
 
 
 async def test_concurrent_submissions_email_each_customer_once(
-    stack: Stack, smtp: FakeSMTPServer
+    opened: Opened, stack: Stack, smtp: FakeSMTPServer
 ) -> None:
-    message, alert_id = await stockout_with_waiting_customers(stack)
-    sender = await stack.serve_http()
-    view = await click_email_customers(stack, sender, message, alert_id)
+    message, sender, view = opened.message, opened.sender, opened.view
 
     await asyncio.gather(submit(sender, view), submit(sender, view, retry_num=1))
     # Each submission ends with one answer: a thread note or a word to the person.
@@ -479,19 +492,8 @@ async def test_only_allowed_people_may_email_customers(stack: Stack, smtp: FakeS
     message, alert_id = await stockout_with_waiting_customers(stack)
     sender = await stack.serve_http()
 
-    response_url = stack.slack.response_url(
-        "mallory-click", channel=ALERT_CHANNEL_ID, user="U0MALLORY"
-    )
-    await sender.block_action(
-        "notify_customers",
-        value=str(alert_id),
-        user_id="U0MALLORY",
-        channel_id=ALERT_CHANNEL_ID,
-        message=message,
-        response_url=response_url,
-    )
-    await stack.slack.wait_for_async("response_url/mallory-click")
-    assert stack.slack.responses("mallory-click")[-1]["text"] == NOT_ALLOWED
+    refused = await stack.click("notify_customers", message, "U0MALLORY", value=str(alert_id))
+    assert refused["text"] == NOT_ALLOWED
     assert stack.slack.calls_to("views.open") == []
 
     # Even holding a real modal (opened by Alice), Mallory's submission sends nothing.
@@ -507,23 +509,11 @@ async def test_only_allowed_people_may_email_customers(stack: Stack, smtp: FakeS
 async def test_without_email_settings_people_are_told_what_to_configure(
     stack: Stack, smtp: FakeSMTPServer
 ) -> None:
-    message, alert_id = await stockout_with_waiting_customers(stack)
-    sender = await stack.serve_http()
-    response_url = stack.slack.response_url("no-email", channel=ALERT_CHANNEL_ID, user="U0ALICE")
-    await sender.block_action(
-        "notify_customers",
-        value=str(alert_id),
-        user_id="U0ALICE",
-        channel_id=ALERT_CHANNEL_ID,
-        message=message,
-        response_url=response_url,
-    )
-    await stack.slack.wait_for_async("response_url/no-email")
-    said = stack.slack.responses("no-email")[-1]
+    said = await email_button_answer(stack)
     assert said["response_type"] == "ephemeral"
     assert "Add an `[email]` table" in said["text"] and "SMTP_PASSWORD" in said["text"]
 
-    answer = (await sender.slash_command("/notify-customers", "MUG-1")).json()
+    answer = await stack.command("/notify-customers", "MUG-1")
     assert answer["response_type"] == "ephemeral"
     assert "Add an `[email]` table" in answer["text"]
     assert stack.slack.calls_to("views.open") == []
@@ -532,10 +522,15 @@ async def test_without_email_settings_people_are_told_what_to_configure(
 # -- /notify-customers SKU -------------------------------------------------------------------
 
 
-async def test_slash_command_opens_the_same_modal(stack: Stack, smtp: FakeSMTPServer) -> None:
-    message, alert_id = await stockout_with_waiting_customers(stack)
-    sender = await stack.serve_http()
-    from_button = await click_email_customers(stack, sender, message, alert_id)
+async def test_slash_command_opens_the_same_modal(
+    opened: Opened, stack: Stack, smtp: FakeSMTPServer
+) -> None:
+    message, alert_id, sender, from_button = (
+        opened.message,
+        opened.alert_id,
+        opened.sender,
+        opened.view,
+    )
 
     response = await sender.slash_command(
         "/notify-customers", "mug-1", user_id="U0ALICE", channel_id=OPS_CHANNEL, trigger_id="T-1"
@@ -562,34 +557,19 @@ async def test_slash_command_answers_unknown_sku_nobody_waiting_and_usage(
     stack: Stack, smtp: FakeSMTPServer
 ) -> None:
     await stockout_with_waiting_customers(stack)
-    sender = await stack.serve_http()
+    await stack.serve_http()
 
-    usage = (await sender.slash_command("/notify-customers", "")).json()
+    usage = await stack.command("/notify-customers", "")
     assert usage["response_type"] == "ephemeral"
     assert usage["text"].startswith("Usage: `/notify-customers SKU`")
 
-    unknown = stack.slack.response_url("unknown", channel=OPS_CHANNEL, user="U0ALICE")
-    await sender.slash_command(
-        "/notify-customers",
-        "MUG-9",
-        user_id="U0ALICE",
-        channel_id=OPS_CHANNEL,
-        response_url=unknown,
-    )
-    await stack.slack.wait_for_async("response_url/unknown")
-    said = stack.slack.responses("unknown")[-1]
+    said = await stack.command("/notify-customers", "MUG-9", "U0ALICE", channel_id=OPS_CHANNEL)
     assert said["response_type"] == "ephemeral"
     assert said["text"].startswith("No product has the SKU “MUG-9”. Did you mean:")
     assert "`MUG-1` Blue ceramic mug" in said["text"]
 
-    nobody = stack.slack.response_url("nobody", channel=OPS_CHANNEL, user="U0ALICE")
-    await sender.slash_command(
-        "/notify-customers", "MUG-2", user_id="U0ALICE", channel_id=OPS_CHANNEL, response_url=nobody
-    )
-    await stack.slack.wait_for_async("response_url/nobody")
-    assert stack.slack.responses("nobody")[-1]["text"].startswith(
-        "Nobody is waiting for `MUG-2` Green ceramic mug"
-    )
+    nobody = await stack.command("/notify-customers", "MUG-2", "U0ALICE", channel_id=OPS_CHANNEL)
+    assert nobody["text"].startswith("Nobody is waiting for `MUG-2` Green ceramic mug")
     assert stack.slack.calls_to("views.open") == []
     assert stack.slack.warnings == []
 
@@ -669,19 +649,7 @@ async def test_a_store_can_override_the_templates(stack: Stack, smtp: FakeSMTPSe
 async def test_a_broken_template_stops_before_anything_is_sent(
     stack: Stack, smtp: FakeSMTPServer
 ) -> None:
-    message, alert_id = await stockout_with_waiting_customers(stack)
-    sender = await stack.serve_http()
-    response_url = stack.slack.response_url("broken", channel=ALERT_CHANNEL_ID, user="U0ALICE")
-    await sender.block_action(
-        "notify_customers",
-        value=str(alert_id),
-        user_id="U0ALICE",
-        channel_id=ALERT_CHANNEL_ID,
-        message=message,
-        response_url=response_url,
-    )
-    await stack.slack.wait_for_async("response_url/broken")
-    said = stack.slack.responses("broken")[-1]["text"]
+    said = (await email_button_answer(stack))["text"]
     assert said.startswith("The customer email template has a problem")
     assert "'customer_nmae' is undefined" in said
     assert stack.slack.calls_to("views.open") == []

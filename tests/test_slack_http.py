@@ -162,16 +162,7 @@ async def test_action_on_a_resolved_alert_explains_itself(stack: Stack) -> None:
     message = await with_out_of_stock_alert(stack)
     stack.write_feed("Acme", {"A-MUG": 50, "A-MUG2": 30, "A-CAP": 50})
     await stack.poll("Acme")
-    sender = await stack.serve_http()
-    response_url = stack.slack.response_url("late-click")
-    await sender.block_action(
-        "acknowledge_alert",
-        user_id="U0ALICE",
-        channel_id=ALERT_CHANNEL_ID,
-        message=message,
-        response_url=response_url,
-    )
-    await stack.slack.wait_for_async("response_url/late-click")
-    posted = stack.slack.responses("late-click")
-    assert posted[-1]["text"] == "That alert is already resolved: nothing to do."
-    assert posted[-1]["response_type"] == "ephemeral"
+    await stack.serve_http()
+    answer = await stack.click("acknowledge_alert", message, "U0ALICE")
+    assert answer["text"] == "That alert is already resolved: nothing to do."
+    assert answer["response_type"] == "ephemeral"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 
@@ -9,18 +10,20 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.config import AccessSection
+from bot.errors import UserError
 
 log = logging.getLogger(__name__)
 
-NOT_ALLOWED = (
-    "Sorry, you are not allowed to do that in Stockbot, so nothing was changed. "
-    "Ask whoever set Stockbot up to add you to `[access]` in its configuration."
-)
 OPEN_ACCESS_WARNING = (
     "No [access] table in the configuration: every member of the workspace may act "
     "(switch suppliers, email customers…). Add [access] allowed_users / allowed_usergroups."
 )
 GROUP_CACHE_SECONDS = 300.0
+GROUP_LOOKUP_SECONDS = 1.5
+
+
+class NotAllowed(UserError):
+    """The person may look but not act; nothing was changed."""
 
 
 class AccessPolicy:
@@ -38,9 +41,17 @@ class AccessPolicy:
             return True
         if user_id in self.access.allowed_users:
             return True
-        for group in self.access.allowed_usergroups:
-            if user_id in await self._members(group):
-                return True
+        try:
+            # The check runs before the ack, which Slack wants within 3 s: a slow
+            # answer about user groups denies rather than makes the person wait.
+            async with asyncio.timeout(GROUP_LOOKUP_SECONDS):
+                for group in self.access.allowed_usergroups:
+                    if user_id in await self._members(group):
+                        return True
+        except TimeoutError:
+            log.warning(
+                "reading user groups took over %ss; %s denied", GROUP_LOOKUP_SECONDS, user_id
+            )
         return False
 
     async def _members(self, group: str) -> frozenset[str]:

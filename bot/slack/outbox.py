@@ -12,21 +12,23 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Protocol
+from typing import Any, Protocol
 
 import aiohttp
 from rich.console import Console
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
+from slack_sdk.web.async_slack_response import AsyncSlackResponse
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.db.models import Alert, AlertNote
 from bot.db.types import utcnow
-from bot.slack.render import alert_message, console_text
+from bot.slack.console import console_text
+from bot.slack.render.alert_message import alert_message
 from bot.views.cards import AlertCard, alert_card
 
 log = logging.getLogger(__name__)
@@ -101,16 +103,18 @@ class SlackSink:
         )
         return str(response["ts"])
 
-    async def _call(self, method: Callable[..., object], **kwargs: object) -> dict[str, object]:
+    async def _call(
+        self, method: Callable[..., Awaitable[AsyncSlackResponse]], **kwargs: Any
+    ) -> dict[str, Any]:
         try:
-            response = await method(**kwargs)  # type: ignore[misc]
+            response = await method(**kwargs)
         except SlackApiError as exc:
             raise _classify(exc) from None
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
             raise RetryLater(
                 f"Slack could not be reached ({type(exc).__name__})", timedelta(0)
             ) from None
-        return response.data  # type: ignore[attr-defined,no-any-return]
+        return dict(response.data) if isinstance(response.data, dict) else {}
 
 
 def _classify(exc: SlackApiError) -> Exception:
@@ -293,6 +297,8 @@ class Deliverer:
         self, session: AsyncSession, exclude: set[int]
     ) -> list[Alert]:
         waiting = select(AlertNote.alert_id).where(AlertNote.posted_ts.is_(None))
+        # A message changed since this cycle began gets its update first, its notes after.
+        updated_later = Alert.needs_sync.is_(True) & Alert.group_id.is_(None)
         return list(
             (
                 await session.scalars(
@@ -300,6 +306,7 @@ class Deliverer:
                         Alert.id.in_(waiting),
                         Alert.slack_ts.is_not(None),
                         Alert.id.not_in(exclude),
+                        ~updated_later,
                     )
                 )
             ).all()

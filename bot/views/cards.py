@@ -1,6 +1,6 @@
 """Read models: what an alert or a product looks like to a person.
 
-Services fill these plain dataclasses from the database; `bot.slack.render` turns them
+Services fill these plain dataclasses from the database; `bot.slack` turns them
 into Block Kit or console text. Nothing here knows about Slack.
 """
 

@@ -279,13 +279,7 @@ class BlockKitValidator:
     def _block_fields(
         self, block: dict[str, Any], btype: str, ptr: str, block_ids: set[str], action_ids: set[str]
     ) -> list[str]:
-        errors: list[str] = []
-        block_id = block.get("block_id")
-        if block_id is not None:
-            errors += self._str(block_id, f"{ptr}/block_id", 255)
-            if block_id in block_ids:
-                errors.append(f"duplicate block_id: {block_id} [json-pointer:{ptr}/block_id]")
-            block_ids.add(block_id)
+        errors = self._unique_id(block, "block_id", ptr, block_ids)
 
         if btype == "section":
             if "text" not in block and "fields" not in block:
@@ -341,6 +335,17 @@ class BlockKitValidator:
             errors += check(el, f"{ptr}/elements/{j}", action_ids)
         return errors
 
+    def _unique_id(self, obj: dict[str, Any], key: str, ptr: str, seen: set[str]) -> list[str]:
+        """A block_id or action_id: optional, at most 255 characters, unique in its scope."""
+        value = obj.get(key)
+        if value is None:
+            return []
+        errors = self._str(value, f"{ptr}/{key}", 255)
+        if value in seen:
+            errors.append(f"duplicate {key}: {value} [json-pointer:{ptr}/{key}]")
+        seen.add(value)
+        return errors
+
     def _context_element(self, el: Any, ptr: str, action_ids: set[str]) -> list[str]:
         if isinstance(el, dict) and el.get("type") == "image":
             return self._str(el.get("alt_text"), f"{ptr}/alt_text", 2000, required=True)
@@ -356,13 +361,7 @@ class BlockKitValidator:
             return self._str(el.get("alt_text"), f"{ptr}/alt_text", 2000, required=True)
         if etype not in _INTERACTIVE_ELEMENTS:
             return [f"unsupported element type: {etype} [json-pointer:{ptr}/type]"]
-        errors: list[str] = []
-        action_id = el.get("action_id")
-        if action_id is not None:
-            errors += self._str(action_id, f"{ptr}/action_id", 255)
-            if action_id in action_ids:
-                errors.append(f"duplicate action_id: {action_id} [json-pointer:{ptr}/action_id]")
-            action_ids.add(action_id)
+        errors = self._unique_id(el, "action_id", ptr, action_ids)
         if "placeholder" in el:
             errors += self._text(el["placeholder"], f"{ptr}/placeholder", 150, plain_only=True)
         if "confirm" in el:

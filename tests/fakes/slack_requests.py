@@ -33,7 +33,7 @@ import json
 import time
 from collections.abc import Awaitable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Generic, NamedTuple, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypedDict, TypeVar, Unpack
 from urllib.parse import urlencode
 
 import httpx
@@ -45,6 +45,7 @@ if TYPE_CHECKING:
 __all__ = [
     "AsyncSlackRequestSender",
     "SignedRequest",
+    "Signing",
     "SlackRequestBuilder",
     "SlackRequestSender",
     "input_values",
@@ -76,7 +77,9 @@ class SignedRequest:
         return self.body.decode("utf-8")
 
 
-class _Signing(NamedTuple):
+class Signing(TypedDict, total=False):
+    """How a request is signed and retried; every request method takes these."""
+
     retry_num: int | None
     retry_reason: str
     timestamp_offset: int
@@ -174,27 +177,17 @@ class _SenderBase(Generic[_R]):
             headers["X-Slack-Retry-Reason"] = retry_reason
         return SignedRequest(path or self.path, body, headers)
 
-    def _signed(self, body: bytes, content_type: str, opts: _Signing) -> SignedRequest:
-        return self.sign(
-            body,
-            content_type,
-            retry_num=opts.retry_num,
-            retry_reason=opts.retry_reason,
-            timestamp_offset=opts.timestamp_offset,
-            bad_signature=opts.bad_signature,
-        )
-
-    def _form(self, fields: Mapping[str, Any], opts: _Signing) -> SignedRequest:
+    def _form(self, fields: Mapping[str, Any], signing: Signing) -> SignedRequest:
         body = urlencode({k: v for k, v in fields.items() if v is not None}).encode()
-        return self._signed(body, "application/x-www-form-urlencoded", opts)
+        return self.sign(body, "application/x-www-form-urlencoded", **signing)
 
-    def _payload(self, payload: Mapping[str, Any], opts: _Signing) -> SignedRequest:
+    def _payload(self, payload: Mapping[str, Any], signing: Signing) -> SignedRequest:
         # Interactivity requests are a form with one field holding the JSON payload.
-        return self._form({"payload": json.dumps(payload, separators=(",", ":"))}, opts)
+        return self._form({"payload": json.dumps(payload, separators=(",", ":"))}, signing)
 
-    def _json(self, data: Mapping[str, Any], opts: _Signing) -> SignedRequest:
+    def _json(self, data: Mapping[str, Any], signing: Signing) -> SignedRequest:
         body = json.dumps(data, separators=(",", ":")).encode()
-        return self._signed(body, "application/json", opts)
+        return self.sign(body, "application/json", **signing)
 
     def _user(self, user_id: str, user_name: str | None) -> dict[str, Any]:
         name = user_name or user_id.lower()
@@ -222,10 +215,7 @@ class _SenderBase(Generic[_R]):
         team_id: str | None = None,
         response_url: str | None = None,
         trigger_id: str | None = None,
-        retry_num: int | None = None,
-        retry_reason: str = "http_timeout",
-        timestamp_offset: int = 0,
-        bad_signature: bool = False,
+        **signing: Unpack[Signing],
     ) -> _R:
         fields = {
             "token": VERIFICATION_TOKEN,
@@ -242,9 +232,7 @@ class _SenderBase(Generic[_R]):
             "response_url": response_url or self._response_url(channel_id, None, user_id),
             "trigger_id": trigger_id or _unique("trig"),
         }
-        return self._send(
-            self._form(fields, _Signing(retry_num, retry_reason, timestamp_offset, bad_signature))
-        )
+        return self._send(self._form(fields, signing))
 
     def block_action(
         self,
@@ -260,10 +248,7 @@ class _SenderBase(Generic[_R]):
         selected_option_value: str | None = None,
         response_url: str | None = None,
         trigger_id: str | None = None,
-        retry_num: int | None = None,
-        retry_reason: str = "http_timeout",
-        timestamp_offset: int = 0,
-        bad_signature: bool = False,
+        **signing: Unpack[Signing],
     ) -> _R:
         """A ``block_actions`` payload for a click on ``action_id`` in ``message``.
 
@@ -316,11 +301,7 @@ class _SenderBase(Generic[_R]):
             "response_url": response_url or self._response_url(channel_id, ts, user_id),
             "actions": [action],
         }
-        return self._send(
-            self._payload(
-                payload, _Signing(retry_num, retry_reason, timestamp_offset, bad_signature)
-            )
-        )
+        return self._send(self._payload(payload, signing))
 
     def view_submission(
         self,
@@ -333,10 +314,7 @@ class _SenderBase(Generic[_R]):
         user_name: str | None = None,
         trigger_id: str | None = None,
         response_urls: list[dict[str, Any]] | None = None,
-        retry_num: int | None = None,
-        retry_reason: str = "http_timeout",
-        timestamp_offset: int = 0,
-        bad_signature: bool = False,
+        **signing: Unpack[Signing],
     ) -> _R:
         """A ``view_submission`` payload.
 
@@ -380,11 +358,7 @@ class _SenderBase(Generic[_R]):
             "is_enterprise_install": False,
             "enterprise": None,
         }
-        return self._send(
-            self._payload(
-                payload, _Signing(retry_num, retry_reason, timestamp_offset, bad_signature)
-            )
-        )
+        return self._send(self._payload(payload, signing))
 
     def event(
         self,
@@ -392,10 +366,7 @@ class _SenderBase(Generic[_R]):
         *,
         event_id: str | None = None,
         event_time: int | None = None,
-        retry_num: int | None = None,
-        retry_reason: str = "http_timeout",
-        timestamp_offset: int = 0,
-        bad_signature: bool = False,
+        **signing: Unpack[Signing],
     ) -> _R:
         """An Events API ``event_callback`` envelope around ``event`` (sent as JSON)."""
         now = int(time.time())
@@ -419,39 +390,23 @@ class _SenderBase(Generic[_R]):
             "is_ext_shared_channel": False,
             "event_context": _unique("ctx"),
         }
-        return self._send(
-            self._json(envelope, _Signing(retry_num, retry_reason, timestamp_offset, bad_signature))
-        )
+        return self._send(self._json(envelope, signing))
 
     def url_verification(
         self,
         challenge: str = "challenge",
-        *,
-        retry_num: int | None = None,
-        retry_reason: str = "http_timeout",
-        timestamp_offset: int = 0,
-        bad_signature: bool = False,
+        **signing: Unpack[Signing],
     ) -> _R:
         body = {"token": VERIFICATION_TOKEN, "challenge": challenge, "type": "url_verification"}
-        return self._send(
-            self._json(body, _Signing(retry_num, retry_reason, timestamp_offset, bad_signature))
-        )
+        return self._send(self._json(body, signing))
 
     def interactive(
         self,
         payload: Mapping[str, Any],
-        *,
-        retry_num: int | None = None,
-        retry_reason: str = "http_timeout",
-        timestamp_offset: int = 0,
-        bad_signature: bool = False,
+        **signing: Unpack[Signing],
     ) -> _R:
         """Any other interactivity payload (shortcut, block_suggestion, view_closed ...)."""
-        return self._send(
-            self._payload(
-                payload, _Signing(retry_num, retry_reason, timestamp_offset, bad_signature)
-            )
-        )
+        return self._send(self._payload(payload, signing))
 
     def send(self, request: SignedRequest) -> _R:
         """Deliver a request built by `SlackRequestBuilder` (or tweaked by hand)."""

@@ -6,9 +6,9 @@ from datetime import datetime, timedelta
 
 from bot.core.backorders import BackorderedProduct, BackorderList, NoSuchProduct, WaitingOrder
 from bot.core.text import clip, escape
-from bot.slack.render import Message, list_message, text_message
-
-USAGE = "Type `/backorders` for every product, or `/backorders SKU` for one product's orders."
+from bot.slack.render.base import HEADER_LIMIT, Message, list_message, plural, text_message
+from bot.slack.render.stock_text import did_you_mean
+from bot.slack.texts import BACKORDERS_USAGE
 
 
 def age(since: datetime, now: datetime) -> str:
@@ -20,10 +20,6 @@ def age(since: datetime, now: datetime) -> str:
     return f"{hours}h" if hours else "<1h"
 
 
-def _plural(count: int, word: str) -> str:
-    return f"{count} {word}{'' if count == 1 else 's'}"
-
-
 def product_line(product: BackorderedProduct, now: datetime) -> str:
     restock = (
         f"restock {product.restock_date:%Y-%m-%d}" if product.restock_date else "no restock date"
@@ -31,7 +27,7 @@ def product_line(product: BackorderedProduct, now: datetime) -> str:
     supplier = escape(product.supplier) if product.supplier else "no active supplier"
     return (
         f"• `{escape(product.sku)}` {escape(clip(product.title, 120))}: "
-        f"*{_plural(product.orders, 'order')} / {_plural(product.units, 'unit')}* waiting, "
+        f"*{plural(product.orders, 'order')} / {plural(product.units, 'unit')}* waiting, "
         f"oldest {age(product.oldest_at, now)} · {restock} · {supplier}"
     )
 
@@ -54,9 +50,9 @@ def _all_products(answer: BackorderList) -> Message:
     if hidden > 0:
         lines.append(f"…and {hidden} more")
     return list_message(
-        f"📦 Backorders: {_plural(answer.total_products, 'product')}",
+        f"📦 Backorders: {plural(answer.total_products, 'product')}",
         lines,
-        f"{_plural(units, 'unit')} waiting"
+        f"{plural(units, 'unit')} waiting"
         + (" in the products shown" if hidden > 0 else "")
         + ". Type `/backorders SKU` for one product's orders.",
     )
@@ -73,7 +69,7 @@ def _one_product(answer: BackorderList) -> Message:
     if hidden > 0:
         lines.append(f"…and {hidden} more")
     return list_message(
-        clip(f"📦 Backorders: {answer.sku} {answer.title}", 150),
+        clip(f"📦 Backorders: {answer.sku} {answer.title}", HEADER_LIMIT),
         lines,
         "Stock goes to the oldest orders first, so the newest wait longest.",
     )
@@ -82,14 +78,13 @@ def _one_product(answer: BackorderList) -> Message:
 def backorders_message(answer: BackorderList | NoSuchProduct) -> Message:
     """The ephemeral answer to `/backorders [SKU]`."""
     if isinstance(answer, NoSuchProduct):
-        text = f"No such product: “{escape(clip(answer.query, 100))}”."
-        if answer.suggestions:
-            text += " Did you mean:\n" + "\n".join(
-                f"• `{escape(sku)}` {escape(clip(title, 120))}" for sku, title in answer.suggestions
+        return text_message(
+            did_you_mean(
+                f"No such product: “{escape(clip(answer.query, 100))}”.",
+                answer.suggestions,
+                BACKORDERS_USAGE,
             )
-        else:
-            text += " " + USAGE
-        return text_message(text)
+        )
     if answer.sku is not None:
         return _one_product(answer)
     return _all_products(answer)

@@ -1,0 +1,1 @@
+"""Block Kit builders: typed pure functions from read models to Slack messages and modals."""

@@ -1,0 +1,28 @@
+"""Buttons and menus on alert messages. Each value is parsed (`clicked`) and the
+person's access checked before the listener runs."""
+
+from __future__ import annotations
+
+from slack_bolt.async_app import AsyncApp
+
+from bot.slack.ids import ActionId
+from bot.slack.middleware import allowed_only, clicked
+from bot.slack.values import AlertRef, OfferChoice, SnoozeChoice, SwitchRef
+from handlers.actions.alert import acknowledge, snooze
+from handlers.actions.fixes import open_substitute_modal, switch_supplier, undo_switch
+from handlers.actions.notify import open_notify_modal
+
+
+def register(app: AsyncApp) -> None:
+    app.action(ActionId.ACKNOWLEDGE, middleware=[clicked(AlertRef), allowed_only])(acknowledge)
+    app.action(ActionId.SNOOZE, middleware=[clicked(SnoozeChoice), allowed_only])(snooze)
+    # The button offers the best supplier, the menu any other: one listener for both.
+    for switch in (ActionId.SWITCH, ActionId.SWITCH_PICK):
+        app.action(switch, middleware=[clicked(OfferChoice), allowed_only])(switch_supplier)
+    app.action(ActionId.UNDO_SWITCH, middleware=[clicked(SwitchRef), allowed_only])(undo_switch)
+    app.action(ActionId.SUBSTITUTE, middleware=[clicked(AlertRef), allowed_only])(
+        open_substitute_modal
+    )
+    app.action(ActionId.NOTIFY_CUSTOMERS, middleware=[clicked(AlertRef), allowed_only])(
+        open_notify_modal
+    )
