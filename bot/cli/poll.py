@@ -79,7 +79,7 @@ def poll_command(
 
 
 def _summary_table(summaries: list[PollSummary]) -> Table:
-    from rich.table import Table
+    from rich.table import Table  # Rich is slow to import: see common.console
 
     table = Table(title="Poll summary")
     for column in ("supplier", "rows read", "changed", "set aside", "opened", "resolved", "status"):
