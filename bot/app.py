@@ -6,16 +6,16 @@ from aiohttp import web
 from slack_bolt.async_app import AsyncApp
 
 from bot.runtime import Runtime
+from bot.slack.services import Services
 from bot.web.server import add_routes
 from bot.web.slack_guard import slack_request_guard
+from handlers import register
 
 EVENTS_PATH = "/slack/events"
 
 
 def create_app(runtime: Runtime) -> AsyncApp:
     """Build the Bolt app; signature verification stays on (Bolt's default)."""
-    from handlers import register
-
     settings = runtime.settings
     assert runtime.slack is not None, "create_app needs SLACK_BOT_TOKEN"
     app = AsyncApp(
@@ -28,7 +28,15 @@ def create_app(runtime: Runtime) -> AsyncApp:
         ),
         raise_error_for_unhandled_request=False,
     )
-    register(app, runtime)
+    services = Services(
+        staff=runtime.staff,
+        fixes=runtime.fixes,
+        notifier=runtime.notifier,
+        lookup=runtime.lookup,
+        access=runtime.access,
+        alert_channel=settings.slack.alert_channel,
+    )
+    register(app, services)
     return app
 
 

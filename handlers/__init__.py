@@ -1,6 +1,6 @@
 """Slack listeners, one package per Slack surface, all registered here.
 
-Listeners find the runtime, the services and the parsed request in Bolt's context;
+Listeners find the services and the parsed request in Bolt's context;
 they ack, call a service and render. Access checks and value parsing are listener
 middleware, and every failure goes to the one error handler (bot/slack/answers.py).
 """
@@ -9,14 +9,14 @@ from __future__ import annotations
 
 from slack_bolt.async_app import AsyncApp
 
-from bot.runtime import Runtime
 from bot.slack.answers import ErrorAnswers
 from bot.slack.middleware import ProvideServices
+from bot.slack.services import Services
 from handlers import actions, commands, options, views
 
 
-def register(app: AsyncApp, runtime: Runtime) -> None:
-    app.use(ProvideServices(runtime))
+def register(app: AsyncApp, services: Services) -> None:
+    app.use(ProvideServices(services))
     app.error(ErrorAnswers())
     commands.register(app)
     actions.register(app)

@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -11,6 +10,7 @@ import pytest
 from bot.config import load_settings
 from bot.runtime import Runtime
 from tests.adapter_helpers import START
+from tests.databases import DatabaseTemplate, PostgresTemplate, SqliteTemplate
 from tests.fakes.clock import FakeClock
 from tests.fakes.slack_api import FakeSlackAPI
 from tests.helpers import ALERT_CHANNEL_ID, BOT_TOKEN, CONFIG, SIGNING_SECRET, Stack
@@ -37,23 +37,28 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.database)
 
 
-@pytest.fixture
-async def database_url() -> AsyncIterator[str | None]:
-    """None: the default SQLite file beside the config. With STOCKBOT_TEST_POSTGRES_URL
-    set (scripts/test-postgres.sh), a fresh PostgreSQL database for each test."""
-    if POSTGRES_ADMIN_URL is None:
-        yield None
-        return
-    import asyncpg
+@pytest.fixture(scope="session")
+def database_template(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DatabaseTemplate]:
+    """Migrated once per session, when the first test needs a database."""
+    template: DatabaseTemplate = (
+        SqliteTemplate(tmp_path_factory.mktemp("template"))
+        if POSTGRES_ADMIN_URL is None
+        else PostgresTemplate(POSTGRES_ADMIN_URL)
+    )
+    yield template
+    template.close()
 
-    name = f"stockbot_test_{uuid.uuid4().hex[:12]}"
-    admin = await asyncpg.connect(POSTGRES_ADMIN_URL)
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-        yield POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
-        await admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
-    finally:
-        await admin.close()
+
+@pytest.fixture
+async def database_url(
+    database_template: DatabaseTemplate, tmp_path: Path
+) -> AsyncIterator[str | None]:
+    """None: the default SQLite file beside the config, a copy of the migrated template.
+    With STOCKBOT_TEST_POSTGRES_URL set (scripts/test-postgres.sh), a fresh PostgreSQL
+    database for each test, cloned from the migrated template."""
+    url = await database_template.create(tmp_path)
+    yield url
+    await database_template.drop(url)
 
 
 @pytest.fixture

@@ -1,21 +1,25 @@
-"""A whole Stockbot wired to local fakes: config file, SQLite, fake Slack, feed files."""
+"""A whole Stockbot wired to local fakes: config file, SQLite, fake Slack, feed files;
+and the `stockbot` command run as a user types it."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import itertools
+import logging
 import os
 import subprocess
 import sys
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from aiohttp import web
+from click.testing import CliRunner
 
 from bot.app import create_app, create_web_app
+from bot.cli import main
 from bot.config import Settings
 from bot.core.catalog import ImportReport, import_catalog
 from bot.core.polling import PollSummary
@@ -51,16 +55,49 @@ poll_interval = "15m"
 """
 
 
-def run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    """Run the real `stockbot` command in a child process, as a user would."""
+@dataclass(frozen=True)
+class CliResult:
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def run_cli(*args: str) -> CliResult:
+    """Run the `stockbot` command in this process, as a user would type it.
+
+    An unexpected exception fails the test with its traceback instead of an exit code.
+    """
+    with _logging_restored():
+        result = CliRunner().invoke(
+            main, args, prog_name="stockbot", env={"COLUMNS": "200"}, catch_exceptions=False
+        )
+    return CliResult(result.exit_code, result.stdout, result.stderr)
+
+
+def run_process(*args: str) -> subprocess.CompletedProcess[str]:
+    """Run the real `python -m bot` in a child process (the smoke tests' way)."""
     return subprocess.run(
         [sys.executable, "-m", "bot", *args],
         capture_output=True,
         text=True,
         timeout=120,
-        cwd=cwd,
         env={**os.environ, "COLUMNS": "200"},
     )
+
+
+@contextlib.contextmanager
+def _logging_restored() -> Iterator[None]:
+    """Undo the logger levels a command sets, as the end of its process would."""
+    loggers = logging.root.manager.loggerDict
+    levels = {name: lg.level for name, lg in loggers.items() if isinstance(lg, logging.Logger)}
+    root_level = logging.root.level
+    try:
+        yield
+    finally:
+        logging.root.setLevel(root_level)
+        for name, logger in list(loggers.items()):
+            if isinstance(logger, logging.Logger):
+                logger.setLevel(levels.get(name, logging.NOTSET))
 
 
 def write_catalog(directory: Path, rows: Iterable[str], name: str = "catalog.csv") -> Path:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 from sqlalchemy import func, select
@@ -49,7 +50,10 @@ async def test_bad_file_is_rejected_whole_with_every_line(stack: Stack, tmp_path
         "NEW-1,New product,Acme,A-10,1,5,1.00",
     ]
     path = write_catalog(tmp_path, rows)
-    result = run_cli("--config", str(stack.config_path), "catalog", "import", str(path))
+    # In a thread: the command runs its own event loop.
+    result = await asyncio.to_thread(
+        run_cli, "--config", str(stack.config_path), "catalog", "import", str(path)
+    )
     assert result.returncode == 1
     for expected in (
         "line 3: priority must be a whole number",
@@ -66,6 +70,9 @@ async def test_bad_file_is_rejected_whole_with_every_line(stack: Stack, tmp_path
 
 async def test_missing_column_is_named(stack: Stack, tmp_path: Path) -> None:
     path = write_catalog(tmp_path, ["sku,title,supplier", "A,B,C"])
-    result = run_cli("--config", str(stack.config_path), "catalog", "import", str(path))
+    # In a thread: the command runs its own event loop.
+    result = await asyncio.to_thread(
+        run_cli, "--config", str(stack.config_path), "catalog", "import", str(path)
+    )
     assert result.returncode == 1
     assert "missing column(s) supplier_sku, priority, low_stock_threshold" in result.stdout

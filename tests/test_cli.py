@@ -1,7 +1,9 @@
-"""The `stockbot` command as a user runs it: real processes, real HTTP, local fakes."""
+"""The `stockbot` command as a user runs it: real HTTP and local fakes, in this process;
+`python -m bot` in a real child process for `poll --once` and `run --http`."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import socket
@@ -14,17 +16,20 @@ from pathlib import Path
 import httpx
 import pytest
 from alembic.script import ScriptDirectory
+from sqlalchemy import inspect
 
-from bot.db import alembic_config
+from bot import db
+from bot.config import normalise_database_url
 from tests.fakes.slack_api import FakeSlackAPI
 from tests.fakes.slack_requests import SlackRequestSender
-from tests.fakes.supplier_server import FakeSupplierServer, server_error
+from tests.fakes.supplier_server import FakeSupplierServer, Reply
 from tests.helpers import (
     ALERT_CHANNEL_ID,
     BOT_TOKEN,
     CATALOG_HEADER,
     SIGNING_SECRET,
     run_cli,
+    run_process,
     write_catalog,
 )
 
@@ -54,9 +59,16 @@ def feeds() -> Iterator[FakeSupplierServer]:
 
 
 @pytest.fixture
-def workdir(tmp_path: Path, feeds: FakeSupplierServer, monkeypatch: pytest.MonkeyPatch) -> Path:
+def workdir(
+    tmp_path: Path,
+    feeds: FakeSupplierServer,
+    monkeypatch: pytest.MonkeyPatch,
+    database_url: str | None,
+) -> Path:
     for name in ("SLACK_BOT_TOKEN", "SLACK_APP_TOKEN", "SLACK_SIGNING_SECRET", "DATABASE_URL"):
         monkeypatch.delenv(name, raising=False)
+    if database_url is not None:
+        monkeypatch.setenv("DATABASE_URL", database_url)
     (tmp_path / "stockbot.toml").write_text(CONFIG.format(url=feeds.url("/acme.csv")))
     write_catalog(tmp_path, CATALOG)
     monkeypatch.setenv("STOCKBOT_CONFIG", str(tmp_path / "stockbot.toml"))
@@ -64,8 +76,41 @@ def workdir(tmp_path: Path, feeds: FakeSupplierServer, monkeypatch: pytest.Monke
     return tmp_path
 
 
+# What `stockbot --help` must not import: together they take about a second to load.
+HEAVY = (
+    "aiohttp",
+    "alembic",
+    "apscheduler",
+    "httpx",
+    "pydantic",
+    "rich",
+    "slack_bolt",
+    "slack_sdk",
+    "sqlalchemy",
+    "bot.config",
+    "bot.db",
+    "bot.runtime",
+)
+HEAVY_PACKAGES = tuple(f"{name}." for name in HEAVY)
+
+
+def test_help_loads_nothing_heavy() -> None:
+    script = (
+        "import sys\n"
+        "from bot.cli import main\n"
+        "for args in (['--help'], ['poll', '--help'], ['orders', 'import', '--help']):\n"
+        "    main(args, prog_name='stockbot', standalone_mode=False)\n"
+        f"print([m for m in sys.modules if m in {HEAVY!r} or m.startswith({HEAVY_PACKAGES!r})])\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert "Usage: stockbot poll [OPTIONS]" in result.stdout
+    assert result.stdout.splitlines()[-1] == "[]"
+
+
 def test_poll_once_without_slack_prints_alerts_and_summary(workdir: Path) -> None:
-    result = run_cli("poll", "--once")
+    result = run_process("poll", "--once")  # the real entry point, once
     assert result.returncode == 0, result.stderr
     out = result.stdout
     assert "Slack is not configured" in out
@@ -81,7 +126,8 @@ def test_poll_once_without_slack_prints_alerts_and_summary(workdir: Path) -> Non
 
 
 def test_poll_once_reports_a_failing_supplier(workdir: Path, feeds: FakeSupplierServer) -> None:
-    feeds.script("/acme.csv", *[server_error(503)] * 4)
+    # Overloaded and asking for no wait, so the retries take no time.
+    feeds.script("/acme.csv", *[Reply(503, {"Retry-After": "0"}, b"busy")] * 4)
     result = run_cli("poll", "--once")
     assert result.returncode == 1
     assert "failed" in result.stdout
@@ -103,8 +149,38 @@ def test_poll_once_posts_to_slack(workdir: Path, monkeypatch: pytest.MonkeyPatch
 def test_db_upgrade(workdir: Path) -> None:
     result = run_cli("db", "upgrade")
     assert result.returncode == 0
-    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
-    assert f"Database is at revision {head}." in result.stdout
+    assert f"Database is at revision {head()}." in result.stdout
+
+
+def test_db_upgrade_brings_an_older_database_to_head(
+    workdir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = f"sqlite:///{workdir / 'old.db'}"
+    asyncio.run(migrate(url, "0002"))
+    assert "store_inventory" not in asyncio.run(table_names(url))
+    monkeypatch.setenv("DATABASE_URL", url)
+    result = run_cli("db", "upgrade")
+    assert result.returncode == 0, result.stdout
+    assert f"Database is at revision {head()}." in result.stdout
+    assert "store_inventory" in asyncio.run(table_names(url))
+
+
+def head() -> str | None:
+    return ScriptDirectory.from_config(db.alembic_config()).get_current_head()
+
+
+async def migrate(url: str, revision: str) -> None:
+    engine = db.create_engine(normalise_database_url(url))
+    await db.upgrade(engine, revision)
+    await engine.dispose()
+
+
+async def table_names(url: str) -> list[str]:
+    engine = db.create_engine(normalise_database_url(url))
+    async with engine.connect() as connection:
+        names = await connection.run_sync(lambda sync: inspect(sync).get_table_names())
+    await engine.dispose()
+    return names
 
 
 def free_port() -> int:

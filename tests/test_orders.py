@@ -204,9 +204,11 @@ poll_interval = "1h"
 
 
 @pytest.fixture
-def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, database_url: str | None) -> Path:
     for name in ("SLACK_BOT_TOKEN", "SLACK_APP_TOKEN", "SLACK_SIGNING_SECRET", "DATABASE_URL"):
         monkeypatch.delenv(name, raising=False)
+    if database_url is not None:
+        monkeypatch.setenv("DATABASE_URL", database_url)
     (tmp_path / "stockbot.toml").write_text(CLI_CONFIG)
     (tmp_path / "feeds").mkdir()
     (tmp_path / "feeds" / "acme.csv").write_text("sku,quantity\nA-MUG,3\nA-CAP,40\n")

@@ -14,7 +14,7 @@ from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import CompoundSelect, Select, distinct, exists, func, select, union
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.core import alerts
 from bot.core.alerts import EvaluationResult
@@ -435,11 +435,3 @@ async def backorder_list(session: AsyncSession, sku: str | None) -> BackorderLis
         orders=[WaitingOrder(*o) for o in orders],
         total_orders=total_orders,
     )
-
-
-async def lookup_backorders(
-    sessions: async_sessionmaker[AsyncSession], text: str
-) -> BackorderList | NoSuchProduct:
-    """For the `/backorders` listener: its own read-only session."""
-    async with sessions() as session:
-        return await backorder_list(session, text)

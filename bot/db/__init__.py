@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import Any
 
 from alembic import command
 from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import (
@@ -73,10 +76,24 @@ def alembic_config(connection: Connection | None = None) -> Config:
     return config
 
 
+@functools.cache
+def script_heads() -> frozenset[str]:
+    """The newest revision(s) among the migration scripts (read once per process)."""
+    return frozenset(ScriptDirectory.from_config(alembic_config()).get_heads())
+
+
+def _stored_heads(connection: Connection) -> frozenset[str]:
+    return frozenset(MigrationContext.configure(connection).get_current_heads())
+
+
 async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
     """Apply migrations up to `revision` (idempotent; run at every start)."""
 
     def _run(connection: Connection) -> None:
+        # Every start lands here: when the stored revision is already the head, one
+        # query answers, without Alembic loading env.py and its migration machinery.
+        if revision == "head" and _stored_heads(connection) == script_heads():
+            return
         command.upgrade(alembic_config(connection), revision)
 
     async with engine.begin() as connection:
@@ -84,8 +101,6 @@ async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
 
 
 async def current_revision(engine: AsyncEngine) -> str | None:
-    from alembic.runtime.migration import MigrationContext
-
     def _read(connection: Connection) -> str | None:
         return MigrationContext.configure(connection).get_current_revision()
 

@@ -1,7 +1,7 @@
 """Bolt middleware: what every listener finds in its context, and the checks that run
 before a listener, so that listeners only ack, call a service and render.
 
-- `ProvideServices` (global): `runtime` and `services` in every request's context, and
+- `ProvideServices` (global): `services` in every request's context, and
   an ack that stays given (`KeptAck`).
 - `clicked(Model)`: the clicked button's (or chosen option's) value, parsed, as `clicked`.
 - `form(Model)`: a modal's private_metadata, parsed, as `form`; its channel as
@@ -23,7 +23,6 @@ from slack_bolt.middleware.async_middleware import AsyncMiddleware
 from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.response import BoltResponse
 
-from bot.runtime import Runtime
 from bot.slack.access import NotAllowed
 from bot.slack.services import Services
 from bot.slack.texts import NOT_ALLOWED
@@ -57,11 +56,10 @@ class KeptAck(AsyncAck):
 
 
 class ProvideServices(AsyncMiddleware):
-    """Puts the runtime, the services and a `KeptAck` into every request's context."""
+    """Puts the services and a `KeptAck` into every request's context."""
 
-    def __init__(self, runtime: Runtime) -> None:
-        self.runtime = runtime
-        self.services = Services.build(runtime)
+    def __init__(self, services: Services) -> None:
+        self.services = services
 
     async def async_process(
         self,
@@ -71,7 +69,6 @@ class ProvideServices(AsyncMiddleware):
         next: Callable[[], Awaitable[BoltResponse]],  # Bolt's name for it
     ) -> BoltResponse | None:
         req.context["ack"] = KeptAck()
-        req.context["runtime"] = self.runtime
         req.context["services"] = self.services
         return await next()
 

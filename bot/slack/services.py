@@ -1,4 +1,4 @@
-"""The services Slack listeners call, handed over from the runtime that built them."""
+"""The services Slack listeners call; the composition root (bot/app.py) hands them over."""
 
 from __future__ import annotations
 
@@ -6,7 +6,6 @@ from dataclasses import dataclass
 
 from bot.core.fixes.customer_notices import CustomerNotifier
 from bot.core.fixes.staff_actions import FixActions, StaffActions
-from bot.runtime import Runtime
 from bot.slack.access import AccessPolicy
 from bot.views.lookup import StockLookup
 
@@ -19,14 +18,3 @@ class Services:
     lookup: StockLookup
     access: AccessPolicy
     alert_channel: str
-
-    @classmethod
-    def build(cls, runtime: Runtime) -> Services:
-        return cls(
-            staff=runtime.staff,
-            fixes=runtime.fixes,
-            notifier=runtime.notifier,
-            lookup=runtime.lookup,
-            access=runtime.access,
-            alert_channel=runtime.settings.slack.alert_channel,
-        )

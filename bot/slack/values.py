@@ -18,12 +18,12 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Fie
 from bot.core.alerts import SNOOZE_CHOICES
 from bot.errors import UserError
 from bot.slack.ids import ActionId, BlockId
-from bot.slack.render.base import METADATA_LIMIT
 from bot.slack.texts import STALE_BUTTON, STALE_FORM, SUBSTITUTE_USAGE, SWITCH_USAGE
 
 # IDs are positive and fit in 63 bits; the ID columns are INTEGER, which PostgreSQL keeps
 # in 32 bits, so a larger number is no ID of ours and must not reach the database.
 MAX_ID = 2**31 - 1
+METADATA_LIMIT = 3000  # Slack's limit on a modal's private_metadata
 _DIGITS = re.compile(r"[0-9]{1,10}")
 
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from bot.core.backorders import BackorderList, backorder_list
 from bot.core.search import MAX_MATCHES, NotFound, matching_words, not_found, product_by_sku
 from bot.db.models import Alert, AlertState, Offer, Product, Supplier
 from bot.views.cards import ProductCard, product_card
@@ -52,13 +53,18 @@ Answer = ProductCard | Matches | NotFound | AlertSummary
 
 @dataclass(frozen=True, slots=True)
 class StockLookup:
-    """`/stock` as a read-only service: each question gets its own session."""
+    """`/stock` and `/backorders` as a read-only service: each question gets its own session."""
 
     sessions: async_sessionmaker[AsyncSession]
 
     async def stock(self, query: str) -> Answer:
         async with self.sessions() as session:
             return await lookup(session, query)
+
+    async def backorders(self, query: str) -> BackorderList | NotFound:
+        """`/backorders [SKU]`: every backordered product, or one product's waiting orders."""
+        async with self.sessions() as session:
+            return await backorder_list(session, query)
 
 
 async def lookup(session: AsyncSession, query: str) -> Answer:

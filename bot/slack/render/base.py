@@ -24,7 +24,6 @@ SECTION_LIMIT = 3000
 FIELD_LIMIT = 2000
 BUTTON_LIMIT = 75  # button texts and option labels
 MAX_BLOCKS = 50
-METADATA_LIMIT = 3000
 FORM_ERROR_LIMIT = 150  # keep a modal's error line short enough to read beside its input
 
 

@@ -5,49 +5,48 @@ from __future__ import annotations
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import click
-from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.config import Settings
-from bot.core.alerts import EvaluationResult
-from bot.core.orders import (
-    CloseResult,
-    OrderImportReport,
-    OrderNotFound,
-    close_order,
-    import_orders,
+from bot.cli.common import (
+    DELIVERY_WAIT_SECONDS,
+    console,
+    drain_deliveries,
+    load_cli_settings,
+    print_undelivered,
+    run_coroutine,
 )
-from bot.runtime import Runtime
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+    from bot.config import Settings
+    from bot.core.alerts import EvaluationResult
+    from bot.core.orders import CloseResult, OrderImportReport
 
 T = TypeVar("T")
 
 
 def _with_runtime(ctx: click.Context, work: Callable[[AsyncSession, Settings], Awaitable[T]]) -> T:
     """Run `work` in one transaction, then deliver the alerts it raised (as `poll --once`)."""
-    # bot.cli imports this module to register the group: import it when a command runs.
-    from bot.cli import DELIVERY_WAIT_SECONDS, _drain, _run, _settings, console
+    # The runtime loads only when a command runs: `stockbot --help` stays fast.
+    from bot.runtime import Runtime
 
-    settings = _settings(ctx)
+    settings = load_cli_settings(ctx)
 
     async def run() -> tuple[T, int]:
         runtime = await Runtime.start(settings)
         try:
             async with runtime.sessions() as session, session.begin():
                 result = await work(session, settings)
-            pending = await _drain(runtime, time.monotonic() + DELIVERY_WAIT_SECONDS)
+            pending = await drain_deliveries(runtime, time.monotonic() + DELIVERY_WAIT_SECONDS)
             return result, pending
         finally:
             await runtime.close()
 
-    result, pending = _run(run())
-    if pending:
-        console.print(
-            f"[yellow]{pending} alert message(s) could not be delivered yet;[/yellow] they are "
-            "stored and will be sent by `stockbot run`.",
-            markup=True,
-        )
+    result, pending = run_coroutine(run())
+    print_undelivered(pending, "`stockbot run`")
     return result
 
 
@@ -71,7 +70,7 @@ def orders_import(ctx: click.Context, file: Path) -> None:
 
     Columns: order_id,customer_name,customer_email,sku,quantity,ordered_at
     """
-    from bot.cli import console
+    from bot.core.orders import import_orders  # with SQLAlchemy: only when the command runs
 
     report: OrderImportReport = _with_runtime(
         ctx,
@@ -82,13 +81,13 @@ def orders_import(ctx: click.Context, file: Path) -> None:
             group_over=settings.rules.group_alerts_over,
         ),
     )
-    console.print(
+    console().print(
         f"Imported {file.name}: {report.orders_created} order(s) created, "
         f"{report.orders_updated} updated, {report.orders_unchanged} unchanged; "
         f"{report.lines} order line(s). {report.products_backordered} product(s) now "
         "backordered."
     )
-    console.print(_alert_counts(report.alerts))
+    console().print(_alert_counts(report.alerts))
 
 
 @orders_group.command("close")
@@ -97,7 +96,7 @@ def orders_import(ctx: click.Context, file: Path) -> None:
 @click.pass_context
 def orders_close(ctx: click.Context, order_id: str, cancelled: bool) -> None:
     """Mark an order fulfilled (or cancelled): it stops waiting for stock."""
-    from bot.cli import console
+    from bot.core.orders import OrderNotFound, close_order  # with SQLAlchemy: only when it runs
 
     try:
         result: CloseResult = _with_runtime(
@@ -107,10 +106,10 @@ def orders_close(ctx: click.Context, order_id: str, cancelled: bool) -> None:
             ),
         )
     except OrderNotFound as exc:
-        console.print(f"[red]Not closed[/red]: {exc}", markup=True)
+        console().print(f"[red]Not closed[/red]: {exc}", markup=True)
         ctx.exit(1)
     if result.changed:
-        console.print(f"Order {result.external_id} is now {result.status}.")
-        console.print(_alert_counts(result.alerts))
+        console().print(f"Order {result.external_id} is now {result.status}.")
+        console().print(_alert_counts(result.alerts))
     else:
-        console.print(f"Order {result.external_id} was already {result.status}: nothing changed.")
+        console().print(f"Order {result.external_id} was already {result.status}: nothing changed.")
