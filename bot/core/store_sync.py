@@ -22,7 +22,16 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.core import alerts, orders
 from bot.core.rules import STOCKOUT_AVAILABILITIES
-from bot.db.models import AlertKind, Offer, Order, OrderLine, OrderStatus, Product, StoreInventory
+from bot.db.models import (
+    AlertKind,
+    CloseReason,
+    Offer,
+    Order,
+    OrderLine,
+    OrderStatus,
+    Product,
+    StoreInventory,
+)
 from bot.db.types import utcnow
 from stores import InventoryUpdate, PushResult, StoreAdapter, StoreError
 
@@ -359,13 +368,19 @@ async def poll_orders(
     channel: str,
     now: datetime | None = None,
 ) -> OrderPollReport:
-    """Apply the store's orders as its webhooks would (new ones get source = the
-    store's name), close this store's open orders no longer listed, and re-allocate
-    stock. A StoreError while reading leaves everything as it was."""
+    """Apply the store's orders as its webhooks would (under source = the store's
+    name), close this store's open orders no longer listed, and re-allocate stock. A
+    StoreError while reading leaves everything as it was."""
     now = now or utcnow()
-    listed = [order async for order in adapter.open_orders()]
+    listed = await adapter.fill_skus([order async for order in adapter.open_orders()])
     changes = await orders.apply_store_orders(
-        session, listed, source=store_name, channel=channel, now=now
+        session,
+        listed,
+        source=store_name,
+        channel=channel,
+        now=now,
+        adopt_from=adapter.kind,
+        listing=True,
     )
     tally = Counter(change.outcome for change in changes)
     report = OrderPollReport(
@@ -384,14 +399,24 @@ async def poll_orders(
         )
     )
     # Orders past a page cap were not seen, not closed: only a full listing proves it.
+    # Nor does one holding an order whose id could not be read: it may be any of them.
+    complete = adapter.orders_complete and all(order.external_id for order in listed)
     gone = (
         [external_id for external_id in known_open if external_id not in listed_ids]
-        if adapter.orders_complete
+        if complete
         else []
     )
-    for order in (await orders.load_orders(session, gone)).values():
+    for order in (await orders.load_orders(session, store_name, gone)).values():
         # Fulfilled or cancelled in the store: either way nobody waits for it any more.
+        # Inferred, not told: the store reporting it open again reopens it.
         # set_status re-allocates the stock it frees.
-        await orders.set_status(session, order, OrderStatus.FULFILLED, channel=channel, now=now)
+        await orders.set_status(
+            session,
+            order,
+            OrderStatus.FULFILLED,
+            reason=CloseReason.UNLISTED,
+            channel=channel,
+            now=now,
+        )
         report.closed += 1
     return report
