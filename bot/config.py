@@ -21,10 +21,12 @@ from pydantic import (
     Field,
     SecretStr,
     ValidationError,
+    ValidationInfo,
     field_validator,
 )
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from bot.db.models import CSV_SOURCE
 from bot.errors import ConfigError
 from stores import REGISTRY as STORE_REGISTRY
 from stores import StoreOptions
@@ -132,10 +134,23 @@ class StoreSection(BaseModel):
     kind: str
     poll_interval: Duration = timedelta(minutes=15)
 
+    @field_validator("name")
+    @classmethod
+    def _not_the_csv_source(cls, name: str) -> str:
+        # Imported orders have this source: a store of that name would take them over.
+        if name == CSV_SOURCE:
+            raise ValueError(f"{name!r} is the source of imported orders; pick another name")
+        return name
+
     @field_validator("kind")
     @classmethod
-    def _known_kind(cls, kind: str) -> str:
-        return _known_kind(kind, STORE_REGISTRY)
+    def _known_kind(cls, kind: str, info: ValidationInfo) -> str:
+        kind = _known_kind(kind, STORE_REGISTRY)
+        # A kind's name is the source of its webhooks while it has no [[stores]] table.
+        name = info.data.get("name")
+        if name in STORE_REGISTRY and name != kind:
+            raise ValueError(f"a {kind} store cannot be named {name!r}, the other store kind")
+        return kind
 
 
 class FileConfig(_Section):

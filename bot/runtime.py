@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot import db
 from bot.config import Settings
-from bot.core import store_orders, store_sync
+from bot.core import orders, store_orders, store_sync
 from bot.core.fixes.customer_notices import CustomerNotifier
 from bot.core.fixes.staff_actions import FixActions, StaffActions
 from bot.core.polling import Poller, ensure_suppliers
@@ -81,6 +81,8 @@ class Runtime:
         sessions = db.session_factory(engine)
         async with sessions() as session, session.begin():
             await ensure_suppliers(session, settings.suppliers)
+            # Webhook orders filed under "shopify"/"woocommerce" become their store's.
+            await orders.adopt_kind_orders(session, {s.name: s.kind for s in settings.stores})
             # A newly configured store starts with every product's stock to push.
             await store_sync.mark_wanted(session, None, [s.name for s in settings.stores])
         http = httpx.AsyncClient(headers={"User-Agent": USER_AGENT}, follow_redirects=True)

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from functools import cached_property
 from typing import Annotated, Any, ClassVar, Literal, TypeVar
+from urllib.parse import urlsplit
 
 import httpx
 from pydantic import AfterValidator, ConfigDict, Field
@@ -60,8 +61,10 @@ ORDER_PARSE_ERRORS = (KeyError, TypeError, ValueError, AttributeError)
 
 @dataclass(frozen=True, slots=True)
 class StoreOrderLine:
-    sku: str
+    sku: str  # "" only while `variant_id` waits for `StoreAdapter.fill_skus`
     quantity: int  # units still to ship (the adapter says why), > 0
+    # The store's variant id, kept only for a line that came without a SKU.
+    variant_id: str = ""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -88,6 +91,10 @@ def _never_a_ping(_headers: Mapping[str, str], _body: bytes) -> bool:
     return False
 
 
+def _delivery_id_alone(delivery_id: str, _topic: str, _body: Any) -> str:
+    return delivery_id
+
+
 @dataclass(frozen=True, slots=True)
 class WebhookFormat:
     """How a store signs and labels its order webhooks, and how a body becomes a record."""
@@ -95,12 +102,35 @@ class WebhookFormat:
     signature_header: str
     topic_header: str
     delivery_header: str
+    # Names the shop that sent it (a domain or a site URL), compared by `site_key`
+    # with the `[[stores]]` tables' addresses.
+    origin_header: str
     verify: Callable[[bytes, str, str], bool]  # (raw body, signature, secret)
     # (topic, JSON body) -> the order, or None for a topic Stockbot does not act on;
     # raises one of ORDER_PARSE_ERRORS for an order it cannot read.
     parse: Callable[[str, Any], StoreOrder | None]
     # An unsigned "is this address alive?" request, answered 200 and nothing else.
     is_ping: Callable[[Mapping[str, str], bytes], bool] = _never_a_ping
+    # (delivery header, topic, JSON body) -> what identifies one event, for de-duplication
+    # ("" when the header is missing). The header alone, unless the store reuses it.
+    delivery_key: Callable[[str, str, Any], str] = _delivery_id_alone
+
+
+def site_key(address: str) -> str:
+    """A shop's address as webhooks and `[[stores]]` tables both give it, comparable:
+    host (lower case, with a port other than the scheme's default) and path, without
+    scheme or trailing slash. `my-shop.myshopify.com` (Shopify's header),
+    `https://my-shop.myshopify.com/` and `HTTPS://My-Shop.myshopify.com` are alike."""
+    text = address.strip()
+    parts = urlsplit(text if "://" in text else "//" + text)
+    try:
+        port = parts.port
+    except ValueError:
+        return ""
+    host = (parts.hostname or "").lower()
+    if port is not None and port != {"http": 80, "https": 443}.get(parts.scheme.lower()):
+        host += f":{port}"
+    return host + parts.path.rstrip("/") if host else ""
 
 
 def stripped(value: Any) -> str:
@@ -259,16 +289,26 @@ class StoreAdapter(ServiceAdapter, ABC):
     async def push_one(self, update: InventoryUpdate, headers: dict[str, str]) -> PushResult:
         """Publish one SKU's stock level."""
 
-    def read_order(
-        self, raw: Any, parse: Callable[[Any], StoreOrder], label: str
-    ) -> StoreOrder | None:
-        """One order, or None (logged) when it cannot be read: the rest still count."""
+    def read_order(self, raw: Any, parse: Callable[[Any], StoreOrder], label: str) -> StoreOrder:
+        """One order; one that cannot be read (logged) is still listed, as "unknown":
+        the poll must not take it for gone. Its id is "" when even that is unreadable."""
         try:
             return parse(raw)
         except ORDER_PARSE_ERRORS as exc:
-            ident = raw.get(label) or raw.get("id") if isinstance(raw, dict) else None
-            log.warning("%s: skipped unreadable order %s (%s)", self.name, ident, exc)
-            return None
+            shown = raw.get(label) or raw.get("id") if isinstance(raw, dict) else None
+            log.warning("%s: unreadable order %s left as it is (%s)", self.name, shown, exc)
+            try:
+                ident = order_id(raw)
+            except ORDER_PARSE_ERRORS:
+                ident = ""
+            name = str(raw.get(label) or "").strip() if isinstance(raw, dict) else ""
+            return StoreOrder(external_id=ident, status="unknown", name=name)
+
+    async def fill_skus(self, orders: Sequence[StoreOrder]) -> list[StoreOrder]:
+        """The orders with a SKU on every line: a line the store sent without one gets
+        its variant's (a line whose variant is gone is dropped). StoreError when the
+        store cannot be asked. Stores whose parser drops such lines have nothing to do."""
+        return list(orders)
 
     @abstractmethod
     def secrets(self) -> Iterable[str]:

@@ -6,16 +6,23 @@ only `limit` beside `page_info`, so the URL must not be rebuilt). The REST leaky
 bucket is read from `X-Shopify-Shop-Api-Call-Limit`: when it is nearly full we
 pause long enough for it to drain instead of running into 429s.
 
+Line items without a SKU (custom or SKU-less variants, some apps' payloads) are
+matched through their `variant_id`: `fill_skus` asks GraphQL `nodes(ids:)` for
+those variants' SKUs, one request per 250, for the webhook and the poll alike.
+
 Stock: per SKU, look the variant up, `inventorySetQuantities` at the configured
 location and, with `backorder_policy`, switch `inventoryPolicy` to CONTINUE while
-backordered and back to DENY. GraphQL throttling (`THROTTLED`, with HTTP 200 or
-429) waits for the cost bucket to refill as `extensions.cost.throttleStatus` says.
+backordered and back to DENY. The mutation's input follows `api_version` (2026-04
+replaced `ignoreCompareQuantity` with a per-quantity `changeFromQuantity`), so only
+the versions Stockbot knows are accepted. GraphQL throttling (`THROTTLED`, with
+HTTP 200 or 429) waits for the cost bucket to refill as
+`extensions.cost.throttleStatus` says.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any, ClassVar
@@ -49,12 +56,36 @@ PAGE_LIMIT = 250  # Shopify's maximum page size
 REST_LEAK_RATE = 2.0  # requests/s the REST bucket drains on the Standard plan
 BUCKET_HIGH_WATER = 0.8  # above this share of the bucket, wait before the next call
 _LOCATION_GID = "gid://shopify/Location/"
+_VARIANT_GID = "gid://shopify/ProductVariant/"
+NODES_LIMIT = 250  # ids per `nodes(ids:)` query
+
+# The Admin API versions Stockbot builds its requests for, oldest first; a newer one may
+# change a request's shape (as 2026-04 did), so it is added here once checked.
+API_VERSIONS = (
+    "2024-07",
+    "2024-10",
+    "2025-01",
+    "2025-04",
+    "2025-07",
+    "2025-10",
+    "2026-01",
+    "2026-04",
+)
+# From this version `inventorySetQuantities` takes `changeFromQuantity` on each quantity
+# and no longer `ignoreCompareQuantity` / `compareQuantity`.
+CHANGE_FROM_VERSION = "2026-04"
 
 VARIANT_QUERY = """
 query VariantBySku($query: String!) {
   productVariants(first: 1, query: $query) {
     nodes { id sku inventoryPolicy product { id } inventoryItem { id } }
   }
+}
+"""
+
+VARIANT_SKUS = """
+query VariantSkus($ids: [ID!]!) {
+  nodes(ids: $ids) { ... on ProductVariant { id sku } }
 }
 """
 
@@ -96,9 +127,11 @@ class ShopifyOptions(StoreOptions):
     @field_validator("api_version")
     @classmethod
     def _version(cls, value: str) -> str:
-        parts = value.split("-")
-        if len(parts) != 2 or not all(part.isdigit() for part in parts):
-            raise ValueError("api_version looks like 2025-01")
+        if value not in API_VERSIONS:
+            raise ValueError(
+                f"{value!r} is not a Shopify API version Stockbot knows; use one of "
+                f"{', '.join(API_VERSIONS)}"
+            )
         return value
 
     @property
@@ -162,24 +195,36 @@ class ShopifyStore(StoreAdapter):
     def _order(self, raw: Any) -> StoreOrder | None:
         return self.read_order(raw, parse_order, "name")
 
+    async def fill_skus(self, orders: Sequence[StoreOrder]) -> list[StoreOrder]:
+        wanted = sorted(
+            {line.variant_id for order in orders for line in order.lines if not line.sku}
+        )
+        if not wanted:
+            return list(orders)
+        headers = self.request_headers()
+        skus: dict[str, str] = {}
+        for start in range(0, len(wanted), NODES_LIMIT):
+            ids = [_VARIANT_GID + variant for variant in wanted[start : start + NODES_LIMIT]]
+            data = await self._graphql(VARIANT_SKUS, {"ids": ids}, headers)
+            for node in data.get("nodes") or []:
+                # null for a variant deleted since; an empty SKU matches nothing either.
+                if isinstance(node, dict) and stripped(node.get("sku")):
+                    variant = str(node.get("id", "")).removeprefix(_VARIANT_GID)
+                    skus[variant] = stripped(node["sku"])
+        return [_with_skus(order, skus) for order in orders]
+
     # --- inventory -------------------------------------------------------------------
 
     async def push_one(self, update: InventoryUpdate, headers: dict[str, str]) -> PushResult:
         variant = await self._variant(update.sku, headers)
         if variant is None:
             return PushResult(update.sku, False, f"no variant with SKU {update.sku} in Shopify")
-        quantities = {
-            "name": "available",
-            "reason": "correction",
-            "ignoreCompareQuantity": True,
-            "quantities": [
-                {
-                    "inventoryItemId": variant["inventoryItem"]["id"],
-                    "locationId": self.options.location_id,
-                    "quantity": update.available,
-                }
-            ],
-        }
+        quantities = set_quantities_input(
+            self.options.api_version,
+            variant["inventoryItem"]["id"],
+            self.options.location_id,
+            update.available,
+        )
         data = await self._graphql(SET_QUANTITIES, {"input": quantities}, headers)
         error = self._user_errors(data, "inventorySetQuantities")
         if error is None and self.options.backorder_policy:
@@ -259,6 +304,26 @@ class ShopifyStore(StoreAdapter):
         )
 
 
+def set_quantities_input(
+    api_version: str, item_id: str, location_id: str, quantity: int
+) -> dict[str, Any]:
+    """`inventorySetQuantities` input for one item, in `api_version`'s shape. Stockbot is
+    the source of truth for this quantity, so the compare-and-swap check is opted out
+    of (`ignoreCompareQuantity: true`, from 2026-04 `changeFromQuantity: null`)."""
+    entry: dict[str, Any] = {
+        "inventoryItemId": item_id,
+        "locationId": location_id,
+        "quantity": quantity,
+    }
+    given: dict[str, Any] = {"name": "available", "reason": "correction"}
+    if api_version >= CHANGE_FROM_VERSION:
+        entry["changeFromQuantity"] = None
+    else:
+        given["ignoreCompareQuantity"] = True
+    given["quantities"] = [entry]
+    return given
+
+
 def verify_webhook(body: bytes, signature: str, secret: str) -> bool:
     """Check `X-Shopify-Hmac-Sha256` against the app's client secret."""
     return verify_hmac_base64(body, signature, secret)
@@ -296,11 +361,13 @@ def parse_order(raw: Mapping[str, Any]) -> StoreOrder:
     lines = []
     for item in raw.get("line_items") or []:
         sku = stripped(item.get("sku"))
-        if not sku:  # custom items without a SKU cannot be matched to stock
+        variant = whole_number(item.get("variant_id")) or 0
+        if not sku and variant <= 0:  # a custom item: nothing to match to stock
             continue
         units = _units_to_ship(item, shipped)
         if units > 0:  # a line shipped in full waits for nothing
-            lines.append(StoreOrderLine(sku, units))
+            # No SKU on the line (`sku: ""` is common): `fill_skus` asks for the variant's.
+            lines.append(StoreOrderLine(sku, units, "" if sku else str(variant)))
     external_id = order_id(raw)
     customer = raw.get("customer") or {}
     return StoreOrder(
@@ -335,10 +402,23 @@ def parse_webhook(topic: str, raw: Mapping[str, Any]) -> StoreOrder | None:
 WEBHOOK = WebhookFormat(
     signature_header="X-Shopify-Hmac-Sha256",
     topic_header="X-Shopify-Topic",
-    delivery_header="X-Shopify-Webhook-Id",
+    delivery_header="X-Shopify-Webhook-Id",  # one per event: enough on its own
+    origin_header="X-Shopify-Shop-Domain",  # my-shop.myshopify.com
     verify=verify_webhook,
     parse=parse_webhook,
 )
+
+
+def _with_skus(order: StoreOrder, skus: Mapping[str, str]) -> StoreOrder:
+    """`order` with its SKU-less lines named by their variant's SKU, or dropped."""
+    if all(line.sku for line in order.lines):
+        return order
+    lines = []
+    for line in order.lines:
+        sku = line.sku or skus.get(line.variant_id, "")
+        if sku:
+            lines.append(StoreOrderLine(sku, line.quantity))
+    return replace(order, lines=tuple(lines))
 
 
 def _state(raw: Mapping[str, Any]) -> OrderState:

@@ -267,13 +267,27 @@ def is_ping(headers: Mapping[str, str], body: bytes) -> bool:
     return not headers.get("X-WC-Webhook-Topic") and _PING.fullmatch(body.strip()) is not None
 
 
+def delivery_key(delivery_id: str, topic: str, raw: Any) -> str:
+    """What identifies one event. WooCommerce's delivery id is a hash of the webhook id
+    and the current second, so two events sent in one second share it: the topic, the
+    order and its modification time tell them apart."""
+    if not delivery_id:
+        return ""
+    body = raw if isinstance(raw, Mapping) else {}
+    resource = str(body.get("id", "")).strip()
+    return f"{delivery_id}:{topic}:{resource}:{stripped(body.get('date_modified_gmt'))}"
+
+
 WEBHOOK = WebhookFormat(
     signature_header="X-WC-Webhook-Signature",
     topic_header="X-WC-Webhook-Topic",
-    delivery_header="X-WC-Delivery-ID",
+    # The name WooCommerce core sends (class-wc-webhook.php, deliver()).
+    delivery_header="X-WC-Webhook-Delivery-ID",
+    origin_header="X-WC-Webhook-Source",  # the site's home URL: https://shop.example.com/
     verify=verify_webhook,
     parse=parse_webhook,
     is_ping=is_ping,
+    delivery_key=delivery_key,
 )
 
 

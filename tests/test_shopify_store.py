@@ -8,6 +8,7 @@ import hmac
 import logging
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
+from typing import Any
 
 import httpx
 import pydantic
@@ -24,8 +25,10 @@ from tests.fakes.shopify_server import (
     ORDERS,
     FakeShopify,
     Reply,
+    graphql_path,
     graphql_throttled,
     order,
+    orders_path,
     rest_throttled,
 )
 
@@ -70,6 +73,19 @@ def test_options_check_the_token_variable_and_normalise_the_location() -> None:
         ShopifyOptions.model_validate({**raw, "token_env": "SHOP_TOKEN"}, context={"env": {}})
     with pytest.raises(pydantic.ValidationError, match="Extra inputs"):
         ShopifyOptions.model_validate({**raw, "token": TOKEN}, context={"env": {"T": "x"}})
+
+
+@pytest.mark.parametrize("version", ["2026-07", "2023-10", "2025-02", "unstable"])
+def test_an_api_version_stockbot_does_not_know_is_refused(version: str) -> None:
+    # Stockbot builds its requests for the versions it knows; another one may have a
+    # different shape (as inventorySetQuantities changed in 2026-04), so it is refused.
+    raw = {"shop_url": "https://demo.myshopify.com", "token_env": "T", "location_id": 1}
+    with pytest.raises(pydantic.ValidationError) as caught:
+        ShopifyOptions.model_validate({**raw, "api_version": version}, context={"env": {"T": "x"}})
+    [error] = caught.value.errors()
+    assert error["loc"] == ("api_version",)
+    assert f"{version!r} is not a Shopify API version Stockbot knows" in error["msg"]
+    assert "2025-01" in error["msg"] and "2026-04" in error["msg"]
 
 
 # --- orders --------------------------------------------------------------------------------
@@ -143,7 +159,7 @@ async def test_slows_down_when_the_call_bucket_is_nearly_full(
     assert clock.sleeps == [pytest.approx((38 - 32) / 2.0)]
 
 
-async def test_unreadable_order_is_skipped_not_fatal(
+async def test_unreadable_order_is_listed_as_unknown_not_fatal(
     shop: FakeShopify, client: httpx.AsyncClient, clock: FakeClock
 ) -> None:
     broken = order(1001, ("A", 1))
@@ -152,7 +168,37 @@ async def test_unreadable_order_is_skipped_not_fatal(
 
     orders = await read_orders(make_store(shop, client, clock))
 
-    assert [o.name for o in orders] == ["#1002"]
+    # Still listed (so never taken for gone), but nothing is read from it.
+    assert orders[0] == StoreOrder(external_id="450790470", name="#1001", status="unknown")
+    assert [(o.name, o.status) for o in orders[1:]] == [("#1002", "open")]
+
+
+async def test_lines_without_a_sku_are_read_through_their_variant(
+    shop: FakeShopify, client: httpx.AsyncClient, clock: FakeClock
+) -> None:
+    mug = shop.add_variant("MUG-1")
+    cap = shop.add_variant("CAP-2")
+    first = order(1001, ("", 2), ("CAP-2", 1))
+    first["line_items"][0]["variant_id"] = mug.number
+    second = order(1002, ("", 1), ("", 4), ("", 1))
+    second["line_items"][0]["variant_id"] = cap.number
+    second["line_items"][1]["variant_id"] = 77  # a variant deleted since
+    second["line_items"][2]["variant_id"] = None  # a custom item
+    shop.orders = [first, second]
+    store = make_store(shop, client, clock)
+
+    orders = await store.fill_skus(await read_orders(store))
+
+    assert [o.lines for o in orders] == [
+        (StoreOrderLine("MUG-1", 2), StoreOrderLine("CAP-2", 1)),
+        (StoreOrderLine("CAP-2", 1),),
+    ]
+    assert shop.operations() == ["VariantSkus"]  # one look-up for the whole listing
+    ids = shop.requests_for(GRAPHQL)[0].body["variables"]["ids"]
+    assert sorted(ids) == sorted([cap.gid, mug.gid, "gid://shopify/ProductVariant/77"])
+    # Nothing to look up: no request.
+    assert await store.fill_skus(orders) == orders
+    assert len(shop.requests_for(GRAPHQL)) == 1
 
 
 async def test_bad_token_is_a_readable_error_without_the_token(
@@ -212,6 +258,81 @@ async def test_push_sets_quantity_and_backorder_policy(
         "SetQuantities",
         "SetPolicy",
     ]
+
+
+@pytest.mark.parametrize(
+    ("version", "compare_fields"),
+    [
+        ("2025-01", {"ignoreCompareQuantity": True}),
+        ("2026-01", {"ignoreCompareQuantity": True}),
+        # 2026-04 removed the compare fields: each quantity says what it changes from,
+        # null opting out of the check.
+        ("2026-04", {"changeFromQuantity": None}),
+    ],
+)
+async def test_the_inventory_mutation_has_the_configured_versions_shape(
+    version: str,
+    compare_fields: dict[str, Any],
+    shop: FakeShopify,
+    client: httpx.AsyncClient,
+    clock: FakeClock,
+) -> None:
+    variant = shop.add_variant("A")
+    store = make_store(shop, client, clock, api_version=version)
+
+    results = await store.push_inventory([InventoryUpdate("A", 7)])
+
+    assert results == [PushResult("A", True, None)]
+    assert shop.quantities[(variant.item_gid, LOCATION)] == 7
+    [_, mutation, *_] = shop.requests_for(graphql_path(version))
+    given = mutation.body["variables"]["input"]
+    [quantity] = given["quantities"]
+    sent = {**{k: v for k, v in given.items() if k != "quantities"}, **quantity}
+    assert sent == {
+        "name": "available",
+        "reason": "correction",
+        "inventoryItemId": variant.item_gid,
+        "locationId": LOCATION,
+        "quantity": 7,
+        **compare_fields,
+    }
+    shop.orders = [order(1001, ("A", 1))]
+    assert len(await read_orders(store)) == 1
+    assert len(shop.requests_for(orders_path(version))) == 1
+
+
+@pytest.mark.parametrize(
+    ("version", "input_fields", "quantity_fields", "refusal"),
+    [
+        ("2026-04", {"ignoreCompareQuantity": True}, {}, "invalid value for ignoreCompare"),
+        ("2026-04", {}, {}, "changeFromQuantity is required"),
+        ("2025-01", {}, {"changeFromQuantity": None}, "invalid value for changeFromQuantity"),
+        ("2025-01", {}, {}, "compareQuantity is required"),
+    ],
+)
+async def test_the_fake_refuses_another_versions_inventory_mutation(
+    version: str,
+    input_fields: dict[str, Any],
+    quantity_fields: dict[str, Any],
+    refusal: str,
+    shop: FakeShopify,
+    client: httpx.AsyncClient,
+) -> None:
+    variant = shop.add_variant("A")
+    quantity = {"inventoryItemId": variant.item_gid, "locationId": LOCATION, "quantity": 3}
+    given = {"name": "available", "reason": "correction", **input_fields}
+    given["quantities"] = [{**quantity, **quantity_fields}]
+    response = await client.post(
+        shop.shop_url + graphql_path(version),
+        json={
+            "query": "mutation SetQuantities($input: InventorySetQuantitiesInput!) "
+            "{ inventorySetQuantities(input: $input) { userErrors { field message } } }",
+            "variables": {"input": given},
+        },
+        headers={"X-Shopify-Access-Token": TOKEN},
+    )
+    assert refusal in response.text
+    assert shop.quantities == {}
 
 
 async def test_push_leaves_policy_alone_when_disabled_or_unchanged(

@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 from sqlalchemy import select
@@ -389,7 +390,10 @@ async def test_a_partly_fulfilled_order_waits_for_the_same_units_by_webhook_and_
     by_webhook, by_poll = (str(raw["id"]) for raw in placed)
 
     # #1001: its webhook first.
-    response = await SHOPIFY.deliver(stack, placed[0], topic="orders/partially_fulfilled")
+    domain = urlsplit(shop.shop_url).netloc  # X-Shopify-Shop-Domain names the store
+    response = await SHOPIFY.deliver(
+        stack, placed[0], topic="orders/partially_fulfilled", origin=domain
+    )
     assert response.json()["result"] == "created"
     told = (await order_rows(stack))[by_webhook]
     assert told.lines == [("CAP-2", 1, 1), ("MUG-1", 1, 1)]
@@ -401,9 +405,9 @@ async def test_a_partly_fulfilled_order_waits_for_the_same_units_by_webhook_and_
     assert (report.created, report.updated) == (1, 0)
     rows = await order_rows(stack)
     assert rows[by_webhook] == told
-    assert rows[by_poll][1:] == told[1:]  # all but the source (see poll_orders)
+    assert rows[by_poll] == told  # the store's source too: the poll's is the webhook's
     # And #1002's webhook after the poll has nothing to change.
-    response = await SHOPIFY.deliver(stack, placed[1], topic="orders/updated")
+    response = await SHOPIFY.deliver(stack, placed[1], topic="orders/updated", origin=domain)
     assert response.json()["result"] == "unchanged"
     assert await backordered_units(stack) == {"CAP-2": 2, "MUG-1": 2}
 
@@ -416,13 +420,16 @@ async def test_a_refunded_woocommerce_order_is_cancelled_by_webhook_and_by_poll(
     await out_of_stock_with_webhooks(stack)
     woo.orders = [woocommerce.order(1, ("MUG-1", 2)), woocommerce.order(2, ("MUG-1", 1))]
     for raw in woo.orders:
-        assert (await WOOCOMMERCE.deliver(stack, raw)).json()["result"] == "created"
+        response = await WOOCOMMERCE.deliver(stack, raw, origin=woo.site_url + "/")
+        assert response.json()["result"] == "created"
     assert (await stack.runtime.poll_store_orders(WOO)).updated == 0
 
     for raw in woo.orders:
         raw["status"] = "refunded"
     # #1 is told by its webhook, #2 read by the poll.
-    response = await WOOCOMMERCE.deliver(stack, woo.orders[0], topic="order.updated")
+    response = await WOOCOMMERCE.deliver(
+        stack, woo.orders[0], topic="order.updated", origin=woo.site_url + "/"
+    )
     assert response.json()["result"] == "closed"
     assert (await stack.runtime.poll_store_orders(WOO)).closed == 1
     rows = await order_rows(stack)
@@ -447,6 +454,7 @@ kind = "shopify"
 shop_url = "https://my-shop.myshopify.com"
 token_env = "SHOPIFY_ADMIN_TOKEN"
 location_id = "somewhere"
+api_version = "2026-07"
 """,
         encoding="utf-8",
     )
@@ -455,6 +463,9 @@ location_id = "somewhere"
     problems = "\n".join(error.value.problems)
     assert "stores[0].token_env: environment variable SHOPIFY_ADMIN_TOKEN is not set" in problems
     assert "stores[0].location_id:" in problems
+    assert (
+        "stores[0].api_version: '2026-07' is not a Shopify API version Stockbot knows" in problems
+    )
 
 
 def test_stores_are_optional_and_their_names_unique(tmp_path: Path) -> None:

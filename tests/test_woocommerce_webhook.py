@@ -66,9 +66,11 @@ async def test_signed_order_is_created_with_a_backorder(stack: Stack) -> None:
     assert message is not None and "2 unit" in json.dumps(message["blocks"])
     async with stack.runtime.sessions() as session:
         deliveries = (await session.scalars(select(WebhookDelivery))).all()
-        # Prefixed, so a WooCommerce delivery id can never pass for a Shopify one.
+        # Prefixed, so a WooCommerce delivery id can never pass for a Shopify one; with
+        # the topic, order id and date_modified_gmt, as the delivery id alone is not unique.
+        key = "woocommerce:d-1:order.created:727:2026-11-21T08:30:05"
         assert [(d.id, d.source, d.topic) for d in deliveries] == [
-            ("woocommerce:d-1", "woocommerce", "order.created")
+            (key, "woocommerce", "order.created")
         ]
 
 
@@ -79,14 +81,36 @@ async def test_redelivery_changes_nothing(stack: Stack) -> None:
     before = await orders(stack)
     posts = len(stack.slack.calls_to("chat.postMessage"))
 
-    changed = copy.deepcopy(ORDER)
-    changed["line_items"][0]["quantity"] = 9
-    again = await deliver_webhook(stack, changed, topic="order.updated", delivery_id="delivery-1")
+    # The same delivery again (X-WC-Webhook-Delivery-ID, topic, order and its
+    # date_modified_gmt): processed once.
+    again = await deliver_webhook(stack, ORDER, delivery_id="delivery-1")
     assert again.status_code == 200
     assert again.json()["result"] == "duplicate"
     assert await orders(stack) == before
     assert len(stack.slack.calls_to("chat.postMessage")) == posts
     assert await counts(stack) == (1, 1)
+
+
+async def test_events_of_one_second_share_a_delivery_id_and_each_counts(stack: Stack) -> None:
+    # WooCommerce builds the delivery id from the webhook id and the current second, so
+    # different events sent in the same second carry the same one.
+    await ready(stack, mugs=20)
+    same = "3f0c1a9e5b7d2c4e6f8a0b1c2d3e4f5a"
+    created = await deliver_webhook(stack, ORDER, delivery_id=same)
+    assert created.json()["result"] == "created"
+    other_order = {**ORDER, "id": 728, "number": "728"}
+    assert (await deliver_webhook(stack, other_order, delivery_id=same)).json()[
+        "result"
+    ] == "created"
+    changed = copy.deepcopy(ORDER)
+    changed["line_items"][0]["quantity"] = 9
+    changed["date_modified_gmt"] = "2026-11-21T08:31:00"
+    updated = await deliver_webhook(stack, changed, topic="order.updated", delivery_id=same)
+    assert updated.json()["result"] == "updated"
+    rows = await orders(stack)
+    assert set(rows) == {"727", "728"}
+    assert rows["727"].lines == [("CAP-2", 1, 0), ("MUG-1", 9, 0)]
+    assert await counts(stack) == (3, 0)
 
 
 async def test_update_changes_lines_in_place(stack: Stack) -> None:

@@ -51,6 +51,7 @@ WOOCOMMERCE_ORDER: dict[str, Any] = {
     "currency": "EUR",
     "date_created": "2026-11-21T09:30:00",
     "date_created_gmt": "2026-11-21T08:30:00",
+    "date_modified_gmt": "2026-11-21T08:30:05",
     "billing": {"first_name": "Bo", "last_name": "Berg", "email": "bo@example.com"},
     "shipping": {"first_name": "Bo", "last_name": "Berg"},
     "line_items": [
@@ -78,6 +79,7 @@ class StoreHooks:
     order: dict[str, Any]  # a typical order body
     signature_header: str
     headers: Callable[[str, str], dict[str, str]]  # (topic, delivery id) -> headers
+    origin_header: str  # which shop sent it: Shopify's domain, WooCommerce's site URL
 
     async def deliver(
         self,
@@ -87,10 +89,14 @@ class StoreHooks:
         topic: str | None = None,
         delivery_id: str | None = None,
         signature: str | None = "valid",
+        origin: str | None = None,
     ) -> httpx.Response:
-        """POST as the store does: the raw JSON body, signed, with its topic and delivery id."""
+        """POST as the store does: the raw JSON body, signed, with its topic and delivery id;
+        `origin` replaces the shop domain (Shopify) or site URL (WooCommerce) it names."""
         body = json.dumps(payload).encode()
         headers = self.headers(topic or self.topic, delivery_id or uuid.uuid4().hex)
+        if origin is not None:
+            headers[self.origin_header] = origin
         if signature is not None:
             given = sign(body, self.secret) if signature == "valid" else signature
             headers[self.signature_header] = given
@@ -117,7 +123,8 @@ def _woocommerce_headers(topic: str, delivery_id: str) -> dict[str, str]:
         "X-WC-Webhook-Resource": resource,
         "X-WC-Webhook-Event": event,
         "X-WC-Webhook-ID": "12",
-        "X-WC-Delivery-ID": delivery_id,
+        # The name WooCommerce core sends (class-wc-webhook.php, deliver()).
+        "X-WC-Webhook-Delivery-ID": delivery_id,
     }
 
 
@@ -129,6 +136,7 @@ SHOPIFY = StoreHooks(
     order=SHOPIFY_ORDER,
     signature_header="X-Shopify-Hmac-Sha256",
     headers=_shopify_headers,
+    origin_header="X-Shopify-Shop-Domain",
 )
 WOOCOMMERCE = StoreHooks(
     path="/webhooks/woocommerce/orders",
@@ -138,6 +146,7 @@ WOOCOMMERCE = StoreHooks(
     order=WOOCOMMERCE_ORDER,
     signature_header="X-WC-Webhook-Signature",
     headers=_woocommerce_headers,
+    origin_header="X-WC-Webhook-Source",
 )
 
 
@@ -166,13 +175,21 @@ class OrderRow(NamedTuple):
 
 
 async def order_rows(stack: Stack) -> dict[str, OrderRow]:
-    """Every order with its lines, by the store's order id."""
+    """Every order with its lines, by the store's order id (for tests with one source)."""
+    rows = await orders_by_source(stack)
+    by_id = {external_id: row for (_, external_id), row in rows.items()}
+    assert len(by_id) == len(rows), f"one order id in several sources: {sorted(rows)}"
+    return by_id
+
+
+async def orders_by_source(stack: Stack) -> dict[tuple[str, str], OrderRow]:
+    """Every order with its lines, by (source, the source's order id)."""
     async with stack.runtime.sessions() as session:
         rows = await session.scalars(
             select(Order).options(selectinload(Order.lines).selectinload(OrderLine.product))
         )
         return {
-            o.external_id: OrderRow(
+            (o.source, o.external_id): OrderRow(
                 o.source,
                 o.customer_name,
                 o.customer_email,

@@ -93,23 +93,55 @@ def orders_import(ctx: click.Context, file: Path) -> None:
 @orders_group.command("close")
 @click.argument("order_id")
 @click.option("--cancelled", is_flag=True, help="The order was cancelled (default: fulfilled).")
+@click.option(
+    "--source",
+    metavar="NAME",
+    help="Where the order comes from: 'csv' (imported) or a store's name. "
+    "Default: the imported order, else the only order with that ID.",
+)
 @click.pass_context
-def orders_close(ctx: click.Context, order_id: str, cancelled: bool) -> None:
-    """Mark an order fulfilled (or cancelled): it stops waiting for stock."""
-    from bot.core.orders import OrderNotFound, close_order  # with SQLAlchemy: only when it runs
+def orders_close(ctx: click.Context, order_id: str, cancelled: bool, source: str | None) -> None:
+    """Mark an order fulfilled (or cancelled): it stops waiting for stock, and stays
+    closed whatever its store says later."""
+    # With SQLAlchemy: only when it runs.
+    from rich.markup import escape
+
+    from bot.core.orders import OrderAmbiguous, OrderNotFound, close_order
+    from bot.db.models import CSV_SOURCE
 
     try:
         result: CloseResult = _with_runtime(
             ctx,
             lambda session, settings: close_order(
-                session, order_id, cancelled=cancelled, channel=settings.slack.alert_channel
+                session,
+                order_id,
+                source=source,
+                cancelled=cancelled,
+                channel=settings.slack.alert_channel,
             ),
         )
-    except OrderNotFound as exc:
-        console().print(f"[red]Not closed[/red]: {exc}", markup=True)
+    except OrderAmbiguous as exc:
+        console().print(
+            f"[red]Not closed[/red]: {escape(str(exc))} Say which with --source NAME.",
+            markup=True,
+        )
         ctx.exit(1)
+    except OrderNotFound as exc:
+        console().print(f"[red]Not closed[/red]: {escape(str(exc))}", markup=True)
+        ctx.exit(1)
+    order = f"Order {result.external_id}"
+    if result.source != CSV_SOURCE:
+        order += f" from {result.source}"
     if result.changed:
-        console().print(f"Order {result.external_id} is now {result.status}.")
+        console().print(f"{order} is now {result.status}.", markup=False)
         console().print(_alert_counts(result.alerts))
     else:
-        console().print(f"Order {result.external_id} was already {result.status}: nothing changed.")
+        console().print(f"{order} was already {result.status}: nothing changed.", markup=False)
+    if result.also_in:
+        others = " and ".join(result.also_in)
+        verb = "has" if len(result.also_in) == 1 else "have"
+        console().print(
+            f"Note: {others} also {verb} an order {result.external_id}, left as it was; "
+            "to close it, add --source NAME.",
+            markup=False,
+        )

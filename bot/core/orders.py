@@ -1,10 +1,17 @@
 """Customer orders: the CSV import, upserts from the storefront, and closing.
 
-Orders are keyed by the store's own ID (`external_id`), so a re-import or a
-repeated webhook updates in place. Every change is followed, in the same
-transaction, by `bot.core.stock_changes.stock_changed` for the products it touched.
-What a store says of its orders, whether its poll or its webhook told, goes
-through `apply_store_orders`, so both give the same order.
+Orders are keyed by their source and that source's own ID (`source`,
+`external_id`): each source numbers its orders on its own, so CSV order 1001 and
+WooCommerce order 1001 are two orders, and a store only ever touches its own. A
+re-import or a repeated webhook updates in place. Every change is followed, in the
+same transaction, by `bot.core.stock_changes.stock_changed` for the products it
+touched. What a store says of its orders, whether its poll or its webhook told, goes through
+`apply_store_orders` under the store's one source, so both give the same order.
+
+Who closed an order decides whether it may open again (`CloseReason`): one the
+poll closed only because it was no longer listed reopens when the store reports
+it open; one the store itself closed reopens when its poll lists it open (a
+webhook may be late, a fresh listing is not); one a person closed stays closed.
 """
 
 from __future__ import annotations
@@ -17,7 +24,7 @@ from datetime import UTC, date, datetime, time
 from pathlib import Path
 from typing import Literal
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
@@ -26,7 +33,7 @@ from bot.core.alerts import EvaluationResult
 from bot.core.catalog import CsvImportError, read_csv_rows
 from bot.core.stock_changes import stock_changed
 from bot.db.chunks import chunks
-from bot.db.models import Order, OrderLine, OrderStatus, Product
+from bot.db.models import CSV_SOURCE, CloseReason, Order, OrderLine, OrderStatus, Product
 from bot.db.types import utcnow
 from bot.errors import UserError
 from stores.base import OrderState, StoreOrder
@@ -48,10 +55,24 @@ CLOSED_AS: dict[OrderState, OrderStatus] = {
 }
 
 Outcome = Literal["created", "updated", "unchanged"]
+# The stronger reason is kept when an order is closed again: a person's word sticks.
+_REASON_RANK: dict[str, int] = {
+    CloseReason.UNLISTED: 1,
+    CloseReason.STORE: 2,
+    CloseReason.PERSON: 3,
+}
 
 
 class OrderNotFound(UserError):
     """No order has that ID; the message says so plainly."""
+
+
+class OrderAmbiguous(UserError):
+    """Several sources have an order with that ID and none was named."""
+
+    def __init__(self, message: str, sources: Sequence[str]) -> None:
+        super().__init__(message)
+        self.sources = tuple(sources)
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,7 +84,7 @@ class OrderData:
     customer_email: str
     ordered_at: datetime
     lines: dict[int, int]
-    source: str = "csv"
+    source: str = CSV_SOURCE
 
 
 @dataclass(slots=True)
@@ -82,6 +103,9 @@ class CloseResult:
     status: str
     changed: bool
     alerts: EvaluationResult
+    source: str = CSV_SOURCE
+    # Other sources with an order of the same ID (left as they were).
+    also_in: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -273,14 +297,46 @@ async def open_order_ids(session: AsyncSession, product_id: int) -> list[int]:
     )
 
 
-async def load_orders(session: AsyncSession, external_ids: Iterable[str]) -> dict[str, Order]:
+async def load_orders(
+    session: AsyncSession, source: str, external_ids: Iterable[str]
+) -> dict[str, Order]:
+    """`source`'s orders with these IDs (lines loaded), by ID."""
     orders: dict[str, Order] = {}
     for chunk in chunks(external_ids):
         rows = await session.scalars(
-            select(Order).where(Order.external_id.in_(chunk)).options(selectinload(Order.lines))
+            select(Order)
+            .where(Order.source == source, Order.external_id.in_(chunk))
+            .options(selectinload(Order.lines))
         )
         orders.update((order.external_id, order) for order in rows)
     return orders
+
+
+async def adopt_kind_orders(session: AsyncSession, stores: Mapping[str, str]) -> int:
+    """File orders kept under a store kind's name under that kind's store, when only one
+    store of the kind is configured (`stores`: name -> kind); returns how many moved.
+
+    Webhooks filed their orders under "shopify" or "woocommerce" before they were
+    matched to a `[[stores]]` table (and still do for a kind without one): once the
+    store is configured, they are its orders, which its poll may then close. With
+    several stores of one kind, the first to report such an order takes it
+    (`apply_store_orders`)."""
+    names_by_kind: dict[str, list[str]] = {}
+    for name, kind in stores.items():
+        names_by_kind.setdefault(kind, []).append(name)
+    moved = 0
+    for kind, names in names_by_kind.items():
+        if len(names) != 1 or names[0] == kind:
+            continue
+        taken = select(Order.external_id).where(Order.source == names[0]).scalar_subquery()
+        result = await session.execute(
+            update(Order)
+            .where(Order.source == kind, Order.external_id.not_in(taken))
+            .values(source=names[0])
+            .execution_options(synchronize_session=False)
+        )
+        moved += max(0, getattr(result, "rowcount", 0) or 0)
+    return moved
 
 
 def apply_order(
@@ -339,7 +395,7 @@ async def import_orders(
     now = now or utcnow()
     incoming = await parse_orders(session, path)
     report = OrderImportReport(lines=sum(len(order.lines) for order in incoming))
-    existing = await load_orders(session, (order.external_id for order in incoming))
+    existing = await load_orders(session, CSV_SOURCE, (order.external_id for order in incoming))
     affected: set[int] = set()
     outcomes: list[Outcome] = []
     for data in incoming:
@@ -361,31 +417,69 @@ async def close_order(
     session: AsyncSession,
     external_id: str,
     *,
+    source: str | None = None,
     cancelled: bool = False,
     channel: str,
     now: datetime | None = None,
 ) -> CloseResult:
-    """Mark an order fulfilled (or cancelled): its lines stop waiting for stock."""
+    """Mark an order fulfilled (or cancelled) by hand: its lines stop waiting for stock,
+    and no store reopens it. Without `source`: the CSV order with that ID, else the only
+    order with it; OrderAmbiguous when several stores have one."""
     now = now or utcnow()
-    order = await session.scalar(
-        select(Order).where(Order.external_id == external_id).options(selectinload(Order.lines))
-    )
-    if order is None:
+    found = {
+        order.source: order
+        for order in await session.scalars(
+            select(Order).where(Order.external_id == external_id).options(selectinload(Order.lines))
+        )
+    }
+    sources = sorted(found, key=lambda name: (name != CSV_SOURCE, name.lower(), name))
+    if source is not None:
+        order = found.get(source)
+        if order is None:
+            elsewhere = f" Orders with that ID come from: {', '.join(sources)}." if sources else ""
+            raise OrderNotFound(f"No order with ID {external_id!r} from {source}.{elsewhere}")
+    elif CSV_SOURCE in found:
+        order = found[CSV_SOURCE]
+    elif len(found) > 1:
+        raise OrderAmbiguous(
+            f"Order ID {external_id!r} is used by several sources: {', '.join(sources)}.",
+            sources,
+        )
+    elif found:
+        [order] = found.values()
+    else:
         raise OrderNotFound(
-            f"No order with ID {external_id!r}. Use the store's order ID, as in the "
-            "order_id column of the import file (or the Shopify order id)."
+            f"No order with ID {external_id!r}. Use the order's ID in its source: the "
+            "order_id column of the import file, or the store's own order id."
         )
     status = OrderStatus.CANCELLED if cancelled else OrderStatus.FULFILLED
-    result = await set_status(session, order, status, channel=channel, now=now)
-    return CloseResult(external_id, status, result is not None, result or EvaluationResult())
+    result = await set_status(
+        session, order, status, reason=CloseReason.PERSON, channel=channel, now=now
+    )
+    others = () if source is not None else tuple(s for s in sources if s != order.source)
+    return CloseResult(
+        external_id,
+        status,
+        result is not None,
+        result or EvaluationResult(),
+        source=order.source,
+        also_in=others,
+    )
 
 
 async def set_status(
-    session: AsyncSession, order: Order, status: OrderStatus, *, channel: str, now: datetime
+    session: AsyncSession,
+    order: Order,
+    status: OrderStatus,
+    *,
+    reason: CloseReason,
+    channel: str,
+    now: datetime,
 ) -> EvaluationResult | None:
-    """Close an order (lines loaded) as fulfilled or cancelled; None if it already was.
-    A closed order waits for nothing, so its products' allocation is refreshed."""
-    freed = await mark_closed(session, order, status, now=now)
+    """Close an order (lines loaded) as fulfilled or cancelled, for `reason`; None if it
+    already was. A closed order waits for nothing, so its products' allocation is
+    refreshed."""
+    freed = await mark_closed(session, order, status, reason=reason, now=now)
     if freed is None:
         return None
     if not freed:
@@ -394,20 +488,38 @@ async def set_status(
 
 
 async def mark_closed(
-    session: AsyncSession, order: Order, status: OrderStatus, *, now: datetime
+    session: AsyncSession, order: Order, status: OrderStatus, *, reason: CloseReason, now: datetime
 ) -> set[int] | None:
-    """Close an order (lines loaded) without the follow-up: None if it already had
-    this status, else the products an open order was holding (the caller then calls
-    `stock_changed` for them, once for a batch)."""
+    """Close an order (lines loaded) for `reason` without the follow-up: None if it
+    already had this status, else the products an open order was holding (the caller
+    then calls `stock_changed` for them, once for a batch)."""
+    if order.status != OrderStatus.OPEN and _outranks(reason, order.close_reason):
+        order.close_reason = reason  # e.g. the store confirms what its poll inferred
     if order.status == status:
         return None
     was_open = order.status == OrderStatus.OPEN
+    if was_open:
+        order.close_reason = reason
     order.status = status
     order.closed_at = order.closed_at or now
     for line in order.lines:
         line.backordered = 0
     await session.flush()
     return {line.product_id for line in order.lines} if was_open else set()
+
+
+def _outranks(reason: CloseReason, current: str | None) -> bool:
+    """Whether `reason` replaces a closed order's `current` one. An order closed before
+    reasons were kept (None) keeps None: it is never reopened by a store."""
+    return current is not None and _REASON_RANK[reason] > _REASON_RANK.get(current, 0)
+
+
+def _may_reopen(order: Order, listing: bool) -> bool:
+    """Whether a store reporting this closed order as open opens it again."""
+    if order.close_reason == CloseReason.UNLISTED:
+        return True  # only inferred: the store now says otherwise
+    # The store's own word is undone only by its fresh listing, never by a late webhook.
+    return order.close_reason == CloseReason.STORE and listing
 
 
 async def apply_store_orders(
@@ -417,20 +529,31 @@ async def apply_store_orders(
     source: str,
     channel: str,
     now: datetime,
+    adopt_from: str | None = None,
+    listing: bool = False,
 ) -> list[StoreOrderChange]:
     """Apply what a store says of its orders (from its poll or its webhooks, alike) and
-    re-allocate the stock they touch, once; one change per distinct order, the last
-    word on an order winning. New orders get `source`."""
+    re-allocate the stock they touch, once; one change per distinct order, the last word on
+    an order winning. Only `source`'s orders are read or changed; new ones get it.
+
+    `adopt_from`: where this store's orders were filed before webhooks were matched to
+    their store (the store's kind): such an order moves to `source` instead of being
+    created twice. `listing`: the records are the store's poll, read just now."""
     latest = {record.external_id: record for record in records}
     product_ids = await resolve_skus(
-        session, {line.sku for record in latest.values() for line in record.lines}
+        session, {line.sku for record in latest.values() for line in record.lines if line.sku}
     )
-    existing = await load_orders(session, list(latest))
+    existing = await load_orders(session, source, list(latest))
+    if adopt_from is not None and adopt_from != source:
+        strays = await load_orders(session, adopt_from, [i for i in latest if i not in existing])
+        for order in strays.values():
+            order.source = source
+        existing |= strays
     changes: list[StoreOrderChange] = []
     affected: set[int] = set()
     for external_id, record in latest.items():
         outcome, detail, products = await _apply_store_order(
-            session, existing.get(external_id), record, product_ids, source, now
+            session, existing.get(external_id), record, product_ids, source, now, listing
         )
         changes.append(StoreOrderChange(external_id, outcome, detail))
         affected |= products
@@ -446,15 +569,18 @@ async def _apply_store_order(
     product_ids: Mapping[str, int],
     source: str,
     now: datetime,
+    listing: bool,
 ) -> tuple[str, str, set[int]]:
     """(outcome, detail, products to re-allocate) for one store order."""
+    if not record.external_id:
+        return "ignored", "unreadable order", set()
     if len(record.external_id) > LENGTH_LIMITS["order_id"]:
         return "ignored", "order id too long", set()
     closed_as = CLOSED_AS.get(record.status)
     if closed_as is not None:
         if order is None:
             return "ignored", "order not known", set()
-        freed = await mark_closed(session, order, closed_as, now=now)
+        freed = await mark_closed(session, order, closed_as, reason=CloseReason.STORE, now=now)
         if freed is None:
             return "unchanged", "", set()
         return "closed", str(closed_as), freed
@@ -468,6 +594,10 @@ async def _apply_store_order(
             lines[product_id] = lines.get(product_id, 0) + line.quantity
     if order is None and not lines:
         return "ignored", "no line item matches a catalog product", set()
+    reopen = False
+    if order is not None and order.status != OrderStatus.OPEN and _may_reopen(order, listing):
+        order.status, order.closed_at, order.close_reason = OrderStatus.OPEN, None, None
+        reopen = True
     data = OrderData(
         external_id=record.external_id,
         customer_name=record.customer_name[: LENGTH_LIMITS["customer_name"]],
@@ -477,4 +607,7 @@ async def _apply_store_order(
         source=source,
     )
     outcome, products = apply_order(session, order, data)
+    if reopen:
+        # Every line waits again, changed or not.
+        return "updated", "reopened", products | set(lines)
     return outcome, "", products

@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.core import orders
 from bot.core.stock_changes import stock_changed
-from bot.db.models import Order, OrderStatus
+from bot.db.models import CloseReason, Order, OrderStatus
 from bot.db.types import utcnow
 from stores import StoreAdapter
 
@@ -42,9 +42,15 @@ async def poll_orders(
     store's name), close this store's open orders no longer listed, and re-allocate
     stock once. A StoreError while reading leaves everything as it was."""
     now = now or utcnow()
-    listed = [order async for order in adapter.open_orders()]
+    listed = await adapter.fill_skus([order async for order in adapter.open_orders()])
     changes = await orders.apply_store_orders(
-        session, listed, source=store_name, channel=channel, now=now
+        session,
+        listed,
+        source=store_name,
+        channel=channel,
+        now=now,
+        adopt_from=adapter.kind,
+        listing=True,
     )
     tally = Counter(change.outcome for change in changes)
     report = OrderPollReport(
@@ -63,15 +69,23 @@ async def poll_orders(
         )
     )
     # Orders past a page cap were not seen, not closed: only a full listing proves it.
+    # Nor does one holding an order whose id could not be read: it may be any of them.
+    complete = adapter.orders_complete and all(order.external_id for order in listed)
     gone = (
         [external_id for external_id in known_open if external_id not in listed_ids]
-        if adapter.orders_complete
+        if complete
         else []
     )
     freed: set[int] = set()
-    for order in (await orders.load_orders(session, gone)).values():
+    for order in (await orders.load_orders(session, store_name, gone)).values():
         # Fulfilled or cancelled in the store: either way nobody waits for it any more.
-        freed |= await orders.mark_closed(session, order, OrderStatus.FULFILLED, now=now) or set()
+        # Inferred, not told: the store reporting it open again reopens it.
+        freed |= (
+            await orders.mark_closed(
+                session, order, OrderStatus.FULFILLED, reason=CloseReason.UNLISTED, now=now
+            )
+            or set()
+        )
         report.closed += 1
     if freed:
         await stock_changed(session, freed, channel=channel, now=now)

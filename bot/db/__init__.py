@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -96,8 +97,47 @@ async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
             return
         command.upgrade(alembic_config(connection), revision)
 
-    async with engine.begin() as connection:
-        await connection.run_sync(_run)
+    if engine.dialect.name != "sqlite":
+        async with engine.begin() as connection:
+            await connection.run_sync(_run)
+        return
+    async with engine.connect() as connection:
+        await connection.run_sync(_without_foreign_key_actions, _run)
+
+
+def _without_foreign_key_actions(connection: Connection, run: Callable[[Connection], None]) -> None:
+    """Run SQLite migrations with foreign keys off, then check them before committing.
+
+    SQLite changes a table's constraints by rebuilding it (Alembic's batch mode: copy,
+    DROP, rename), and while foreign keys are on, the DROP deletes the rows that refer
+    to the old table (ON DELETE CASCADE): an order's lines would go with it. The pragma
+    only takes effect outside a transaction, so it is set on the driver's connection
+    before ours begins, and restored whatever happens."""
+    from alembic.runtime.migration import MigrationContext
+
+    driver = connection.connection.dbapi_connection
+    if driver is None:  # never: `connection` holds one while it is open
+        raise RuntimeError("no database connection to migrate")
+
+    def pragma(value: str) -> None:
+        cursor = driver.cursor()
+        try:
+            cursor.execute(f"PRAGMA foreign_keys={value}")
+        finally:
+            cursor.close()
+
+    pragma("OFF")
+    try:
+        with connection.begin():
+            before = MigrationContext.configure(connection).get_current_revision()
+            run(connection)
+            # A full check reads every table: only worth it when something was migrated.
+            if MigrationContext.configure(connection).get_current_revision() != before:
+                broken = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+                if broken:  # rolls the migration back
+                    raise RuntimeError(f"the migration left rows pointing nowhere: {broken[:5]}")
+    finally:
+        pragma("ON")
 
 
 async def current_revision(engine: AsyncEngine) -> str | None:

@@ -34,6 +34,10 @@ NAMING = {
 }
 
 
+# The source of orders from `stockbot orders import`; a store's orders have its name.
+CSV_SOURCE = "csv"
+
+
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
     # Every model here is mapped to a plain Table (Core bulk inserts take it as such).
@@ -53,6 +57,14 @@ class OrderStatus(enum.StrEnum):
     OPEN = "open"
     FULFILLED = "fulfilled"
     CANCELLED = "cancelled"
+
+
+class CloseReason(enum.StrEnum):
+    """Why an order was closed, which decides whether a store may reopen it."""
+
+    STORE = "store"  # the store said it ended (webhook, or a status in its listing)
+    UNLISTED = "unlisted"  # the store's poll no longer listed it: inferred, not told
+    PERSON = "person"  # closed by hand (`stockbot orders close`): it stays closed
 
 
 class NotificationStatus(enum.StrEnum):
@@ -231,19 +243,27 @@ class AuditEntry(Base):
 
 
 class Order(Base):
-    """A customer's order, from a CSV import or a storefront webhook."""
+    """A customer's order, from a CSV import or a store (its webhooks and its poll)."""
 
     __tablename__ = "orders"
+    __table_args__ = (
+        # Each source numbers its orders on its own: CSV 1001 is not WooCommerce 1001.
+        UniqueConstraint("source", "external_id", name="uq_orders_source_external_id"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    # The store's own order number/ID: imports and webhooks update by it.
-    external_id: Mapped[str] = mapped_column(String(100), unique=True)
-    source: Mapped[str] = mapped_column(String(20), default="csv")
+    # The source's own order number/ID: imports, webhooks and polls update by it.
+    external_id: Mapped[str] = mapped_column(String(100))
+    # "csv", a configured store's name, or the store kind ("shopify", "woocommerce")
+    # for webhooks of a kind that has no [[stores]] table.
+    source: Mapped[str] = mapped_column(String(20), default=CSV_SOURCE)
     customer_name: Mapped[str] = mapped_column(String(200), default="")
     customer_email: Mapped[str] = mapped_column(String(320), default="")
     ordered_at: Mapped[datetime] = mapped_column(UTCDateTime())
     status: Mapped[str] = mapped_column(String(20), default=OrderStatus.OPEN, index=True)
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # A CloseReason while closed; None when open (or closed before reasons were kept).
+    close_reason: Mapped[str | None] = mapped_column(String(20))
 
     lines: Mapped[list[OrderLine]] = relationship(
         back_populates="order", order_by="OrderLine.id", cascade="all, delete-orphan"

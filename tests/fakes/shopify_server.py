@@ -2,10 +2,14 @@
 
 REST `orders.json` pages with opaque `page_info` cursors in `Link` headers and
 refuses other filters beside `page_info`, as Shopify does; every answer carries
-`X-Shopify-Shop-Api-Call-Limit`. GraphQL understands the three operations the
-adapter sends (variant by SKU, `inventorySetQuantities`,
-`productVariantsBulkUpdate`) and reports `extensions.cost` like Shopify. Any
-answer can be scripted, e.g. a REST 429 or a GraphQL THROTTLED::
+`X-Shopify-Shop-Api-Call-Limit`. GraphQL understands the operations the adapter
+sends (variant by SKU, variants by id through `nodes(ids:)`,
+`inventorySetQuantities`, `productVariantsBulkUpdate`) and reports
+`extensions.cost` like Shopify. Every API version in the path is served, and
+`inventorySetQuantities` must have that version's shape: `ignoreCompareQuantity`
+before 2026-04 (`changeFromQuantity` exists from 2026-01), `changeFromQuantity`
+on every quantity from 2026-04, where the compare fields are gone. Any answer can
+be scripted, e.g. a REST 429 or a GraphQL THROTTLED::
 
     async with FakeShopify(token=TOKEN) as shop:
         shop.orders = [order(1001, ...), ...]
@@ -26,8 +30,20 @@ from aiohttp import web
 from tests.fakes.api_server import FakeApiServer, Reply
 
 API_VERSION = "2025-01"
-ORDERS = f"/admin/api/{API_VERSION}/orders.json"
-GRAPHQL = f"/admin/api/{API_VERSION}/graphql.json"
+
+
+def orders_path(version: str = API_VERSION) -> str:
+    return f"/admin/api/{version}/orders.json"
+
+
+def graphql_path(version: str = API_VERSION) -> str:
+    return f"/admin/api/{version}/graphql.json"
+
+
+ORDERS = orders_path()
+GRAPHQL = graphql_path()
+# The version that made `changeFromQuantity` mandatory and removed the compare fields.
+CHANGE_FROM_VERSION = "2026-04"
 LOCATION = "gid://shopify/Location/4242"
 INVALID_TOKEN = "[API] Invalid API key or access token (unrecognized login or wrong password)"
 
@@ -98,7 +114,7 @@ def order(
 @dataclass(slots=True)
 class Variant:
     sku: str
-    number: int
+    number: int  # the REST `id`, and an order line item's `variant_id`
     inventory_policy: str = "DENY"
 
     @property
@@ -130,8 +146,9 @@ class FakeShopify(FakeApiServer):
         return self.url
 
     def add_routes(self, router: web.UrlDispatcher) -> None:
-        router.add_get(ORDERS, self._orders)
-        router.add_post(GRAPHQL, self._graphql)
+        # Every API version: the adapter builds its paths and mutations per version.
+        router.add_get(orders_path("{version:\\d{4}-\\d{2}}"), self._orders)
+        router.add_post(graphql_path("{version:\\d{4}-\\d{2}}"), self._graphql)
 
     def add_variant(self, sku: str, policy: str = "DENY") -> Variant:
         variant = Variant(sku, 1000 + len(self.variants), policy)
@@ -173,7 +190,7 @@ class FakeShopify(FakeApiServer):
         headers = {"X-Shopify-Shop-Api-Call-Limit": self.call_limit}
         if start + size < len(self.orders):
             cursor = base64.urlsafe_b64encode(str(start + size).encode()).decode()
-            next_url = f"{self.shop_url}{ORDERS}?limit={size}&page_info={cursor}"
+            next_url = f"{self.shop_url}{request.path}?limit={size}&page_info={cursor}"
             headers["Link"] = f'<{next_url}>; rel="next"'
         return web.json_response({"orders": page}, headers=headers)
 
@@ -184,8 +201,15 @@ class FakeShopify(FakeApiServer):
         query, variables = body["query"], body.get("variables") or {}
         if "productVariants(" in query:
             data = self._variant_by_sku(variables["query"])
+        elif "nodes(" in query:
+            data = self._nodes(variables["ids"])
         elif "inventorySetQuantities(" in query:
-            data = {"inventorySetQuantities": self._set_quantities(variables["input"])}
+            problem = _undefined_input_field(request.match_info["version"], variables["input"])
+            if problem is not None:
+                # GraphQL refuses an input field the version does not define: no data at all.
+                return web.json_response({"errors": [{"message": problem}], "extensions": cost()})
+            version = request.match_info["version"]
+            data = {"inventorySetQuantities": self._set_quantities(version, variables["input"])}
         elif "productVariantsBulkUpdate(" in query:
             data = {"productVariantsBulkUpdate": self._bulk_update(variables)}
         else:
@@ -209,16 +233,31 @@ class FakeShopify(FakeApiServer):
             )
         return {"productVariants": {"nodes": nodes}}
 
-    def _set_quantities(self, given: dict[str, Any]) -> dict[str, Any]:
+    def _nodes(self, ids: list[str]) -> dict[str, Any]:
+        """`nodes(ids:)` with `... on ProductVariant { id sku }`: null for unknown ids."""
+        by_gid = {variant.gid: variant for variant in self.variants.values()}
+        found = [by_gid.get(gid) for gid in ids]
+        return {"nodes": [{"id": v.gid, "sku": v.sku} if v else None for v in found]}
+
+    def _set_quantities(self, version: str, given: dict[str, Any]) -> dict[str, Any]:
         if given.get("name") != "available" or given.get("reason") != "correction":
             return _user_error(["input", "name"], "Invalid quantity name or reason.")
-        if given.get("ignoreCompareQuantity") is not True:
-            return _user_error(["input"], "compareQuantity is required.")
         for index, entry in enumerate(given["quantities"]):
+            where = ["input", "quantities", str(index)]
+            if "changeFromQuantity" in entry:
+                # Given (even null) it overrides the compare fields (2026-01 on).
+                expected = entry["changeFromQuantity"]
+                current = self.quantities.get((entry["inventoryItemId"], entry["locationId"]), 0)
+                if expected is not None and expected != current:
+                    return _user_error([*where, "changeFromQuantity"], "The quantity is stale.")
+            elif version >= CHANGE_FROM_VERSION:
+                message = "changeFromQuantity is required."
+                return _user_error([*where, "changeFromQuantity"], message)
+            elif given.get("ignoreCompareQuantity") is not True:
+                return _user_error(["input"], "compareQuantity is required.")
             if entry["locationId"] not in self.locations:
                 return _user_error(
-                    ["input", "quantities", str(index), "locationId"],
-                    "The specified location could not be found.",
+                    [*where, "locationId"], "The specified location could not be found."
                 )
         for entry in given["quantities"]:
             self.quantities[(entry["inventoryItemId"], entry["locationId"])] = entry["quantity"]
@@ -234,6 +273,26 @@ class FakeShopify(FakeApiServer):
                 return _user_error(["variants", "0", "inventoryPolicy"], "Invalid policy")
             variant.inventory_policy = entry["inventoryPolicy"]
         return {"userErrors": []}
+
+
+def _undefined_input_field(version: str, given: dict[str, Any]) -> str | None:
+    """The GraphQL error for an `inventorySetQuantities` input field `version` lacks."""
+    if version >= CHANGE_FROM_VERSION:
+        undefined = [name for name in ("ignoreCompareQuantity",) if name in given]
+        entries = given["quantities"]
+        undefined += ["compareQuantity" for entry in entries if "compareQuantity" in entry]
+    elif version < "2026-01":
+        undefined = [
+            "changeFromQuantity" for entry in given["quantities"] if "changeFromQuantity" in entry
+        ]
+    else:
+        undefined = []
+    if not undefined:
+        return None
+    return (
+        f"Variable $input of type InventorySetQuantitiesInput! was provided invalid value for "
+        f"{undefined[0]} (Field is not defined on InventorySetQuantitiesInput)"
+    )
 
 
 def _user_error(path: list[str], message: str) -> dict[str, Any]:
