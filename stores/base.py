@@ -165,6 +165,22 @@ def whole_number(value: Any) -> int | None:
     return None
 
 
+# No order line of a real shop comes near this; beyond it a number is garbage (and
+# 10^20 would not even fit the database), so the order is unreadable, not huge.
+MAX_LINE_QUANTITY = 1_000_000
+
+
+def line_quantity(value: Any, item: Mapping[str, Any]) -> int | None:
+    """A line item's unit count: None when absent; ValueError when it is not a whole
+    number from 0 to MAX_LINE_QUANTITY (a negative or absurd count is not a count)."""
+    if value is None:
+        return None
+    units = whole_number(value)
+    if units is None or not 0 <= units <= MAX_LINE_QUANTITY:
+        raise ValueError(f"line item {item.get('id')} has an impossible quantity")
+    return units
+
+
 @dataclass(frozen=True, slots=True)
 class InventoryUpdate:
     """The stock to publish for one SKU; `backorders_allowed` keeps it sellable at 0."""

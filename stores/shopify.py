@@ -42,6 +42,7 @@ from stores.base import (
     StoreUrl,
     WebhookFormat,
     full_name,
+    line_quantity,
     next_link,
     order_id,
     stripped,
@@ -438,14 +439,14 @@ def _units_to_ship(item: Mapping[str, Any], shipped: Mapping[str, int]) -> int:
     trimmed payload): the line's quantity after edits and refunds (`current_quantity`,
     else `quantity`) less the units already in fulfillments.
     """
-    fulfillable = whole_number(item.get("fulfillable_quantity"))
+    fulfillable = line_quantity(item.get("fulfillable_quantity"), item)
     if fulfillable is not None:
-        return max(0, fulfillable)
+        return fulfillable
     if item.get("fulfillment_status") == "fulfilled":
         return 0
-    ordered = whole_number(item.get("current_quantity"))
+    ordered = line_quantity(item.get("current_quantity"), item)
     if ordered is None:
-        ordered = whole_number(item["quantity"])
+        ordered = line_quantity(item["quantity"], item)
     if ordered is None:
         raise ValueError(f"line item {item.get('id')} has no quantity")
     return max(0, ordered - shipped.get(str(item.get("id")), 0))
@@ -459,7 +460,7 @@ def _shipped_units(raw: Mapping[str, Any]) -> dict[str, int]:
             continue
         for item in fulfillment.get("line_items") or []:
             key = str(item.get("id"))
-            shipped[key] = shipped.get(key, 0) + (whole_number(item.get("quantity")) or 0)
+            shipped[key] = shipped.get(key, 0) + (line_quantity(item.get("quantity"), item) or 0)
     return shipped
 
 

@@ -35,11 +35,11 @@ from stores.base import (
     StoreUrl,
     WebhookFormat,
     full_name,
+    line_quantity,
     next_link,
     order_id,
     stripped,
     verify_hmac_base64,
-    whole_number,
 )
 from transport import EnvVarName, read_json
 
@@ -231,7 +231,7 @@ def parse_order(raw: Mapping[str, Any]) -> StoreOrder:
             continue
         # WooCommerce ships an order whole (completed), so a line waits for all of it;
         # refunds are listed as totals only, and a fully refunded order is cancelled.
-        units = whole_number(item["quantity"])
+        units = line_quantity(item["quantity"], item)
         if units is None:
             raise ValueError(f"line item {item.get('id')} has no quantity")
         if units > 0:

@@ -74,3 +74,23 @@ async def test_without_a_secret_webhooks_are_refused_clearly(
     assert f"{hooks.secret_env} is not set" in response.json()["error"]
     assert any(f"{hooks.secret_env} is not set" in r.getMessage() for r in caplog.records)
     assert await order_rows(stack) == {}
+
+
+@pytest.mark.parametrize("quantity", [10**20, -5, 2**63])
+async def test_absurd_quantities_are_refused_as_unreadable_and_change_nothing(
+    stack: Stack, hooks: StoreHooks, quantity: int
+) -> None:
+    await ready(stack)
+    order = json.loads(json.dumps(hooks.order))
+    for line in order["line_items"]:
+        line["quantity"] = quantity
+        if "fulfillable_quantity" in line:
+            line["fulfillable_quantity"] = quantity
+    response = await hooks.deliver(stack, order)
+    # Signed, so it is the store's: 200 (a retry would not read it better), nothing applied.
+    assert response.status_code == 200, response.text
+    assert (response.json()["result"], response.json()["detail"]) == (
+        "ignored",
+        "unreadable order",
+    )
+    assert await order_rows(stack) == {}
