@@ -245,3 +245,27 @@ def test_run_with_slack_but_no_app_token_explains(
     result = run_cli("run")
     assert result.returncode == 2
     assert "SLACK_APP_TOKEN: required for Socket Mode (or use --http)" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("url", "check"),
+    [
+        # Nothing listens on port 1: refused at once.
+        ("postgresql://stockbot:s3cret-pw@127.0.0.1:1/stockbot", "its server is running"),
+        # A "folder" that is a file.
+        ("sqlite:///{workdir}/stockbot.toml/stock.db", "its folder exists"),
+    ],
+)
+def test_an_unreachable_database_is_one_plain_sentence(
+    workdir: Path, monkeypatch: pytest.MonkeyPatch, url: str, check: str
+) -> None:
+    monkeypatch.setenv("DATABASE_URL", url.format(workdir=workdir))
+    catalog = str(write_catalog(workdir, CATALOG))
+    for command in (["poll", "--once"], ["db", "upgrade"], ["catalog", "import", catalog]):
+        result = run_cli(*command)
+        said = result.stdout + result.stderr
+        assert result.returncode == 1, said
+        assert "Database problem: the database" in said
+        assert check in said
+        assert "s3cret-pw" not in said
+        assert "Traceback" not in said

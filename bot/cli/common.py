@@ -110,7 +110,7 @@ def _explain(exc: Exception) -> int | None:
     """Print a known error for the user and return the exit code; None for anything else."""
     # Imported here, not at the top: only a command that ran gets this far, and these
     # modules would slow down `stockbot --help`.
-    from bot.errors import ConfigError, UserError
+    from bot.errors import ConfigError, DatabaseUnavailable, UserError
 
     if isinstance(exc, ConfigError):
         console().print(f"[red]Configuration error[/red] in {exc}", markup=True)
@@ -122,5 +122,8 @@ def _explain(exc: Exception) -> int | None:
         return 1
     if isinstance(exc, UserError):
         console().print(str(exc), markup=False)
+        return 1
+    if isinstance(exc, DatabaseUnavailable):
+        console().print(f"Database problem: {exc}", markup=False)
         return 1
     return None

@@ -12,7 +12,8 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, event
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -20,18 +21,29 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+from bot.errors import DatabaseUnavailable
+
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 # Execution option: "IMMEDIATE" for a transaction that reads, then writes a lot
 # (a poll), "DEFERRED" (the default) otherwise.
 SQLITE_BEGIN = "stockbot_sqlite_begin"
 
 
+# A server that does not answer at all must not hold a start-up for a minute.
+CONNECT_TIMEOUT_SECONDS = 10
+
+
 def create_engine(database_url: str) -> AsyncEngine:
     url = make_url(database_url)
     if url.get_backend_name() != "sqlite":
-        return create_async_engine(url, pool_pre_ping=True)
+        return create_async_engine(
+            url, pool_pre_ping=True, connect_args={"timeout": CONNECT_TIMEOUT_SECONDS}
+        )
     if url.database and url.database != ":memory:":
-        Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+        try:
+            Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise DatabaseUnavailable(_unreachable(url, exc)) from None
     engine = create_async_engine(url, connect_args={"timeout": 30})
 
     @event.listens_for(engine.sync_engine, "connect")
@@ -87,8 +99,32 @@ def _stored_heads(connection: Connection) -> frozenset[str]:
     return frozenset(MigrationContext.configure(connection).get_current_heads())
 
 
+def _unreachable(url: URL, exc: BaseException) -> str:
+    reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    check = (
+        "that its folder exists and Stockbot may write there"
+        if url.get_backend_name() == "sqlite"
+        else "that its server is running and that the user and password are right"
+    )
+    return (
+        f"the database {url.render_as_string(hide_password=True)} could not be opened "
+        f"({reason}). Check {check}, and DATABASE_URL (or database_url in the configuration)."
+    )
+
+
+async def ensure_reachable(engine: AsyncEngine) -> None:
+    """Open one connection, so that an unreachable database is one plain sentence
+    (DatabaseUnavailable) rather than a driver's traceback."""
+    try:
+        async with engine.connect():
+            pass
+    except (OSError, DBAPIError) as exc:
+        raise DatabaseUnavailable(_unreachable(engine.url, exc)) from None
+
+
 async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
     """Apply migrations up to `revision` (idempotent; run at every start)."""
+    await ensure_reachable(engine)
 
     def _run(connection: Connection) -> None:
         # Every start lands here: when the stored revision is already the head, one
