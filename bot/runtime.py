@@ -22,6 +22,7 @@ from bot.core.fixes.customer_notices import CustomerNotifier
 from bot.core.fixes.staff_actions import FixActions, StaffActions
 from bot.core.polling import Poller, ensure_suppliers
 from bot.slack.access import OPEN_ACCESS_WARNING, AccessPolicy
+from bot.slack.client import close_client, slack_client
 from bot.slack.outbox import AlertSink, ConsoleSink, Deliverer, SlackSink
 from bot.views.lookup import StockLookup
 from stores import StoreAdapter, store_class
@@ -29,16 +30,6 @@ from stores import StoreAdapter, store_class
 log = logging.getLogger(__name__)
 
 USER_AGENT = "Stockbot/0.1 (+https://github.com/stockbot)"
-
-
-def slack_client(settings: Settings) -> AsyncWebClient | None:
-    if settings.slack_bot_token is None:
-        return None
-    # Connection errors are retried by the client; HTTP 429 is not, on purpose: the
-    # delivery outbox stores Slack's Retry-After and waits without blocking anything.
-    return AsyncWebClient(
-        token=settings.slack_bot_token.get_secret_value(), base_url=settings.slack_api_url
-    )
 
 
 @dataclass
@@ -90,7 +81,8 @@ class Runtime:
             store.name: store_class(store.kind)(store.name, store.options, http, os.environ)
             for store in settings.stores
         }
-        slack = slack_client(settings)
+        token = settings.slack_bot_token
+        slack = slack_client(token.get_secret_value(), settings.slack_api_url) if token else None
         if sink is None:
             sink = SlackSink(slack) if slack is not None else ConsoleSink()
         deliverer = Deliverer(sessions, sink, per_channel_interval=per_channel_interval)
@@ -123,4 +115,6 @@ class Runtime:
 
     async def close(self) -> None:
         await self.http.aclose()
+        if self.slack is not None:
+            await close_client(self.slack)
         await self.engine.dispose()

@@ -47,7 +47,8 @@ async def test_healthz(stack: Stack) -> None:
     await stack.serve_http()
     async with httpx.AsyncClient() as client:
         response = await client.get(stack.extra["base_url"] + "/healthz")
-    assert response.status_code == 200 and response.json() == {"ok": True}
+    assert response.status_code == 200
+    assert response.json() == {"ok": True, "status": "ok", "reasons": []}
 
 
 async def test_stock_shows_every_supplier(stack: Stack) -> None:

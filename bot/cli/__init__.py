@@ -11,11 +11,12 @@ from pathlib import Path
 import click
 
 from bot.cli.catalog import catalog_group
-from bot.cli.common import StockbotGroup, configure_logging
+from bot.cli.common import StockbotGroup
 from bot.cli.db import db_group
 from bot.cli.orders import orders_group
 from bot.cli.poll import poll_command
 from bot.cli.run import run_command
+from bot.telemetry.logs import configure_logging
 
 __all__ = ["main"]
 

@@ -7,7 +7,6 @@ pydantic, SQLAlchemy or Bolt. Each helper imports what it needs when it is calle
 from __future__ import annotations
 
 import functools
-import logging
 import time
 from collections.abc import Coroutine
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -32,17 +31,6 @@ def console() -> Console:
     from rich.console import Console
 
     return Console(highlight=False, soft_wrap=True)
-
-
-def configure_logging(verbose: bool) -> None:
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        datefmt="%H:%M:%S",
-    )
-    # Request URLs can carry credentials in query strings: keep them out of logs.
-    for noisy in ("httpx", "httpcore", "apscheduler", "aiosqlite", "alembic"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
 def load_cli_settings(ctx: click.Context) -> Settings:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -28,6 +29,7 @@ from bot.db import SQLITE_BEGIN, writer_session_factory
 from bot.db.models import AlertKind, Offer, Supplier
 from bot.db.types import utcnow
 from bot.errors import StockbotError
+from bot.telemetry import metrics
 from suppliers import (
     FeedError,
     FeedInvalid,
@@ -62,6 +64,16 @@ class PollSummary:
     @property
     def ok(self) -> bool:
         return self.error is None
+
+
+def _count(summary: PollSummary, seconds: float) -> None:
+    """One poll in /metrics."""
+    outcome = "failed" if not summary.ok else "not_modified" if summary.not_modified else "ok"
+    supplier = summary.supplier
+    metrics.POLLS.labels(supplier=supplier, outcome=outcome).inc()
+    metrics.POLL_SECONDS.labels(supplier=supplier).observe(seconds)
+    metrics.ROWS_READ.labels(supplier=supplier).inc(summary.rows_read)
+    metrics.ROWS_SET_ASIDE.labels(supplier=supplier).inc(summary.set_aside)
 
 
 class FeedGuardTripped(StockbotError):
@@ -120,7 +132,9 @@ class Poller:
     async def poll(self, name: str, *, accept_drop: bool = False) -> PollSummary:
         """Poll one supplier now; waits if a poll of the same supplier is running."""
         async with self._lock(name):
+            started = time.monotonic()
             summary = await self._poll(name, accept_drop=accept_drop)
+            _count(summary, time.monotonic() - started)
         if self.on_change is not None:
             self.on_change()
         return summary

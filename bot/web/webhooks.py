@@ -39,6 +39,7 @@ from bot.core import orders
 from bot.db.models import WebhookDelivery
 from bot.db.types import utcnow
 from bot.runtime import Runtime
+from bot.telemetry import metrics
 from stores import StoreError, StoreOrder
 from stores import shopify as shopify_store
 from stores import woocommerce as woocommerce_store
@@ -105,25 +106,31 @@ def webhook_handler(runtime: Runtime, hook: WebhookSource) -> Handler:
     """The aiohttp handler for one store's `POST` order webhook."""
 
     async def handle(request: web.Request) -> web.Response:
+        response, outcome = await answer(request)
+        metrics.WEBHOOKS.labels(store=hook.kind, outcome=outcome).inc()
+        return response
+
+    async def answer(request: web.Request) -> tuple[web.Response, str]:
+        """The response, and its outcome as counted in /metrics."""
         secret = hook.secret(runtime.settings)
         if secret is None:
             log.error(hook.not_configured)
-            return web.json_response({"ok": False, "error": hook.not_configured}, status=503)
+            return _refusal(hook.not_configured, 503), "not_configured"
         body = await request.read()
         if hook.wire.is_ping(request.headers, body):
             log.info("%s webhook ping answered", hook.label)
-            return web.json_response({"ok": True, "result": "ping", "order": None, "detail": ""})
+            return _answer(WebhookOutcome("ping")), "ping"
         signature = request.headers.get(hook.wire.signature_header, "")
         if not hook.wire.verify(body, signature, secret.get_secret_value()):
             log.warning("%s webhook with a missing or wrong signature; refused", hook.label)
-            return web.json_response({"ok": False, "error": "invalid signature"}, status=401)
+            return _refusal("invalid signature", 401), "invalid_signature"
         topic = request.headers.get(hook.wire.topic_header, "").strip()[:100]
         try:
             payload = json.loads(body)
         except (UnicodeDecodeError, json.JSONDecodeError):
-            return web.json_response({"ok": False, "error": "body is not JSON"}, status=400)
+            return _refusal("body is not JSON", 400), "malformed"
         if not isinstance(payload, dict):
-            return web.json_response({"ok": False, "error": "body is not an object"}, status=400)
+            return _refusal("body is not an object", 400), "malformed"
         source = hook.source_for(runtime.settings, request.headers)
         if source is None:
             outcome = _unknown_shop(runtime.settings, hook, topic, request.headers)
@@ -134,11 +141,19 @@ def webhook_handler(runtime: Runtime, hook: WebhookSource) -> Handler:
         if outcome.result not in ("duplicate", "ignored", "unchanged"):
             runtime.deliverer.kick()
         log.info("%s %s webhook: %s %s", hook.label, topic, outcome.result, outcome.order or "")
-        return web.json_response(
-            {"ok": True, "result": outcome.result, "order": outcome.order, "detail": outcome.detail}
-        )
+        return _answer(outcome), outcome.result
 
     return handle
+
+
+def _answer(outcome: WebhookOutcome) -> web.Response:
+    return web.json_response(
+        {"ok": True, "result": outcome.result, "order": outcome.order, "detail": outcome.detail}
+    )
+
+
+def _refusal(error: str, status: int) -> web.Response:
+    return web.json_response({"ok": False, "error": error}, status=status)
 
 
 def _unknown_shop(

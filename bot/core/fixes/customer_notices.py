@@ -50,6 +50,7 @@ from bot.db.models import (
 from bot.db.types import utcnow
 from bot.email.mailer import Mailer, MailError, RenderedNotice, TemplateProblem
 from bot.errors import UserError
+from bot.telemetry import metrics
 
 log = logging.getLogger(__name__)
 
@@ -409,6 +410,7 @@ class CustomerNotifier:
                     Outcome(recipient, "failed", reason) if reason else Outcome(recipient, "sent")
                 )
                 await self._finish(row_id, outcome, target, alert, user_id)
+                metrics.EMAILS.labels(outcome=outcome.status).inc()
                 result.outcomes.append(outcome)
         if result.attempted and alert is not None:
             result.posted_in_thread = await self._note(alert, summary_text(result))

@@ -1,0 +1,4 @@
+"""What Stockbot says about itself: Prometheus metrics and log formatting.
+
+Every layer may count here; nothing here imports the rest of the bot.
+"""
