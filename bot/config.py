@@ -31,8 +31,11 @@ from bot.errors import ConfigError
 from stores import REGISTRY as STORE_REGISTRY
 from stores import StoreOptions
 from suppliers import REGISTRY, AdapterOptions
+from transport import duration_text
 
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"
+
+FEED_POLL_TIMEOUT = timedelta(minutes=5)  # the longest default poll_timeout of a feed
 
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -72,6 +75,14 @@ class RulesSection(_Section):
     feed_guard_share: float = Field(0.5, gt=0, le=1)
     supplier_down_after: int = Field(3, ge=1)
     group_alerts_over: int = Field(10, ge=1)
+
+
+class PathsSection(_Section):
+    """Where Stockbot may read local files."""
+
+    # Local supplier feeds must lie in this folder (relative to the config file;
+    # default: the config file's folder), so a url cannot reach /etc/passwd.
+    feeds_dir: Path | None = None
 
 
 class AccessSection(_Section):
@@ -117,11 +128,31 @@ class SupplierSection(BaseModel):
     name: str = Field(min_length=1, max_length=200)
     kind: str
     poll_interval: Duration = timedelta(minutes=15)
+    # The longest one poll may take, download and parsing included: a feed that
+    # trickles a byte at a time would otherwise hold the supplier's polls forever.
+    poll_timeout: Duration | None = None
 
     @field_validator("kind")
     @classmethod
     def _known_kind(cls, kind: str) -> str:
         return _known_kind(kind, REGISTRY)
+
+    @field_validator("poll_timeout")
+    @classmethod
+    def _within_interval(cls, timeout: timedelta | None, info: ValidationInfo) -> timedelta | None:
+        interval = info.data.get("poll_interval")
+        if timeout is not None and interval is not None and timeout > interval:
+            shown = duration_text(interval.total_seconds())
+            raise ValueError(f"must not be longer than poll_interval ({shown})")
+        return timeout
+
+    def effective_poll_timeout(self) -> timedelta:
+        """`poll_timeout`, else half the interval, and at most 5 minutes for a feed
+        (API suppliers are asked SKU by SKU at a set pace, so theirs take longer)."""
+        if self.poll_timeout is not None:
+            return self.poll_timeout
+        half = self.poll_interval / 2
+        return half if REGISTRY[self.kind].needs_skus else min(half, FEED_POLL_TIMEOUT)
 
 
 class StoreSection(BaseModel):
@@ -156,6 +187,7 @@ class StoreSection(BaseModel):
 class FileConfig(_Section):
     slack: SlackSection
     rules: RulesSection = RulesSection()
+    paths: PathsSection = PathsSection()
     access: AccessSection | None = None
     auto_switch: AutoSwitchSection = AutoSwitchSection()
     email: EmailSection | None = None
@@ -211,6 +243,7 @@ class SupplierConfig(BaseModel):
     name: str
     kind: str
     poll_interval: timedelta
+    poll_timeout: timedelta = FEED_POLL_TIMEOUT
     options: AdapterOptions
 
 
@@ -302,7 +335,8 @@ def load_settings(path: str | os.PathLike[str]) -> Settings:
         raise ConfigError(_format_errors(exc), str(config_path)) from None
 
     problems: list[str] = []
-    context = {"env": env, "base_dir": config_path.parent}
+    feeds_dir = _feeds_dir(file_config.paths, config_path.parent, problems)
+    context = {"env": env, "base_dir": config_path.parent, "feeds_dir": feeds_dir}
     suppliers = [
         SupplierConfig(**common, options=options)
         for common, options in _kind_options(
@@ -349,6 +383,13 @@ def load_settings(path: str | os.PathLike[str]) -> Settings:
     )
 
 
+def _feeds_dir(paths: PathsSection, base_dir: Path, problems: list[str]) -> Path:
+    folder = base_dir if paths.feeds_dir is None else base_dir / paths.feeds_dir.expanduser()
+    if not folder.is_dir():
+        problems.append(f"paths.feeds_dir: {folder} is not a folder")
+    return folder
+
+
 def _with_trailing_slash(url: str) -> str:
     return url if url.endswith("/") else url + "/"
 
@@ -377,10 +418,12 @@ def _kind_options(
         except ValidationError as exc:
             problems += _format_errors(exc, f"{key}[{index}]")
             continue
-        common = {
+        common: dict[str, Any] = {
             "name": section.name,
             "kind": section.kind,
             "poll_interval": section.poll_interval,
         }
+        if isinstance(section, SupplierSection):
+            common["poll_timeout"] = section.effective_poll_timeout()
         validated.append((common, options))
     return validated

@@ -23,10 +23,11 @@ def describe(summary: PollSummary) -> str:
         return f"{summary.supplier}: poll failed: {summary.error}"
     if summary.not_modified:
         return f"{summary.supplier}: feed unchanged since last poll"
+    notes = "".join(f"; {note}" for note in summary.notes)
     return (
         f"{summary.supplier}: {summary.rows_read} rows read, {summary.changed} changed, "
         f"{summary.set_aside} set aside, {summary.alerts_opened} alert(s) opened, "
-        f"{summary.alerts_resolved} resolved"
+        f"{summary.alerts_resolved} resolved{notes}"
     )
 
 

@@ -3,7 +3,8 @@
 * `ApiOptions`: the `[[suppliers]]` keys every API kind has (base_url, timeout, ...).
 * `check_http_status`: what an API's HTTP status means for a supplier.
 * `ApiAdapterBase`: per-SKU polling plumbing: remembers SKUs the supplier does
-  not know, reads credentials from the environment, batches records.
+  not know (asking again hourly), reads credentials from the environment,
+  batches records, and reads "most SKUs not found" as a setup problem.
 
 Requests go through `transport.ApiClient` (pacing, retries, holds). A service's
 own rules live in a `check(response)` function passed to `ApiClient.call`: it
@@ -23,7 +24,7 @@ from functools import cached_property
 from typing import Any, ClassVar
 
 import httpx
-from pydantic import field_validator
+from pydantic import Field, field_validator
 
 from suppliers.base import (
     AdapterOptions,
@@ -31,10 +32,13 @@ from suppliers.base import (
     FeedRead,
     FeedStats,
     OnceFeedRead,
+    ReadBounds,
     StockRecord,
     SupplierAdapter,
     Validators,
 )
+from suppliers.not_found import NotFoundSkus
+from suppliers.parsing import excerpt
 from transport import (
     ApiClient,
     CallLimits,
@@ -48,11 +52,17 @@ from transport import (
     refused_access,
 )
 
+# Below this many SKUs asked, "most not found" is too few to call a setup problem.
+NOT_FOUND_GUARD_MIN_SKUS = 3
+_EXAMPLES_SHOWN = 3
+
 
 class ApiOptions(AdapterOptions, CallLimits):
     """`[[suppliers]]` keys shared by the API kinds; subclasses set their defaults."""
 
     base_url: str
+    # Seconds before a SKU answered "not found" is asked about again.
+    recheck_not_found: float = Field(3600.0, ge=60, le=7 * 86400)
 
     @field_validator("base_url")
     @classmethod
@@ -105,8 +115,14 @@ class ApiAdapterBase(SupplierAdapter):
     skip_unknown: ClassVar[bool] = True
     options: ApiOptions
 
-    # SKUs the supplier said it does not know, for the life of the process.
-    unknown: frozenset[str] = frozenset()
+    @cached_property
+    def unknown(self) -> NotFoundSkus:
+        """SKUs the supplier said it does not know, for the life of the process."""
+        return NotFoundSkus()
+
+    @property
+    def subject(self) -> str:
+        return self.service
 
     @cached_property
     def api(self) -> ApiClient:
@@ -121,38 +137,76 @@ class ApiAdapterBase(SupplierAdapter):
 
     @asynccontextmanager
     async def read(
-        self, validators: Validators | None, skus: Sequence[str], batch_size: int
+        self,
+        validators: Validators | None,
+        skus: Sequence[str],
+        batch_size: int,
+        bounds: ReadBounds,
     ) -> AsyncIterator[FeedRead]:
         self.api.check_hold()
         self.credential()  # a missing key fails here, before any network call
-        read = ApiFeedRead(self, self.wanted(skus), batch_size)
+        self.unknown.catalog(skus)
+        asked = self.wanted(skus)
+        read = ApiFeedRead(self, asked, batch_size)
         try:
             yield read
             if read.finished:
+                stats = read.stats
+                self._check_not_found(stats, len(asked), bounds.unknown_share)
                 # Remembered only once the poll went through: a failed poll's report
                 # is rolled back by the bot, so those SKUs must be reported again.
-                self.unknown |= read.stats.unknown_skus
+                self.unknown.remember(stats.not_found, self.policy.clock())
+                self.unknown.forget(read.found | stats.rejected_skus)
         finally:
             await read.aclose()
 
     def wanted(self, skus: Iterable[str]) -> list[str]:
-        """The SKUs to ask for: each once, in order, without blanks or known unknowns.
+        """The SKUs to ask for: each once, in order, without blanks, and without SKUs
+        the supplier did not know unless it is time to ask again.
 
         SKUs are kept exactly as given: the bot matches records to its catalog by them.
         """
+        now = self.policy.clock()
+        every = timedelta(seconds=self.options.recheck_not_found)
         seen: set[str] = set()
         wanted: list[str] = []
         for sku in skus:
-            if not sku.strip() or sku in seen or (self.skip_unknown and sku in self.unknown):
+            if not sku.strip() or sku in seen:
+                continue
+            if self.skip_unknown and not self.unknown.due(sku, now, every):
                 continue
             seen.add(sku)
             wanted.append(sku)
         return wanted
 
     def mark_unknown(self, sku: str, stats: FeedStats) -> None:
-        """Report an unknown SKU unless a successful poll already did."""
+        """The supplier does not know `sku`; reported unless a successful poll already did."""
+        stats.not_found.add(sku)
         if sku not in self.unknown:
             stats.unknown_skus.add(sku)
+
+    def _check_not_found(self, stats: FeedStats, asked: int, share: float) -> None:
+        """Most SKUs "not found" is a wrong setting or catalog, not that many products
+        gone: one setup problem instead of a stockout per SKU (and none remembered)."""
+        count = len(stats.not_found)
+        if asked < NOT_FOUND_GUARD_MIN_SKUS or count / asked <= share:
+            return
+        examples = sorted(stats.not_found)[:_EXAMPLES_SHOWN]
+        shown = ", ".join(excerpt(sku, 30) for sku in examples)
+        more = ", ..." if count > len(examples) else ""
+        raise FeedInvalid(
+            f"{self.service} does not know {count} of the {asked} SKUs asked ({shown}{more}), "
+            f"more than the {share:.0%} that [rules] feed_guard_share allows: that looks "
+            "like a setup problem rather than products gone, so none was marked out of "
+            f"stock. {self.not_found_hint(examples)}"
+        )
+
+    def not_found_hint(self, skus: Sequence[str]) -> str:
+        """What to check when most SKUs are not found; kinds say which setting."""
+        return (
+            f"Check the supplier SKUs in the catalog: they must be {self.service}'s own "
+            "codes for the products"
+        )
 
     @property
     @abstractmethod
@@ -186,10 +240,12 @@ class ApiFeedRead(OnceFeedRead):
 
     def __init__(self, adapter: ApiAdapterBase, skus: list[str], batch_size: int) -> None:
         super().__init__(batch_size)
+        self.found: set[str] = set()  # SKUs the supplier answered for
         self._adapter = adapter
         self._skus = skus
 
     async def pieces(self) -> AsyncGenerator[list[StockRecord], None]:
         async with aclosing(self._adapter.records(self._skus, self.stats)) as records:
             async for record in records:
+                self.found.add(record.supplier_sku)
                 yield [record]

@@ -10,7 +10,13 @@ from __future__ import annotations
 import enum
 from abc import ABC, abstractmethod
 from collections.abc import AsyncGenerator, AsyncIterator, Sequence
-from contextlib import AbstractAsyncContextManager, aclosing
+from contextlib import (
+    AbstractAsyncContextManager,
+    AsyncExitStack,
+    aclosing,
+    asynccontextmanager,
+    nullcontext,
+)
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
@@ -18,6 +24,7 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict
 
+from suppliers.limits import Deadline
 from transport import (
     ServiceAdapter,
     ServiceError,
@@ -91,9 +98,15 @@ class FeedStats:
     # are in the feed but unreadable this time, so they must not count as gone.
     rejected_skus: set[str] = field(default_factory=set)
 
-    # SKUs the supplier answered "no such product/variant" for during this read.
-    # Adapters remember them and stop asking; the bot reports each one once.
+    # Rows set aside whose SKU could not be read (garbled text, a broken line):
+    # any listed SKU may hide behind one, so the read cannot prove a SKU gone.
+    unreadable_skus: int = 0
+
+    # SKUs the supplier answered "no such product/variant" for during this read
+    # that no earlier poll reported: the bot reports each one once.
     unknown_skus: set[str] = field(default_factory=set)
+    # Every SKU answered "not found" this read, reported before or not.
+    not_found: set[str] = field(default_factory=set)
 
     def reject(self, line: int, reason: str, sku: str | None = None) -> None:
         self.rejected_count += 1
@@ -102,12 +115,30 @@ class FeedStats:
         if len(self.rejected) < self.max_rejected_kept:
             self.rejected.append(RejectedRow(line, reason, sku))
 
+    def reject_unreadable(self, line: int, reason: str) -> None:
+        """Set aside a row whose SKU cannot be read at all."""
+        self.unreadable_skus += 1
+        self.reject(line, reason)
+
 
 # A supplier's failures are the transport's errors under the names the bot knows.
 FeedError = ServiceError  # the feed could not be read; the message is for a shop owner
 FeedUnavailable = ServiceUnavailable  # network failure, timeout or server error after retries
 FeedInvalid = ServiceUnusable  # answered, but not with a usable feed (HTML, garbage, truncated)
 SupplierPaused = ServicePaused  # the quota is used up: no calls until `until` (UTC)
+
+# The share of asked SKUs that may come back "not found" before that reads as a
+# setup problem rather than products gone (the bot passes its feed_guard_share).
+DEFAULT_UNKNOWN_SHARE = 0.5
+
+
+@dataclass(frozen=True, slots=True)
+class ReadBounds:
+    """What the caller allows one read: `seconds` from opening to the last batch
+    (None: no deadline), and `unknown_share` (see DEFAULT_UNKNOWN_SHARE)."""
+
+    seconds: float | None = None
+    unknown_share: float = DEFAULT_UNKNOWN_SHARE
 
 
 class FeedRead(ABC):
@@ -123,6 +154,8 @@ class FeedRead(ABC):
     # True when the read covered the supplier's whole catalogue, so that a SKU
     # missing from it really is gone (feeds), False for per-SKU lookups.
     complete: bool = True
+    # Why a whole-catalogue read turned out not to prove anything missing.
+    incomplete_reason: str | None = None
     validators: Validators
 
     @abstractmethod
@@ -156,6 +189,7 @@ class OnceFeedRead(FeedRead):
         self.stats = FeedStats()
         self.validators = validators or Validators()
         self.finished = False
+        self.deadline: Deadline | None = None  # set by `SupplierAdapter.open`
         self._batch_size = batch_size
         self._batches: AsyncGenerator[list[StockRecord], None] | None = None
 
@@ -167,7 +201,13 @@ class OnceFeedRead(FeedRead):
 
     async def _all_batches(self) -> AsyncGenerator[list[StockRecord], None]:
         async with aclosing(rebatched(self.pieces(), self._batch_size)) as batches:
-            async for batch in batches:
+            while True:
+                try:
+                    # Only the adapter's work: never the caller's, between batches.
+                    async with _bounded(self.deadline):
+                        batch = await anext(batches)
+                except StopAsyncIteration:
+                    break
                 yield batch
         self.finished = True
 
@@ -179,6 +219,10 @@ class OnceFeedRead(FeedRead):
         """Stop a read abandoned halfway, so its generators close before the response."""
         if self._batches is not None:
             await self._batches.aclose()
+
+
+def _bounded(deadline: Deadline | None) -> AbstractAsyncContextManager[None]:
+    return nullcontext() if deadline is None else deadline.bounding()
 
 
 class AdapterOptions(BaseModel):
@@ -197,21 +241,51 @@ class SupplierAdapter(ServiceAdapter, ABC):
     # feeds do not, and the caller can skip loading them.
     needs_skus: ClassVar[bool] = True
 
+    @property
+    def subject(self) -> str:
+        """How messages about this supplier begin, e.g. "CJ Dropshipping"."""
+        return f"Supplier {self.name}"
+
     def open(
         self,
         validators: Validators | None = None,
         skus: Sequence[str] = (),
         batch_size: int = 5000,
+        bounds: ReadBounds = ReadBounds(),
     ) -> AbstractAsyncContextManager[FeedRead]:
         """Start reading stock. `skus` lists the supplier SKUs the catalog maps to
-        this supplier (API kinds poll those; feeds ignore it)."""
+        this supplier (API kinds poll those; feeds ignore it). Past
+        `bounds.seconds` the read fails with a FeedInvalid saying so."""
         if batch_size < 1:
             raise ValueError("batch_size must be at least 1")
-        return self.read(validators, skus, batch_size)
+        return self._open(validators, skus, batch_size, bounds)
+
+    @asynccontextmanager
+    async def _open(
+        self,
+        validators: Validators | None,
+        skus: Sequence[str],
+        batch_size: int,
+        bounds: ReadBounds,
+    ) -> AsyncIterator[FeedRead]:
+        deadline = None if bounds.seconds is None else Deadline(bounds.seconds, self.subject)
+        async with AsyncExitStack() as stack:
+            # Opening (connecting, retries and their waits) counts against the deadline.
+            async with _bounded(deadline):
+                read = await stack.enter_async_context(
+                    self.read(validators, skus, batch_size, bounds)
+                )
+            if isinstance(read, OnceFeedRead):
+                read.deadline = deadline
+            yield read
 
     @abstractmethod
     def read(
-        self, validators: Validators | None, skus: Sequence[str], batch_size: int
+        self,
+        validators: Validators | None,
+        skus: Sequence[str],
+        batch_size: int,
+        bounds: ReadBounds,
     ) -> AbstractAsyncContextManager[FeedRead]:
         """What `open` returns, once its arguments are checked."""
 

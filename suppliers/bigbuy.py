@@ -11,7 +11,7 @@ non-2xx answer reading "You exceeded the rate limit" with `X-Ratelimit-Reset`.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncGenerator, Callable
+from collections.abc import AsyncGenerator, Callable, Sequence
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from functools import partial
@@ -95,6 +95,14 @@ class BigBuyAdapter(ApiAdapterBase):
     @property
     def credential_env(self) -> str:
         return self.options.api_key_env
+
+    def not_found_hint(self, skus: Sequence[str]) -> str:
+        match_on = self.options.match_on
+        other = "id" if match_on == "sku" else "sku"
+        return (
+            f"With match_on = \"{match_on}\" the catalog's supplier SKUs must be BigBuy's "
+            f'"{match_on}" values; if they are its "{other}" values, set match_on = "{other}"'
+        )
 
     async def records(self, skus: list[str], stats: FeedStats) -> AsyncGenerator[StockRecord, None]:
         if not skus:
@@ -213,7 +221,7 @@ class BigBuyAdapter(ApiAdapterBase):
 
     def _report_unknown(self, scan: _Scan, complete: bool) -> None:
         # SKUs listed again are no longer unknown (and may be reported again later).
-        self.unknown -= scan.found.keys() | scan.rejected
+        self.unknown.forget(scan.found.keys() | scan.rejected)
         if not complete or scan.items_listed == 0:
             # A cut-short or empty listing proves nothing about the SKUs it lacks.
             return

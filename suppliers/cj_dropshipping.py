@@ -4,12 +4,17 @@ Every answer is an envelope `{code, result, message, data, requestId}` and the
 `code` decides, whatever the HTTP status. Logging in (getAccessToken) is allowed
 only once every 5 minutes, so the access token is cached in the adapter (one
 instance lives for the whole process) and renewed with the refresh token.
+
+A variant CJ took off its shelves is "discontinued by the supplier", about that
+SKU only; most SKUs unknown means `sku_type` (or the catalog) is wrong, and the
+shape of the SKUs tells which way.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncGenerator, Iterable
+import re
+from collections.abc import AsyncGenerator, Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
@@ -19,7 +24,7 @@ import httpx
 from pydantic import Field, model_validator
 
 from suppliers.api_adapter import ApiAdapterBase, ApiOptions, check_http_status, next_utc_midnight
-from suppliers.base import FeedInvalid, FeedStats, FeedUnavailable, StockRecord
+from suppliers.base import Availability, FeedInvalid, FeedStats, FeedUnavailable, StockRecord
 from suppliers.parsing import parse_price, parse_quantity, show
 from transport import (
     RETRY_STATUSES,
@@ -51,12 +56,21 @@ CHINA_TIME = timezone(timedelta(hours=8))  # CJ's dates without an offset
 
 OK = 200
 TOKEN_CODES = frozenset({1600001, 1600002, 1600003})  # invalid/missing token, bad refresh token
+# Authorization failed, API key wrong, developer account not found, user not found.
+LOGIN_CODES = frozenset({1600004, 1600005, 1600006, 1601000})
 BUSY = 1600000
 BUSY_ATTEMPTS = 4  # "system busy": the first try and at most 3 retries
+READ_TIMED_OUT = 1600301  # on CJ's side: worth another try
 RATE_LIMITED = 1600200
 QUOTA_USED_UP = 1600201
 # Illegal parameter (a malformed id), variant not found, product not found.
 UNKNOWN_CODES = frozenset({1600300, 1602000, 1602001})
+# Removed from CJ's shelves (the product: 1602002, the variant: 1602003): a
+# routine event about one SKU, never a reason to fail the poll.
+DELISTED_CODES = frozenset({1602002, 1602003})
+
+# What CJ's ids look like: vids are UUIDs (or long hex), SKUs start with "CJ".
+_VID = re.compile(r"[0-9A-Fa-f]{8}-?(?:[0-9A-Fa-f]{4}-?){3}[0-9A-Fa-f]{12}|\d{15,}")
 
 # Warehouse row keys; variant-level rows drop the "Num" suffix.
 _TOTAL_KEYS = ("totalInventoryNum", "totalInventory")
@@ -82,6 +96,18 @@ class CjDropshippingOptions(ApiOptions):
                 'fetch_prices needs sku_type = "vid" (CJ looks prices up by variant id)'
             )
         return self
+
+
+class Delisted(Exception):
+    """CJ took the variant or product off its shelves."""
+
+
+def looks_like_vid(sku: str) -> bool:
+    return bool(_VID.fullmatch(sku.strip()))
+
+
+def looks_like_cj_sku(sku: str) -> bool:
+    return sku.strip().upper().startswith("CJ") and not looks_like_vid(sku)
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,6 +141,25 @@ class CjDropshippingAdapter(ApiAdapterBase):
             yield self._tokens.access
             yield self._tokens.refresh or ""
 
+    def not_found_hint(self, skus: Sequence[str]) -> str:
+        sku_type = self.options.sku_type
+        half = len(skus) / 2
+        if sku_type == "vid" and sum(map(looks_like_cj_sku, skus)) > half:
+            return (
+                'They look like CJ SKUs, not variant ids: set sku_type = "sku" for '
+                "this supplier (or use the variant ids in the catalog)"
+            )
+        if sku_type == "sku" and sum(map(looks_like_vid, skus)) > half:
+            return (
+                'They look like CJ variant ids, not SKUs: set sku_type = "vid" for '
+                "this supplier (or use the CJ SKUs in the catalog)"
+            )
+        wanted = "variant ids (vid)" if sku_type == "vid" else "SKUs"
+        return (
+            f'Check the supplier SKUs in the catalog: with sku_type = "{sku_type}" '
+            f"they must be CJ {wanted}"
+        )
+
     # --- stock ---
 
     async def records(self, skus: list[str], stats: FeedStats) -> AsyncGenerator[StockRecord, None]:
@@ -131,6 +176,9 @@ class CjDropshippingAdapter(ApiAdapterBase):
         except NotFound:
             self.mark_unknown(sku, stats)
             return None
+        except Delisted:
+            stats.rows_read += 1
+            return StockRecord(sku, 0, availability=Availability.DISCONTINUED)
         stats.rows_read += 1
         try:
             warehouses = _warehouses(data, sku)
@@ -150,7 +198,7 @@ class CjDropshippingAdapter(ApiAdapterBase):
     async def _price_data(self, sku: str) -> Any:
         try:
             return await self._get(PRICE_PATH, {"vid": sku})
-        except NotFound:
+        except (NotFound, Delisted):
             return None  # stock was found; a missing price is just unknown
 
     async def _get(self, path: str, params: dict[str, str]) -> Any:
@@ -246,8 +294,19 @@ class CjDropshippingAdapter(ApiAdapterBase):
             raise TokenRejected
         if code in UNKNOWN_CODES:
             raise NotFound
+        if code in DELISTED_CODES:
+            raise Delisted
+        message = self.redact(str(body.get("message") or ""))
+        if code in LOGIN_CODES:
+            raise FeedInvalid(
+                "CJ Dropshipping did not accept the API key in the environment variable "
+                f"{self.options.api_key_env} (error {code}: {message or 'no reason'}); check "
+                "the key and the account in CJ's developer settings"
+            )
         if code == BUSY:
             raise Retry("said its system is busy", max_attempts=BUSY_ATTEMPTS)
+        if code == READ_TIMED_OUT:
+            raise Retry("said a read timed out on its side")
         if code == RATE_LIMITED:
             raise Retry("said Stockbot is calling too often", rate_limit_wait(response, clock))
         if code == QUOTA_USED_UP:
@@ -256,7 +315,6 @@ class CjDropshippingAdapter(ApiAdapterBase):
                 "CJ Dropshipping says the daily API quota is used up; Stockbot will try "
                 "again after 00:00 UTC",
             )
-        message = self.redact(str(body.get("message") or ""))
         raise FeedInvalid(f"CJ Dropshipping answered with error {code}: {message or 'no reason'}")
 
 

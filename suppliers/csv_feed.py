@@ -12,6 +12,7 @@ from pydantic import field_validator
 
 from suppliers.base import FeedInvalid, StockRecord
 from suppliers.feed_adapter import FeedAdapterBase, FeedOptions
+from suppliers.limits import FeedLimits
 from suppliers.parsing import (
     FieldMatcher,
     RecordBuilder,
@@ -46,7 +47,8 @@ class CsvFeedAdapter(FeedAdapterBase):
     ) -> AsyncGenerator[list[StockRecord], None]:
         feeder = _LineFeeder()
         rows: _RowReader | None = None
-        async for lines in split_lines(decode_text(chunks, self.options.encoding)):
+        text = decode_text(chunks, self.options.encoding)
+        async for lines in split_lines(text, self.limits):
             feeder.push(lines)
             if rows is None:
                 delimiter = self.options.delimiter or sniff_delimiter(_first_filled(lines))
@@ -72,21 +74,37 @@ def sniff_delimiter(header_line: str) -> str:
     return DELIMITERS[counts.index(best)] if best else ","
 
 
-async def split_lines(texts: AsyncIterator[str]) -> AsyncIterator[list[str]]:
+async def split_lines(
+    texts: AsyncIterator[str], limits: FeedLimits | None = None
+) -> AsyncIterator[list[str]]:
     """Group decoded text into physical lines, each still ending in its newline.
 
     Splits on '\\n' only (str.splitlines would also split on characters like
     U+2028 that may legitimately occur inside a field). The last line may lack
-    a newline.
+    a newline. A line longer than `limits.max_line_chars` fails the read: an
+    unfinished line is held until its newline, and one endless line (a gzip
+    bomb of zeros) would otherwise fill memory.
     """
-    pending = ""
+    pending: list[str] = []  # pieces of the line not ended yet
+    pending_size = 0
     async for text in texts:
-        pieces = (pending + text).split("\n")
-        pending = pieces.pop()
-        if pieces:
+        pieces = text.split("\n")
+        if len(pieces) == 1:
+            pending.append(text)
+            pending_size += len(text)
+        else:
+            first = "".join(pending) + pieces[0]
+            longest = max(len(first), max(map(len, pieces[1:-1]), default=0))
+            if limits is not None and longest > limits.max_line_chars:
+                raise limits.line_too_long()
+            tail = pieces.pop()
+            pieces[0] = first
+            pending, pending_size = ([tail] if tail else []), len(tail)
             yield [piece + "\n" for piece in pieces]
+        if limits is not None and pending_size > limits.max_line_chars:
+            raise limits.line_too_long()
     if pending:
-        yield [pending]
+        yield ["".join(pending)]
 
 
 class _Starved(Exception):
@@ -172,9 +190,11 @@ class _RowReader:
         for line, row in self._feeder.records(self._reader):
             if isinstance(row, csv.Error):
                 self._unreadable(line, row)
+            elif not row:  # a blank line: skipped, though it counts toward max_rows
+                self._builder.blank()
             elif not self._header_seen:
                 self._read_header(row)
-            elif row:  # blank lines are skipped, not counted
+            else:
                 if len(row) != self._width:
                     self._wrong_width(line, row)
                     continue

@@ -6,24 +6,34 @@ from __future__ import annotations
 import codecs
 import re
 from abc import abstractmethod
-from collections.abc import AsyncGenerator, AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping, Sequence
 from contextlib import aclosing, asynccontextmanager
+from functools import cached_property
+from pathlib import Path
 from typing import Any, ClassVar
 
-from pydantic import Field, ValidationInfo, field_validator, model_validator
+from pydantic import Field, PrivateAttr, ValidationInfo, field_validator, model_validator
 
 from suppliers.base import (
     AdapterOptions,
     FeedInvalid,
     FeedRead,
     OnceFeedRead,
+    ReadBounds,
     StockRecord,
     SupplierAdapter,
     Validators,
 )
-from suppliers.feed_source import FeedResponse, open_feed, resolve_source
+from suppliers.feed_source import (
+    FeedResponse,
+    feed_speaker,
+    open_feed,
+    outside_message,
+    resolve_source,
+)
+from suppliers.limits import KB, MB, FeedLimits
 from suppliers.parsing import FIELDS, RecordBuilder
-from transport import EnvVarName, FetchPolicy, display_source
+from transport import EnvVarName, FetchPolicy, display_source, is_http_url
 
 # --- options and adapter plumbing ----------------------------------------------------
 
@@ -41,11 +51,34 @@ class FeedOptions(AdapterOptions):
     encoding: str = "utf-8"
     timeout: float = Field(30.0, gt=0)
     max_attempts: int = Field(4, ge=1, le=10)
+    # Bounds of one read; past any of them the poll is a feed problem, not stock.
+    max_feed_mb: int = Field(256, ge=1, le=64 * 1024)  # inflated size
+    max_line_kb: int = Field(1024, ge=1, le=1024 * 1024)
+    max_rows: int = Field(1_000_000, ge=1)
+
+    # The folder local feeds must stay in (None: anywhere, for programmatic use).
+    _feeds_dir: Path | None = PrivateAttr(None)
 
     @field_validator("url")
     @classmethod
     def _resolve_url(cls, url: str, info: ValidationInfo) -> str:
-        return resolve_source(url, (info.context or {}).get("base_dir"))
+        context = info.context or {}
+        resolved = resolve_source(url, context.get("base_dir"))
+        folder = _feeds_dir(context)
+        if folder is not None and not is_http_url(resolved):
+            outside = outside_message(resolved, folder)
+            if outside is not None:
+                raise ValueError(outside)
+        return resolved
+
+    @model_validator(mode="after")
+    def _remember_feeds_dir(self, info: ValidationInfo) -> FeedOptions:
+        self._feeds_dir = _feeds_dir(info.context or {})
+        return self
+
+    @property
+    def feeds_dir(self) -> Path | None:
+        return self._feeds_dir
 
     @field_validator("mapping")
     @classmethod
@@ -89,6 +122,12 @@ class FeedOptions(AdapterOptions):
         return self
 
 
+def _feeds_dir(context: Mapping[str, Any]) -> Path | None:
+    """`[paths] feeds_dir` as the config loader passes it; by default the config's folder."""
+    folder = context.get("feeds_dir") or context.get("base_dir")
+    return None if folder is None else Path(folder)
+
+
 class FeedAdapterBase(SupplierAdapter):
     """A supplier whose whole catalogue comes as one document (CSV, JSON, ...).
 
@@ -107,16 +146,36 @@ class FeedAdapterBase(SupplierAdapter):
         # Feeds have no max_wait key: the policy's longest wait stands.
         return policy.limited(self.options.timeout, self.options.max_attempts)
 
+    @property
+    def subject(self) -> str:
+        return feed_speaker(display_source(self.options.url)).subject
+
+    @cached_property
+    def limits(self) -> FeedLimits:
+        options = self.options
+        return FeedLimits(
+            self.subject,
+            max_bytes=options.max_feed_mb * MB,
+            max_line_chars=options.max_line_kb * KB,
+            max_rows=options.max_rows,
+        )
+
     @asynccontextmanager
     async def read(
-        self, validators: Validators | None, skus: Sequence[str], batch_size: int
+        self,
+        validators: Validators | None,
+        skus: Sequence[str],
+        batch_size: int,
+        bounds: ReadBounds,
     ) -> AsyncIterator[FeedRead]:
         async with open_feed(
             self.client,
             self.options.url,
             validators=validators,
             headers=self.request_headers(),
+            public_headers=list(self.options.headers),
             policy=self.policy,
+            within=self.options.feeds_dir,
         ) as response:
             read = _StreamedFeedRead(self, response, batch_size)
             try:
@@ -164,9 +223,19 @@ class _StreamedFeedRead(OnceFeedRead):
     async def pieces(self) -> AsyncGenerator[list[StockRecord], None]:
         if self.not_modified:
             return
-        builder = RecordBuilder(self.stats, self._adapter.unit)
-        async with aclosing(self._response.chunks()) as chunks:
+        limits = self._adapter.limits
+        builder = RecordBuilder(self.stats, self._adapter.unit, limits)
+        async with aclosing(self._response.chunks(limits)) as chunks:
             parsed = self._adapter.parse(chunks, builder, self._response.source)
             async with aclosing(parsed):
                 async for piece in parsed:
                     yield piece
+        unreadable = self.stats.unreadable_skus
+        if unreadable:
+            self.complete = False
+            rows = "1 row's SKU" if unreadable == 1 else f"{unreadable:,} rows' SKUs"
+            self.incomplete_reason = (
+                f"{rows} could not be read (garbled text or a broken line), so SKUs "
+                "missing from this feed were not marked out of stock: any of them may "
+                "be behind such a row"
+            )

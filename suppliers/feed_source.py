@@ -1,11 +1,14 @@
 """Opening a supplier feed: an HTTP(S) URL (through `transport`) or a local file.
 
 `open_feed()` is an async context manager that yields a `FeedResponse` whose
-`chunks()` stream the (decompressed) body. Everything that can go wrong is
-raised as `FeedUnavailable` (try again later) or `FeedInvalid` (the answer is
-not a usable feed), with a message written for a shop owner. Messages name the
-feed by `display_source()`, which drops credentials and query strings; header
-values are never logged or quoted because they may be tokens.
+`chunks()` stream the (decompressed) body, no more of it than the feed's
+limits allow. Everything that can go wrong is raised as `FeedUnavailable` (try
+again later) or `FeedInvalid` (the answer is not a usable feed), with a message
+written for a shop owner. Messages name the feed by `display_source()`, which
+drops credentials and query strings; header values are never logged or quoted
+because they may be tokens, nor sent to another site on a redirect.
+
+Local files are read only inside the feeds folder (`within`), symlinks resolved.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from collections.abc import AsyncGenerator, AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Collection, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -26,7 +29,9 @@ from urllib.request import url2pathname
 import httpx
 
 from suppliers.base import FeedInvalid, FeedUnavailable, Validators
+from suppliers.limits import FeedLimits
 from transport import (
+    CHUNK_SIZE,
     GZIP_MAGIC,
     HTML_TYPES,
     SNIFF_BYTES,
@@ -64,22 +69,36 @@ class FeedResponse:
     not_modified: bool = False
     content_type: str = ""
     _raw: AsyncIterator[bytes] | None = None
+    _encoded: bool = False  # compressed on the wire (Content-Encoding)
+    _piece_size: int = CHUNK_SIZE
 
-    async def chunks(self) -> AsyncGenerator[bytes, None]:
-        """The body, gunzipped when it is a gzip file, refused when it is a web page."""
+    async def chunks(self, limits: FeedLimits) -> AsyncGenerator[bytes, None]:
+        """The body, gunzipped when it is a gzip file, refused when it is a web page
+        or grows past `limits.max_bytes`.
+
+        The loop gets a turn after every piece: a 1 MB download can inflate to
+        gigabytes and keep the parser busy for minutes, and Slack must not wait.
+        """
         if self._raw is None:
             return
         head, rest = await prefetch(self._raw, len(GZIP_MAGIC))
         stream = chained(head, rest)
+        compressed = self._encoded
         if head.startswith(GZIP_MAGIC):
             # .gz files, application/gzip and gzip on disk all look like this;
-            # Content-Encoding: gzip was already undone by httpx.
-            stream = gunzip(stream, feed_speaker(self.source))
+            # Content-Encoding: gzip was already undone by transport.
+            stream = gunzip(stream, feed_speaker(self.source), self._piece_size)
+            compressed = True
         head, stream = await prefetch(stream, SNIFF_BYTES)
         if looks_like_html(head):
             raise FeedInvalid(_web_page_message(self.source))
+        size = 0
         async for chunk in chained(head, stream):
+            size += len(chunk)
+            if size > limits.max_bytes:
+                raise limits.too_big(compressed)
             yield chunk
+            await asyncio.sleep(0)
 
 
 # --- sources ------------------------------------------------------------------
@@ -113,6 +132,21 @@ def resolve_source(source: str, base_dir: str | os.PathLike[str] | None = None) 
     return str(path)
 
 
+def outside_message(path: str | os.PathLike[str], folder: str | os.PathLike[str]) -> str | None:
+    """Why `path` may not be read as a feed, or None when it lies in `folder`.
+
+    Symlinks and `..` are resolved first: a link to /etc/passwd is outside.
+    """
+    real = Path(os.path.realpath(path))
+    if real.is_relative_to(os.path.realpath(folder)):
+        return None
+    shown = str(path) if real == Path(path) else f"{path} (really {real})"
+    return (
+        f"{shown} is outside the feeds folder {folder}; put the feed there, or set "
+        "[paths] feeds_dir to the folder that holds it"
+    )
+
+
 @asynccontextmanager
 async def open_feed(
     client: httpx.AsyncClient,
@@ -120,19 +154,23 @@ async def open_feed(
     *,
     validators: Validators | None = None,
     headers: Mapping[str, str] | None = None,
+    public_headers: Collection[str] = (),
     policy: FetchPolicy | None = None,
+    within: str | os.PathLike[str] | None = None,
 ) -> AsyncIterator[FeedResponse]:
     """Open `source` (already passed through `resolve_source`) for streaming.
 
     With `validators` the request is conditional; a 304 (or an unchanged local
-    file) yields a response with `not_modified=True` and no body.
+    file) yields a response with `not_modified=True` and no body. Of `headers`,
+    only `public_headers` follow a redirect to another site. A local file is
+    read only when it lies in the folder `within` (when given).
     """
     policy = policy or FetchPolicy()
     validators = validators or Validators()
     if is_http_url(source):
-        opener = _open_http(client, source, validators, headers or {}, policy)
+        opener = _open_http(client, source, validators, headers or {}, public_headers, policy)
     else:
-        opener = _open_file(Path(source), validators, policy)
+        opener = _open_file(Path(source), validators, policy, within)
     async with opener as response:
         yield response
 
@@ -146,6 +184,7 @@ async def _open_http(
     url: str,
     validators: Validators,
     headers: Mapping[str, str],
+    public_headers: Collection[str],
     policy: FetchPolicy,
 ) -> AsyncIterator[FeedResponse]:
     where = display_source(url)
@@ -164,6 +203,7 @@ async def _open_http(
         speaker=speaker,
         log=log,
         where=f"feed {where}",
+        public_headers=public_headers,
     ) as response:
         yield _http_response(response, where, validators, policy)
 
@@ -209,11 +249,14 @@ def _http_response(
     content_type = response.headers.get("content-type", "").lower()
     if content_type.startswith(HTML_TYPES):
         raise FeedInvalid(_web_page_message(where))
+    encoding = response.headers.get("content-encoding", "").strip().lower()
     return FeedResponse(
         where,
         Validators(etag, last_modified),
         content_type=content_type,
         _raw=body_chunks(response, policy, feed_speaker(where)),
+        _encoded=encoding not in ("", "identity"),
+        _piece_size=policy.chunk_size,
     )
 
 
@@ -222,9 +265,15 @@ def _http_response(
 
 @asynccontextmanager
 async def _open_file(
-    path: Path, validators: Validators, policy: FetchPolicy
+    path: Path,
+    validators: Validators,
+    policy: FetchPolicy,
+    within: str | os.PathLike[str] | None,
 ) -> AsyncIterator[FeedResponse]:
     where = str(path)
+    if within is not None:
+        # Checked again at every read: the file may have become a symlink since.
+        path = await asyncio.to_thread(_contained, path, within)
     try:
         handle = await asyncio.to_thread(path.open, "rb")
     except FileNotFoundError as exc:
@@ -239,9 +288,22 @@ async def _open_file(
         if current.etag is not None and current.etag == validators.etag:
             yield FeedResponse(where, current, not_modified=True)
         else:
-            yield FeedResponse(where, current, _raw=_file_chunks(handle, where, policy))
+            yield FeedResponse(
+                where,
+                current,
+                _raw=_file_chunks(handle, where, policy),
+                _piece_size=policy.chunk_size,
+            )
     finally:
         handle.close()
+
+
+def _contained(path: Path, within: str | os.PathLike[str]) -> Path:
+    """`path` with symlinks resolved, if it lies in `within`; else FeedInvalid."""
+    outside = outside_message(path, within)
+    if outside is not None:
+        raise FeedInvalid(f"Supplier feed file {outside}")
+    return Path(os.path.realpath(path))
 
 
 def _file_validators(stat: os.stat_result, now: datetime) -> Validators:

@@ -25,6 +25,7 @@ from suppliers.base import (
     FeedStats,
     StockRecord,
 )
+from suppliers.limits import FeedLimits
 from transport import chained, prefetch
 
 # --- field names -------------------------------------------------------------------
@@ -103,9 +104,11 @@ class FieldMatcher:
         return [None if found is None else found[1] for found in best]
 
     def missing_message(self, where: str, field: str, found: Sequence[str], noun: str) -> str:
-        """Explain a missing required column and how to map it."""
+        """Explain a missing required column and how to map it (quoting only a
+        short excerpt of what was found: it may be any file's first line)."""
         wanted = ", ".join(self.looked_for[field])
-        seen = ", ".join(name for name in found if name) or "none"
+        names = ", ".join(name for name in found if name)
+        seen = excerpt(names) if names else "none"
         label = "SKU" if field == "sku" else field
         return (
             f"Supplier feed at {where} has no {label} {noun}: looked for {wanted}; "
@@ -121,6 +124,7 @@ UNKNOWN_WORDS: Final = frozenset({"", "n/a", "na", "unknown", "null"})
 _NO_DATE_WORDS: Final = UNKNOWN_WORDS | {"tba", "tbd", "0000-00-00"}
 MAX_QUANTITY: Final = 2**31 - 1
 _SHOWN_CHARS = 40
+EXCERPT_CHARS: Final = 60  # the longest quote of a feed's own text in a message
 
 _PLAIN_NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)")
 # A comma or dot is read as a thousands separator only in well-formed groups of
@@ -134,12 +138,25 @@ _MONEY = re.compile(rf"{_CURRENCY}?\s*([+-]?[\d.,'\s]*\d[.,]?)\s*{_CURRENCY}?")
 _GROUP_SPACES = str.maketrans("", "", " '\u00a0\u202f")
 
 
+def excerpt(text: str, limit: int = EXCERPT_CHARS) -> str:
+    """Feed text quoted for a message: control characters written as escapes (a
+    feed can hold anything), and at most `limit` characters, quotes included."""
+    visible = "".join(
+        char if char.isprintable() else char.encode("unicode_escape").decode("ascii")
+        for char in text[:limit]
+    )
+    if len(visible) > limit - 2:
+        visible = visible[: limit - 5] + "..."
+    return f'"{visible}"'
+
+
 def show(value: object) -> str:
     """A raw value quoted for a message, shortened so one row cannot flood a report."""
-    text = str(value)
-    if len(text) > _SHOWN_CHARS:
-        text = text[: _SHOWN_CHARS - 3] + "..."
-    return f'"{text}"'
+    return excerpt(str(value), _SHOWN_CHARS + 2)
+
+
+class UnreadableSku(ValueError):
+    """The row has a SKU, but it cannot be read: it might be any SKU at all."""
 
 
 def parse_sku(value: object) -> str:
@@ -152,11 +169,11 @@ def parse_sku(value: object) -> str:
     elif value is None:
         raise ValueError("no SKU")
     else:
-        raise ValueError(f"SKU {show(value)} is not text")
+        raise UnreadableSku(f"SKU {show(value)} is not text")
     if not text:
         raise ValueError("empty SKU")
     if "\ufffd" in text:
-        raise ValueError(f"SKU {show(text)} is not readable text - check the encoding setting")
+        raise UnreadableSku(f"SKU {show(text)} is not readable text - check the encoding setting")
     return text
 
 
@@ -300,20 +317,40 @@ class RecordBuilder:
 
     `unit` names what `line` counts in messages: "line" for CSV, "item" for JSON.
     The first row with a SKU wins; later rows with the same SKU are rejected,
-    because which of two contradicting rows is right cannot be known.
+    because which of two contradicting rows is right cannot be known. Past
+    `limits.max_rows` rows the read fails.
     """
 
-    __slots__ = ("_first_seen", "_unit", "stats")
+    __slots__ = ("_blanks", "_first_seen", "_limits", "_unit", "stats")
 
-    def __init__(self, stats: FeedStats, unit: str = "line") -> None:
+    def __init__(self, stats: FeedStats, unit: str = "line", limits: FeedLimits | None = None):
         self.stats = stats
         self._unit = unit
+        self._limits = limits
+        self._blanks = 0
         self._first_seen: dict[str, int] = {}
 
+    def _count_row(self) -> None:
+        stats = self.stats
+        stats.rows_read += 1
+        if self._limits is not None and stats.rows_read + self._blanks > self._limits.max_rows:
+            raise self._limits.too_many_rows()
+
+    def blank(self) -> None:
+        """A blank line: no row, but it counts toward the row limit all the same
+        (a gzip of nothing but newlines must not keep a poll busy for minutes)."""
+        self._blanks += 1
+        if self._limits is not None and self.stats.rows_read + self._blanks > self._limits.max_rows:
+            raise self._limits.too_many_rows()
+
     def reject(self, line: int, reason: str, sku: str | None = None) -> None:
-        """Count a row that could not even be split into fields."""
-        self.stats.rows_read += 1
-        self.stats.reject(line, reason, sku)
+        """Count a row that could not even be split into fields; `sku` is its SKU
+        when that much could be read (else the row may hide any SKU)."""
+        self._count_row()
+        if sku is None or "\ufffd" in sku:
+            self.stats.reject_unreadable(line, reason)
+        else:
+            self.stats.reject(line, reason, sku)
 
     def build(
         self,
@@ -323,10 +360,13 @@ class RecordBuilder:
         price: object = None,
         restock_date: object = None,
     ) -> StockRecord | None:
+        self._count_row()
         stats = self.stats
-        stats.rows_read += 1
         try:
             sku_text = parse_sku(sku)
+        except UnreadableSku as exc:
+            stats.reject_unreadable(line, str(exc))
+            return None
         except ValueError as exc:
             stats.reject(line, str(exc))
             return None

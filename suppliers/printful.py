@@ -12,7 +12,7 @@ supplier SKU is Printful's catalog variant id.
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Iterable
+from collections.abc import AsyncGenerator, Iterable, Sequence
 from decimal import Decimal
 from typing import Any, ClassVar, Literal
 from urllib.parse import quote
@@ -74,6 +74,13 @@ class PrintfulAdapter(ApiAdapterBase):
     @property
     def credential_env(self) -> str:
         return self.options.token_env
+
+    def not_found_hint(self, skus: Sequence[str]) -> str:
+        return (
+            "The catalog's supplier SKUs for Printful must be its catalog variant ids "
+            f"(numbers, asked through API version {self.options.api_version}); check them "
+            "and api_version"
+        )
 
     async def records(self, skus: list[str], stats: FeedStats) -> AsyncGenerator[StockRecord, None]:
         headers = {"Authorization": f"Bearer {self.credential()}"}

@@ -380,6 +380,134 @@ async def test_other_not_found_codes_are_unknown_skus(
     assert read.stats.unknown_skus == {"V1"}
 
 
+@pytest.mark.parametrize("code", [1602003, 1602002])
+async def test_a_delisted_variant_is_discontinued_and_the_rest_are_read(
+    cj: FakeCJ, client: httpx.AsyncClient, clock: FakeClock, code: int
+) -> None:
+    cj.script(STOCK_BY_VID, envelope_reply(code))  # the first SKU asked
+    records, read = await poll(make_adapter(cj, client, clock), ["DELISTED", "V1", "V2"])
+
+    assert records["DELISTED"] == StockRecord("DELISTED", 0, availability=Availability.DISCONTINUED)
+    assert records["V1"].quantity == 712
+    assert records["V2"].quantity == 0
+    assert read.stats.unknown_skus == set()
+    assert read.stats.rejected_count == 0
+
+
+async def test_a_read_timeout_on_cjs_side_is_retried(
+    cj: FakeCJ, client: httpx.AsyncClient, clock: FakeClock
+) -> None:
+    cj.script(STOCK_BY_VID, envelope_reply(1600301))
+    records, _ = await poll(make_adapter(cj, client, clock), ["V1"])
+
+    assert records["V1"].quantity == 712
+    assert len(cj.requests_for(STOCK_BY_VID)) == 2
+
+
+@pytest.mark.parametrize("code", [1600004, 1600005, 1600006, 1601000])
+async def test_login_refusals_point_at_the_api_key_variable(
+    cj: FakeCJ, client: httpx.AsyncClient, clock: FakeClock, code: int
+) -> None:
+    cj.script(LOGIN, envelope_reply(code))
+    with pytest.raises(FeedInvalid) as caught:
+        await poll(make_adapter(cj, client, clock), ["V1"])
+
+    message = str(caught.value)
+    assert "API key in the environment variable CJ_API_KEY" in message
+    assert str(code) in message
+    assert cj.requests_for(STOCK_BY_VID) == []
+
+
+@pytest.mark.parametrize(
+    ("sku_type", "skus", "hint"),
+    [
+        ("vid", ["CJNSFS0010247", "CJNSFS0010248", "CJYD2231907"], 'set sku_type = "sku"'),
+        (
+            "sku",
+            [
+                "7874B45D-E971-4DC8-8F59-40AAC96D8D0A",
+                "1C4F3A20-5B0D-4E3E-9D3C-0F0E4B7C2A11",
+                "5E5D1D2B0A8F4C37B7E19B5C0C1E2D3F",
+            ],
+            'set sku_type = "vid"',
+        ),
+        ("vid", ["MUG-1", "CAP-2", "HAT-3"], "Check the supplier SKUs"),
+    ],
+)
+async def test_most_skus_not_found_is_one_setup_problem_not_stockouts(
+    cj: FakeCJ,
+    client: httpx.AsyncClient,
+    clock: FakeClock,
+    sku_type: str,
+    skus: list[str],
+    hint: str,
+) -> None:
+    adapter = make_adapter(cj, client, clock, sku_type=sku_type)
+
+    with pytest.raises(FeedInvalid) as caught:
+        await poll(adapter, skus)
+
+    message = str(caught.value)
+    assert "does not know 3 of the 3 SKUs" in message
+    assert hint in message
+    # Nothing was remembered as unknown: once the setup is fixed, all are asked again.
+    for sku in skus:
+        cj.stock[sku] = cj.stock_by_sku[sku] = [warehouse("CN", 5)]
+    records, _ = await poll(adapter, skus)
+    assert set(records) == set(skus)
+
+
+async def test_a_few_skus_not_found_are_still_reported_one_by_one(
+    cj: FakeCJ, client: httpx.AsyncClient, clock: FakeClock
+) -> None:
+    adapter = make_adapter(cj, client, clock)
+    records, read = await poll(adapter, ["V1", "V2", "GONE"])
+
+    assert set(records) == {"V1", "V2"}
+    assert read.stats.unknown_skus == {"GONE"}
+
+
+async def test_a_not_found_sku_is_asked_again_hourly(
+    cj: FakeCJ, client: httpx.AsyncClient, clock: FakeClock
+) -> None:
+    adapter = make_adapter(cj, client, clock)
+    await poll(adapter, ["V1", "GONE"])
+    clock.advance(minutes=59)
+    await poll(adapter, ["V1", "GONE"])
+    asked = [call.query["vid"] for call in cj.requests_for(STOCK_BY_VID)]
+    assert asked == ["V1", "GONE", "V1"]
+
+    cj.stock["GONE"] = [warehouse("CN", 4)]  # listed again
+    clock.advance(minutes=1)
+    records, read = await poll(adapter, ["V1", "GONE"])
+    assert records["GONE"].quantity == 4
+    assert read.stats.unknown_skus == set()
+
+
+async def test_the_recheck_interval_is_a_setting(
+    cj: FakeCJ, client: httpx.AsyncClient, clock: FakeClock
+) -> None:
+    adapter = make_adapter(cj, client, clock, recheck_not_found=7200)
+    await poll(adapter, ["GONE"])
+    clock.advance(hours=1)
+    await poll(adapter, ["GONE"])
+    clock.advance(hours=1)
+    await poll(adapter, ["GONE"])
+    assert [call.query["vid"] for call in cj.requests_for(STOCK_BY_VID)] == ["GONE", "GONE"]
+
+
+async def test_a_not_found_sku_is_asked_again_when_the_catalog_changes(
+    cj: FakeCJ, client: httpx.AsyncClient, clock: FakeClock
+) -> None:
+    adapter = make_adapter(cj, client, clock)
+    await poll(adapter, ["V1", "GONE"])
+    cj.stock["GONE"] = [warehouse("CN", 4)]
+
+    records, _ = await poll(adapter, ["V1", "V2", "GONE"])  # a product was added
+
+    assert records["GONE"].quantity == 4
+
+
 async def test_malformed_answers_are_set_aside_and_counted(
     cj: FakeCJ, client: httpx.AsyncClient, clock: FakeClock
 ) -> None:

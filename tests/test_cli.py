@@ -269,3 +269,13 @@ def test_an_unreachable_database_is_one_plain_sentence(
         assert check in said
         assert "s3cret-pw" not in said
         assert "Traceback" not in said
+
+
+def test_poll_once_says_why_nothing_was_taken_as_missing(
+    workdir: Path, feeds: FakeSupplierServer
+) -> None:
+    assert run_cli("poll", "--once").returncode == 0
+    feeds.set_feed("/acme.csv", b"sku;qty;price\nA-MUG;2;4,10\nA-C\xffP;40;2,00\n")
+    result = run_cli("poll", "--once")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Acme:" in result.stdout and "could not be read" in result.stdout

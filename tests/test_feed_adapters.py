@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import gzip
 import logging
 from collections.abc import Iterator
@@ -19,6 +20,7 @@ from suppliers.base import (
     FeedInvalid,
     FeedRead,
     FeedUnavailable,
+    ReadBounds,
     StockRecord,
     Validators,
 )
@@ -36,11 +38,15 @@ from tests.fakes.supplier_server import (
     FakeSupplierServer,
     Reply,
     disconnect,
+    gzip_bomb,
+    gzip_of,
     html_page,
     http_date,
+    redirect,
     server_error,
     stall,
     too_many_requests,
+    trickle,
     truncated,
 )
 from transport import FetchPolicy
@@ -98,9 +104,13 @@ def make_adapter(
 
 
 async def read_all(
-    adapter: FeedAdapterBase, validators: Validators | None = None, batch_size: int = 5000
+    adapter: FeedAdapterBase,
+    validators: Validators | None = None,
+    batch_size: int = 5000,
+    bounds: ReadBounds | None = None,
 ) -> tuple[list[StockRecord], FeedRead]:
-    async with adapter.open(validators, batch_size=batch_size) as read:
+    bounds = bounds or ReadBounds()
+    async with adapter.open(validators, batch_size=batch_size, bounds=bounds) as read:
         records = [record async for batch in read.batches() for record in batch]
     return records, read
 
@@ -364,7 +374,7 @@ async def test_missing_quantity_column_names_what_was_found(
     message = str(caught.value)
     assert "has no quantity column" in message
     assert "looked for qty, quantity, stock, AvailableQuantity, QOH, inventory" in message
-    assert "found sku, Bestand, Preis" in message
+    assert 'found "sku, Bestand, Preis"' in message
 
 
 async def test_empty_feed_is_invalid(
@@ -682,6 +692,59 @@ def test_unsupported_scheme_fails_validation() -> None:
         CsvFeedAdapter.Options.model_validate({"url": "ftp://example.com/stock.csv"})
 
 
+@pytest.mark.parametrize(
+    "url", ["file:///etc/passwd", "../../../../../../etc/passwd", "/etc/passwd", "~/stock.csv"]
+)
+def test_local_feeds_must_stay_in_the_feeds_folder(tmp_path: Path, url: str) -> None:
+    with pytest.raises(pydantic.ValidationError) as caught:
+        CsvFeedAdapter.Options.model_validate({"url": url}, context={"base_dir": tmp_path})
+    (error,) = caught.value.errors()
+    assert error["loc"] == ("url",)
+    assert f"outside the feeds folder {tmp_path}" in error["msg"]
+
+
+def test_feeds_dir_narrows_where_local_feeds_may_be(tmp_path: Path) -> None:
+    context = {"base_dir": tmp_path, "feeds_dir": tmp_path / "feeds"}
+    parsed = CsvFeedAdapter.Options.model_validate({"url": "feeds/a.csv"}, context=context)
+    assert parsed.url == str(tmp_path / "feeds" / "a.csv")
+    with pytest.raises(pydantic.ValidationError, match="outside the feeds folder"):
+        CsvFeedAdapter.Options.model_validate({"url": "a.csv"}, context=context)
+
+
+def test_a_symlink_out_of_the_feeds_folder_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "stock.csv").symlink_to("/etc/passwd")
+    with pytest.raises(pydantic.ValidationError, match="outside the feeds folder"):
+        CsvFeedAdapter.Options.model_validate({"url": "stock.csv"}, context={"base_dir": tmp_path})
+
+
+async def test_a_feed_swapped_for_a_symlink_later_is_not_read(
+    tmp_path: Path, client: httpx.AsyncClient
+) -> None:
+    path = tmp_path / "stock.csv"
+    path.write_text("sku,qty\nA,1\n")
+    adapter = make_adapter(CsvFeedAdapter, "stock.csv", client, base_dir=tmp_path)
+    path.unlink()
+    path.symlink_to("/etc/passwd")
+    with pytest.raises(FeedInvalid, match="outside the feeds folder"):
+        await read_all(adapter)
+
+
+async def test_errors_quote_only_a_short_excerpt_of_the_feed(
+    tmp_path: Path, client: httpx.AsyncClient
+) -> None:
+    (tmp_path / "passwd").write_text(
+        "root\x1b[31m:x:0:0:root:/root:/bin/bash:" + "y" * 200 + "\ndaemon:x:1:1\n"
+    )
+    adapter = make_adapter(CsvFeedAdapter, "passwd", client, base_dir=tmp_path)
+    with pytest.raises(FeedInvalid) as caught:
+        await read_all(adapter)
+    message = str(caught.value)
+    found = message.split("; found ")[1].split(". If it has")[0]
+    assert found.startswith('"root\\x1b[31m:x:0:0:')  # control characters shown, not sent
+    assert len(found) <= 60
+    assert "\x1b" not in message
+
+
 # --- headers and secrets -------------------------------------------------------------------
 
 
@@ -835,22 +898,51 @@ async def test_json_wrong_records_path_is_invalid_not_empty(
     body = '{"data": {"items": [{"sku": "A", "qty": 1}]}, "meta": {}}'
     with pytest.raises(FeedInvalid) as caught:
         await read_json(supplier_server, client, body, records_path="data.products")
-    assert 'no list of products at "data.products" (top-level keys: data, meta)' in str(
+    assert 'no list of products at "data.products" (top-level keys: "data, meta")' in str(
         caught.value
     )
 
 
-async def test_json_object_at_top_level_needs_records_path(
+async def test_json_object_without_a_list_of_products_needs_records_path(
     supplier_server: FakeSupplierServer, client: httpx.AsyncClient
 ) -> None:
-    with pytest.raises(FeedInvalid, match="has an object at the top level"):
-        await read_json(supplier_server, client, '{"products": []}')
+    with pytest.raises(FeedInvalid, match=r"no list of products .* set records_path"):
+        await read_json(supplier_server, client, '{"products": [], "count": 0}')
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        '{"meta": {"count": 2, "tags": ["new"]}, "products": [{"sku": "A", "qty": 1,'
+        ' "warehouses": [{"id": 1, "qty": 1}]}, {"sku": "B", "qty": 0}], "next": null}',
+        '{"data": {"page": 1, "items": [{"sku": "A", "qty": 1}, {"sku": "B", "qty": 0}]}}',
+        '{"item": {"note": "a key named item"},'
+        ' "list": [{"sku": "A", "qty": 1}, {"sku": "B", "qty": 0}]}',
+    ],
+)
+async def test_json_finds_the_one_list_of_products_inside_an_object(
+    supplier_server: FakeSupplierServer, client: httpx.AsyncClient, body: str
+) -> None:
+    records, read = await read_json(supplier_server, client, body)
+    assert [(r.supplier_sku, r.quantity) for r in records] == [("A", 1), ("B", 0)]
+    assert read.stats.rejected_count == 0
+
+
+async def test_json_with_two_lists_of_products_names_both_and_the_setting(
+    supplier_server: FakeSupplierServer, client: httpx.AsyncClient
+) -> None:
+    body = '{"products": [{"sku": "A", "qty": 1}], "meta": {"archived": [{"sku": "Z", "qty": 0}]}}'
+    with pytest.raises(FeedInvalid) as caught:
+        await read_json(supplier_server, client, body)
+    message = str(caught.value)
+    assert '"products"' in message and '"meta.archived"' in message
+    assert "records_path" in message
 
 
 async def test_json_without_any_quantity_key_is_invalid(
     supplier_server: FakeSupplierServer, client: httpx.AsyncClient
 ) -> None:
-    with pytest.raises(FeedInvalid, match=r"has no quantity key: .* found sku, Menge"):
+    with pytest.raises(FeedInvalid, match=r'has no quantity key: .* found "sku, Menge"'):
         await read_json(supplier_server, client, '[{"sku": "A", "Menge": 1}]')
 
 
@@ -868,6 +960,205 @@ async def test_json_large_gzipped_feed(
         "S19999", 19999 % 7 + 1, Decimal("19999.50"), None, Availability.IN_STOCK
     )
     assert read.stats.rejected_count == 0
+
+
+# --- bounds: size, lines, rows, time, and the event loop ------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("fill", "reason"),
+    [(b"\0", "has a line longer than 1 MB"), (b"\n", "has more than 1,000,000 rows")],
+)
+async def test_gzip_bomb_is_refused_early(
+    supplier_server: FakeSupplierServer, client: httpx.AsyncClient, fill: bytes, reason: str
+) -> None:
+    # About 1 MB on the wire, 1 GiB inflated: one endless line, or only blank lines.
+    supplier_server.set_feed("/stock.csv.gz", gzip_bomb(1 << 30, fill), "application/gzip")
+    adapter = make_adapter(CsvFeedAdapter, supplier_server.url("/stock.csv.gz"), client)
+    with pytest.raises(FeedInvalid, match=reason):
+        await read_all(adapter)
+
+
+@pytest.mark.parametrize("encoding", ["content-encoding", "gzip file"])
+async def test_feed_inflating_past_the_size_limit_is_refused(
+    supplier_server: FakeSupplierServer, client: httpx.AsyncClient, encoding: str
+) -> None:
+    # 15 MB of one ordinary row repeated, gzipped to a few KB.
+    body = gzip_of(b"A-1000,17,9.99\n", 1_000_000, head=b"sku,qty,price\n")
+    if encoding == "gzip file":
+        supplier_server.set_feed("/stock.csv", body, "application/gzip")
+    else:
+        supplier_server.set_feed("/stock.csv", body, content_encoding="gzip", encoded=True)
+    adapter = make_adapter(CsvFeedAdapter, supplier_server.url("/stock.csv"), client, max_feed_mb=8)
+    with pytest.raises(FeedInvalid, match="inflates past 8 MB"):
+        await read_all(adapter)
+
+
+async def test_feed_larger_than_the_size_limit_is_refused(
+    supplier_server: FakeSupplierServer, client: httpx.AsyncClient
+) -> None:
+    body = b"sku,qty\n" + b"".join(b"S%07d,1\n" % i for i in range(200_000))  # 2 MB
+    with pytest.raises(FeedInvalid, match="is larger than 1 MB"):
+        await read_csv(supplier_server, client, body, max_feed_mb=1)
+
+
+async def test_rows_past_the_row_limit_are_refused(
+    supplier_server: FakeSupplierServer, client: httpx.AsyncClient
+) -> None:
+    body = "sku,qty\n" + "".join(f"S{i},1\n" for i in range(30))
+    with pytest.raises(FeedInvalid, match="has more than 20 rows"):
+        await read_csv(supplier_server, client, body, max_rows=20)
+    body = "[" + ",".join(f'{{"sku": "S{i}", "qty": 1}}' for i in range(30)) + "]"
+    with pytest.raises(FeedInvalid, match="has more than 20 rows"):
+        await read_json(supplier_server, client, body, max_rows=20)
+
+
+async def test_line_limit_is_a_setting(
+    supplier_server: FakeSupplierServer, client: httpx.AsyncClient
+) -> None:
+    body = "sku,qty,note\nA,1," + "x" * 3000 + "\nB,2,short\n"
+    with pytest.raises(FeedInvalid, match="has a line longer than 2 KB"):
+        await read_csv(supplier_server, client, body, max_line_kb=2)
+    records, _ = await read_csv(supplier_server, client, body, max_line_kb=4)
+    assert [r.supplier_sku for r in records] == ["A", "B"]
+
+
+async def test_the_event_loop_keeps_turning_while_a_big_feed_is_parsed(
+    supplier_server: FakeSupplierServer, client: httpx.AsyncClient
+) -> None:
+    # 2 MB of one duplicate row from 2 KB on the wire: all set aside, so not even a
+    # database write would hand control back to the loop.
+    body = gzip_of(b"A,1\n", 500_000, head=b"sku,qty\n")
+    supplier_server.set_feed("/stock.csv", body, content_encoding="gzip", encoded=True)
+    url = supplier_server.url("/stock.csv")
+    adapter = make_adapter(CsvFeedAdapter, url, client, chunk_size=16 * 1024)
+    done = asyncio.Event()
+    most_rows_between_turns = 0
+
+    async def watch(read: FeedRead) -> None:
+        """Another task: how many rows were parsed between two of its turns?"""
+        nonlocal most_rows_between_turns
+        seen = 0  # nothing was parsed when this task was created
+        while True:
+            rows = read.stats.rows_read
+            most_rows_between_turns = max(most_rows_between_turns, rows - seen)
+            seen = rows
+            if done.is_set():
+                return
+            await asyncio.sleep(0)
+
+    async with adapter.open() as read:
+        watcher = asyncio.create_task(watch(read))
+        try:
+            async for _ in read.batches():
+                pass
+        finally:
+            done.set()
+            await watcher
+    assert read.stats.rejected_count == 500_000 - 1
+    # A turn for others every 16 KiB chunk (4,096 rows), not once for the whole feed.
+    assert most_rows_between_turns <= 5_000
+
+
+async def test_a_trickling_feed_is_stopped_at_the_time_limit(
+    supplier_server: FakeSupplierServer, client: httpx.AsyncClient
+) -> None:
+    # A byte every 0.2 s never trips the 5-second read timeout.
+    supplier_server.set_feed("/stock.csv", b"sku,qty\n" + b"A,1\n" * 500)
+    supplier_server.script("/stock.csv", trickle(0.2))
+    adapter = make_adapter(CsvFeedAdapter, supplier_server.url("/stock.csv"), client, timeout=5)
+    with pytest.raises(FeedInvalid) as caught:
+        await read_all(adapter, bounds=ReadBounds(seconds=1))
+    assert "took longer than 1 second" in str(caught.value)
+    assert "poll_timeout" in str(caught.value)
+
+
+# --- redirects ------------------------------------------------------------------------------
+
+
+async def test_a_redirect_to_another_host_sends_no_credentials(
+    supplier_server: FakeSupplierServer, client: httpx.AsyncClient
+) -> None:
+    with FakeSupplierServer() as other:
+        other.set_feed("/moved.csv", b"sku,qty\nA,7\n")
+        location = other.url("/moved.csv", host="localhost")
+        supplier_server.script("/stock.csv", redirect(location))
+        adapter = make_adapter(
+            CsvFeedAdapter,
+            supplier_server.url("/stock.csv"),
+            client,
+            env={"ACME_TOKEN": SECRET, "ACME_AUTH": f"Bearer {SECRET}"},
+            headers={"X-Shop": "demo"},
+            headers_env={"X-Api-Key": "ACME_TOKEN", "Authorization": "ACME_AUTH"},
+        )
+        records, _ = await read_all(adapter)
+        moved = other.requests_for("/moved.csv")[0].headers
+    assert [(r.supplier_sku, r.quantity) for r in records] == [("A", 7)]
+    assert supplier_server.requests_for("/stock.csv")[0].headers["x-api-key"] == SECRET
+    assert "x-api-key" not in moved
+    assert "authorization" not in moved
+    assert moved["x-shop"] == "demo"  # plain headers are not secrets
+
+
+async def test_a_redirect_on_the_same_origin_keeps_the_credentials(
+    supplier_server: FakeSupplierServer, client: httpx.AsyncClient
+) -> None:
+    supplier_server.set_feed("/stock.csv", b"sku,qty\nA,1\n")
+    supplier_server.script("/old.csv", redirect("/stock.csv", 301))
+    adapter = make_adapter(
+        CsvFeedAdapter,
+        supplier_server.url("/old.csv"),
+        client,
+        env={"ACME_TOKEN": SECRET},
+        headers_env={"X-Api-Key": "ACME_TOKEN"},
+    )
+    records, _ = await read_all(adapter)
+    assert len(records) == 1
+    assert supplier_server.requests_for("/stock.csv")[0].headers["x-api-key"] == SECRET
+
+
+@pytest.mark.parametrize(
+    ("location", "reason"),
+    [
+        ("file:///etc/passwd", "redirected to a file: address"),
+        ("ftp://127.0.0.1/stock.csv", "redirected to a ftp: address"),
+        ("http://169.254.169.254/latest/meta-data/", "link-local address 169.254.169.254"),
+        ("http://[fe80::1]:8080/stock.csv", "link-local address fe80::1"),
+    ],
+)
+async def test_redirects_off_the_web_are_refused(
+    supplier_server: FakeSupplierServer, client: httpx.AsyncClient, location: str, reason: str
+) -> None:
+    supplier_server.script("/stock.csv", *[redirect(location)] * 4)
+    adapter = make_adapter(CsvFeedAdapter, supplier_server.url("/stock.csv"), client, timeout=1)
+    with pytest.raises(FeedInvalid) as caught:
+        await read_all(adapter)
+    assert reason in str(caught.value)
+    assert len(supplier_server.requests_for("/stock.csv")) == 1  # refused, not retried
+
+
+# --- unreadable SKUs ------------------------------------------------------------------------
+
+
+async def test_a_garbled_sku_means_the_feed_cannot_prove_skus_missing(
+    supplier_server: FakeSupplierServer, client: httpx.AsyncClient
+) -> None:
+    body = b"sku,qty\nA-1,5\nB-\xff2,3\nC-3,0\n"
+    records, read = await read_csv(supplier_server, client, body)
+    assert [r.supplier_sku for r in records] == ["A-1", "C-3"]
+    assert read.complete is False
+    assert read.incomplete_reason is not None
+    assert "1 row's SKU could not be read" in read.incomplete_reason
+
+
+async def test_rows_with_a_readable_sku_or_none_at_all_keep_the_feed_complete(
+    supplier_server: FakeSupplierServer, client: httpx.AsyncClient
+) -> None:
+    body = "sku,qty\nA-1,5\nB-2,-3\n,4\nC-3,0\n"
+    _, read = await read_csv(supplier_server, client, body)
+    assert read.stats.rejected_count == 2
+    assert read.complete is True
+    assert read.incomplete_reason is None
 
 
 # --- registry and description -------------------------------------------------------------

@@ -60,6 +60,16 @@ async def test_healthz_says_degraded_with_the_reason_when_a_supplier_keeps_faili
     }
 
 
+def swap_for_a_folder(database: Path, aside: Path) -> None:
+    database.rename(aside)
+    database.mkdir()  # a folder where the file was: SQLite cannot open it
+
+
+def put_back(database: Path, aside: Path) -> None:
+    shutil.rmtree(database)
+    aside.rename(database)
+
+
 async def test_readyz_fails_while_the_database_cannot_be_opened(stack: Stack) -> None:
     url = make_url(stack.settings.database_url)
     if url.get_backend_name() != "sqlite":
@@ -68,8 +78,7 @@ async def test_readyz_fails_while_the_database_cannot_be_opened(stack: Stack) ->
     database = Path(str(url.database))
     await stack.runtime.engine.dispose()
     aside = database.with_suffix(".aside")
-    database.rename(aside)
-    database.mkdir()  # a folder where the file was: SQLite cannot open it
+    swap_for_a_folder(database, aside)
     try:
         response = await get(stack, "/readyz")
         assert response.status_code == 503
@@ -77,8 +86,7 @@ async def test_readyz_fails_while_the_database_cannot_be_opened(stack: Stack) ->
         health = await get(stack, "/healthz")
         assert health.status_code == 200 and health.json()["status"] == "degraded"
     finally:
-        shutil.rmtree(database)
-        aside.rename(database)
+        put_back(database, aside)
     assert (await get(stack, "/readyz")).status_code == 200
 
 
@@ -113,9 +121,7 @@ async def test_metrics_count_polls_slack_calls_webhooks_and_read_alerts_from_the
     assert after[("stockbot_supplier_consecutive_failures", (("supplier", "Acme"),))] == 0
 
 
-def test_json_logs_are_one_object_per_line(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_json_logs_are_one_object_per_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     config = tmp_path / "stockbot.toml"
     (tmp_path / "feeds").mkdir()
     (tmp_path / "feeds" / "acme.csv").write_text("sku,quantity\nA-MUG,3\n")

@@ -144,18 +144,34 @@ async def test_unknown_variant_is_reported_once_and_not_asked_again(
     printful: FakePrintful, client: httpx.AsyncClient, clock: FakeClock, api_version: int
 ) -> None:
     printful.v1[101] = v1_variant(101, US="in_stock")
+    printful.v1[102] = v1_variant(102, US="in_stock")
+    printful.v1[103] = v1_variant(103, US="in_stock")
     adapter = make_adapter(printful, client, clock, api_version=api_version)
+    skus = ["101", "102", "103", "999", "not-a-number"]
 
-    records, read = await poll(adapter, ["101", "999", "not-a-number"])
-    assert set(records) == {"101"}
+    records, read = await poll(adapter, skus)
+    assert set(records) == {"101", "102", "103"}
     assert read.stats.unknown_skus == {"999", "not-a-number"}
     calls = len(printful.requests)
-    assert calls == 2  # "not-a-number" cannot be a variant id: not even asked
+    assert calls == 4  # "not-a-number" cannot be a variant id: not even asked
 
-    records, read = await poll(adapter, ["101", "999", "not-a-number"])
-    assert set(records) == {"101"}
+    records, read = await poll(adapter, skus)
+    assert set(records) == {"101", "102", "103"}
     assert read.stats.unknown_skus == set()
-    assert len(printful.requests) == calls + 1
+    assert len(printful.requests) == calls + 3
+
+
+@pytest.mark.parametrize("api_version", [1, 2])
+async def test_mostly_unknown_variants_are_a_setup_problem(
+    printful: FakePrintful, client: httpx.AsyncClient, clock: FakeClock, api_version: int
+) -> None:
+    printful.v1[101] = v1_variant(101, US="in_stock")
+    adapter = make_adapter(printful, client, clock, api_version=api_version)
+
+    with pytest.raises(FeedInvalid) as caught:
+        await poll(adapter, ["101", "MUG-RED", "MUG-BLUE"])
+    assert "does not know 2 of the 3 SKUs" in str(caught.value)
+    assert "catalog variant ids" in str(caught.value)
 
 
 async def test_malformed_answers_are_set_aside_and_counted(

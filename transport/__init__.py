@@ -1,7 +1,8 @@
 """Outbound HTTP shared by the supplier and store adapters.
 
 One retry loop (`with_retries`, on tenacity), pacing and holds (`ApiClient`),
-Retry-After and rate-limit headers, streaming GETs and bodies, the
+Retry-After and rate-limit headers, redirects that keep credentials on their
+own site (`send_following`), streaming GETs and bounded bodies, the
 classification of HTTP answers, and the errors all of them raise. This package
 knows no supplier, store, database or Slack.
 """
@@ -30,7 +31,8 @@ from transport.errors import (
     TokenRejected,
 )
 from transport.limits import CallLimits
-from transport.policy import FetchPolicy
+from transport.policy import CHUNK_SIZE, FetchPolicy
+from transport.redirects import send_following
 from transport.registry import KindRegistry
 from transport.retrying import with_retries
 from transport.status import RETRY_STATUSES, answer_error, failed_answer, transient
@@ -40,6 +42,7 @@ from transport.waits import rate_limit_wait, retry_after_seconds
 from transport.wording import Speaker, duration_text, refused_access, status_text
 
 __all__ = [
+    "CHUNK_SIZE",
     "GZIP_MAGIC",
     "HTML_TYPES",
     "RETRY_STATUSES",
@@ -77,6 +80,7 @@ __all__ = [
     "read_json",
     "refused_access",
     "retry_after_seconds",
+    "send_following",
     "status_text",
     "transient",
     "with_retries",

@@ -51,14 +51,17 @@ def cut_off_message(speaker: Speaker) -> str:
     )
 
 
-async def gunzip(chunks: AsyncIterator[bytes], speaker: Speaker) -> AsyncIterator[bytes]:
-    """Decompress incrementally, in bounded pieces, across concatenated members."""
+async def gunzip(
+    chunks: AsyncIterator[bytes], speaker: Speaker, piece_size: int = CHUNK_SIZE
+) -> AsyncIterator[bytes]:
+    """Decompress incrementally, in pieces of at most `piece_size` (a small gzip
+    may inflate to gigabytes), across concatenated members."""
     inflater = zlib.decompressobj(wbits=31)
     try:
         async for chunk in chunks:
             data = chunk
             while data:
-                if out := inflater.decompress(data, CHUNK_SIZE):
+                if out := inflater.decompress(data, piece_size):
                     yield out
                 data = inflater.unconsumed_tail
                 if inflater.eof and inflater.unused_data:

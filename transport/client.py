@@ -1,7 +1,8 @@
 """`ApiClient`: requests to one JSON API on behalf of one adapter.
 
-Each call is paced, retried through the one retry loop, and refused without a
-network call while the service asked us to stay away. The service's own rules
+Each call is paced, retried through the one retry loop, follows redirects
+without taking credentials to another site, and is refused without a network
+call while the service asked us to stay away. The service's own rules
 live in a `check(response)` function passed to `call`: it returns the useful
 part of the answer or raises `Retry`, `TokenRejected`, `NotFound` or a
 `ServiceError`.
@@ -19,6 +20,7 @@ import httpx
 from transport.errors import Retry, ServiceError, ServicePaused
 from transport.pacing import Holds, Pacer
 from transport.policy import FetchPolicy
+from transport.redirects import send_following
 from transport.retrying import with_retries
 from transport.urls import display_source
 from transport.wording import Speaker, duration_text
@@ -85,14 +87,17 @@ class ApiClient:
         async def attempt() -> T:
             self._holds.check()
             await self._pacer.wait()
+            request = self.http.build_request(
+                method,
+                url,
+                params=params,
+                json=json_body,
+                headers=headers,
+                timeout=self.policy.httpx_timeout(),
+            )
             try:
-                response = await self.http.request(
-                    method,
-                    url,
-                    params=params,
-                    json=json_body,
-                    headers=headers,
-                    timeout=self.policy.httpx_timeout(),
+                response = await send_following(
+                    self.http, request, stream=False, speaker=self._speaker
                 )
             except httpx.RequestError as exc:
                 log.debug("%s %s: %s", self.service, display_source(url), type(exc).__name__)

@@ -11,6 +11,8 @@ _EXTRA_PHRASES = {524: "A Timeout Occurred"}
 
 
 def duration_text(seconds: float) -> str:
+    if seconds == 1:
+        return "1 second"
     if seconds < 120:
         return f"{seconds:g} seconds"
     if seconds < 2 * 3600:

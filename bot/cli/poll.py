@@ -72,7 +72,9 @@ def poll_command(
         console().print(f"Store {push.store}: {push.pushed} stock update(s) sent{failed}")
     for summary in summaries:
         for example in summary.set_aside_examples:
-            console().print(f"  {summary.supplier}: set aside {example}")
+            console().print(f"  {summary.supplier}: set aside {example}", markup=False)
+        for note in summary.notes:
+            console().print(f"  {summary.supplier}: {note}", markup=False)
     print_undelivered(pending, "`stockbot run` (or the next `poll --once`)")
     if any(s.error for s in summaries):
         sys.exit(1)

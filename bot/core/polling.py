@@ -34,6 +34,7 @@ from suppliers import (
     FeedError,
     FeedInvalid,
     FeedStats,
+    ReadBounds,
     SupplierAdapter,
     SupplierPaused,
     Validators,
@@ -60,6 +61,9 @@ class PollSummary:
     switched: int = 0
     error: str | None = None
     set_aside_examples: list[str] = field(default_factory=list)
+    # What the reader should know about a poll that went through, e.g. why
+    # SKUs missing from the feed were not marked out of stock.
+    notes: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -164,12 +168,19 @@ class Poller:
                 # a slow feed never blocks Slack clicks or other suppliers' polls.
                 stage = await FeedStage.create(connection, supplier_id)
                 try:
-                    async with adapter.open(validators, skus=skus) as feed:
+                    # Bounded in time (adapter work only, never these database
+                    # writes); "most SKUs not found" is judged like a zeroed feed.
+                    bounds = ReadBounds(
+                        config.poll_timeout.total_seconds(), self.rules.feed_guard_share
+                    )
+                    async with adapter.open(validators, skus=skus, bounds=bounds) as feed:
                         async for batch in feed.batches():
                             summary.rows_read += len(batch)
                             await stage.add(batch)
                         stats, complete = feed.stats, feed.complete and not feed.not_modified
                         summary.not_modified, new_validators = feed.not_modified, feed.validators
+                        if feed.incomplete_reason:
+                            summary.notes.append(feed.incomplete_reason)
                     # A row set aside still proves the SKU is listed: not "missing".
                     await stage.add_rejected(stats.rejected_skus)
                     await stage.finish_loading()

@@ -4,7 +4,8 @@ It speaks CJ's envelope `{code, result, message, data, requestId}` and enforces
 what the adapter must cope with: access tokens that expire (on the shared test
 clock) or are revoked (1600001), a missing token (1600002), a bad refresh token
 (1600003), getAccessToken at most once per 5 minutes (counted in
-`login_violations`), a daily quota (1600201) and unknown variants (1602000)::
+`login_violations`), a daily quota (1600201), unknown variants (1602000) and
+any code for a given variant (`codes`, e.g. 1602003 for a delisted one)::
 
     async with FakeCJ(api_key=KEY, clock=clock) as cj:
         cj.stock["V1"] = [warehouse("CN", 700), warehouse("US", 12)]
@@ -69,6 +70,8 @@ class FakeCJ(FakeApiServer):
         self.stock: dict[str, Any] = {}  # vid -> `data` of queryByVid
         self.stock_by_sku: dict[str, Any] = {}  # sku -> `data` of queryBySku
         self.prices: dict[str, Any] = {}  # vid -> variantSellPrice
+        # vid or sku -> the error code CJ answers for it (e.g. 1602003: delisted)
+        self.codes: dict[str, int] = {}
         self.access_lifetime = timedelta(days=15)
         self.refresh_lifetime = timedelta(days=180)
         self.quota: int | None = None  # data calls left today; None = unlimited
@@ -156,6 +159,9 @@ class FakeCJ(FakeApiServer):
             if self.quota <= 0:
                 return _json(envelope(1600201, message="Quota used up for today"))
             self.quota -= 1
+        key = recorded.query.get("vid") or recorded.query.get("sku") or ""
+        if key in self.codes:
+            return _json(envelope(self.codes[key], message="Product removed from shelves"))
         data = lookup(recorded.query)
         if data is None:
             return _json(envelope(1602000, message="Variant not found"))

@@ -16,7 +16,11 @@ it alike. Typical fixture::
 Feeds get an ETag and Last-Modified and answer If-None-Match /
 If-Modified-Since with 304. Scripted replies (`Reply`) are used first, one per
 request, in order; a `Reply` with status 200 and no body serves the feed, so
-`truncated()` cuts the real feed short.
+`truncated()` cuts the real feed short and `trickle()` sends it a byte at a time.
+
+Hostile feeds: `gzip_bomb()` and `gzip_of()` build small gzip files that inflate
+to a lot; `redirect()` sends the client elsewhere. Another origin is a second
+server, or this one named differently: `server.url(path, host="localhost")`.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ import gzip
 import hashlib
 import socket
 import threading
+import zlib
 from collections import defaultdict, deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -53,6 +58,7 @@ class Reply:
     delay: float = 0.0  # seconds to stall before answering (to trip timeouts)
     cut_after: int | None = None  # send only this many body bytes, then hang up
     disconnect: bool = False  # hang up without answering at all
+    trickle: float = 0.0  # seconds between body bytes (0: send at once)
 
 
 def too_many_requests(retry_after: str) -> Reply:
@@ -82,6 +88,37 @@ def html_page(content_type: str = "text/html; charset=utf-8") -> Reply:
 
 def disconnect() -> Reply:
     return Reply(disconnect=True)
+
+
+def trickle(every: float) -> Reply:
+    """Serve the feed one byte every `every` seconds: never silent long enough
+    for a read timeout, never done."""
+    return Reply(trickle=every)
+
+
+def redirect(location: str, status: int = 302) -> Reply:
+    return Reply(status, {"Location": location}, b"")
+
+
+def gzip_of(unit: bytes, times: int, head: bytes = b"") -> bytes:
+    """`head` then `unit` repeated `times` times, gzipped as one member without
+    building the inflated bytes in memory (what Content-Encoding: gzip sends)."""
+    packer = zlib.compressobj(9, zlib.DEFLATED, 31)
+    block = unit * max(1, (1 << 20) // max(1, len(unit)))
+    per_block = len(block) // len(unit)
+    parts = [packer.compress(head)]
+    whole, rest = divmod(times, per_block)
+    parts += [packer.compress(block) for _ in range(whole)]
+    parts += [packer.compress(unit * rest), packer.flush()]
+    return b"".join(parts)
+
+
+def gzip_bomb(inflated: int, fill: bytes = b"\0") -> bytes:
+    """A .gz file that inflates to `inflated` bytes of `fill` (no newline): about
+    1 KB on the wire per MiB, as concatenated gzip members."""
+    member = gzip.compress(fill * (1 << 20), compresslevel=9)
+    whole, rest = divmod(inflated, 1 << 20)
+    return member * whole + (gzip.compress(fill * rest) if rest else b"")
 
 
 @dataclass(slots=True)
@@ -151,8 +188,10 @@ class FakeSupplierServer:
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def url(self, path: str) -> str:
-        return self.base_url + path
+    def url(self, path: str, host: str = "127.0.0.1") -> str:
+        """`path` on this server; another `host` name for the same server is
+        another origin to the client (e.g. "localhost")."""
+        return f"http://{host}:{self.port}{path}"
 
     def set_feed(
         self,
@@ -163,11 +202,13 @@ class FakeSupplierServer:
         content_encoding: str | None = None,
         chunked: bool = False,
         last_modified: datetime | None = None,
+        encoded: bool = False,
     ) -> Feed:
-        """Serve `body` at `path`. content_encoding="gzip" compresses it on the wire."""
+        """Serve `body` at `path`. content_encoding="gzip" compresses it on the
+        wire, unless `encoded` says `body` is compressed already."""
         if content_encoding not in (None, "gzip"):
             raise ValueError("only gzip content encoding is supported")
-        wire = gzip.compress(body) if content_encoding else body
+        wire = gzip.compress(body) if content_encoding and not encoded else body
         feed = Feed(
             body=wire,
             content_type=content_type,
@@ -234,6 +275,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(404, {"Content-Type": "text/plain"}, b"no such feed", None)
         elif self._not_modified(feed):
             self._send_headers(304, self._validator_headers(feed))
+        elif reply is not None and reply.trickle:
+            self._trickle(feed, reply.trickle)
         else:
             self._send_feed(feed, reply.cut_after if reply is not None else None)
 
@@ -286,6 +329,18 @@ class _Handler(BaseHTTPRequestHandler):
             self._hang_up()
         elif chunked:
             self.wfile.write(b"0\r\n\r\n")
+
+    def _trickle(self, feed: Feed, every: float) -> None:
+        headers = {"Content-Type": feed.content_type, "Content-Length": str(len(feed.body))}
+        self._send_headers(200, headers)
+        for index in range(len(feed.body)):
+            if self.server.owner.stopping.wait(every):
+                return
+            try:
+                self.wfile.write(feed.body[index : index + 1])
+                self.wfile.flush()
+            except OSError:
+                return  # the client gave up, as it should
 
     def _send_headers(self, status: int, headers: Mapping[str, str]) -> None:
         self.send_response(status)

@@ -29,7 +29,7 @@ def quantity_text(quantity: int | None, availability: str) -> str:
     if availability == "missing":
         return "missing from feed"
     if availability == "discontinued":
-        return "discontinued"
+        return "discontinued by the supplier"
     if availability == "unknown_sku":
         return "not found at supplier"
     if quantity is None:
