@@ -5,17 +5,31 @@ from __future__ import annotations
 import contextlib
 import logging
 import signal
-from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from bot.cli.common import console, load_cli_settings, run_coroutine
 
 if TYPE_CHECKING:
+    import asyncio
+
     from bot.config import Settings
+    from bot.errors import ConfigError
+    from bot.runtime import Runtime
+    from bot.slack.socket_mode import AppTokenRefused
 
 log = logging.getLogger("stockbot")
+
+# Slack's refusals of the app-level token, in the owner's words.
+APP_TOKEN_HELP = (
+    "use the app-level token (xapp-…) from your Slack app's Basic Information → "
+    "App-Level Tokens, with the connections:write scope"
+)
+APP_TOKEN_PROBLEMS = {
+    "not_allowed_token_type": "this is not an app-level token",
+    "missing_scope": "this token lacks the connections:write scope",
+}
 
 
 @click.command("run")
@@ -36,27 +50,62 @@ def run_command(ctx: click.Context, http_mode: bool, port: int, host: str) -> No
         run_coroutine(serve(settings, http_mode=http_mode, host=host, port=port))
 
 
+def app_token_refused(refusal: AppTokenRefused) -> ConfigError:
+    """Slack's refusal as a configuration error naming the variable to fix."""
+    from bot.errors import ConfigError
+
+    problem = APP_TOKEN_PROBLEMS.get(refusal.error, "Slack refused this token")
+    return ConfigError(
+        [f"environment.SLACK_APP_TOKEN: {problem} ({refusal.error}): {APP_TOKEN_HELP}"]
+    )
+
+
 async def serve(settings: Settings, *, http_mode: bool, host: str, port: int) -> None:
+    """Poll, deliver and serve until SIGTERM or Ctrl-C; Slack's socket connects meanwhile."""
     # Bolt, aiohttp, the scheduler and the runtime (and asyncio) load only when the bot
     # runs: they are most of the start-up time, and `stockbot --help` needs none of them.
     import asyncio
 
-    from aiohttp import web
-    from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
-
-    from bot.app import create_app, create_web_app
     from bot.runtime import Runtime
-    from bot.scheduler import build_scheduler
-    from bot.slack.console import console_alert_summary
-    from bot.views.lookup import open_alert_summary
+    from bot.slack.socket_mode import AppTokenRefused
 
     runtime = await Runtime.start(settings)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, stop.set)
+    try:
+        async with contextlib.AsyncExitStack() as running:
+            running.push_async_callback(runtime.close)
+            stop = asyncio.Event()
+            loop = asyncio.get_running_loop()
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(signum, stop.set)
+            socket = await start(running, runtime, http_mode=http_mode, host=host, port=port)
+            await until_stopped(stop, socket)
+    except AppTokenRefused as refusal:
+        raise app_token_refused(refusal) from None
 
-    cleanups: list[Callable[[], Awaitable[None]]] = []
+
+async def start(
+    running: contextlib.AsyncExitStack,
+    runtime: Runtime,
+    *,
+    http_mode: bool,
+    host: str,
+    port: int,
+) -> asyncio.Task[None] | None:
+    """Start everything, each undone by `running` at the end; return the Socket Mode task.
+
+    Polling and delivery come first, then the web server: nothing waits for Slack.
+    """
+    import asyncio
+
+    from aiohttp import web
+
+    from bot.app import create_app, create_web_app
+    from bot.scheduler import build_scheduler
+    from bot.slack.console import console_alert_summary
+    from bot.slack.socket_mode import SocketModeConnection
+    from bot.views.lookup import open_alert_summary
+
+    settings = runtime.settings
     app = create_app(runtime) if settings.slack_configured else None
     if app is None:
         console().print(
@@ -65,32 +114,72 @@ async def serve(settings: Settings, *, http_mode: bool, host: str, port: int) ->
         )
         async with runtime.sessions() as session:
             console().print(console_alert_summary(await open_alert_summary(session)), markup=False)
-    elif not http_mode:
-        assert settings.slack_app_token is not None
-        handler = AsyncSocketModeHandler(app, settings.slack_app_token.get_secret_value())
-        await handler.connect_async()
-        cleanups.append(handler.close_async)
-        log.info("connected to Slack in Socket Mode")
+
+    scheduler = build_scheduler(runtime)
+    logging.getLogger("apscheduler.executors.default").addFilter(CANCELLED_JOBS)
+    scheduler.start()
+    running.callback(scheduler.shutdown, wait=False)
+    running.push_async_callback(cancel, asyncio.create_task(runtime.deliverer.run()))
+
     # Slack over HTTP, and store webhooks whatever the Slack mode, need a web server.
     webhooks = (settings.shopify_webhook_secret, settings.woocommerce_webhook_secret)
     if http_mode or any(secret is not None for secret in webhooks):
         runner = web.AppRunner(create_web_app(app if http_mode else None, runtime))
         await runner.setup()
+        running.push_async_callback(runner.cleanup)
         await web.TCPSite(runner, host, port).start()
-        cleanups.append(runner.cleanup)
         log.info("listening on http://%s:%s (health check: /healthz)", host, port)
 
-    scheduler = build_scheduler(runtime)
-    scheduler.start()
-    worker = asyncio.create_task(runtime.deliverer.run())
+    if app is None or http_mode:
+        return None
+    assert settings.slack_app_token is not None  # run_command checked it
+    connection = SocketModeConnection(app, settings.slack_app_token.get_secret_value())
+    running.push_async_callback(connection.close)
+    task = asyncio.create_task(connection.run())
+    running.push_async_callback(cancel, task)
+    return task
+
+
+async def until_stopped(stop: asyncio.Event, socket: asyncio.Task[None] | None) -> None:
+    """Wait for a stop signal, or for the socket to fail for good (its error is raised)."""
+    import asyncio
+
+    stopping = asyncio.create_task(stop.wait())
     try:
-        await stop.wait()
+        waiting = {stopping} | ({socket} if socket else set())
+        await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
     finally:
-        log.info("stopping")
-        scheduler.shutdown(wait=False)
-        worker.cancel()
-        with contextlib.suppress(BaseException):
-            await worker
-        for cleanup in reversed(cleanups):
-            await cleanup()
-        await runtime.close()
+        await cancel(stopping)
+    log.info("stopping")
+    if socket is not None and socket.done() and not socket.cancelled():
+        socket.result()
+
+
+async def cancel(task: asyncio.Task[Any]) -> None:
+    """Cancel `task` and wait for it; what it raised was already dealt with elsewhere."""
+    if task.done():
+        return
+    task.cancel()
+    with contextlib.suppress(BaseException):
+        await task
+
+
+class _CancelledJobs(logging.Filter):
+    """A job cut short by stopping logs one line, not a traceback.
+
+    Only stopping cancels a running job, and a poll writes in one transaction: nothing is
+    left half done, so this is no error.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        import asyncio
+
+        if record.exc_info and isinstance(record.exc_info[1], asyncio.CancelledError):
+            job = record.args[0] if isinstance(record.args, tuple) and record.args else "a job"
+            record.msg, record.args = "%s stopped", (job,)
+            record.exc_info, record.exc_text = None, None
+            record.levelno, record.levelname = logging.INFO, "INFO"
+        return True
+
+
+CANCELLED_JOBS = _CancelledJobs()

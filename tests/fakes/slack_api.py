@@ -470,6 +470,8 @@ class FakeSlackAPI:
 
     Args:
         token: the only bot token accepted (``Authorization: Bearer <token>`` or ``token=``).
+        app_token: the only app-level token ``apps.connections.open`` accepts; it hands out
+            the URLs of the Socket Mode server given to `use_socket_mode`.
         channels: name -> channel ID map used to resolve ``#name``/``name`` and served by
             ``conversations.list``/``conversations.info``.
         users: user ID -> partial ``users.info`` user object (``name``, ``real_name``, ...).
@@ -486,6 +488,7 @@ class FakeSlackAPI:
         self,
         token: str = "xoxb-test-token",
         *,
+        app_token: str = "xapp-test-token",
         channels: Mapping[str, str] | None = None,
         users: Mapping[str, Mapping[str, Any]] | None = None,
         usergroups: Mapping[str, Iterable[str]] | None = None,
@@ -495,6 +498,8 @@ class FakeSlackAPI:
         channel_burst: int = 1,
     ) -> None:
         self.token = token
+        self.app_token = app_token
+        self._socket_urls: Callable[[], str] | None = None
         self.strict_ids = strict_ids
         self.validator = BlockKitValidator(action_id_scope)
         self._lock = threading.RLock()
@@ -530,6 +535,7 @@ class FakeSlackAPI:
         self._runner: web.AppRunner | None = None
         self._handlers: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
             "auth.test": self._auth_test,
+            "apps.connections.open": self._apps_connections_open,
             "chat.postMessage": self._chat_post_message,
             "chat.update": self._chat_update,
             "chat.delete": self._chat_delete,
@@ -661,6 +667,12 @@ class FakeSlackAPI:
     def set_usergroup(self, usergroup_id: str, members: Iterable[str]) -> None:
         with self._lock:
             self._usergroups[usergroup_id] = list(members)
+
+    def use_socket_mode(self, issue_url: Callable[[], str] | None) -> None:
+        """Answer ``apps.connections.open`` with URLs from ``issue_url`` (a
+        `FakeSocketModeServer`'s); None: answer ``internal_error``, as if Slack's side failed."""
+        with self._lock:
+            self._socket_urls = issue_url
 
     def set_channel_rate_limit(self, per_second: float | None, *, burst: int = 1) -> None:
         """Enforce ~``per_second`` chat.postMessage calls per channel (None disables it)."""
@@ -931,7 +943,7 @@ class FakeSlackAPI:
         if handler is None:
             return 200, {"ok": False, "error": "unknown_method"}, {}
         try:
-            self._check_auth(params, headers)
+            self._check_auth(method, params, headers)
             return 200, {"ok": True, **handler(params)}, {}
         except _ApiError as e:
             extra_headers: dict[str, str] = {}
@@ -952,11 +964,19 @@ class FakeSlackAPI:
                 return fault.status, {"ok": False, "error": fault.error}, hdrs
         return None
 
-    def _check_auth(self, params: dict[str, Any], headers: dict[str, str]) -> None:
+    def _check_auth(self, method: str, params: dict[str, Any], headers: dict[str, str]) -> None:
         auth = headers.get("authorization", "")
         token = auth[len("Bearer ") :] if auth.startswith("Bearer ") else params.get("token")
         if not token:
             raise _ApiError("not_authed")
+        # Slack tells a token of the wrong kind from an unknown one.
+        wants_app_token = method == "apps.connections.open"
+        if str(token).startswith("xapp-") != wants_app_token:
+            raise _ApiError("not_allowed_token_type")
+        if wants_app_token:
+            if token != self.app_token:
+                raise _ApiError("invalid_auth")
+            return
         if token != self.token:
             raise _ApiError("invalid_auth")
 
@@ -1190,6 +1210,11 @@ class FakeSlackAPI:
             "app_id": APP_ID,
             "is_enterprise_install": False,
         }
+
+    def _apps_connections_open(self, params: dict[str, Any]) -> dict[str, Any]:
+        if self._socket_urls is None:
+            raise _ApiError("internal_error")
+        return {"url": self._socket_urls()}
 
     def _chat_post_message(self, params: dict[str, Any]) -> dict[str, Any]:
         cid = self._resolve_channel(params.get("channel"))
