@@ -22,7 +22,7 @@ from bot.core.fixes.customer_notices import CustomerNotifier
 from bot.core.fixes.staff_actions import FixActions, StaffActions
 from bot.core.polling import Poller, ensure_suppliers
 from bot.slack.access import OPEN_ACCESS_WARNING, AccessPolicy
-from bot.slack.client import close_client, slack_client
+from bot.slack.client import CountingWebClient
 from bot.slack.outbox import AlertSink, ConsoleSink, Deliverer, SlackSink
 from bot.views.lookup import StockLookup
 from stores import StoreAdapter, store_class
@@ -82,7 +82,11 @@ class Runtime:
             for store in settings.stores
         }
         token = settings.slack_bot_token
-        slack = slack_client(token.get_secret_value(), settings.slack_api_url) if token else None
+        slack = (
+            CountingWebClient(token=token.get_secret_value(), base_url=settings.slack_api_url)
+            if token
+            else None
+        )
         if sink is None:
             sink = SlackSink(slack) if slack is not None else ConsoleSink()
         deliverer = Deliverer(sessions, sink, per_channel_interval=per_channel_interval)
@@ -115,6 +119,4 @@ class Runtime:
 
     async def close(self) -> None:
         await self.http.aclose()
-        if self.slack is not None:
-            await close_client(self.slack)
         await self.engine.dispose()
