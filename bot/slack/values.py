@@ -100,7 +100,7 @@ class MenuItem(StrEnum):
 
     @property
     def snooze_length(self) -> str | None:
-        """ "4h" for a snooze item, None for the others."""
+        """The snooze length ("4h") of a snooze item; None for the others."""
         return self.value.removeprefix("snooze_") if self.value.startswith("snooze_") else None
 
 

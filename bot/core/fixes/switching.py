@@ -17,8 +17,9 @@ from sqlalchemy.orm import selectinload
 
 from bot.core import alerts
 from bot.core.availability import STOCKOUT, is_stockout
+from bot.core.problems.states import NAME_LIMIT
 from bot.core.stock_changes import stock_changed
-from bot.core.text import escape, mention
+from bot.core.text import clip, escape, mention
 from bot.db.models import Alert, AlertNote, AlertState, AuditEntry, Offer, Product
 from bot.db.types import utcnow
 from bot.errors import UserError
@@ -186,28 +187,33 @@ async def switch_supplier(
     )
 
 
+def _name(supplier: object) -> str:
+    """A supplier's name as notes show it: outside text, escaped and kept short."""
+    return escape(clip(str(supplier), NAME_LIMIT))
+
+
+def _by(entry: AuditEntry) -> str:
+    return "automatically" if entry.action == "auto_switch" else f"by {mention(entry.actor)}"
+
+
 def switch_text(entry: AuditEntry) -> str:
     """ "Switched from A to B by @user" as the alert and its thread say it (Slack mrkdwn:
     supplier names escaped, the person a real mention)."""
     details = entry.details
-    by = "automatically" if entry.action == "auto_switch" else f"by {mention(entry.actor)}"
-    to = escape(str(details["to_supplier"]))
+    to = _name(details["to_supplier"])
     if entry.action == "undo_switch":
-        return f"Switch undone {by}: back to {to}."
-    source = (
-        f" from {escape(str(details['from_supplier']))}" if details.get("from_supplier") else ""
-    )
+        return f"Switch undone {_by(entry)}: back to {to}."
+    source = f" from {_name(details['from_supplier'])}" if details.get("from_supplier") else ""
     why = f" ({escape(str(details['reason']))})" if details.get("reason") else ""
-    return f"Switched{source} to {to} {by}{why}."
+    return f"Switched{source} to {to} {_by(entry)}{why}."
 
 
 def _switch_resolution(entry: AuditEntry) -> str:
     """How a switch ended an alert, after the SKU: "switched to Globex by @pat"."""
-    by = "automatically" if entry.action == "auto_switch" else f"by {mention(entry.actor)}"
-    to = escape(str(entry.details["to_supplier"]))
+    to = _name(entry.details["to_supplier"])
     if entry.action == "undo_switch":
-        return f"back on {to} (switch undone {by})"
-    return f"switched to {to} {by}"
+        return f"back on {to} (switch undone {_by(entry)})"
+    return f"switched to {to} {_by(entry)}"
 
 
 async def _reevaluate(

@@ -10,8 +10,9 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import Select, and_, insert, or_, select
+from sqlalchemy import Row, Select, and_, exists, insert, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.core import alerts
@@ -50,12 +51,39 @@ def open_product_alerts() -> Select[tuple[Alert]]:
     )
 
 
+# Product id, SKU, active supplier id and name, quantity, availability, threshold; the
+# supplier's columns are None for a product without an active offer (an outer join).
+_StockRow = tuple[int, str, int | None, str | None, int | None, str | None, int]
+
+
+def _stock() -> Select[_StockRow]:
+    """Each product's active offer: what its stock facts are read from."""
+    query: Select[Any] = (
+        select(
+            Product.id,
+            Product.sku,
+            Offer.supplier_id,
+            Supplier.name,
+            Offer.quantity,
+            Offer.availability,
+            Product.low_stock_threshold,
+        )
+        .outerjoin(Offer, Offer.id == Product.active_offer_id)
+        .outerjoin(Supplier, Supplier.id == Offer.supplier_id)
+    )
+    return query
+
+
 async def _targets(
     session: AsyncSession, product_ids: set[int] | None, supplier_id: int | None
-) -> list[int]:
-    """The products to look at: those in trouble or with an open alert, in scope."""
+) -> list[Row[_StockRow]]:
+    """The products to look at, with their stock: `product_ids`; else those in trouble
+    or with an open alert (of `supplier_id`'s products, when given)."""
     if product_ids is not None:
-        return sorted(product_ids)
+        rows: list[Row[_StockRow]] = []
+        for ids in chunks(sorted(product_ids)):
+            rows += (await session.execute(_stock().where(Product.id.in_(ids)))).all()
+        return rows
     alerted = open_product_alerts().with_only_columns(Alert.product_id)
     waiting = (
         select(OrderLine.product_id)
@@ -68,21 +96,19 @@ async def _targets(
         Product.id.in_(waiting),
         Product.id.in_(alerted),
     )
-    query = select(Product.id).outerjoin(Offer, Offer.id == Product.active_offer_id)
-    if supplier_id is None:
-        query = query.where(trouble)
-    else:
+    if supplier_id is not None:
         # Its products in trouble, and those whose alert still names it (just switched away).
-        query = query.where(
-            or_(
-                and_(Offer.supplier_id == supplier_id, trouble),
-                Product.id.in_(alerted.where(Alert.supplier_id == supplier_id)),
-            )
+        trouble = or_(
+            and_(Offer.supplier_id == supplier_id, trouble),
+            Product.id.in_(alerted.where(Alert.supplier_id == supplier_id)),
         )
-    return sorted(set(await session.scalars(query)))
+    return list((await session.execute(_stock().where(trouble).order_by(Product.id))).all())
 
 
-async def _facts(session: AsyncSession, product_ids: Sequence[int]) -> dict[int, ProductFacts]:
+async def _orders(
+    session: AsyncSession, product_ids: Sequence[int]
+) -> tuple[dict[int, tuple[int, int, datetime]], set[int]]:
+    """What waits for each product (orders, units, oldest), and which have open orders."""
     waiting = {
         pid: (orders, int(units or 0), oldest)
         for pid, orders, units, oldest in await session.execute(
@@ -97,35 +123,33 @@ async def _facts(session: AsyncSession, product_ids: Sequence[int]) -> dict[int,
             .distinct()
         )
     )
-    rows = await session.execute(
-        select(
-            Product.id,
-            Product.sku,
-            Offer.supplier_id,
-            Supplier.name,
-            Offer.quantity,
-            Offer.availability,
-            Product.low_stock_threshold,
-        )
-        .outerjoin(Offer, Offer.id == Product.active_offer_id)
-        .outerjoin(Supplier, Supplier.id == Offer.supplier_id)
-        .where(Product.id.in_(product_ids))
-    )
-    facts = {}
+    return waiting, ordered
+
+
+async def _facts(
+    session: AsyncSession,
+    rows: Sequence[Row[_StockRow]],
+    any_orders: bool,
+) -> list[ProductFacts]:
+    ids = [row[0] for row in rows]
+    waiting, ordered = await _orders(session, ids) if any_orders else ({}, set())
+    facts = []
     for pid, sku, supplier_id, supplier, quantity, availability, threshold in rows:
         orders, units, oldest = waiting.get(pid, (0, 0, None))
-        facts[pid] = ProductFacts(
-            pid,
-            sku,
-            supplier_id,
-            supplier,
-            quantity,
-            availability or Availability.UNKNOWN,
-            threshold,
-            orders,
-            units,
-            oldest,
-            pid in ordered,
+        facts.append(
+            ProductFacts(
+                pid,
+                sku,
+                supplier_id,
+                supplier,
+                quantity,
+                availability or Availability.UNKNOWN,
+                threshold,
+                orders,
+                units,
+                oldest,
+                pid in ordered,
+            )
         )
     return facts
 
@@ -175,16 +199,20 @@ async def evaluate(
     to_open: dict[int | None, list[tuple[AlertKind, ProductFacts]]] = defaultdict(list)
     groups: set[int] = set()
     notes: list[AlertNote] = []
+    # After most polls no order is open: then no order line need be read at all.
+    any_orders = bool(
+        await session.scalar(select(exists().where(Order.status == OrderStatus.OPEN)))
+    )
     for chunk in chunks(await _targets(session, product_ids, supplier_id)):
-        facts = await _facts(session, chunk)
+        facts = await _facts(session, chunk, any_orders)
         open_alerts = {
             alert.product_id: alert
             for alert in await session.scalars(
-                open_product_alerts().where(Alert.product_id.in_(chunk))
+                open_product_alerts().where(Alert.product_id.in_([f.product_id for f in facts]))
             )
         }
-        for product_id, product_facts in facts.items():
-            alert = open_alerts.get(product_id)
+        for product_facts in facts:
+            alert = open_alerts.get(product_facts.product_id)
             if alert is None:
                 kind = problem_of(product_facts)
                 if kind is not None:

@@ -25,8 +25,11 @@ def _offer_changed(
     since: SQLColumnExpression[datetime],
     supplier_id: int | None,
 ) -> ColumnElement[bool]:
-    query = exists().where(Offer.product_id == product_id, Offer.changed_at > since)
-    return query.where(Offer.supplier_id == supplier_id) if supplier_id is not None else query
+    query = select(Offer.id).where(Offer.product_id == product_id, Offer.changed_at > since)
+    if supplier_id is not None:
+        query = query.where(Offer.supplier_id == supplier_id)
+    # Correlated to whatever alert rows enclose it (the UPDATE's, and a group's members).
+    return query.correlate_except(Offer).exists()
 
 
 async def mark_stale(

@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, case
 
 from bot.core.availability import Availability, is_stockout
-from bot.core.text import escape
+from bot.core.text import clip, escape
 from bot.db.models import AlertKind
 
 # Product alert kinds, most severe first.
@@ -26,6 +26,10 @@ PRODUCT_PROBLEMS: tuple[AlertKind, ...] = (
     AlertKind.BACKORDER,
     AlertKind.LOW_STOCK,
 )
+
+
+# Supplier names in notes and resolutions: short enough for one line on a phone.
+NAME_LIMIT = 40
 
 
 def product_dedup_key(product_id: int) -> str:
@@ -93,30 +97,25 @@ def problem_of(facts: ProductFacts) -> AlertKind | None:
     return next((kind for kind, holds in _CONDITIONS if holds(facts)), None)
 
 
-# Triage order: lower first. Supplier and store problems (not listed) come first of all.
-SEVERITY = {
-    "out_of_stock_waiting": 1,
-    AlertKind.OUT_OF_STOCK: 2,
-    AlertKind.BACKORDER: 3,
-    AlertKind.LOW_STOCK: 4,
-}
+# Triage order, lower first: out of stock with orders waiting ranks above all products.
+# Supplier and store problems (rank 0) come first of all: they hide many products' stock.
+OUT_OF_STOCK_WAITING_RANK = 1
+RANKS = {kind: rank for rank, kind in enumerate(PRODUCT_PROBLEMS, start=2)}
 
 
 def severity(kind: Any, waiting_units: Any) -> ColumnElement[int]:
     """SQL rank of an alert by severity: out of stock with orders waiting, out of
     stock, backorders, low stock; anything else (supplier, store) before them all."""
+    waiting = and_(kind == AlertKind.OUT_OF_STOCK, waiting_units > 0)
     return case(
-        (
-            and_(kind == AlertKind.OUT_OF_STOCK, waiting_units > 0),
-            SEVERITY["out_of_stock_waiting"],
-        ),
-        *((kind == k, rank) for k, rank in SEVERITY.items() if isinstance(k, AlertKind)),
+        (waiting, OUT_OF_STOCK_WAITING_RANK),
+        *((kind == k, rank) for k, rank in RANKS.items()),
         else_=0,
     )
 
 
 def _at(facts: ProductFacts) -> str:
-    return f" at {escape(facts.supplier)}" if facts.supplier else ""
+    return f" at {escape(clip(facts.supplier, NAME_LIMIT))}" if facts.supplier else ""
 
 
 def waiting_text(orders: int, units: int) -> str:
@@ -159,7 +158,8 @@ def resolution_text(old_kind: str, facts: ProductFacts) -> str:
     if old_kind == AlertKind.BACKORDER and facts.quantity is None:
         if facts.known_fine:
             return f"every waiting order covered: in stock{_at(facts)}"
-        return f"no order counted as waiting: {escape(facts.supplier)} gives no stock quantity now"
+        supplier = escape(clip(facts.supplier, NAME_LIMIT))
+        return f"no order counted as waiting: {supplier} gives no stock quantity now"
     if old_kind == AlertKind.BACKORDER:
         return f"every waiting order covered: {facts.quantity or 0:,} in stock{_at(facts)}"
     return f"back in stock{_at(facts)}{stock}"

@@ -15,6 +15,7 @@ from slack_sdk.models.blocks import (
 )
 
 from bot.core.alerts import SNOOZE_CHOICES, snooze_label
+from bot.core.problems.states import PRODUCT_PROBLEMS
 from bot.core.text import clip
 from bot.slack.ids import ActionId, BlockId
 from bot.slack.render.base import BUTTON_LIMIT
@@ -22,7 +23,6 @@ from bot.slack.render.stock_text import money, price_change
 from bot.slack.values import AlertRef, MenuChoice, MenuItem, OfferChoice, SnoozeChoice, SwitchRef
 from bot.views.cards import AlertCard
 
-PRODUCT_KINDS = ("low_stock", "out_of_stock", "backorder")
 MAX_OPTIONS = 100
 _SNOOZE_ITEMS = {"1h": MenuItem.SNOOZE_1H, "4h": MenuItem.SNOOZE_4H, "24h": MenuItem.SNOOZE_24H}
 
@@ -131,7 +131,7 @@ def _group_elements(card: AlertCard) -> list[InteractiveElement]:
 def _elements(card: AlertCard, currency: str) -> list[InteractiveElement]:
     if card.is_group:
         return _group_elements(card)
-    is_product = card.product is not None and card.kind in PRODUCT_KINDS
+    is_product = card.product is not None and card.kind in PRODUCT_PROBLEMS
     candidates = [
         _undo_button(card),
         _switch_button(card) if is_product else None,

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from slack_sdk.models.blocks import Block, HeaderBlock
 
+from bot.core.problems.states import PRODUCT_PROBLEMS
 from bot.core.text import clip, clip_lines, escape, mention
 from bot.currency import DEFAULT_CURRENCY
 from bot.slack.render.alert_buttons import action_blocks
@@ -54,16 +55,15 @@ def _subject(card: AlertCard) -> str:
 
 
 def _worst_member_kind(card: AlertCard) -> str:
-    order = ("out_of_stock", "backorder", "low_stock")
-    open_kinds = [kind for kind in order if card.member_kinds.get(kind)]
+    open_kinds = [kind for kind in PRODUCT_PROBLEMS if card.member_kinds.get(kind)]
     return open_kinds[0] if open_kinds else card.kind
 
 
 def _member_counts(card: AlertCard) -> str:
-    order = ("out_of_stock", "backorder", "low_stock")
+    """'40 out of stock, 15 backordered', worst first."""
     return ", ".join(
         f"{card.member_kinds[kind]} {problem_words(kind)}"
-        for kind in order
+        for kind in PRODUCT_PROBLEMS
         if card.member_kinds.get(kind)
     )
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from slack_sdk.models.blocks import Block, HeaderBlock
 
+from bot.core.problems.states import PRODUCT_PROBLEMS
 from bot.core.text import clip, clip_lines, escape
 from bot.currency import DEFAULT_CURRENCY
 from bot.slack.render.base import (
@@ -63,7 +64,7 @@ def _matches_message(answer: Matches) -> Message:
 
 def _summary_counts(summary: AlertSummary) -> str:
     """'2 out of stock (1 with orders waiting), 1 backordered, 3 low stock', worst first."""
-    order = {kind: rank for rank, kind in enumerate(("out_of_stock", "backorder", "low_stock"))}
+    order: dict[str, int] = {kind: rank for rank, kind in enumerate(PRODUCT_PROBLEMS)}
     parts = []
     for kind, count in sorted(summary.counts.items(), key=lambda kc: (order.get(kc[0], -1), kc[0])):
         part = f"{count} {problem_words(kind)}"
