@@ -170,6 +170,23 @@ async def test_a_storm_is_one_group_listing_each_product_once_with_what_waits(
         states = set(await session.scalars(select(Alert.state)))
     assert states == {AlertState.ACKNOWLEDGED}  # the group and its 55 products
     assert replies(stack, group) == [f"Acknowledged by <@{BOSS}> (all 55 open products)."]
+
+    snooze_all = element(stack.only_alert(), "snooze_alert")
+    assert snooze_all["placeholder"]["text"] == "Snooze all…"
+    await sender.block_action(
+        "snooze_alert",
+        user_id=BOSS,
+        channel_id=ALERT_CHANNEL_ID,
+        message=stack.only_alert(),
+        selected_option_value=snooze_all["options"][0]["value"],
+    )
+    await stack.slack.wait_for_async(
+        lambda c: c.method == "chat.postMessage" and c.params.get("thread_ts"), count=2
+    )
+    async with stack.runtime.sessions() as session:
+        states = set(await session.scalars(select(Alert.state)))
+    assert states == {AlertState.SNOOZED}
+    assert replies(stack, group)[-1] == f"Snoozed for 1 hour by <@{BOSS}> (all 55 open products)."
     assert len(stack.alert_messages()) == 1
 
 
@@ -451,3 +468,16 @@ def test_the_catalog_currency_is_an_iso_4217_code(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as refused:
         load_settings(path)
     assert "catalog.currency: expected an ISO 4217 currency code" in str(refused.value)
+
+
+async def test_the_notification_line_stays_short_whatever_the_names(stack: Stack) -> None:
+    sku, supplier_sku = "S" * 200, "X-1"
+    await stack.import_catalog([CATALOG_HEADER, f"{sku},{'T' * 300},Acme,{supplier_sku},1,5,1.00"])
+    feed(stack, "Acme", {supplier_sku: (2, "1.00")})
+    await stack.poll("Acme")
+    message = stack.only_alert()
+    assert len(message["text"]) < 100
+    # The SKU gives way, the problem stays readable.
+    assert message["text"].startswith("⚠️ SSSS")
+    assert message["text"].endswith("… low stock at Acme: 2 left (threshold 5)")
+    assert stack.slack.warnings == []
