@@ -35,6 +35,7 @@ def create_app(runtime: Runtime) -> AsyncApp:
         lookup=runtime.lookup,
         access=runtime.access,
         alert_channel=settings.slack.alert_channel,
+        currency=settings.catalog.currency,
     )
     register(app, services)
     return app

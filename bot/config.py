@@ -26,6 +26,7 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from bot.currency import DEFAULT_CURRENCY, currency_code
 from bot.db.models import CSV_SOURCE
 from bot.errors import ConfigError
 from stores import REGISTRY as STORE_REGISTRY
@@ -83,6 +84,19 @@ class PathsSection(_Section):
     # Local supplier feeds must lie in this folder (relative to the config file;
     # default: the config file's folder), so a url cannot reach /etc/passwd.
     feeds_dir: Path | None = None
+
+
+class CatalogSection(_Section):
+    """How the catalog's prices read: one currency, an ISO 4217 code."""
+
+    currency: str = DEFAULT_CURRENCY
+
+    @field_validator("currency", mode="before")
+    @classmethod
+    def _iso_4217(cls, value: Any) -> str:
+        if not isinstance(value, str):
+            raise ValueError(f"expected an ISO 4217 currency code such as 'USD', got {value!r}")
+        return currency_code(value)
 
 
 class AccessSection(_Section):
@@ -188,6 +202,7 @@ class FileConfig(_Section):
     slack: SlackSection
     rules: RulesSection = RulesSection()
     paths: PathsSection = PathsSection()
+    catalog: CatalogSection = CatalogSection()
     access: AccessSection | None = None
     auto_switch: AutoSwitchSection = AutoSwitchSection()
     email: EmailSection | None = None
@@ -264,6 +279,7 @@ class Settings(BaseModel):
     config_path: Path
     slack: SlackSection
     rules: RulesSection
+    catalog: CatalogSection = CatalogSection()
     access: AccessSection | None = None
     auto_switch: AutoSwitchSection = AutoSwitchSection()
     email: EmailSection | None = None
@@ -366,6 +382,7 @@ def load_settings(path: str | os.PathLike[str]) -> Settings:
         config_path=config_path,
         slack=file_config.slack,
         rules=file_config.rules,
+        catalog=file_config.catalog,
         access=file_config.access,
         auto_switch=file_config.auto_switch,
         email=_resolve_templates_dir(file_config.email, config_path.parent),

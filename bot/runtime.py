@@ -88,7 +88,10 @@ class Runtime:
             else None
         )
         if sink is None:
-            sink = SlackSink(slack) if slack is not None else ConsoleSink()
+            currency = settings.catalog.currency
+            sink = (
+                SlackSink(slack, currency) if slack is not None else ConsoleSink(currency=currency)
+            )
         deliverer = Deliverer(sessions, sink, per_channel_interval=per_channel_interval)
         poller = Poller(settings, sessions, http, on_change=deliverer.kick)
         # Everything built so far lives as long as the process: keep the cyclic

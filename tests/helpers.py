@@ -106,6 +106,19 @@ def write_catalog(directory: Path, rows: Iterable[str], name: str = "catalog.csv
     return path
 
 
+def menu_choice(message: Mapping[str, Any], label: str) -> str:
+    """The value of the option labelled `label` in an alert message's overflow menu."""
+    return next(
+        str(option["value"])
+        for block in message["blocks"]
+        if block["type"] == "actions"
+        for element in block["elements"]
+        if element["type"] == "overflow"
+        for option in element["options"]
+        if option["text"]["text"] == label
+    )
+
+
 @dataclass
 class Stack:
     tmp_path: Path

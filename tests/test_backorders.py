@@ -11,6 +11,8 @@ from sqlalchemy import event, select, update
 from bot.core import backorders
 from bot.core.alerts import EvaluationResult
 from bot.core.orders import close_order
+from bot.core.problems.states import PRODUCT_PROBLEMS
+from bot.core.stock_changes import stock_changed
 from bot.db.models import Alert, AlertKind, AlertState, Offer, Order, OrderLine, Product, Supplier
 from tests.fakes.slack_api import BlockKitValidator
 from tests.helpers import ALERT_CHANNEL_ID, CATALOG_HEADER, Stack
@@ -36,11 +38,11 @@ def all_text(message: dict[str, Any]) -> str:
     return message.get("text", "") + json.dumps(message.get("blocks", []), ensure_ascii=False)
 
 
-async def sync(stack: Stack, **scope: Any) -> EvaluationResult:
-    """Re-allocate after a poll (as the poller does once it calls `refresh`), then deliver."""
+async def sync(stack: Stack, product_ids: set[int] | None = None, **scope: Any) -> EvaluationResult:
+    """Re-allocate and re-evaluate (as a poll does through `stock_changed`), then deliver."""
     async with stack.runtime.sessions() as session, session.begin():
-        result = await backorders.refresh(
-            session, channel=stack.settings.slack.alert_channel, **scope
+        result = await stock_changed(
+            session, product_ids, channel=stack.settings.slack.alert_channel, **scope
         )
     await stack.deliver()
     return result
@@ -58,10 +60,13 @@ async def backordered(stack: Stack, sku: str = "MUG-1") -> dict[str, int]:
 
 
 async def backorder_alerts(stack: Stack) -> list[Alert]:
+    """Product alerts (one per product: backorders are one of its states) and groups."""
     async with stack.runtime.sessions() as session:
         return list(
             await session.scalars(
-                select(Alert).where(Alert.kind == AlertKind.BACKORDER).order_by(Alert.id)
+                select(Alert)
+                .where(Alert.kind.in_(PRODUCT_PROBLEMS) | Alert.is_group.is_(True))
+                .order_by(Alert.id)
             )
         )
 
@@ -93,17 +98,23 @@ async def test_stock_goes_to_the_oldest_orders_first(stack: Stack) -> None:
     assert suppliers == {acme}  # the active offer's supplier is expected to ship
 
     [alert] = await backorder_alerts(stack)
-    assert alert.details == {
-        "orders": 2,
-        "units": 3,
-        "oldest": "2024-05-02T10:00:00+00:00",
-        "supplier_id": acme,
-    }
-    assert alert.dedup_key == f"backorder:product:{alert.product_id}"
+    assert alert.kind == AlertKind.BACKORDER
+    assert (
+        alert.details
+        | {
+            "orders": 2,
+            "units": 3,
+            "oldest": "2024-05-02T10:00:00+00:00",
+            "supplier_id": acme,
+        }
+        == alert.details
+    )
+    assert alert.dedup_key == f"product:{alert.product_id}"
     message = stack.only_alert()
-    assert "Blue mug" in message["text"]
+    assert message["text"] == "⏳ MUG-1 backordered at Acme · 2 orders waiting"
     text = all_text(message)
-    assert "3 unit" in text and "2024-05-02" in text  # the waiting orders, as cards show them
+    assert "*Blue mug*" in text
+    assert "2 orders · 3 units waiting" in text and "2024-05-02" in text  # and since when
     assert stack.slack.warnings == []
 
 
@@ -132,8 +143,7 @@ async def test_alert_updates_in_place_then_resolves_when_stock_returns(stack: St
     resolved = await backorder_message(stack)
     assert len(stack.alert_messages()) == 1
     assert resolved["ts"] == first["ts"]
-    assert resolved["text"].startswith("✅ Resolved")
-    assert "Stock covers every open order again: 10 available at Acme" in all_text(resolved)
+    assert resolved["text"] == "✅ MUG-1 every waiting order covered: 10 in stock at Acme"
 
 
 async def test_closing_orders_shrinks_then_resolves_the_alert(stack: Stack) -> None:
@@ -156,10 +166,8 @@ async def test_closing_orders_shrinks_then_resolves_the_alert(stack: Stack) -> N
     assert closed.alerts.resolved == 1
     [alert] = await backorder_alerts(stack)
     assert alert.state == AlertState.RESOLVED
-    assert alert.resolution == (
-        "Stock covers every open order again: 3 available at Acme for 2 unit(s) ordered."
-    )
-    assert stack.only_alert()["text"].startswith("✅ Resolved")
+    assert alert.resolution == "every waiting order covered: 3 in stock at Acme"
+    assert stack.only_alert()["text"].startswith("✅ MUG-1 every waiting order covered")
 
 
 async def test_stockouts_count_as_zero_and_unknown_stock_marks_nothing(stack: Stack) -> None:
@@ -200,14 +208,13 @@ async def test_nothing_to_do_costs_one_query(stack: Stack) -> None:
         statements.append(statement)
 
     engine = stack.runtime.engine.sync_engine
-    channel = stack.settings.slack.alert_channel
     async with stack.runtime.sessions() as session, session.begin():
         acme = await session.scalar(select(Supplier.id).where(Supplier.name == "Acme"))
         event.listen(engine, "before_cursor_execute", record)
         try:
-            await backorders.refresh(session, channel=channel)
-            await backorders.refresh(session, supplier_id=acme, channel=channel)
-            await backorders.refresh(session, product_ids={1, 2, 3}, channel=channel)
+            await backorders.allocate(session)
+            await backorders.allocate(session, supplier_id=acme)
+            await backorders.allocate(session, product_ids={1, 2, 3})
         finally:
             event.remove(engine, "before_cursor_execute", record)
     # One indexed EXISTS each: no order lines, products or offers are read.
@@ -303,13 +310,17 @@ async def test_long_backorder_lists_stay_within_block_kit_limits(stack: Stack) -
     body = answer["blocks"][1]["text"]["text"]
     assert len(body) <= 3000
     assert body.splitlines()[-1].startswith("…and ") and body.endswith(" more")
-    # A first import of many waiting orders opens one grouped message, not 120.
+    # 120 stockouts, then their waiting orders: one grouped message, not 120 (or 240).
     alerts = await backorder_alerts(stack)
     assert len(alerts) == count + 1
     [group] = [a for a in alerts if a.is_group]
     assert [a.slack_ts for a in alerts if a.slack_ts] == [group.slack_ts]
     message = stack.slack.message(ALERT_CHANNEL_ID, group.slack_ts or "")
-    assert message is not None and f"{count} products at Acme" in message["text"]
+    assert message is not None
+    assert (
+        message["text"]
+        == f"🚨 {count} products at Acme: {count} out of stock · {count} orders waiting"
+    )
 
 
 async def test_restock_date_shows_in_stats(stack: Stack) -> None:

@@ -114,7 +114,7 @@ def test_poll_once_without_slack_prints_alerts_and_summary(workdir: Path) -> Non
     assert result.returncode == 0, result.stderr
     out = result.stdout
     assert "Slack is not configured" in out
-    assert "ALERT ⚠️ Low stock: Blue mug (MUG-1) at Acme: 2 (threshold 5)" in out
+    assert "ALERT ⚠️ MUG-1 low stock at Acme: 2 left (threshold 5)" in out
     assert "Poll summary" in out
     # rows read 2, changed 2, set aside 1 (the negative quantity), opened 1
     assert "│ Acme     │         2 │       2 │         1 │      1 │" in out
@@ -142,7 +142,7 @@ def test_poll_once_posts_to_slack(workdir: Path, monkeypatch: pytest.MonkeyPatch
         result = run_cli("poll", "--once")
         assert result.returncode == 0, result.stdout + result.stderr
         [message] = slack.messages(ALERT_CHANNEL_ID)
-        assert message["text"].startswith("⚠️ Low stock: Blue mug (MUG-1) at Acme: 2")
+        assert message["text"] == "⚠️ MUG-1 low stock at Acme: 2 left (threshold 5)"
         assert slack.warnings == []
 
 

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import func, select
 
 from bot.db.models import AuditEntry, Offer, Product, Substitution
-from tests.helpers import ALERT_CHANNEL_ID, CATALOG_HEADER, Stack
+from tests.helpers import ALERT_CHANNEL_ID, CATALOG_HEADER, Stack, menu_choice
 
 ALLOWED = "U0ALICE"
 STRANGER = "U0MALLORY"
@@ -80,8 +80,9 @@ async def test_switch_button_switches_once_and_resolves(stack: Stack) -> None:
     assert await active_supplier_sku(stack, "MUG-1") == "B-MUG"
     updated = stack.only_alert()
     assert updated["ts"] == message["ts"]
-    assert updated["text"].startswith("✅ Resolved: out of stock: Blue mug")
-    assert "Switched from Acme to Beta by <@U0ALICE>" in json.dumps(updated["blocks"])
+    assert updated["text"] == "✅ MUG-1 switched to Beta by <@U0ALICE>"
+    notes = [r["text"] for r in stack.slack.thread_replies(ALERT_CHANNEL_ID, message["ts"])]
+    assert notes == ["Switched from Acme to Beta by <@U0ALICE> (chosen in Slack)."]
 
     # Double click and a Slack retry: no second switch.
     for retry in (None, 1):
@@ -129,7 +130,11 @@ async def test_substitute_from_the_alert_modal(stack: Stack) -> None:
     message = await out_of_stock_mug(stack)
     sender = await stack.serve_http()
     await sender.block_action(
-        "substitute_product", user_id=ALLOWED, channel_id=ALERT_CHANNEL_ID, message=message
+        "alert_menu",
+        user_id=ALLOWED,
+        channel_id=ALERT_CHANNEL_ID,
+        message=message,
+        selected_option_value=menu_choice(message, "Substitute…"),
     )
     opened = await stack.slack.wait_for_async("views.open")
     view = opened.params["view"]
@@ -148,8 +153,8 @@ async def test_substitute_from_the_alert_modal(stack: Stack) -> None:
     )
     labels = [o["text"]["text"] for o in suggestion.json()["options"]]
     assert labels == [
-        "CAP-3 · Green cap · 9 in stock · 9.99",
-        "CAP-2 · Red cap · 50 in stock · 9.99",
+        "CAP-3 · Green cap · 9 in stock · $9.99",
+        "CAP-2 · Red cap · 50 in stock · $9.99",
     ]
 
     response = await sender.view_submission(
@@ -183,8 +188,13 @@ async def test_substitute_from_the_alert_modal(stack: Stack) -> None:
 async def test_substitute_out_of_stock_is_refused_in_the_modal(stack: Stack) -> None:
     message = await out_of_stock_mug(stack)
     sender = await stack.serve_http()
+    # A message posted before the menu still has its button: it still works.
     await sender.block_action(
-        "substitute_product", user_id=ALLOWED, channel_id=ALERT_CHANNEL_ID, message=message
+        "substitute_product",
+        value=element(message, "acknowledge_alert")["value"],
+        user_id=ALLOWED,
+        channel_id=ALERT_CHANNEL_ID,
+        message=message,
     )
     view = (await stack.slack.wait_for_async("views.open")).params["view"]
     stack.write_feed("Beta", {"B-MUG": 40, "B-CAP3": 0})
@@ -222,7 +232,9 @@ class TestAutomaticSwitch:
         message = await out_of_stock_mug(stack)
         assert await active_supplier_sku(stack, "MUG-1") == "B-MUG"
         message = stack.only_alert()
-        assert "Switched from Acme to Beta automatically" in json.dumps(message["blocks"])
+        assert message["text"] == "✅ MUG-1 switched to Beta automatically"
+        notes = [r["text"] for r in stack.slack.thread_replies(ALERT_CHANNEL_ID, message["ts"])]
+        assert notes[-1].startswith("Switched from Acme to Beta automatically")
         undo = element(message, "undo_switch")
 
         await stack.serve_http()
@@ -263,23 +275,29 @@ class TestUserGroupAccess:
         assert stack.slack.calls_to("usergroups.users.list")
 
 
-async def test_pick_any_other_supplier_from_the_menu(stack: Stack) -> None:
+async def test_pick_another_in_stock_supplier_from_the_menu(stack: Stack) -> None:
     await stack.import_catalog([*CATALOG, "MUG-1,Blue mug,Gamma,G-MUG,3,5,5.00"])
     stack.write_feed("Beta", {"B-MUG": 40, "B-CAP3": 9})
     await stack.poll("Beta")
-    (stack.tmp_path / "feeds" / "gamma.csv").write_text("sku,quantity,price\nG-MUG,7,11.00\n")
+    async with stack.runtime.sessions() as session, session.begin():
+        # Gamma has no feed here: as if a poll had found 7 in stock.
+        gamma = await session.scalar(select(Offer).where(Offer.supplier_sku == "G-MUG"))
+        assert gamma is not None
+        gamma.quantity, gamma.availability = 7, "in_stock"
     stack.write_feed("Acme", {"A-MUG": 0, "A-CAP": 50})
     await stack.poll("Acme")
     message = stack.only_alert()
-    menu = element(message, "switch_supplier_pick")
-    labels = [o["text"]["text"] for o in menu["options"]]
-    assert labels == ["Beta · 40 · 9.99", "Gamma · unknown · 5.00"]
+    assert element(message, "switch_supplier")["text"]["text"].startswith("Switch to Beta")
+    menu = element(message, "switch_supplier_pick")  # the other in-stock suppliers
+    assert [o["text"]["text"] for o in menu["options"]] == ["Gamma · 7 · $5.00"]
 
+    async with stack.runtime.sessions() as session, session.begin():
+        gamma = await session.scalar(select(Offer).where(Offer.supplier_sku == "G-MUG"))
+        assert gamma is not None
+        gamma.quantity = 0  # ran out since the message was drawn
     await stack.serve_http()
-    gamma = menu["options"][1]["value"]
     answer = await stack.click(
-        "switch_supplier_pick", message, ALLOWED, selected_option_value=gamma
+        "switch_supplier_pick", message, ALLOWED, selected_option_value=menu["options"][0]["value"]
     )
-    # Gamma's stock is not known yet (never polled): refused, nothing changes.
     assert answer["text"].startswith("Gamma has no stock of MUG-1")
     assert await active_supplier_sku(stack, "MUG-1") == "A-MUG"

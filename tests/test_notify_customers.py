@@ -30,7 +30,7 @@ from bot.db.types import utcnow
 from bot.slack.texts import NOT_ALLOWED
 from tests.fakes.slack_requests import AsyncSlackRequestSender
 from tests.fakes.smtp_server import FakeSMTPServer
-from tests.helpers import ALERT_CHANNEL_ID, CATALOG_HEADER, CONFIG, Stack
+from tests.helpers import ALERT_CHANNEL_ID, CATALOG_HEADER, CONFIG, Stack, menu_choice
 
 CATALOG = [
     CATALOG_HEADER,
@@ -710,11 +710,15 @@ async def test_the_button_on_a_posted_alert_opens_the_modal(
     await add_order(stack, "1002", "Grace Hopper", "grace@example.com", backordered=0)
     write_acme_feed(stack)
     await stack.poll("Acme")
-    stockout = next(m for m in stack.alert_messages() if m["text"].startswith("🚨 Out of stock"))
+    stockout = next(m for m in stack.alert_messages() if m["text"].startswith("🚨 MUG-1"))
     sender = await stack.serve_http()
 
     await sender.block_action(
-        "notify_customers", user_id="U0ALICE", channel_id=ALERT_CHANNEL_ID, message=stockout
+        "alert_menu",
+        user_id="U0ALICE",
+        channel_id=ALERT_CHANNEL_ID,
+        message=stockout,
+        selected_option_value=menu_choice(stockout, "Email customers…"),
     )
     call = await stack.slack.wait_for_async("views.open")
     assert call.ok, call.response

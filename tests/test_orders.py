@@ -240,7 +240,8 @@ def test_cli_import_then_close(workdir: Path, monkeypatch: pytest.MonkeyPatch) -
         )
         assert "Backorder alerts: 1 opened, 0 updated, 0 resolved." in result.stdout
         [message] = slack.messages(ALERT_CHANNEL_ID)  # posted before the command ended
-        assert "Blue mug" in message["text"] and "3 unit" in str(message["blocks"])
+        assert message["text"] == "⏳ MUG-1 backordered at Acme · 2 orders waiting"
+        assert "2 orders · 3 units waiting" in str(message["blocks"])
 
         again = run_cli("orders", "import", str(path))
         assert "0 order(s) created, 0 updated, 3 unchanged" in again.stdout
@@ -253,7 +254,7 @@ def test_cli_import_then_close(workdir: Path, monkeypatch: pytest.MonkeyPatch) -
         assert "Order 1002 is now fulfilled." in closed.stdout
         assert "Backorder alerts: 0 opened, 0 updated, 1 resolved." in closed.stdout
         [message] = slack.messages(ALERT_CHANNEL_ID)
-        assert message["text"].startswith("✅ Resolved")
+        assert message["text"] == "✅ MUG-1 every waiting order covered: 3 in stock at Acme"
         assert slack.warnings == []
 
 

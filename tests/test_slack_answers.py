@@ -12,7 +12,7 @@ from sqlalchemy import func, select, text
 
 from bot.db.models import Alert, AlertState, AuditEntry, Substitution
 from bot.slack.texts import GENERIC_ERROR, NOT_ALLOWED, STALE_BUTTON
-from tests.helpers import ALERT_CHANNEL_ID, Stack
+from tests.helpers import ALERT_CHANNEL_ID, Stack, menu_choice
 from tests.test_fix_actions import ALLOWED, STRANGER, active_supplier_sku, element, out_of_stock_mug
 
 SUBSTITUTE_MODAL = "substitute_product_modal"
@@ -48,7 +48,11 @@ async def ephemeral_to(stack: Stack, user: str) -> str:
 async def open_substitute_modal(stack: Stack, message: dict[str, Any]) -> dict[str, Any]:
     assert stack.sender is not None
     await stack.sender.block_action(
-        "substitute_product", user_id=ALLOWED, channel_id=ALERT_CHANNEL_ID, message=message
+        "alert_menu",
+        user_id=ALLOWED,
+        channel_id=ALERT_CHANNEL_ID,
+        message=message,
+        selected_option_value=menu_choice(message, "Substitute…"),
     )
     return dict((await stack.slack.wait_for_async("views.open")).params["view"])
 
@@ -76,6 +80,8 @@ async def submit_substitute(
         ("switch_supplier", {"value": "1"}),
         ("switch_supplier_pick", {"selected_option_value": "1:2:3"}),
         ("snooze_alert", {"selected_option_value": "1:5h"}),
+        ("alert_menu", {"selected_option_value": "snooze_5h:1"}),
+        ("alert_menu", {"selected_option_value": "substitute"}),
         ("undo_switch", {"value": "-4"}),
         ("substitute_product", {"value": "0"}),
         ("notify_customers", {"value": "1_0"}),
@@ -101,7 +107,9 @@ async def test_people_not_allowed_are_told_so_and_nothing_changes(stack: Stack) 
         ("acknowledge_alert", {}),
         ("snooze_alert", {"selected_option_value": f"{alert}:4h"}),
         ("switch_supplier", {}),
-        ("substitute_product", {}),
+        ("substitute_product", {"value": alert}),  # the button of messages posted earlier
+        ("alert_menu", {"selected_option_value": menu_choice(message, "Substitute…")}),
+        ("alert_menu", {"selected_option_value": menu_choice(message, "Snooze 1 hour")}),
         ("notify_customers", {"value": alert}),
     ]
     for action_id, options in clicks:

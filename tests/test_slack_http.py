@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from bot.db.models import Alert, AlertState, AuditEntry
 from bot.db.types import utcnow
-from tests.helpers import ALERT_CHANNEL_ID, CATALOG_HEADER, Stack
+from tests.helpers import ALERT_CHANNEL_ID, CATALOG_HEADER, Stack, menu_choice
 
 CATALOG = [
     CATALOG_HEADER,
@@ -58,7 +58,7 @@ async def test_stock_shows_every_supplier(stack: Stack) -> None:
     assert answer["response_type"] == "ephemeral"
     text = json.dumps(answer["blocks"], ensure_ascii=False)
     assert "*Acme* *(active)*: 0" in text
-    assert "*Beta*: 40 · 9.99" in text
+    assert "*Beta*: 40 · $9.99" in text
     assert "Open alerts: out of stock" in text
 
 
@@ -122,19 +122,11 @@ async def test_snooze_then_reminder_when_it_ends(stack: Stack) -> None:
     message = await with_out_of_stock_alert(stack)
     sender = await stack.serve_http()
     await sender.block_action(
-        "snooze_alert",
+        "alert_menu",
         user_id="U0BOB",
         channel_id=ALERT_CHANNEL_ID,
         message=message,
-        selected_option_value=next(
-            o["value"]
-            for b in message["blocks"]
-            if b["type"] == "actions"
-            for e in b["elements"]
-            if e["action_id"] == "snooze_alert"
-            for o in e["options"]
-            if o["value"].endswith(":4h")
-        ),
+        selected_option_value=menu_choice(message, "Snooze 4 hours"),
     )
     await stack.slack.wait_for_async(
         lambda call: call.method == "chat.postMessage" and call.params.get("thread_ts")

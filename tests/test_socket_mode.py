@@ -118,7 +118,7 @@ async def test_a_command_and_a_button_are_acked_and_answered(
     assert answer["text"] == "Switched MUG-1 to Beta (40 in stock)."
     assert answer["response_type"] == "ephemeral"
     await stack.slack.wait_for_async(lambda c: c.method == "chat.update" and c.ok)
-    assert stack.only_alert()["text"].startswith("✅ Resolved")
+    assert stack.only_alert()["text"].startswith("✅ MUG-1 switched to Beta by <@")
 
 
 async def test_a_refresh_request_is_followed_by_a_new_connection(

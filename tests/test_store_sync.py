@@ -167,14 +167,14 @@ async def out_of_stock_with_webhooks(stack: Stack) -> None:
 
 
 async def backordered_units(stack: Stack) -> dict[str, int]:
-    """Units backordered, by SKU, as the open backorder alerts say."""
+    """Units backordered, by SKU, as the open product alerts say."""
     async with stack.runtime.sessions() as session:
         rows = await session.execute(
             select(Product.sku, Alert.details)
             .join(Product, Product.id == Alert.product_id)
-            .where(Alert.kind == AlertKind.BACKORDER, Alert.state != AlertState.RESOLVED)
+            .where(Alert.state != AlertState.RESOLVED, Alert.is_group.is_(False))
         )
-        return {sku: details["units"] for sku, details in rows.all()}
+        return {sku: details["units"] for sku, details in rows.all() if details.get("units")}
 
 
 def all_text(message: dict[str, Any]) -> str:

@@ -144,7 +144,7 @@ async def test_a_delisted_cj_variant_reads_discontinued_by_the_supplier(
 
     assert summary.error is None
     message = stack.only_alert()
-    assert message["text"].startswith("🚨 Out of stock: Blue mug")
+    assert message["text"] == "🚨 MUG-1 out of stock at CJ"
     assert "discontinued by the supplier" in all_text(message)
 
 

@@ -1,4 +1,5 @@
-"""Alert lifecycle: open, update, group, resolve, acknowledge and snooze.
+"""Alert lifecycle: open, group, resolve, acknowledge and snooze; supplier and store
+alerts. Product alerts decide their state in `bot.core.problems`.
 
 Alerts are stored first and marked `needs_sync`; `bot.slack.outbox` tells Slack
 later. So nothing is lost when Slack is down and nothing is posted twice.
@@ -6,20 +7,18 @@ later. So nothing is lost when Slack is down and nothing is posted twice.
 
 from __future__ import annotations
 
-from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.core.rules import StockState
+from bot.core.text import mention
 from bot.db.models import Alert, AlertKind, AlertNote, AlertState, AuditEntry
 from bot.db.types import utcnow
 from bot.errors import UserError
 
-STOCK_KINDS = (AlertKind.LOW_STOCK, AlertKind.OUT_OF_STOCK)
 SYSTEM_ACTOR = "stockbot"
 
 
@@ -32,29 +31,8 @@ class EvaluationResult:
     touched_alert_ids: set[int] = field(default_factory=set)
 
 
-def stock_dedup_key(kind: str, product_id: int) -> str:
-    return f"{kind}:product:{product_id}"
-
-
 def supplier_dedup_key(kind: str, supplier_id: int) -> str:
     return f"{kind}:supplier:{supplier_id}"
-
-
-def _describe_stock(state: StockState) -> dict[str, Any]:
-    return {
-        "quantity": state.quantity,
-        "availability": state.availability,
-        "threshold": state.threshold,
-        "supplier_id": state.supplier_id,
-    }
-
-
-def _resolution_text(state: StockState, new_kind: AlertKind | None) -> str:
-    if new_kind == AlertKind.OUT_OF_STOCK:
-        return "Now out of stock: see the new stockout alert."
-    if new_kind == AlertKind.LOW_STOCK:
-        return f"Partly restocked ({state.quantity} left, still low): see the new low-stock alert."
-    return f"Back in stock: {state.quantity} available (threshold {state.threshold})."
 
 
 def touch(alert: Alert, now: datetime) -> None:
@@ -64,87 +42,12 @@ def touch(alert: Alert, now: datetime) -> None:
 
 
 def mark_resolved(alert: Alert, now: datetime, resolution: str) -> None:
+    """`resolution` is Slack mrkdwn: how it ended, outside text escaped."""
     alert.state = AlertState.RESOLVED
     alert.resolved_at = now
     alert.resolution = resolution
     alert.snoozed_until = None
     touch(alert, now)
-
-
-async def evaluate_stock(
-    session: AsyncSession,
-    states: list[StockState],
-    *,
-    group_over: int,
-    channel: str,
-    now: datetime | None = None,
-) -> EvaluationResult:
-    """Bring stock alerts in line with `states`: open, update in place, resolve."""
-    now = now or utcnow()
-    result = EvaluationResult()
-    open_alerts = (
-        await session.scalars(
-            select(Alert).where(
-                Alert.kind.in_(STOCK_KINDS),
-                Alert.state != AlertState.RESOLVED,
-                Alert.product_id.is_not(None),
-            )
-        )
-    ).all()
-    by_product: dict[int, list[Alert]] = defaultdict(list)
-    for alert in open_alerts:
-        by_product[alert.product_id].append(alert)  # type: ignore[index]
-
-    groups_to_check: set[int] = set()
-    to_open: dict[tuple[AlertKind, int], list[StockState]] = defaultdict(list)
-    for state in states:
-        wanted = state.alert_kind
-        has_wanted = False
-        for alert in by_product.get(state.product_id, ()):
-            if alert.kind == wanted:
-                has_wanted = True
-                details = _describe_stock(state)
-                if alert.details != details:
-                    alert.details = details
-                    touch(alert, now)
-                    result.updated += 1
-                    result.touched_alert_ids.add(alert.id)
-                    if alert.group_id:
-                        groups_to_check.add(alert.group_id)
-            elif state.is_healthy or wanted is not None:
-                mark_resolved(alert, now, _resolution_text(state, wanted))
-                result.resolved += 1
-                result.touched_alert_ids.add(alert.id)
-                if alert.group_id:
-                    groups_to_check.add(alert.group_id)
-        if wanted is not None and not has_wanted:
-            to_open[(wanted, state.supplier_id)].append(state)
-
-    await session.flush()
-    for (kind, supplier_id), opening in to_open.items():
-        group_id = None
-        if len(opening) > group_over:
-            group_id = await open_group(session, kind, supplier_id, len(opening), channel, now)
-            result.grouped += len(opening)
-        # One executemany: thousands of alerts in a storm must not cost a round trip each.
-        rows = [
-            alert_values(
-                kind,
-                stock_dedup_key(kind, state.product_id),
-                channel,
-                now,
-                product_id=state.product_id,
-                supplier_id=state.supplier_id,
-                details=_describe_stock(state),
-                group_id=group_id,
-            )
-            for state in opening
-        ]
-        await session.execute(insert(Alert.__table__), rows)
-        result.opened += len(rows)
-    await session.flush()
-    await settle_groups(session, groups_to_check, now)
-    return result
 
 
 def alert_values(
@@ -187,7 +90,8 @@ async def open_group(
     channel: str,
     now: datetime,
 ) -> int:
-    """One message for `count` new alerts of one supplier (a storm); its id."""
+    """One message for `count` new alerts of one supplier (a storm); its id. `kind` is
+    the worst of them when it opened; the message shows its members as they are now."""
     group = new_alert(
         kind,
         f"group:{kind}:supplier:{supplier_id}:{now.isoformat()}",
@@ -206,7 +110,7 @@ async def settle_groups(
     session: AsyncSession,
     group_ids: set[int],
     now: datetime,
-    resolution: str = "Every product in this group is back in stock.",
+    resolution: str = "every product here is fine again",
 ) -> None:
     """Refresh grouped messages; resolve a group once all its members are resolved."""
     for group_id in group_ids:
@@ -343,17 +247,36 @@ def audit(
     )
 
 
+async def _open_members(session: AsyncSession, group: Alert) -> list[Alert]:
+    """A group's members still open: what "acknowledge all" and "snooze all" act on."""
+    if not group.is_group:
+        return []
+    return list(
+        await session.scalars(
+            select(Alert).where(Alert.group_id == group.id, Alert.state != AlertState.RESOLVED)
+        )
+    )
+
+
 async def acknowledge(session: AsyncSession, alert_id: int, user_id: str) -> Alert:
+    """Acknowledge an alert; on a group, every product still open in it too."""
     alert = await _actionable_alert(session, alert_id)
     if alert.state == AlertState.ACKNOWLEDGED:
         return alert  # a double click or a Slack retry changes nothing
     now = utcnow()
-    alert.state = AlertState.ACKNOWLEDGED
-    alert.acknowledged_by = user_id
-    alert.snoozed_until = None
-    touch(alert, now)
-    session.add(AlertNote(alert_id=alert.id, text=f"Acknowledged by <@{user_id}>.", created_at=now))
-    audit(session, user_id, "acknowledge_alert", alert)
+    members = await _open_members(session, alert)
+    for each in (alert, *members):
+        each.state = AlertState.ACKNOWLEDGED
+        each.acknowledged_by = user_id
+        each.snoozed_until = None
+        touch(each, now)
+    every = f" (all {len(members)} open products)" if members else ""
+    session.add(
+        AlertNote(
+            alert_id=alert.id, text=f"Acknowledged by {mention(user_id)}{every}.", created_at=now
+        )
+    )
+    audit(session, user_id, "acknowledge_alert", alert, members=len(members))
     await session.flush()
     return alert
 
@@ -377,14 +300,17 @@ async def snooze(session: AsyncSession, alert_id: int, user_id: str, choice: str
         and alert.snoozed_until >= until - (timedelta(minutes=1))
     ):
         return alert  # same snooze clicked twice
-    alert.state = AlertState.SNOOZED
-    alert.snoozed_by = user_id
-    alert.snoozed_until = until
-    touch(alert, now)
+    members = await _open_members(session, alert)
+    for each in (alert, *members):
+        each.state = AlertState.SNOOZED
+        each.snoozed_by = user_id
+        each.snoozed_until = until
+        touch(each, now)
+    every = f" (all {len(members)} open products)" if members else ""
     session.add(
         AlertNote(
             alert_id=alert.id,
-            text=f"Snoozed for {snooze_label(choice)} by <@{user_id}>.",
+            text=f"Snoozed for {snooze_label(choice)} by {mention(user_id)}{every}.",
             created_at=now,
         )
     )
@@ -405,11 +331,13 @@ async def wake_snoozed(session: AsyncSession, now: datetime | None = None) -> in
         alert.state = AlertState.OPEN
         alert.snoozed_until = None
         touch(alert, now)
+        if alert.group_id is not None:
+            continue  # snoozed with its group: the group's thread gets the reminder
         session.add(
             AlertNote(
                 alert_id=alert.id,
-                text=f"Reminder: the snooze by <@{alert.snoozed_by}> has ended and this is "
-                "still unresolved.",
+                text=f"Reminder: the snooze by {mention(alert.snoozed_by or '')} has ended and "
+                "this is still unresolved.",
                 created_at=now,
             )
         )

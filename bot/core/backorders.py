@@ -1,9 +1,8 @@
 """Backorders: which open order lines the active supplier's stock cannot cover.
 
 The active offer's quantity is allocated to open lines oldest order first; what is
-left uncovered is `OrderLine.backordered`. Each product with backordered units has
-one open `backorder` alert, updated in place as the figures change and resolved
-when stock covers every open order again (or the orders are closed).
+left uncovered is `OrderLine.backordered`. The product's one alert shows what waits
+(`bot.core.problems`); `/backorders` lists it.
 """
 
 from __future__ import annotations
@@ -16,15 +15,10 @@ from typing import Any
 from sqlalchemy import CompoundSelect, Select, distinct, exists, func, select, union
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.core import alerts
-from bot.core.alerts import EvaluationResult
 from bot.core.availability import Availability, is_stockout
 from bot.core.search import NotFound, not_found, product_by_sku
 from bot.db.chunks import chunks
 from bot.db.models import (
-    Alert,
-    AlertKind,
-    AlertState,
     Offer,
     Order,
     OrderLine,
@@ -112,25 +106,14 @@ def _open_lines() -> Select[tuple[int]]:
     )
 
 
-def _open_backorder_alerts() -> Select[tuple[int | None]]:
-    return select(Alert.product_id).where(
-        Alert.kind == AlertKind.BACKORDER,
-        Alert.state != AlertState.RESOLVED,
-        Alert.product_id.is_not(None),
-    )
-
-
 async def _targets(
     session: AsyncSession, product_ids: set[int] | None, supplier_id: int | None
 ) -> list[int]:
     if product_ids is not None and not product_ids:
         return []
-    # One indexed look-up answers the usual case: no open orders, no backorder alerts.
+    # One indexed look-up answers the usual case: no open orders.
     busy = await session.scalar(
-        select(
-            exists(select(Order.id).where(Order.status == OrderStatus.OPEN))
-            | exists(_open_backorder_alerts())
-        )
+        select(exists(select(Order.id).where(Order.status == OrderStatus.OPEN)))
     )
     if not busy:
         return []
@@ -138,7 +121,7 @@ async def _targets(
         return sorted(product_ids)
     query: CompoundSelect
     if supplier_id is None:
-        query = union(_open_lines(), _open_backorder_alerts())
+        return sorted(set(await session.scalars(_open_lines())))
     else:
         active = (
             select(Product.id)
@@ -149,8 +132,6 @@ async def _targets(
         query = union(
             _open_lines().where(OrderLine.product_id.in_(active)),
             _open_lines().where(OrderLine.supplier_id == supplier_id),
-            _open_backorder_alerts().where(Alert.product_id.in_(active)),
-            _open_backorder_alerts().where(Alert.supplier_id == supplier_id),
         )
     return sorted(pid for pid in (await session.scalars(query)) if pid is not None)
 
@@ -181,139 +162,51 @@ def _allocate(lines: list[OrderLine], supply: _Supply) -> None:
             line.supplier_id = supply.supplier_id
 
 
-def _details(lines: list[tuple[OrderLine, datetime]], supply: _Supply) -> dict[str, Any] | None:
-    waiting = [(line, ordered_at) for line, ordered_at in lines if line.backordered > 0]
-    if not waiting:
-        return None
-    return {
-        "orders": len({line.order_id for line, _ in waiting}),
-        "units": sum(line.backordered for line, _ in waiting),
-        "oldest": min(ordered_at for _, ordered_at in waiting).isoformat(),
-        "supplier_id": supply.supplier_id,
-    }
-
-
-def _resolution(lines: list[tuple[OrderLine, datetime]], supply: _Supply) -> str:
-    if not lines:
-        return "No open order is waiting for this product any more."
-    units = sum(line.quantity for line, _ in lines)
-    if supply.supplier is None:
-        return "The product has no active supplier, so no order is counted as backordered."
-    if supply.available is None:
-        if supply.availability == Availability.IN_STOCK:
-            return f"{supply.supplier} has it in stock (no quantity given)."
-        return (
-            f"{supply.supplier} gives no stock quantity now, so no order is counted as backordered."
-        )
-    return (
-        f"Stock covers every open order again: {supply.available} available at "
-        f"{supply.supplier} for {units} unit(s) ordered."
-    )
-
-
-async def refresh(
+async def allocate(
     session: AsyncSession,
     *,
     product_ids: set[int] | None = None,
     supplier_id: int | None = None,
-    channel: str,
-    now: datetime | None = None,
-    group_over: int | None = None,
-) -> EvaluationResult:
-    """Re-allocate stock to open lines and bring `backorder` alerts in line.
+) -> None:
+    """Re-allocate the active offers' stock to open order lines, oldest first.
 
     For `product_ids`; else for the products whose active offer (or whose open
-    lines) belong to `supplier_id`; else for every product with open lines.
-    With `group_over`, more new alerts than that for one supplier (say, a first
-    import of every open order) share one grouped message, as stock alerts do.
-    """
-    now = now or utcnow()
-    result = EvaluationResult()
-    to_open: dict[int | None, list[tuple[int, dict[str, Any]]]] = {}
-    groups: set[int] = set()
+    lines) belong to `supplier_id`; else for every product with open lines. The
+    alerts follow from the result (`bot.core.problems.evaluate`)."""
     for chunk in chunks(await _targets(session, product_ids, supplier_id)):
-        await _refresh_chunk(session, chunk, now, result, to_open, groups)
-    for group_supplier, opening in to_open.items():
-        group_id = None
-        if group_over is not None and len(opening) > group_over:
-            group_id = await alerts.open_group(
-                session, AlertKind.BACKORDER, group_supplier, len(opening), channel, now
-            )
-            result.grouped += len(opening)
-        session.add_all(
-            alerts.new_alert(
-                AlertKind.BACKORDER,
-                alerts.stock_dedup_key(AlertKind.BACKORDER, product_id),
-                channel,
-                now,
-                product_id=product_id,
-                supplier_id=group_supplier,
-                details=details,
-                group_id=group_id,
-            )
-            for product_id, details in opening
-        )
-        result.opened += len(opening)
+        await _allocate_chunk(session, chunk)
     await session.flush()
-    await alerts.settle_groups(
-        session, groups, now, "Stock covers the open orders of every product here."
-    )
-    return result
 
 
-async def _refresh_chunk(
-    session: AsyncSession,
-    product_ids: Sequence[int],
-    now: datetime,
-    result: EvaluationResult,
-    to_open: dict[int | None, list[tuple[int, dict[str, Any]]]],
-    groups: set[int],
-) -> None:
-    rows = await session.execute(
-        select(OrderLine, Order.ordered_at)
+async def _allocate_chunk(session: AsyncSession, product_ids: Sequence[int]) -> None:
+    # Closed orders' lines wait for nothing: closing sets them to 0 (`orders.mark_closed`).
+    rows = await session.scalars(
+        select(OrderLine)
         .join(Order, Order.id == OrderLine.order_id)
         .where(Order.status == OrderStatus.OPEN, OrderLine.product_id.in_(product_ids))
         .order_by(OrderLine.product_id, Order.ordered_at, Order.id, OrderLine.id)
     )
-    lines: dict[int, list[tuple[OrderLine, datetime]]] = {}
-    for line, ordered_at in rows:
-        lines.setdefault(line.product_id, []).append((line, ordered_at))
-    open_alerts = {
-        alert.product_id: alert
-        for alert in await session.scalars(
-            select(Alert).where(
-                Alert.kind == AlertKind.BACKORDER,
-                Alert.state != AlertState.RESOLVED,
-                Alert.is_group.is_(False),
-                Alert.product_id.in_(product_ids),
-            )
+    lines: dict[int, list[OrderLine]] = {}
+    for line in rows:
+        lines.setdefault(line.product_id, []).append(line)
+    supplies = await _supplies(session, sorted(lines)) if lines else {}
+    for product_id, product_lines in lines.items():
+        _allocate(product_lines, supplies.get(product_id, NO_SUPPLY))
+
+
+def waiting_totals() -> Select[tuple[int, int, int, datetime]]:
+    """Per product: open orders and units that stock cannot cover, and the oldest one."""
+    return (
+        select(
+            OrderLine.product_id,
+            func.count(distinct(OrderLine.order_id)).label("orders"),
+            func.sum(OrderLine.backordered).label("units"),
+            func.min(Order.ordered_at).label("oldest"),
         )
-    }
-    concerned = sorted(set(lines) | {pid for pid in open_alerts if pid is not None})
-    supplies = await _supplies(session, concerned) if concerned else {}
-    for product_id in concerned:
-        supply = supplies.get(product_id, NO_SUPPLY)
-        product_lines = lines.get(product_id, [])
-        _allocate([line for line, _ in product_lines], supply)
-        details = _details(product_lines, supply)
-        alert = open_alerts.get(product_id)
-        if alert is None:
-            if details is not None:
-                to_open.setdefault(supply.supplier_id, []).append((product_id, details))
-            continue
-        if details is None:
-            alerts.mark_resolved(alert, now, _resolution(product_lines, supply))
-            result.resolved += 1
-        elif alert.details != details:
-            alert.details = details
-            alert.supplier_id = supply.supplier_id
-            alerts.touch(alert, now)
-            result.updated += 1
-        else:
-            continue
-        result.touched_alert_ids.add(alert.id)
-        if alert.group_id is not None:
-            groups.add(alert.group_id)
+        .join(Order, Order.id == OrderLine.order_id)
+        .where(Order.status == OrderStatus.OPEN, OrderLine.backordered > 0)
+        .group_by(OrderLine.product_id)
+    )
 
 
 async def backordered_product_count(session: AsyncSession) -> int:

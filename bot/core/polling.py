@@ -23,7 +23,6 @@ from bot.config import RulesSection, Settings, SupplierConfig
 from bot.core import alerts
 from bot.core.fixes import switching
 from bot.core.reconcile import FeedStage, GuardCounts, mark_unknown_skus
-from bot.core.rules import active_stock_states
 from bot.core.stock_changes import stock_changed
 from bot.db import SQLITE_BEGIN, writer_session_factory
 from bot.db.models import AlertKind, Offer, Supplier
@@ -259,15 +258,16 @@ class Poller:
             summary.alerts_resolved += await alerts.resolve_supplier_alerts(
                 session, supplier_id, "The supplier's feed was read successfully again.", now
             )
-            states = await active_stock_states(
-                session, supplier_id=supplier_id, needing_attention=True
-            )
-            result = await alerts.evaluate_stock(
+            # Product alerts, backorders and stores follow. The configured stores only:
+            # one dropped from the file is no longer pushed.
+            result = await stock_changed(
                 session,
-                states,
-                group_over=self.rules.group_alerts_over,
+                None,
+                supplier_id=supplier_id,
+                stores=[store.name for store in self.settings.stores],
                 channel=self.settings.slack.alert_channel,
                 now=now,
+                group_over=self.rules.group_alerts_over,
             )
             summary.alerts_opened += result.opened
             summary.alerts_resolved += result.resolved
@@ -279,18 +279,6 @@ class Poller:
                     channel=self.settings.slack.alert_channel,
                 )
                 summary.switched = len(switched)
-            # The configured stores only: one dropped from the file is no longer pushed.
-            waiting = await stock_changed(
-                session,
-                None,
-                supplier_id=supplier_id,
-                stores=[store.name for store in self.settings.stores],
-                channel=self.settings.slack.alert_channel,
-                now=now,
-                group_over=self.rules.group_alerts_over,
-            )
-            summary.alerts_opened += waiting.opened
-            summary.alerts_resolved += waiting.resolved
 
     async def _record_failure(
         self,

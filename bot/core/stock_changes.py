@@ -2,8 +2,9 @@
 
 A poll, a supplier switch, an order created, changed or closed: each changes how
 much of a product is free for customers. Then, in the same transaction, stock is
-re-allocated to open order lines (backorders and their alerts follow) and the
-storefronts are told what to show. Every such change goes through `stock_changed`.
+re-allocated to open order lines, each product's one alert follows (its state,
+what waits, its alternatives) and the storefronts are told what to show. Every
+such change goes through `stock_changed`.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.core import backorders, store_sync
 from bot.core.alerts import EvaluationResult
+from bot.core.problems import evaluate, freshness
 from bot.db.types import utcnow
 
 
@@ -28,19 +30,23 @@ async def stock_changed(
     now: datetime | None = None,
     group_over: int | None = None,
 ) -> EvaluationResult:
-    """Bring backorders and the stores' wanted stock in line for these products.
+    """Bring backorders, product alerts and the stores' wanted stock in line.
 
     `product_ids` None: every product of `supplier_id` (or every product at all).
-    `stores` None: the stores already synced. `group_over`: more new backorder
-    alerts than this for one supplier share one message. Returns the backorder
+    `stores` None: the stores already synced. `group_over`: more new product
+    alerts than this for one supplier share one message. Returns the product
     alerts opened, updated and resolved."""
-    result = await backorders.refresh(
+    now = now or utcnow()
+    await backorders.allocate(session, product_ids=product_ids, supplier_id=supplier_id)
+    result = await evaluate.evaluate(
         session,
         product_ids=product_ids,
         supplier_id=supplier_id,
         channel=channel,
-        now=now or utcnow(),
+        now=now,
         group_over=group_over,
     )
+    # Another supplier's stock or price changed: the alternatives shown are out of date.
+    await freshness.mark_stale(session, now=now, supplier_id=supplier_id, product_ids=product_ids)
     await store_sync.mark_wanted(session, product_ids, stores, supplier_id=supplier_id)
     return result

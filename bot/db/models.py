@@ -45,6 +45,8 @@ class Base(DeclarativeBase):
 
 
 class AlertKind(enum.StrEnum):
+    # Low stock, out of stock and backorder are the states of a product's one alert:
+    # its kind moves in place (bot.core.problems); the others are their own alerts.
     LOW_STOCK = "low_stock"
     OUT_OF_STOCK = "out_of_stock"
     SUPPLIER_FEED = "supplier_feed"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from bot.currency import DEFAULT_CURRENCY
 from bot.slack.render.alert_message import fallback_text
 from bot.slack.render.stock_text import kind_label, offer_lines
 from bot.views.cards import AlertCard
@@ -10,27 +11,33 @@ from bot.views.lookup import AlertSummary
 MEMBERS_SHOWN = 10
 
 
-def console_text(card: AlertCard) -> str:
+def _plain(text: str) -> str:
+    """Slack mrkdwn as a terminal shows it: no bold markers, entities read back."""
+    return text.replace("*", "").replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+
+
+def console_text(card: AlertCard, currency: str = DEFAULT_CURRENCY) -> str:
     """The alert as a few plain lines (the console sink prints them)."""
-    lines = [fallback_text(card).replace("*", "")]
+    lines = [_plain(fallback_text(card))]
+    if card.is_resolved:
+        return lines[0]
     if card.product:
-        lines += [f"    {line.replace('*', '')}" for line in offer_lines(card.product)]
+        lines += [f"    {_plain(line)}" for line in offer_lines(card.product, currency)]
     if card.members:
         lines += [f"    - {m.sku} {m.title}" for m in card.members[:MEMBERS_SHOWN]]
         if card.members_total > MEMBERS_SHOWN:
             lines.append(f"    …and {card.members_total - MEMBERS_SHOWN} more")
-    if card.is_resolved and card.resolution:
-        lines.append(f"    {card.resolution}")
     return "\n".join(lines)
 
 
 def console_alert_summary(summary: AlertSummary) -> str:
-    """Open alerts as plain lines, shown when the bot starts without Slack."""
+    """Open alerts as plain lines, most severe first, shown when the bot starts without Slack."""
     if not summary.counts:
         return "No open alerts."
     lines = [f"Open alerts ({sum(summary.counts.values())}):"]
     for line in summary.lines:
         subject = f"{line.sku} {line.title}" if line.sku else (line.supplier or "")
         stock = f": {line.quantity} left" if line.sku and line.quantity is not None else ""
-        lines.append(f"  - {kind_label(line.kind)}: {subject}{stock} ({line.state})")
+        waiting = f", {line.waiting_units} units waiting" if line.waiting_units else ""
+        lines.append(f"  - {kind_label(line.kind)}: {subject}{stock}{waiting} ({line.state})")
     return "\n".join(lines)

@@ -19,6 +19,9 @@ class ActionId(StrEnum):
     UNDO_SWITCH = "undo_switch"
     SUBSTITUTE = "substitute_product"
     NOTIFY_CUSTOMERS = "notify_customers"
+    # The overflow menu of a product alert (snooze, substitute, email), and a group's list.
+    ALERT_MENU = "alert_menu"
+    OPEN_GROUP_LIST = "open_group_list"
     # Inside modals (the substitute menu also asks for its options by this ID).
     SUBSTITUTE_PICK = "substitute_pick"
     SUBSTITUTE_NOTE = "substitute_note"
@@ -40,6 +43,7 @@ class BlockId(StrEnum):
 class CallbackId(StrEnum):
     SUBSTITUTE_MODAL = "substitute_product_modal"
     NOTIFY_MODAL = "notify_customers_modal"
+    GROUP_LIST_MODAL = "group_list_modal"
 
 
 class Command(StrEnum):

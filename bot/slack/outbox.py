@@ -25,6 +25,7 @@ from slack_sdk.web.async_slack_response import AsyncSlackResponse
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from bot.currency import DEFAULT_CURRENCY
 from bot.db.models import Alert, AlertNote
 from bot.db.types import utcnow
 from bot.slack.console import console_text
@@ -73,11 +74,12 @@ class AlertSink(Protocol):
 class SlackSink:
     """Alert messages through the Slack Web API."""
 
-    def __init__(self, client: AsyncWebClient) -> None:
+    def __init__(self, client: AsyncWebClient, currency: str = DEFAULT_CURRENCY) -> None:
         self.client = client
+        self.currency = currency
 
     async def post(self, card: AlertCard, channel: str) -> Posted:
-        message = alert_message(card)
+        message = alert_message(card, self.currency)
         response = await self._call(
             self.client.chat_postMessage,
             channel=channel,
@@ -88,7 +90,7 @@ class SlackSink:
         return Posted(channel=str(response["channel"]), ts=str(response["ts"]))
 
     async def update(self, card: AlertCard, channel: str, ts: str) -> None:
-        message = alert_message(card)
+        message = alert_message(card, self.currency)
         await self._call(
             self.client.chat_update,
             channel=channel,
@@ -137,18 +139,20 @@ def _classify(exc: SlackApiError) -> Exception:
 class ConsoleSink:
     """Alerts printed to the terminal when Slack is not configured."""
 
-    def __init__(self, console: Console | None = None) -> None:
+    def __init__(self, console: Console | None = None, currency: str = DEFAULT_CURRENCY) -> None:
         self.console = console or Console(highlight=False, soft_wrap=True)
+        self.currency = currency
         self._counter = 0
 
     async def post(self, card: AlertCard, channel: str) -> Posted:
-        self.console.print(f"[bold]ALERT[/bold] {console_text(card)}", markup=True)
+        self.console.print(f"[bold]ALERT[/bold] {console_text(card, self.currency)}", markup=True)
         self._counter += 1
         return Posted(channel="console", ts=f"console.{card.alert_id}")
 
     async def update(self, card: AlertCard, channel: str, ts: str) -> None:
         label = "RESOLVED" if card.is_resolved else "UPDATED"
-        self.console.print(f"[bold]{label}[/bold] {console_text(card)}", markup=True)
+        text = console_text(card, self.currency)
+        self.console.print(f"[bold]{label}[/bold] {text}", markup=True)
 
     async def reply(self, channel: str, thread_ts: str, text: str) -> str:
         self.console.print(f"    ↳ {text}", markup=False)

@@ -18,3 +18,5 @@ class Services:
     lookup: StockLookup
     access: AccessPolicy
     alert_channel: str
+    # ISO 4217 code the catalog's prices are in ([catalog] currency).
+    currency: str

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from enum import StrEnum
 from typing import Annotated, Any, ClassVar, Self
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
@@ -86,6 +87,28 @@ class SnoozeChoice(ButtonValue):
 
     alert_id: Id
     length: SnoozeLength
+
+
+class MenuItem(StrEnum):
+    """What an option of a product alert's overflow menu does."""
+
+    SNOOZE_1H = "snooze_1h"
+    SNOOZE_4H = "snooze_4h"
+    SNOOZE_24H = "snooze_24h"
+    SUBSTITUTE = "substitute"
+    NOTIFY = "notify"
+
+    @property
+    def snooze_length(self) -> str | None:
+        """The snooze length ("4h") of a snooze item; None for the others."""
+        return self.value.removeprefix("snooze_") if self.value.startswith("snooze_") else None
+
+
+class MenuChoice(ButtonValue):
+    """An option of the overflow menu: "substitute:12", "snooze_4h:12"."""
+
+    item: MenuItem
+    alert_id: Id
 
 
 class SwitchRef(ButtonValue):

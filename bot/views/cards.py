@@ -14,12 +14,14 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
-from bot.core.backorders import OrderStats, order_stats
+from bot.core.backorders import OrderStats, order_stats, waiting_totals
 from bot.core.fixes.substitution import current_substitute
 from bot.core.fixes.switching import SwitchOption, latest_switch, switch_options, switch_text
+from bot.core.problems.states import severity
 from bot.db.models import Alert, AlertState, Offer, Product, Supplier
 
-MAX_GROUP_MEMBERS_SHOWN = 40
+# As many as a message section can show (the rest: "Open list").
+MAX_GROUP_MEMBERS_SHOWN = 60
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,9 +51,15 @@ class ProductCard:
 
 @dataclass(frozen=True, slots=True)
 class MemberLine:
+    """One product of a grouped message (a storm): its problem and what waits for it."""
+
     sku: str
     title: str
+    kind: str
     quantity: int | None
+    availability: str
+    waiting_orders: int
+    waiting_units: int
     resolved: bool
 
 
@@ -81,6 +89,10 @@ class AlertCard:
     members: list[MemberLine] = field(default_factory=list)
     members_total: int = 0
     members_open: int = 0
+    # Open members by kind, and what waits for them all.
+    member_kinds: dict[str, int] = field(default_factory=dict)
+    members_waiting_orders: int = 0
+    members_waiting_units: int = 0
     orders: OrderStats | None = None
     switch_options: list[SwitchOption] = field(default_factory=list)
     last_switch: SwitchLine | None = None
@@ -89,6 +101,10 @@ class AlertCard:
     @property
     def best_switch(self) -> SwitchOption | None:
         return next((option for option in self.switch_options if option.in_stock), None)
+
+    @property
+    def is_group(self) -> bool:
+        return self.members_total > 0
 
     @property
     def is_resolved(self) -> bool:
@@ -140,30 +156,7 @@ async def alert_card(session: AsyncSession, alert: Alert) -> AlertCard:
         stock_changed_at = await session.scalar(
             select(Offer.changed_at).where(Offer.id == product.active_offer_id)
         )
-    members: list[MemberLine] = []
-    total = open_count = 0
-    if alert.is_group:
-        total = await session.scalar(select(func.count()).where(Alert.group_id == alert.id)) or 0
-        open_count = (
-            await session.scalar(
-                select(func.count()).where(
-                    Alert.group_id == alert.id, Alert.state != AlertState.RESOLVED
-                )
-            )
-            or 0
-        )
-        rows = await session.execute(
-            select(Product.sku, Product.title, Offer.quantity, Alert.state)
-            .join(Product, Product.id == Alert.product_id)
-            .outerjoin(Offer, Offer.id == Product.active_offer_id)
-            .where(Alert.group_id == alert.id)
-            .order_by(Alert.state == AlertState.RESOLVED, Product.sku)
-            .limit(MAX_GROUP_MEMBERS_SHOWN)
-        )
-        members = [
-            MemberLine(sku, title, quantity, state == AlertState.RESOLVED)
-            for sku, title, quantity, state in rows
-        ]
+    group = await _group(session, alert) if alert.is_group else _Group()
     orders = options = last_switch = substitute = None
     if product is not None:
         orders = await order_stats(session, product.id)
@@ -186,14 +179,97 @@ async def alert_card(session: AsyncSession, alert: Alert) -> AlertCard:
         supplier=supplier.name if supplier else None,
         product=card_product,
         stock_changed_at=stock_changed_at,
-        members=members,
-        members_total=total,
-        members_open=open_count,
+        members=group.members,
+        members_total=group.total,
+        members_open=group.open,
+        member_kinds=group.kinds,
+        members_waiting_orders=group.waiting_orders,
+        members_waiting_units=group.waiting_units,
         orders=orders,
         switch_options=options or [],
         last_switch=last_switch,
         substitute=substitute,
     )
+
+
+@dataclass(slots=True)
+class _Group:
+    members: list[MemberLine] = field(default_factory=list)
+    total: int = 0
+    open: int = 0
+    kinds: dict[str, int] = field(default_factory=dict)
+    waiting_orders: int = 0
+    waiting_units: int = 0
+
+
+async def group_members(
+    session: AsyncSession, group_id: int, limit: int = MAX_GROUP_MEMBERS_SHOWN
+) -> list[MemberLine]:
+    """A group's products, open ones first, most severe first; each product once."""
+    waiting = waiting_totals().subquery()
+    units = func.coalesce(waiting.c.units, 0)
+    rows = await session.execute(
+        select(
+            Product.sku,
+            Product.title,
+            Alert.kind,
+            Offer.quantity,
+            Offer.availability,
+            func.coalesce(waiting.c.orders, 0),
+            units,
+            Alert.state,
+        )
+        .join(Product, Product.id == Alert.product_id)
+        .outerjoin(Offer, Offer.id == Product.active_offer_id)
+        .outerjoin(waiting, waiting.c.product_id == Alert.product_id)
+        .where(Alert.group_id == group_id)
+        .order_by(
+            Alert.state == AlertState.RESOLVED,
+            severity(Alert.kind, units),
+            units.desc(),
+            Product.sku,
+        )
+        .limit(limit)
+    )
+    return [
+        MemberLine(
+            sku,
+            title,
+            kind,
+            quantity,
+            availability or "unknown",
+            int(orders),
+            int(units_waiting),
+            state == AlertState.RESOLVED,
+        )
+        for sku, title, kind, quantity, availability, orders, units_waiting, state in rows
+    ]
+
+
+async def _group(session: AsyncSession, alert: Alert) -> _Group:
+    group = _Group(members=await group_members(session, alert.id))
+    group.total = await session.scalar(select(func.count()).where(Alert.group_id == alert.id)) or 0
+    open_members = select(Alert.product_id).where(
+        Alert.group_id == alert.id, Alert.state != AlertState.RESOLVED
+    )
+    for kind, count in await session.execute(
+        select(Alert.kind, func.count())
+        .where(Alert.group_id == alert.id, Alert.state != AlertState.RESOLVED)
+        .group_by(Alert.kind)
+    ):
+        group.kinds[kind] = count
+    group.open = sum(group.kinds.values())
+    waiting = waiting_totals().subquery()
+    orders, units = (
+        await session.execute(
+            select(
+                func.coalesce(func.sum(waiting.c.orders), 0),
+                func.coalesce(func.sum(waiting.c.units), 0),
+            ).where(waiting.c.product_id.in_(open_members.with_only_columns(Alert.product_id)))
+        )
+    ).one()
+    group.waiting_orders, group.waiting_units = int(orders), int(units)
+    return group
 
 
 async def _switch_line(

@@ -7,15 +7,20 @@ from dataclasses import dataclass, field
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.core.backorders import BackorderList, backorder_list
+from bot.core.backorders import BackorderList, backorder_list, waiting_totals
+from bot.core.problems.states import severity
 from bot.core.search import MAX_MATCHES, NotFound, matching_words, not_found, product_by_sku
-from bot.db.models import Alert, AlertState, Offer, Product, Supplier
-from bot.views.cards import ProductCard, product_card
+from bot.db.models import Alert, AlertKind, AlertState, Offer, Product, Supplier
+from bot.errors import UserError
+from bot.views.cards import MemberLine, ProductCard, group_members, product_card
+
+MAX_LISTED_MEMBERS = 300
 
 __all__ = [
     "MAX_MATCHES",
     "AlertSummary",
     "Answer",
+    "GroupList",
     "Matches",
     "NotFound",
     "OpenAlertLine",
@@ -40,12 +45,28 @@ class OpenAlertLine:
     title: str | None
     supplier: str | None
     quantity: int | None
+    availability: str | None = None
+    waiting_orders: int = 0
+    waiting_units: int = 0
 
 
 @dataclass(frozen=True, slots=True)
 class AlertSummary:
+    """`/stock` alone: open problems, most severe first, and how many of each kind."""
+
     counts: dict[str, int]
     lines: list[OpenAlertLine] = field(default_factory=list)
+    # Out-of-stock products with orders waiting (counted in "out_of_stock" too).
+    out_of_stock_waiting: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class GroupList:
+    """Every product of a grouped message, for the list a person opens from it."""
+
+    supplier: str | None
+    total: int
+    members: list[MemberLine]
 
 
 Answer = ProductCard | Matches | NotFound | AlertSummary
@@ -60,6 +81,17 @@ class StockLookup:
     async def stock(self, query: str) -> Answer:
         async with self.sessions() as session:
             return await lookup(session, query)
+
+    async def group_list(self, alert_id: int) -> GroupList:
+        """The products of a grouped alert message, most severe first."""
+        async with self.sessions() as session:
+            group = await session.get(Alert, alert_id)
+            if group is None or not group.is_group:
+                raise UserError("That list is no longer available.")
+            supplier = await session.get(Supplier, group.supplier_id) if group.supplier_id else None
+            members = await group_members(session, alert_id, limit=MAX_LISTED_MEMBERS)
+            total = await session.scalar(select(func.count()).where(Alert.group_id == alert_id))
+            return GroupList(supplier.name if supplier else None, total or 0, members)
 
     async def backorders(self, query: str) -> BackorderList | NotFound:
         """`/backorders [SKU]`: every backordered product, or one product's waiting orders."""
@@ -89,19 +121,42 @@ async def _search(session: AsyncSession, query: str) -> ProductCard | Matches | 
 
 
 async def open_alert_summary(session: AsyncSession, limit: int = 20) -> AlertSummary:
+    """Open problems by severity: out of stock with orders waiting, out of stock,
+    backorders by units waiting, low stock (supplier and store problems first)."""
     open_alerts = (Alert.state != AlertState.RESOLVED, Alert.is_group.is_(False))
+    waiting = waiting_totals().subquery()
+    units = func.coalesce(waiting.c.units, 0)
     counts = await session.execute(
         select(Alert.kind, func.count()).where(*open_alerts).group_by(Alert.kind)
     )
+    out_waiting = await session.scalar(
+        select(func.count())
+        .select_from(Alert)
+        .join(waiting, waiting.c.product_id == Alert.product_id)
+        .where(*open_alerts, Alert.kind == AlertKind.OUT_OF_STOCK)
+    )
     rows = await session.execute(
-        select(Alert.kind, Alert.state, Product.sku, Product.title, Supplier.name, Offer.quantity)
+        select(
+            Alert.kind,
+            Alert.state,
+            Product.sku,
+            Product.title,
+            Supplier.name,
+            Offer.quantity,
+            Offer.availability,
+            func.coalesce(waiting.c.orders, 0),
+            units,
+        )
         .outerjoin(Product, Product.id == Alert.product_id)
         .outerjoin(Offer, Offer.id == Product.active_offer_id)
         .outerjoin(Supplier, Supplier.id == Alert.supplier_id)
+        .outerjoin(waiting, waiting.c.product_id == Alert.product_id)
         .where(*open_alerts)
-        .order_by(Alert.kind.desc(), Alert.opened_at)
+        .order_by(severity(Alert.kind, units), units.desc(), Alert.opened_at, Alert.id)
         .limit(limit)
     )
     return AlertSummary(
-        counts=dict(counts.tuples().all()), lines=[OpenAlertLine(*row) for row in rows.tuples()]
+        counts=dict(counts.tuples().all()),
+        lines=[OpenAlertLine(*row) for row in rows.tuples()],
+        out_of_stock_waiting=out_waiting or 0,
     )

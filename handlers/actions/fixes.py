@@ -43,8 +43,19 @@ async def open_substitute_modal(
     services: Services,
 ) -> None:
     await ack()
-    product_id, sku, title = await services.fixes.product_title(alert_id=clicked.alert_id)
+    await show_substitute_modal(clicked.alert_id, body, context, client, services)
+
+
+async def show_substitute_modal(
+    alert_id: int,
+    body: dict[str, Any],
+    context: AsyncBoltContext,
+    client: AsyncWebClient,
+    services: Services,
+) -> None:
+    """The substitute dialog for an alert's product (from its button or its menu)."""
+    product_id, sku, title = await services.fixes.product_title(alert_id=alert_id)
     form = SubstituteForm(
-        alert_id=clicked.alert_id, product_id=product_id, sku=sku, channel_id=context.channel_id
+        alert_id=alert_id, product_id=product_id, sku=sku, channel_id=context.channel_id
     )
     await open_modal(client, body["trigger_id"], substitute_modal(title, form))

@@ -26,9 +26,21 @@ async def open_notify_modal(
     services: Services,
 ) -> None:
     await ack()
+    await show_notify_modal(clicked.alert_id, body, context, client, respond, services)
+
+
+async def show_notify_modal(
+    alert_id: int,
+    body: dict[str, Any],
+    context: AsyncBoltContext,
+    client: AsyncWebClient,
+    respond: AsyncRespond,
+    services: Services,
+) -> None:
+    """The email dialog for an alert's product (from its button or its menu)."""
     if not services.notifier.configured:
         raise NotifyProblem(NOT_CONFIGURED)
-    answer = await services.notifier.preview_for_alert(clicked.alert_id)
+    answer = await services.notifier.preview_for_alert(alert_id)
     if isinstance(answer, Preview):
         channel = context.channel_id or services.alert_channel
         await open_modal(client, body["trigger_id"], notify_modal(answer, channel))

@@ -13,4 +13,5 @@ from bot.slack.services import Services
 
 async def stock(ack: AsyncAck, command: dict[str, Any], services: Services) -> None:
     # A catalog query is fast: the answer goes in the ack itself, visible only to the asker.
-    await ack_with(ack, lookup_message(await services.lookup.stock(command.get("text", ""))))
+    answer = await services.lookup.stock(command.get("text", ""))
+    await ack_with(ack, lookup_message(answer, services.currency))

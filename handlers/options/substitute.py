@@ -17,4 +17,4 @@ async def substitute_choices(
     choices = await services.fixes.substitute_choices(
         str(body.get("value") or ""), alert_id=form.alert_id, sku=form.sku
     )
-    await ack(options=substitute_options(choices))
+    await ack(options=substitute_options(choices, services.currency))

@@ -33,7 +33,7 @@ from bot.config import Settings
 from bot.core.alerts import audit
 from bot.core.fixes.substitution import current_substitute
 from bot.core.search import matching_words, not_found, product_by_sku
-from bot.core.text import clip, clip_lines, escape
+from bot.core.text import clip, clip_lines, escape, mention
 from bot.db.models import (
     Alert,
     AlertKind,
@@ -242,7 +242,7 @@ def summary_text(result: NotifyResult) -> str:
     about = f"`{escape(product.sku)}` {escape(product.title)}"
     sent, failed = result.having("sent"), result.having("failed")
     skipped = result.having("skipped")
-    by = f"<@{result.user_id}>"
+    by = mention(result.user_id)
     if sent:
         plural = "customer" if len(sent) == 1 else "customers"
         headline = f"Emailed {len(sent)} {plural} about {about} (sent by {by})."

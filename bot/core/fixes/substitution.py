@@ -5,13 +5,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import case, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.core import alerts
 from bot.core.availability import STOCKOUT
+from bot.core.backorders import order_stats
 from bot.core.orders import open_order_ids
 from bot.core.search import product_by_sku
+from bot.core.text import escape, mention
 from bot.db.models import Alert, AlertNote, AlertState, Offer, Product, Substitution
 from bot.db.types import utcnow
 from bot.errors import UserError
@@ -29,6 +31,13 @@ class SubstituteChoice:
     title: str
     quantity: int
     price: Decimal | None
+    # Units of the original product that open orders wait for (0: nobody waits).
+    waiting: int = 0
+
+    @property
+    def covers(self) -> bool:
+        """Its stock is enough for every unit waiting."""
+        return self.quantity >= self.waiting
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,15 +53,31 @@ def _in_stock() -> object:
     return (Offer.quantity > 0) & Offer.availability.not_in(STOCKOUT)
 
 
+async def _waiting_units(session: AsyncSession, product_id: int | None) -> int:
+    """Units open orders wait for: the backordered ones, else every open unit."""
+    if product_id is None:
+        return 0
+    stats = await order_stats(session, product_id)
+    return stats.backordered_units or stats.open_units
+
+
 async def substitute_choices(
     session: AsyncSession, *, exclude_product_id: int | None, query: str = ""
 ) -> list[SubstituteChoice]:
-    """In-stock catalog products matching the words typed, with stock and price."""
+    """In-stock catalog products matching the words typed, with stock and price: first
+    those whose stock covers every unit waiting for the product, then the most stock."""
+    waiting = await _waiting_units(session, exclude_product_id)
+    covers = Offer.quantity >= waiting
     statement = (
         select(Product.sku, Product.title, Offer.quantity, Offer.price)
         .join(Offer, Offer.id == Product.active_offer_id)
         .where(_in_stock())  # type: ignore[arg-type]
-        .order_by(Product.title)
+        .order_by(
+            case((covers, 0), else_=1),
+            case((covers, 0), else_=Offer.quantity).desc(),
+            Product.title,
+            Product.sku,
+        )
         .limit(MAX_CHOICES)
     )
     if exclude_product_id is not None:
@@ -61,7 +86,10 @@ async def substitute_choices(
         statement = statement.where(
             or_(func.lower(Product.sku).contains(word), func.lower(Product.title).contains(word))
         )
-    return [SubstituteChoice(*row) for row in await session.execute(statement)]
+    return [
+        SubstituteChoice(sku, title, quantity, price, waiting)
+        for sku, title, quantity, price in await session.execute(statement)
+    ]
 
 
 async def choose_substitute(
@@ -127,8 +155,9 @@ async def choose_substitute(
         session.add(
             AlertNote(
                 alert_id=alert.group_id or alert.id,
-                text=f"Substitute chosen by <@{actor}>: {substitute.sku} {substitute.title} "
-                f"({stock} in stock), for {len(order_ids)} waiting order(s).",
+                text=f"Substitute chosen by {mention(actor)}: `{escape(substitute.sku)}` "
+                f"{escape(substitute.title)} ({stock} in stock), for {len(order_ids)} "
+                "waiting order(s).",
                 created_at=now,
             )
         )

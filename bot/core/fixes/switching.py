@@ -17,8 +17,9 @@ from sqlalchemy.orm import selectinload
 
 from bot.core import alerts
 from bot.core.availability import STOCKOUT, is_stockout
-from bot.core.rules import active_stock_states
+from bot.core.problems.states import NAME_LIMIT
 from bot.core.stock_changes import stock_changed
+from bot.core.text import clip, escape, mention
 from bot.db.models import Alert, AlertNote, AlertState, AuditEntry, Offer, Product
 from bot.db.types import utcnow
 from bot.errors import UserError
@@ -186,37 +187,53 @@ async def switch_supplier(
     )
 
 
+def _name(supplier: object) -> str:
+    """A supplier's name as notes show it: outside text, escaped and kept short."""
+    return escape(clip(str(supplier), NAME_LIMIT))
+
+
+def _by(entry: AuditEntry) -> str:
+    return "automatically" if entry.action == "auto_switch" else f"by {mention(entry.actor)}"
+
+
 def switch_text(entry: AuditEntry) -> str:
-    """ "Switched to X by @user" as the alert and its thread say it."""
+    """ "Switched from A to B by @user" as the alert and its thread say it (Slack mrkdwn:
+    supplier names escaped, the person a real mention)."""
     details = entry.details
-    by = "automatically" if entry.action == "auto_switch" else f"by <@{entry.actor}>"
+    to = _name(details["to_supplier"])
     if entry.action == "undo_switch":
-        return f"Switch undone {by}: back to {details['to_supplier']}."
-    source = f" from {details['from_supplier']}" if details.get("from_supplier") else ""
-    why = f" ({details['reason']})" if details.get("reason") else ""
-    return f"Switched{source} to {details['to_supplier']} {by}{why}."
+        return f"Switch undone {_by(entry)}: back to {to}."
+    source = f" from {_name(details['from_supplier'])}" if details.get("from_supplier") else ""
+    why = f" ({escape(str(details['reason']))})" if details.get("reason") else ""
+    return f"Switched{source} to {to} {_by(entry)}{why}."
+
+
+def _switch_resolution(entry: AuditEntry) -> str:
+    """How a switch ended an alert, after the SKU: "switched to Globex by @pat"."""
+    to = _name(entry.details["to_supplier"])
+    if entry.action == "undo_switch":
+        return f"back on {to} (switch undone {_by(entry)})"
+    return f"switched to {to} {_by(entry)}"
 
 
 async def _reevaluate(
     session: AsyncSession, product: Product, channel: str, now: datetime, entry: AuditEntry
 ) -> int:
-    """Alerts and backorders follow the new active offer; say so on each open alert."""
+    """The product's alert, backorders and stores follow the new active offer; the
+    switch is said in the alert's thread, and is how it ended when it resolves it."""
     open_alerts = (
         await session.scalars(
             select(Alert).where(Alert.product_id == product.id, Alert.state != AlertState.RESOLVED)
         )
     ).all()
-    states = await active_stock_states(session, product_ids={product.id})
     # One product: nothing to group.
-    await alerts.evaluate_stock(session, states, group_over=10**9, channel=channel, now=now)
-    # Backorders and the stores now follow the new supplier's stock.
     await stock_changed(session, {product.id}, channel=channel, now=now)
     note = switch_text(entry)
     resolved = 0
-    for alert in open_alerts:  # the same objects evaluate_stock just changed
+    for alert in open_alerts:  # the same objects stock_changed just changed
         if alert.state == AlertState.RESOLVED:
             resolved += 1
-            alert.resolution = f"{note} {alert.resolution or ''}".strip()
+            alert.resolution = _switch_resolution(entry)
         alerts.touch(alert, now)
         target = alert.group_id or alert.id
         session.add(AlertNote(alert_id=target, text=note, created_at=now))

@@ -1,5 +1,6 @@
-"""The buttons and menus on an alert message: acknowledge and snooze on every open
-alert; switch supplier, undo, substitute and email customers on product alerts."""
+"""The controls on an alert message, one row that fits a phone: the one-click switch
+when a good alternative exists, Acknowledge, and the rest behind an overflow menu.
+A group (storm) gets what makes sense for many products at once."""
 
 from __future__ import annotations
 
@@ -9,78 +10,59 @@ from slack_sdk.models.blocks import (
     ButtonElement,
     InteractiveElement,
     Option,
+    OverflowMenuElement,
     StaticSelectElement,
 )
 
 from bot.core.alerts import SNOOZE_CHOICES, snooze_label
+from bot.core.problems.states import PRODUCT_PROBLEMS
 from bot.core.text import clip
 from bot.slack.ids import ActionId, BlockId
 from bot.slack.render.base import BUTTON_LIMIT
-from bot.slack.render.stock_text import money, quantity_text
-from bot.slack.values import AlertRef, OfferChoice, SnoozeChoice, SwitchRef
+from bot.slack.render.stock_text import money, price_change
+from bot.slack.values import AlertRef, MenuChoice, MenuItem, OfferChoice, SnoozeChoice, SwitchRef
 from bot.views.cards import AlertCard
 
-PRODUCT_KINDS = ("low_stock", "out_of_stock", "backorder")
 MAX_OPTIONS = 100
+_SNOOZE_ITEMS = {"1h": MenuItem.SNOOZE_1H, "4h": MenuItem.SNOOZE_4H, "24h": MenuItem.SNOOZE_24H}
 
 
-def _switch_elements(card: AlertCard) -> list[InteractiveElement]:
-    """The best supplier to switch to as a button; any other one in a menu."""
-    elements: list[InteractiveElement] = []
+def _switch_button(card: AlertCard) -> ButtonElement | None:
     best = card.best_switch
-    if best is not None:
-        percent = best.price_change_percent
-        change = (
-            ""
-            if percent is None
-            else (", same price" if round(percent) == 0 else f", {percent:+.0f}%")
-        )
-        elements.append(
-            ButtonElement(
-                text=clip(
-                    f"Switch to {best.supplier} ({best.quantity} in stock{change})", BUTTON_LIMIT
+    if best is None:
+        return None
+    change = price_change(best.price_change_percent)
+    change = f", {change}" if change else ""
+    return ButtonElement(
+        text=clip(f"Switch to {best.supplier} ({best.quantity} in stock{change})", BUTTON_LIMIT),
+        action_id=ActionId.SWITCH,
+        value=OfferChoice(alert_id=card.alert_id, offer_id=best.offer_id).encode(),
+        style="primary",
+    )
+
+
+def _other_suppliers(card: AlertCard, currency: str) -> StaticSelectElement | None:
+    """The other in-stock alternatives (switching to one without stock is refused)."""
+    others = [o for o in card.switch_options if o.in_stock][1:]
+    if not others:
+        return None
+    return StaticSelectElement(
+        placeholder="Other supplier…",
+        action_id=ActionId.SWITCH_PICK,
+        options=[
+            Option(
+                value=OfferChoice(alert_id=card.alert_id, offer_id=option.offer_id).encode(),
+                label=clip(
+                    f"{option.supplier} · {option.quantity:,} · {money(option.price, currency)}",
+                    BUTTON_LIMIT,
                 ),
-                action_id=ActionId.SWITCH,
-                value=OfferChoice(alert_id=card.alert_id, offer_id=best.offer_id).encode(),
             )
-        )
-    if len(card.switch_options) > (1 if best else 0):
-        elements.append(
-            StaticSelectElement(
-                placeholder="Other supplier…",
-                action_id=ActionId.SWITCH_PICK,
-                options=[
-                    Option(
-                        value=OfferChoice(
-                            alert_id=card.alert_id, offer_id=option.offer_id
-                        ).encode(),
-                        label=clip(
-                            f"{option.supplier} · "
-                            f"{quantity_text(option.quantity, 'unknown')} · "
-                            f"{money(option.price)}",
-                            BUTTON_LIMIT,
-                        ),
-                    )
-                    for option in card.switch_options[:MAX_OPTIONS]
-                ],
-            )
-        )
-    return elements
+            for option in others[:MAX_OPTIONS]
+        ],
+    )
 
 
-def _fix_elements(card: AlertCard) -> list[InteractiveElement]:
-    """Switch supplier, substitute, notify: the ways to fix a product alert."""
-    alert = AlertRef(alert_id=card.alert_id).encode()
-    elements = _switch_elements(card)
-    elements.append(ButtonElement(text="Substitute…", action_id=ActionId.SUBSTITUTE, value=alert))
-    if card.orders and card.orders.open_orders:
-        elements.append(
-            ButtonElement(text="Email customers…", action_id=ActionId.NOTIFY_CUSTOMERS, value=alert)
-        )
-    return elements
-
-
-def _undo_element(card: AlertCard) -> ButtonElement | None:
+def _undo_button(card: AlertCard) -> ButtonElement | None:
     if card.last_switch is None or not card.last_switch.undoable:
         return None
     return ButtonElement(
@@ -91,47 +73,83 @@ def _undo_element(card: AlertCard) -> ButtonElement | None:
     )
 
 
-def _state_elements(card: AlertCard) -> list[InteractiveElement]:
+def _acknowledge(card: AlertCard, text: str = "Acknowledge") -> ButtonElement | None:
+    if card.state == "acknowledged":
+        return None
+    return ButtonElement(
+        text=text,
+        action_id=ActionId.ACKNOWLEDGE,
+        value=AlertRef(alert_id=card.alert_id).encode(),
+    )
+
+
+def _menu(card: AlertCard, *, fixes: bool) -> OverflowMenuElement:
+    """Snooze, and on product alerts substitute and email customers (at most 5 options)."""
+    items = [(f"Snooze {snooze_label(length)}", item) for length, item in _SNOOZE_ITEMS.items()]
+    if fixes:
+        items.append(("Substitute…", MenuItem.SUBSTITUTE))
+        if card.orders and card.orders.open_orders:
+            items.append(("Email customers…", MenuItem.NOTIFY))
+    return OverflowMenuElement(
+        action_id=ActionId.ALERT_MENU,
+        options=[
+            Option(value=MenuChoice(item=item, alert_id=card.alert_id).encode(), label=label)
+            for label, item in items
+        ],
+    )
+
+
+def _group_elements(card: AlertCard) -> list[InteractiveElement]:
+    """Acknowledge all, snooze all, open the list: for many products at once."""
     elements: list[InteractiveElement] = []
-    if card.state != "acknowledged":
-        elements.append(
-            ButtonElement(
-                text="Acknowledge",
-                action_id=ActionId.ACKNOWLEDGE,
-                value=AlertRef(alert_id=card.alert_id).encode(),
-                style="primary",
-            )
-        )
+    acknowledge = _acknowledge(card, "Acknowledge all")
+    if acknowledge is not None:
+        elements.append(acknowledge)
     elements.append(
         StaticSelectElement(
-            placeholder="Snooze…",
+            placeholder="Snooze all…",
             action_id=ActionId.SNOOZE,
             options=[
                 Option(
                     value=SnoozeChoice(alert_id=card.alert_id, length=length).encode(),
-                    label=f"Snooze {snooze_label(length)}",
+                    label=f"Snooze all {snooze_label(length)}",
                 )
                 for length in SNOOZE_CHOICES
             ],
         )
     )
+    elements.append(
+        ButtonElement(
+            text="Open list",
+            action_id=ActionId.OPEN_GROUP_LIST,
+            value=AlertRef(alert_id=card.alert_id).encode(),
+        )
+    )
     return elements
 
 
-def action_blocks(card: AlertCard) -> list[Block]:
+def _elements(card: AlertCard, currency: str) -> list[InteractiveElement]:
+    if card.is_group:
+        return _group_elements(card)
+    is_product = card.product is not None and card.kind in PRODUCT_PROBLEMS
+    candidates = [
+        _undo_button(card),
+        _switch_button(card) if is_product else None,
+        _other_suppliers(card, currency) if is_product else None,
+        _acknowledge(card),
+        _menu(card, fixes=is_product),
+    ]
+    return [element for element in candidates if element is not None]
+
+
+def action_blocks(card: AlertCard, currency: str) -> list[Block]:
     """What people can do about the alert: nothing but undo once it is resolved."""
-    undo = _undo_element(card)
-    fixes_block = BlockId.ALERT_FIXES.of(card.alert_id)
     if card.is_resolved:
-        return [ActionsBlock(block_id=fixes_block, elements=[undo])] if undo else []
-    blocks: list[Block] = [
+        undo = _undo_button(card)
+        block = BlockId.ALERT_FIXES.of(card.alert_id)
+        return [ActionsBlock(block_id=block, elements=[undo])] if undo else []
+    return [
         ActionsBlock(
-            block_id=BlockId.ALERT_ACTIONS.of(card.alert_id), elements=_state_elements(card)
+            block_id=BlockId.ALERT_ACTIONS.of(card.alert_id), elements=_elements(card, currency)
         )
     ]
-    if card.product is not None and card.kind in PRODUCT_KINDS:
-        fixes = _fix_elements(card)
-        if undo:
-            fixes.insert(0, undo)
-        blocks.append(ActionsBlock(block_id=fixes_block, elements=fixes))
-    return blocks

@@ -1,133 +1,201 @@
-"""An alert as a Slack message: title, what happened, its state, and what to do about it."""
+"""An alert as a Slack message, phone first.
+
+The `text` (what a lock screen shows) names the SKU and the problem in one line;
+the body says the title, stock against threshold, what waits, the alternatives,
+then one row of controls. A resolved alert collapses to one line saying how it
+ended. Core-written texts (resolutions, switch lines) are Slack mrkdwn already:
+outside text in them was escaped where they were written.
+"""
 
 from __future__ import annotations
 
-from slack_sdk.models.blocks import Block, HeaderBlock, MarkdownTextObject, SectionBlock
+from slack_sdk.models.blocks import Block, HeaderBlock
 
+from bot.core.problems.states import PRODUCT_PROBLEMS
 from bot.core.text import clip, clip_lines, escape, mention
+from bot.currency import DEFAULT_CURRENCY
 from bot.slack.render.alert_buttons import action_blocks
 from bot.slack.render.base import (
-    FIELD_LIMIT,
     HEADER_LIMIT,
     SECTION_LIMIT,
     Message,
     context,
     message,
+    plural,
     section,
     slack_date,
 )
-from bot.slack.render.stock_text import kind_emoji, kind_label, offer_lines, quantity_text
+from bot.slack.render.group_list import member_line
+from bot.slack.render.stock_text import (
+    alternative_lines,
+    kind_emoji,
+    kind_label,
+    problem_words,
+    quantity_text,
+    waiting_text,
+)
 from bot.views.cards import AlertCard
 
+NOTIFICATION_LIMIT = 99  # a lock screen shows about this much
+TITLE_LIMIT = 150
+SKU_LIMIT = 40
+NAME_LIMIT = 30
 
-def title(card: AlertCard) -> str:
-    emoji, label = kind_emoji(card.kind), kind_label(card.kind)
-    if card.is_resolved:
-        emoji, label = "✅", f"Resolved: {label.lower()}"
-    if card.members_total:
-        return f"{emoji} {label}: {card.members_total} products at {card.supplier}"
-    if card.product:
-        return f"{emoji} {label}: {card.product.title}"
+
+def _sku(card: AlertCard) -> str:
+    assert card.product is not None
+    return escape(clip(card.product.sku, SKU_LIMIT))
+
+
+def _subject(card: AlertCard) -> str:
+    """What a supplier or store alert is about: the supplier, or the store."""
     if card.supplier is None and card.summary:  # a store-level alert: "<store>: ..."
-        return f"{emoji} {label}: {card.summary.partition(': ')[0]}"
-    return f"{emoji} {label}: {card.supplier}"
+        return card.summary.partition(": ")[0]
+    return card.supplier or ""
+
+
+def _worst_member_kind(card: AlertCard) -> str:
+    open_kinds = [kind for kind in PRODUCT_PROBLEMS if card.member_kinds.get(kind)]
+    return open_kinds[0] if open_kinds else card.kind
+
+
+def _member_counts(card: AlertCard) -> str:
+    """'40 out of stock, 15 backordered', worst first."""
+    return ", ".join(
+        f"{card.member_kinds[kind]} {problem_words(kind)}"
+        for kind in PRODUCT_PROBLEMS
+        if card.member_kinds.get(kind)
+    )
+
+
+def _product_headline(card: AlertCard) -> str:
+    """'🚨 LAMP-02 out of stock at Acme · 3 orders waiting' (escaped)."""
+    assert card.product is not None
+    active = card.product.active
+    at = f" at {escape(clip(active.supplier, NAME_LIMIT))}" if active else ""
+    line = f"{kind_emoji(card.kind)} {_sku(card)} {problem_words(card.kind)}{at}"
+    waiting = card.orders.backordered_orders if card.orders else 0
+    if card.kind == "low_stock" and active is not None:
+        stock = quantity_text(active.quantity, active.availability)
+        line += f": {stock} left (threshold {card.product.threshold})"
+    elif card.kind == "out_of_stock" and active is not None and active.availability == "missing":
+        line += " (missing from feed)"
+    if waiting:
+        line += f" · {plural(waiting, 'order')} waiting"
+    return line
 
 
 def fallback_text(card: AlertCard) -> str:
-    """One line for notifications, screen readers and the console."""
-    heading = title(card)
-    if card.product and card.product.active:
-        active = card.product.active
-        stock = quantity_text(active.quantity, active.availability)
-        return clip(
-            f"{heading} ({card.product.sku}) at {active.supplier}: {stock} "
-            f"(threshold {card.product.threshold})",
-            SECTION_LIMIT,
+    """One line for the lock screen, screen readers and the console: SKU and problem."""
+    if card.is_resolved:
+        return clip(_resolved_line(card, markup=False), SECTION_LIMIT)
+    if card.is_group:
+        counts = _member_counts(card)
+        line = (
+            f"{kind_emoji(_worst_member_kind(card))} {card.members_total} products at "
+            f"{escape(clip(card.supplier or '', NAME_LIMIT))}" + (f": {counts}" if counts else "")
         )
+        if card.members_waiting_orders:
+            line += f" · {plural(card.members_waiting_orders, 'order')} waiting"
+        return clip(line, NOTIFICATION_LIMIT)
+    if card.product is not None:
+        return clip(_product_headline(card), NOTIFICATION_LIMIT)
+    line = f"{kind_emoji(card.kind)} {kind_label(card.kind)}: {escape(_subject(card))}"
     if card.summary:
-        return clip(f"{heading}. {card.summary}", SECTION_LIMIT)
-    return clip(heading, SECTION_LIMIT)
+        line += f". {escape(card.summary)}"
+    return clip(line, NOTIFICATION_LIMIT)
+
+
+def _resolved_line(card: AlertCard, *, markup: bool) -> str:
+    """'✅ LAMP-02 back in stock at Acme (50)': how it ended, in one line."""
+    how = card.resolution or "resolved"
+    if card.is_group:
+        return f"✅ {card.members_total} products at {escape(card.supplier or '')}: {how}"
+    if card.product is not None:
+        sku = f"`{_sku(card)}`" if markup else _sku(card)
+        return f"✅ {sku} {how}"
+    return f"✅ Resolved: {kind_label(card.kind).lower()}: {escape(_subject(card))} · {how}"
 
 
 def _state_line(card: AlertCard) -> str:
-    if card.is_resolved and card.resolved_at:
-        return f"Resolved {slack_date(card.resolved_at)}. {escape(card.resolution or '')}"
+    """When it opened, and who is on it: the opened time stays after Acknowledge."""
+    line = f"Opened {slack_date(card.opened_at)}"
     if card.state == "acknowledged" and card.acknowledged_by:
-        return f"👀 Acknowledged by {mention(card.acknowledged_by)}"
-    if card.state == "snoozed" and card.snoozed_until:
-        return (
-            f"😴 Snoozed by {mention(card.snoozed_by or '')} until {slack_date(card.snoozed_until)}"
+        line += f" · 👀 Acknowledged by {mention(card.acknowledged_by)}"
+    elif card.state == "snoozed" and card.snoozed_until:
+        line += (
+            f" · 😴 Snoozed by {mention(card.snoozed_by or '')} "
+            f"until {slack_date(card.snoozed_until)}"
         )
-    return f"Opened {slack_date(card.opened_at)}"
+    return line
 
 
-def _field(text: str) -> MarkdownTextObject:
-    return MarkdownTextObject(text=clip(text, FIELD_LIMIT))
-
-
-def _product_blocks(card: AlertCard) -> list[Block]:
+def _product_blocks(card: AlertCard, currency: str) -> list[Block]:
     assert card.product is not None
     product = card.product
     active = product.active
-    stock = quantity_text(active.quantity, active.availability) if active else "—"
-    fields = [
-        _field(f"*Product*\n`{escape(product.sku)}` {escape(product.title)}"),
-        _field(f"*Supplier*\n{escape(active.supplier if active else '—')}"),
-        _field(f"*Stock*\n{stock} (threshold {product.threshold})"),
-    ]
-    if card.stock_changed_at:
-        fields.append(_field(f"*Changed*\n{slack_date(card.stock_changed_at)}"))
-    if active and active.restock_date:
-        fields.append(_field(f"*Restock date*\n{active.restock_date:%Y-%m-%d}"))
+    lines = [f"*{escape(clip(product.title, TITLE_LIMIT))}*"]
+    if active is None:
+        lines.append("No active supplier")
+    else:
+        stock = quantity_text(active.quantity, active.availability)
+        restock = f" · restock {active.restock_date:%Y-%m-%d}" if active.restock_date else ""
+        lines.append(
+            f"Stock *{stock}* at {escape(active.supplier)} (threshold {product.threshold}){restock}"
+        )
     orders = card.orders
     if orders and orders.backordered_orders:
-        oldest = (
-            f", oldest since {slack_date(orders.oldest_backorder_at)}"
-            if orders.oldest_backorder_at
-            else ""
+        since = (
+            f" since {slack_date(orders.oldest_backorder_at)}" if orders.oldest_backorder_at else ""
         )
-        fields.append(
-            _field(
-                f"*Waiting*\n{orders.backordered_orders} order(s), "
-                f"{orders.backordered_units} unit(s){oldest}"
-            )
-        )
+        units = waiting_text(orders.backordered_orders, orders.backordered_units)
+        lines.append(f"⏳ *{units} waiting*{since}")
     elif orders and orders.open_orders:
-        fields.append(_field(f"*Open orders*\n{orders.open_orders} affected"))
-    others = offer_lines(product, include_active=False)
-    text = (
-        "*Other suppliers*\n" + clip_lines(others, SECTION_LIMIT - 20)
-        if others
-        else "*Other suppliers*\nNone: this product has a single supplier."
-    )
-    return [SectionBlock(fields=fields[:10]), section(text)]
+        lines.append(f"{plural(orders.open_orders, 'open order')} affected")
+    blocks: list[Block] = [section("\n".join(lines))]
+    alternatives = alternative_lines(card.switch_options, currency)
+    if alternatives:
+        blocks.append(section("*Alternatives*\n" + clip_lines(alternatives, SECTION_LIMIT - 20)))
+    return blocks
 
 
 def _group_blocks(card: AlertCard) -> list[Block]:
-    lines = [
-        f"• {'~' if m.resolved else ''}`{escape(m.sku)}` {escape(m.title)}: "
-        f"{'back in stock' if m.resolved else quantity_text(m.quantity, 'unknown')}"
-        f"{'~' if m.resolved else ''}"
-        for m in card.members
-    ]
+    counts = _member_counts(card) or "none open"
+    summary = [f"{card.members_open} of {card.members_total} still open: {counts}"]
+    if card.members_waiting_orders:
+        units = waiting_text(card.members_waiting_orders, card.members_waiting_units)
+        summary.append(f"⏳ *{units} waiting*")
+    lines = [member_line(member) for member in card.members]
     hidden = card.members_total - len(card.members)
     if hidden > 0:
-        lines.append(f"…and {hidden} more")
-    intro = (
-        f"One poll found {card.members_total} products in this state at "
-        f"*{escape(card.supplier or '')}*; {card.members_open} still open. "
-        "They are grouped here instead of one message each."
-    )
-    return [section(intro), section(clip_lines(lines, SECTION_LIMIT))]
+        lines.append(f"…and {hidden} more: *Open list* shows them all")
+    return [section("\n".join(summary)), section(clip_lines(lines, SECTION_LIMIT))]
 
 
-def alert_message(card: AlertCard) -> Message:
-    blocks: list[Block] = [HeaderBlock(text=clip(title(card), HEADER_LIMIT))]
-    if card.members_total:
+def _header(card: AlertCard) -> str:
+    if card.is_group:
+        return (
+            f"{kind_emoji(_worst_member_kind(card))} {card.members_total} products at "
+            f"{card.supplier or ''}"
+        )
+    if card.product is not None:
+        return f"{kind_emoji(card.kind)} {card.product.sku} {problem_words(card.kind)}"
+    return f"{kind_emoji(card.kind)} {kind_label(card.kind)}: {_subject(card)}"
+
+
+def alert_message(card: AlertCard, currency: str = DEFAULT_CURRENCY) -> Message:
+    text = fallback_text(card)
+    if card.is_resolved:
+        return message(
+            text, [section(_resolved_line(card, markup=True)), *action_blocks(card, currency)]
+        )
+    # Plain text: the header is never parsed, so it needs no escaping.
+    blocks: list[Block] = [HeaderBlock(text=clip(_header(card), HEADER_LIMIT))]
+    if card.is_group:
         blocks += _group_blocks(card)
-    elif card.product:
-        blocks += _product_blocks(card)
-    if card.summary and not card.members_total:
+    elif card.product is not None:
+        blocks += _product_blocks(card, currency)
+    elif card.summary:
         blocks.append(section(escape(card.summary)))
     lines = [_state_line(card)]
     if card.last_switch is not None:
@@ -136,5 +204,5 @@ def alert_message(card: AlertCard) -> Message:
         sku, substitute_title = card.substitute
         lines.append(f"🔁 Substitute offered: `{escape(sku)}` {escape(substitute_title)}")
     blocks.append(context(*lines))
-    blocks += action_blocks(card)
-    return message(fallback_text(card), blocks)
+    blocks += action_blocks(card, currency)
+    return message(text, blocks)

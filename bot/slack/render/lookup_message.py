@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from slack_sdk.models.blocks import Block, HeaderBlock
 
+from bot.core.problems.states import PRODUCT_PROBLEMS
 from bot.core.text import clip, clip_lines, escape
+from bot.currency import DEFAULT_CURRENCY
 from bot.slack.render.base import (
     HEADER_LIMIT,
     SECTION_LIMIT,
@@ -20,14 +22,16 @@ from bot.slack.render.stock_text import (
     kind_emoji,
     kind_label,
     offer_lines,
+    problem_words,
     product_line,
     quantity_text,
+    waiting_text,
 )
 from bot.views.cards import ProductCard
-from bot.views.lookup import AlertSummary, Answer, Matches, NotFound
+from bot.views.lookup import AlertSummary, Answer, Matches, NotFound, OpenAlertLine
 
 
-def product_status_message(card: ProductCard) -> Message:
+def product_status_message(card: ProductCard, currency: str = DEFAULT_CURRENCY) -> Message:
     active = card.active
     status = (
         f"{quantity_text(active.quantity, active.availability)} at {active.supplier}"
@@ -37,7 +41,10 @@ def product_status_message(card: ProductCard) -> Message:
     blocks: list[Block] = [
         HeaderBlock(text=clip(card.title, HEADER_LIMIT)),
         section(f"`{escape(card.sku)}` · stock {status} · low-stock threshold {card.threshold}"),
-        section("*Suppliers*\n" + (clip_lines(offer_lines(card), SECTION_LIMIT - 20) or "None")),
+        section(
+            "*Suppliers*\n"
+            + (clip_lines(offer_lines(card, currency), SECTION_LIMIT - 20) or "None")
+        ),
     ]
     if card.open_alerts:
         kinds = ", ".join(kind_label(kind).lower() for _, kind in card.open_alerts)
@@ -55,34 +62,48 @@ def _matches_message(answer: Matches) -> Message:
     )
 
 
+def _summary_counts(summary: AlertSummary) -> str:
+    """'2 out of stock (1 with orders waiting), 1 backordered, 3 low stock', worst first."""
+    order: dict[str, int] = {kind: rank for rank, kind in enumerate(PRODUCT_PROBLEMS)}
+    parts = []
+    for kind, count in sorted(summary.counts.items(), key=lambda kc: (order.get(kc[0], -1), kc[0])):
+        part = f"{count} {problem_words(kind)}"
+        if kind == "out_of_stock" and summary.out_of_stock_waiting:
+            part += f" ({summary.out_of_stock_waiting} with orders waiting)"
+        parts.append(part)
+    return ", ".join(parts)
+
+
+def _summary_line(line: OpenAlertLine) -> str:
+    if not line.sku:
+        subject = f"{kind_label(line.kind)}: {escape(line.supplier or '')}"
+    else:
+        stock = quantity_text(line.quantity, line.availability or "unknown")
+        at = f" at {escape(line.supplier)}" if line.supplier else ""
+        subject = f"`{escape(line.sku)}` {escape(clip(line.title or '', 80))} · {stock}{at}"
+        if line.waiting_orders:
+            subject += f" · *{waiting_text(line.waiting_orders, line.waiting_units)} waiting*"
+    state = "" if line.state == "open" else f" _({line.state})_"
+    return f"{kind_emoji(line.kind)} {subject}{state}"
+
+
 def alert_summary_message(summary: AlertSummary) -> Message:
     if not summary.counts:
         return text_message("✅ No open alerts: every product's active supplier has stock.")
-    counts = ", ".join(
-        f"{count} {kind_label(kind).lower()}" for kind, count in sorted(summary.counts.items())
-    )
-    lines = []
-    for line in summary.lines:
-        if line.sku:
-            stock = f": {line.quantity} left" if line.quantity is not None else ""
-            subject = f"`{escape(line.sku)}` {escape(line.title or '')}{stock}"
-        else:
-            subject = f"{kind_label(line.kind)}: {escape(line.supplier or '')}"
-        state = "" if line.state == "open" else f" _({line.state})_"
-        lines.append(f"{kind_emoji(line.kind)} {subject}{state}")
+    lines = [_summary_line(line) for line in summary.lines]
     total = sum(summary.counts.values())
     return list_message(
-        f"Open alerts: {counts}",
+        f"Open alerts: {_summary_counts(summary)}",
         lines,
-        "Type `/stock SKU` for one product, or `/stock words` to search."
+        "Most urgent first. Type `/stock SKU` for one product, or `/stock words` to search."
         + (f" Showing {len(lines)} of {total}." if total > len(lines) else ""),
     )
 
 
-def lookup_message(answer: Answer) -> Message:
+def lookup_message(answer: Answer, currency: str = DEFAULT_CURRENCY) -> Message:
     """The ephemeral answer to `/stock`."""
     if isinstance(answer, ProductCard):
-        return product_status_message(answer)
+        return product_status_message(answer, currency)
     if isinstance(answer, Matches):
         return _matches_message(answer)
     if isinstance(answer, NotFound):

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from bot.core.fixes.switching import SwitchOption
 from bot.core.text import clip, escape
+from bot.currency import DEFAULT_CURRENCY, format_money
 from bot.views.cards import ProductCard
 
 KIND_TITLES = {
@@ -15,6 +17,13 @@ KIND_TITLES = {
     "backorder": ("⏳", "Backorders"),
     "store_push": ("🛒", "Store update failed"),
 }
+# How a product's state reads after its SKU: "LAMP-02 out of stock".
+PROBLEM_WORDS = {
+    "low_stock": "low stock",
+    "out_of_stock": "out of stock",
+    "backorder": "backordered",
+}
+SHOWN_ALTERNATIVES = 3
 
 
 def kind_emoji(kind: str) -> str:
@@ -23,6 +32,10 @@ def kind_emoji(kind: str) -> str:
 
 def kind_label(kind: str) -> str:
     return KIND_TITLES.get(kind, ("🔔", kind))[1]
+
+
+def problem_words(kind: str) -> str:
+    return PROBLEM_WORDS.get(kind, kind_label(kind).lower())
 
 
 def quantity_text(quantity: int | None, availability: str) -> str:
@@ -37,8 +50,15 @@ def quantity_text(quantity: int | None, availability: str) -> str:
     return f"{quantity:,}"
 
 
-def money(price: Decimal | None) -> str:
-    return f"{price:,.2f}" if price is not None else "no price"
+def money(price: Decimal | None, currency: str = DEFAULT_CURRENCY) -> str:
+    return format_money(price, currency) if price is not None else "no price"
+
+
+def price_change(percent: float | None) -> str:
+    """'+11%', 'same price' or '' when either price is unknown."""
+    if percent is None:
+        return ""
+    return "same price" if round(percent) == 0 else f"{percent:+.0f}%"
 
 
 def _price_change(price: Decimal | None, reference: Decimal | None) -> str:
@@ -48,19 +68,48 @@ def _price_change(price: Decimal | None, reference: Decimal | None) -> str:
     return f" ({change:+.0f}%)"
 
 
-def offer_lines(card: ProductCard, include_active: bool = True) -> list[str]:
+def waiting_text(orders: int, units: int) -> str:
+    """'3 orders · 7 units'."""
+    return f"{orders} {'order' if orders == 1 else 'orders'} · {units:,} " + (
+        "unit" if units == 1 else "units"
+    )
+
+
+def offer_lines(card: ProductCard, currency: str = DEFAULT_CURRENCY) -> list[str]:
     """One line per supplier of the product: stock, price (and change), restock date."""
     reference = card.active.price if card.active else None
     lines = []
     for offer in card.offers:
-        if offer.is_active and not include_active:
-            continue
         marker = " *(active)*" if offer.is_active else ""
         restock = f" · restock {offer.restock_date:%Y-%m-%d}" if offer.restock_date else ""
         change = "" if offer.is_active else _price_change(offer.price, reference)
         stock = quantity_text(offer.quantity, offer.availability)
-        price = f"{money(offer.price)}{change}"
+        price = f"{money(offer.price, currency)}{change}"
         lines.append(f"• *{escape(offer.supplier)}*{marker}: {stock} · {price}{restock}")
+    return lines
+
+
+def alternative_lines(options: list[SwitchOption], currency: str = DEFAULT_CURRENCY) -> list[str]:
+    """Up to three in-stock alternatives with price and difference, "+N more", and the
+    suppliers without stock (or with stock unknown) in one line."""
+    in_stock = [o for o in options if o.in_stock]
+    lines = []
+    for option in in_stock[:SHOWN_ALTERNATIVES]:
+        change = price_change(option.price_change_percent)
+        price = money(option.price, currency) + (f" ({change})" if change else "")
+        lines.append(f"• *{escape(option.supplier)}*: {option.quantity:,} in stock · {price}")
+    if len(in_stock) > SHOWN_ALTERNATIVES:
+        lines.append(f"+{len(in_stock) - SHOWN_ALTERNATIVES} more in stock")
+    empty = [o for o in options if not o.in_stock]
+    if empty:
+        names = ", ".join(
+            escape(o.supplier) + (" (unknown)" if o.quantity is None else "")
+            for o in empty[:SHOWN_ALTERNATIVES]
+        )
+        more = (
+            f" +{len(empty) - SHOWN_ALTERNATIVES} more" if len(empty) > SHOWN_ALTERNATIVES else ""
+        )
+        lines.append(f"No stock at {names}{more}")
     return lines
 
 

@@ -15,6 +15,7 @@ from slack_sdk.models.views import View
 
 from bot.core.fixes.substitution import SubstituteChoice
 from bot.core.text import clip, escape
+from bot.currency import DEFAULT_CURRENCY
 from bot.slack.ids import ActionId, BlockId, CallbackId
 from bot.slack.render.base import BUTTON_LIMIT, section
 from bot.slack.render.stock_text import money
@@ -55,15 +56,27 @@ def substitute_modal(product_title: str, form: SubstituteForm) -> dict[str, Any]
     return view.to_dict()
 
 
-def substitute_options(choices: list[SubstituteChoice]) -> list[dict[str, Any]]:
+def coverage(choice: SubstituteChoice) -> str:
+    """Whether its stock is enough for everyone waiting: what decides a substitute."""
+    if not choice.waiting:
+        return f"{choice.quantity:,} in stock"
+    if choice.covers:
+        return f"covers all {choice.waiting:,} waiting"
+    return f"{choice.quantity:,} in stock, not enough for {choice.waiting:,}"
+
+
+def _label(choice: SubstituteChoice, currency: str) -> str:
+    """'MUG-2 · Green mug · covers all 399 waiting · $4.20'; the title gives way first."""
+    tail = f" · {coverage(choice)} · {money(choice.price, currency)}"
+    room = BUTTON_LIMIT - len(choice.sku) - len(tail) - 3
+    title = f" · {clip(choice.title, room)}" if room > 1 else ""
+    return clip(f"{choice.sku}{title}{tail}", BUTTON_LIMIT)
+
+
+def substitute_options(
+    choices: list[SubstituteChoice], currency: str = DEFAULT_CURRENCY
+) -> list[dict[str, Any]]:
+    """Best first: the core ranks those whose stock covers every waiting unit first."""
     return [
-        Option(
-            value=choice.sku,
-            label=clip(
-                f"{choice.sku} · {choice.title} · {choice.quantity} in stock · "
-                f"{money(choice.price)}",
-                BUTTON_LIMIT,
-            ),
-        ).to_dict()
-        for choice in choices
+        Option(value=choice.sku, label=_label(choice, currency)).to_dict() for choice in choices
     ]
