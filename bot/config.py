@@ -74,6 +74,16 @@ class RulesSection(_Section):
     group_alerts_over: int = Field(10, ge=1)
 
 
+class ForecastSection(_Section):
+    """Seeing stockouts coming: how far ahead to warn and how much sales history to use."""
+
+    # A product whose predicted stockout is this many days away or fewer is at risk.
+    warn_days: int = Field(3, ge=1, le=365)
+    # Days of sales history the rate is estimated from; 28 at least, so the last
+    # 28 days' forecast error is always inside it.
+    history_days: int = Field(90, ge=28, le=730)
+
+
 class AccessSection(_Section):
     """Who may act from Slack (switch, substitute, notify, acknowledge, snooze)."""
 
@@ -156,6 +166,7 @@ class StoreSection(BaseModel):
 class FileConfig(_Section):
     slack: SlackSection
     rules: RulesSection = RulesSection()
+    forecast: ForecastSection = ForecastSection()
     access: AccessSection | None = None
     auto_switch: AutoSwitchSection = AutoSwitchSection()
     email: EmailSection | None = None
@@ -231,6 +242,7 @@ class Settings(BaseModel):
     config_path: Path
     slack: SlackSection
     rules: RulesSection
+    forecast: ForecastSection = ForecastSection()
     access: AccessSection | None = None
     auto_switch: AutoSwitchSection = AutoSwitchSection()
     email: EmailSection | None = None
@@ -332,6 +344,7 @@ def load_settings(path: str | os.PathLike[str]) -> Settings:
         config_path=config_path,
         slack=file_config.slack,
         rules=file_config.rules,
+        forecast=file_config.forecast,
         access=file_config.access,
         auto_switch=file_config.auto_switch,
         email=_resolve_templates_dir(file_config.email, config_path.parent),
