@@ -205,8 +205,11 @@ def test_drain_from_readings_seconds_apart(shop_factory) -> None:  # type: ignor
     shop = shop_factory("MUG")
     shop.stock(
         "MUG",
-        [(START, 50, "in_stock"), (START + timedelta(seconds=1), 49, "in_stock")]
-        + [(START + timedelta(seconds=2), 48, "in_stock")],
+        [
+            (START, 50, "in_stock"),
+            (START + timedelta(seconds=1), 49, "in_stock"),
+            (START + timedelta(seconds=2), 48, "in_stock"),
+        ],
         seen=START + timedelta(seconds=2),
     )
     result = shop.forecast("MUG", now=START + timedelta(seconds=2))
@@ -298,8 +301,11 @@ def test_the_higher_rate_wins_and_an_empty_offer_is_out_now(shop_factory) -> Non
     shop.sell("MUG", [12.0] * 30)  # we sell 12 a day, faster than the feed shows
     shop.stock(
         "MUG",
-        [(START, 60, "in_stock"), (START + hours(12), 59, "in_stock")]
-        + [(START + hours(24), 58, "in_stock")],
+        [
+            (START, 60, "in_stock"),
+            (START + hours(12), 59, "in_stock"),
+            (START + hours(24), 58, "in_stock"),
+        ],
         seen=NOW,
     )
     shop.stock("CAP", [(START, 0, "out_of_stock")], seen=NOW)
@@ -322,8 +328,11 @@ def test_recompute_keeps_each_days_first_forecast(
     )
     settings = load_settings(shop.path / "stockbot.toml")
     assert settings.forecast.warn_days == 5
+    shop.sell("MUG", [2.0] * 20)
     first = asyncio.run(recompute(settings.database_url, NOW, settings.forecast))
-    assert first.recorded == 2 and first.at_risk == []
+    # CAP never sold: nothing to judge, so nothing kept.
+    assert first.recorded == 1 and first.at_risk == []
+    assert set(first.forecasts.results()) == {1, 2}
     again = asyncio.run(recompute(settings.database_url, NOW + hours(1), settings.forecast))
     assert again.recorded == 0  # the forecast made first for a day stands
 
@@ -333,4 +342,4 @@ def test_recompute_keeps_each_days_first_forecast(
         )
         return [tuple(row) for row in rows.all()]  # type: ignore[misc]
 
-    assert shop.run(kept) == [(TODAY.date(), 0.0, "none")] * 2
+    assert shop.run(kept) == [(TODAY.date(), pytest.approx(2.0), "ses")]

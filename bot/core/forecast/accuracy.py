@@ -10,29 +10,49 @@ the error is an out-of-sample one. The forecast for today is also kept in
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import date, datetime
 
 import numpy as np
-from sqlalchemy import delete
+from sqlalchemy import delete, func, select
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.core.forecast.history import Floats
+from bot.core.forecast.history import Bools, Floats
 from bot.db.models import DemandForecast
 
 MAE_DAYS = 28
-# Rows per INSERT: well under either driver's parameter limit (5 columns a row).
+# Rows per executemany: bounded memory for the parameter dicts.
 INSERT_BATCH = 5000
 
 
-def mean_absolute_error(sales: Floats, one_step: Floats, days: int = MAE_DAYS) -> Floats:
-    """(products,) MAE over the last `days` columns with a forecast; NaN without one."""
-    actual, forecast = sales[:, -days:], one_step[:, -days:]
-    judged = ~np.isnan(forecast)
-    errors = np.where(judged, np.abs(forecast - actual), 0.0)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return errors.sum(axis=1) / judged.sum(axis=1)
+@dataclass(slots=True)
+class ErrorTally:
+    """Absolute errors of one-day-ahead forecasts over the last MAE_DAYS days, summed
+    per product for each of several methods as the days go by (no per-day array)."""
+
+    sums: list[Floats]
+    counts: Floats
+
+    @classmethod
+    def start(cls, products: int, methods: int) -> ErrorTally:
+        return cls([np.zeros(products) for _ in range(methods)], np.zeros(products))
+
+    @staticmethod
+    def judges(day: int, days: int) -> bool:
+        return day >= days - MAE_DAYS
+
+    def add(self, made: Bools, actual: Floats, forecasts: Sequence[Floats]) -> None:
+        """One day: where a forecast was `made`, each method's against `actual`."""
+        for total, forecast in zip(self.sums, forecasts, strict=True):
+            total += np.where(made, np.abs(forecast - actual), 0.0)
+        self.counts += made
+
+    def mae(self) -> list[Floats]:
+        """Each method's MAE per product; NaN where no forecast was judged."""
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return [total / self.counts for total in self.sums]
 
 
 async def record_forecasts(
@@ -46,15 +66,16 @@ async def record_forecasts(
     a day stands. Records before `keep_since` go. Returns how many were new."""
     dialect = session.get_bind().dialect.name
     insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
-    added = 0
+    statement = insert(DemandForecast).on_conflict_do_nothing()
+    # Counted, as drivers' executemany row counts differ.
+    count = select(func.count()).select_from(DemandForecast).where(DemandForecast.day == day)
+    before = await session.scalar(count) or 0
     for start in range(0, len(rows), INSERT_BATCH):
         values = [
             {"product_id": pid, "day": day, "units": units, "method": method, "made_at": made_at}
             for pid, units, method in rows[start : start + INSERT_BATCH]
         ]
-        result = await session.execute(
-            insert(DemandForecast).values(values).on_conflict_do_nothing()
-        )
-        added += max(0, getattr(result, "rowcount", 0) or 0)
+        await session.execute(statement, values)
+    added = (await session.scalar(count) or 0) - before
     await session.execute(delete(DemandForecast).where(DemandForecast.day < keep_since))
     return added

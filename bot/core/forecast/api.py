@@ -24,8 +24,8 @@ async def forecasts(
     """The forecasts of these products (those that exist), by product id. Loads in
     bulk: a few queries whatever the number of products. For the whole catalog, use
     `bot.core.forecast.recompute`, which keeps the work off the event loop."""
-    data = await load(session, list(product_ids), now, config.history_days)
-    return compute(data, now, config)
+    data = load(session, list(product_ids), now, config.history_days)
+    return compute(await data, now, config).results()
 
 
 async def forecast_for(

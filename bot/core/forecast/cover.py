@@ -1,16 +1,20 @@
-"""Days of cover and the predicted stockout of a product's active offer.
+"""Days of cover and the predicted stockout of each product's active offer.
 
 Days of cover = usable stock / the rate it goes at; the predicted stockout is now
 plus those days (Stocky's "Depletion", Cogsy's "Days Left" and "OOS date"). The
 stock goes at the higher of the supplier's drain (every shop buying from it) and
-our own sales rate, as ours is part of theirs. What is not known stays None: no
-quantity, no rate, or a rate of zero (nothing suggests it will run out).
+our own sales rate, as ours is part of theirs. What is not known stays NaN (None
+to readers): no quantity, no rate, or a rate of zero (nothing says it will run out).
+An offer already out of stock has no cover left: 0 days, out now.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+
+import numpy as np
+
+from bot.core.forecast.history import Bools, Floats
 
 # Further than this is "not foreseeable", and past what a datetime can hold anyway.
 MAX_COVER_DAYS = 36500.0
@@ -18,29 +22,18 @@ MAX_COVER_DAYS = 36500.0
 
 @dataclass(frozen=True, slots=True)
 class Cover:
-    rate_per_day: float | None  # the rate the stock goes at
-    days: float | None
-    stockout_at: datetime | None
+    """Per product; NaN where not known."""
 
-
-def depletion_rate(drain_per_day: float | None, sales_per_day: float | None) -> float | None:
-    known = [rate for rate in (drain_per_day, sales_per_day) if rate is not None]
-    return max(known) if known else None
+    rate_per_day: Floats  # the rate the stock goes at
+    days: Floats
+    foreseeable: Bools  # a stockout date can be given
 
 
 def cover(
-    stock: float | None,
-    out_of_stock: bool,
-    drain_per_day: float | None,
-    sales_per_day: float | None,
-    now: datetime,
+    stock: Floats, out_of_stock: Bools, drain_per_day: Floats, sales_per_day: Floats
 ) -> Cover:
-    rate = depletion_rate(drain_per_day, sales_per_day)
-    if out_of_stock:
-        return Cover(rate, 0.0, now)  # already out
-    if stock is None or rate is None or rate <= 0:
-        return Cover(rate, None, None)
-    days = stock / rate
-    if days > MAX_COVER_DAYS:
-        return Cover(rate, days, None)
-    return Cover(rate, days, now + timedelta(days=days))
+    rate = np.fmax(drain_per_day, sales_per_day)  # NaN only when both are
+    with np.errstate(invalid="ignore", divide="ignore"):
+        days = np.where(rate > 0, stock / rate, np.nan)
+    days = np.where(out_of_stock, 0.0, days)
+    return Cover(rate, days, ~np.isnan(days) & (days <= MAX_COVER_DAYS))

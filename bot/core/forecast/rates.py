@@ -25,6 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from bot.core.forecast.accuracy import ErrorTally
 from bot.core.forecast.history import Bools, Floats, Ints
 
 ADI_CUTOFF = 1.32
@@ -33,6 +34,7 @@ SES_ALPHA = 0.1
 TSB_ALPHA_D = 0.1
 TSB_ALPHA_P = 0.1
 MIN_HISTORY_DAYS = 14
+METHODS_JUDGED = 3  # SES, TSB and the mean, each judged as if it were chosen
 
 
 class Method(enum.StrEnum):
@@ -64,72 +66,74 @@ class Rates:
     demand_class: list[DemandClass | None]
     quality: list[DataQuality]
     history_days: Ints  # days in the series (from the first sale, in stock)
-    # (products, days): each day's one-day-ahead forecast, made from earlier days only;
-    # NaN where the series had not started or the day is left out.
-    one_step: Floats
+    # Mean absolute error of the one-day-ahead forecasts over the last MAE_DAYS days
+    # (bot.core.forecast.accuracy); NaN without one.
+    mae: Floats
 
 
 def series_mask(sales: Floats, left_out: Bools) -> Bools:
     """(products, days): the days in each series, from its first sale, skipping
     the days left out."""
     counted = ~left_out
-    started = np.cumsum((sales > 0) & counted, axis=1) > 0
+    started = np.logical_or.accumulate((sales > 0) & counted, axis=1)
     return started & counted
 
 
-def ses(values: Floats, mask: Bools, alpha: float) -> tuple[Floats, Floats]:
-    """(the forecast after the last day, each day's one-step forecast); arrays are
-    (days, products), `mask` the days in each series."""
-    days, products = values.shape
-    level = np.full(products, np.nan)
-    one_step = np.full((days, products), np.nan)
-    for day in range(days):
-        inside, y = mask[day], values[day]
-        fresh = inside & np.isnan(level)
-        one_step[day] = np.where(inside & ~fresh, level, np.nan)
-        level = np.where(fresh, y, level)
-        level = np.where(inside, alpha * y + (1 - alpha) * level, level)
-    return level, one_step
+@dataclass(slots=True)
+class _Smoothers:
+    """Each method's state for every product at once; NaN until its series starts."""
+
+    level: Floats  # SES
+    probability: Floats  # TSB
+    size: Floats  # TSB
+    total: Floats  # mean
+    days: Floats  # days in the series so far
+    sales: Floats  # sale days so far
+    squares: Floats  # sum of squared sale sizes (for CV²)
+
+    @classmethod
+    def start(cls, products: int) -> _Smoothers:
+        nan, zero = np.full(products, np.nan), np.zeros(products)
+        return cls(nan, nan.copy(), nan.copy(), zero, zero.copy(), zero.copy(), zero.copy())
 
 
-def tsb(values: Floats, mask: Bools, alpha_d: float, alpha_p: float) -> tuple[Floats, Floats]:
-    """TSB as `ses` lays it out; every series starts with a sale."""
+def smooth(values: Floats, mask: Bools, errors: ErrorTally) -> _Smoothers:
+    """Run SES, TSB and the running mean over (days, products) `values`, one day at a
+    time, on the days `mask` keeps; `errors` is told each day's one-day-ahead
+    forecasts (made from the days before only) and what sold."""
     days, products = values.shape
-    probability = np.full(products, np.nan)
-    size = np.full(products, np.nan)
-    one_step = np.full((days, products), np.nan)
+    state = _Smoothers.start(products)
     for day in range(days):
-        inside, y = mask[day], values[day]
+        inside, y = mask[day], values[day].astype(np.float64)
         sale = inside & (y > 0)
-        fresh = inside & np.isnan(probability)
-        one_step[day] = np.where(inside & ~fresh, probability * size, np.nan)
-        probability = np.where(fresh, 1.0, probability)
-        size = np.where(fresh, y, size)
-        probability = np.where(inside, alpha_p * sale + (1 - alpha_p) * probability, probability)
-        size = np.where(sale, alpha_d * y + (1 - alpha_d) * size, size)
-    return probability * size, one_step
+        fresh = inside & np.isnan(state.level)
+        if errors.judges(day, days):
+            with np.errstate(invalid="ignore", divide="ignore"):
+                mean = state.total / state.days
+            errors.add(inside & ~fresh, y, (state.level, state.probability * state.size, mean))
+        # Each smoothed quantity starts at its series' first value (as statsforecast).
+        level = np.where(fresh, y, state.level)
+        state.level = np.where(inside, SES_ALPHA * y + (1 - SES_ALPHA) * level, level)
+        probability = np.where(fresh, 1.0, state.probability)
+        state.probability = np.where(
+            inside, TSB_ALPHA_P * sale + (1 - TSB_ALPHA_P) * probability, probability
+        )
+        size = np.where(fresh, y, state.size)
+        state.size = np.where(sale, TSB_ALPHA_D * y + (1 - TSB_ALPHA_D) * size, size)
+        state.total += np.where(inside, y, 0.0)
+        state.days += inside
+        state.sales += sale
+        state.squares += np.where(sale, y * y, 0.0)
+    return state
 
 
-def running_mean(values: Floats, mask: Bools) -> tuple[Floats, Floats]:
-    """The mean of each series, and each day's mean of the days before it."""
-    counted = np.where(mask, values, 0.0)
-    totals, counts = np.cumsum(counted, axis=0), np.cumsum(mask, axis=0)
+def classify(state: _Smoothers) -> tuple[Floats, Floats]:
+    """(ADI, CV²) of each series: days per sale, and the squared coefficient of
+    variation of the sale sizes; NaN without a sale."""
     with np.errstate(invalid="ignore", divide="ignore"):
-        before = (totals - counted) / (counts - mask)
-        mean = totals[-1] / counts[-1]
-    one_step = np.where(mask & (counts > 1), before, np.nan)
-    return mean, one_step
-
-
-def classify(values: Floats, mask: Bools) -> tuple[Floats, Floats]:
-    """(ADI, CV²) of each series (days, products); NaN without a sale."""
-    sales = mask & (values > 0)
-    days, count = mask.sum(axis=0), sales.sum(axis=0)
-    sizes = np.where(sales, values, 0.0)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        adi = days / count
-        mean = sizes.sum(axis=0) / count
-        variance = (sizes**2).sum(axis=0) / count - mean**2
+        adi = state.days / state.sales
+        mean = state.total / state.sales
+        variance = state.squares / state.sales - mean**2
         cv2 = np.maximum(variance, 0.0) / mean**2
     return adi, cv2
 
@@ -141,26 +145,28 @@ def demand_class(adi: float, cv2: float) -> DemandClass:
 
 
 def sales_rates(sales: Floats, left_out: Bools) -> Rates:
-    """Each product's daily sales rate from its (products, days) history."""
-    mask = series_mask(sales, left_out).T.copy()
-    values = np.ascontiguousarray(sales.T)
-    adi, cv2 = classify(values, mask)
-    ses_rate, ses_step = ses(values, mask, SES_ALPHA)
-    tsb_rate, tsb_step = tsb(values, mask, TSB_ALPHA_D, TSB_ALPHA_P)
-    mean_rate, mean_step = running_mean(values, mask)
-    history = mask.sum(axis=0)
-    sold: Bools = np.asarray(mask.any(axis=0))
+    """Each product's daily sales rate from its (products, days) history, with the
+    MAE of its method's one-day-ahead forecasts over the last MAE_DAYS days."""
+    # Transposed views, not copies: a day's column is read in place.
+    mask = series_mask(sales, left_out).T
+    errors = ErrorTally.start(len(sales), METHODS_JUDGED)
+    state = smooth(sales.T, mask, errors)
+    del mask
+    adi, cv2 = classify(state)
+    history = state.days.astype(np.int64)
+    sold: Bools = np.asarray(state.sales > 0)
     little: Bools = np.less(history, MIN_HISTORY_DAYS)
     intermittent = adi > ADI_CUTOFF
     use_tsb = sold & ~little & intermittent
     use_ses = sold & ~little & ~intermittent
     use_mean = sold & little
-    rate = np.select([use_tsb, use_ses, use_mean], [tsb_rate, ses_rate, mean_rate], 0.0)
-    one_step = np.select(
-        [use_tsb[None, :], use_ses[None, :], use_mean[None, :]],
-        [tsb_step, ses_step, mean_step],
-        np.nan,
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean_rate = state.total / state.days
+    rate = np.select(
+        [use_tsb, use_ses, use_mean], [state.probability * state.size, state.level, mean_rate], 0.0
     )
+    # METHODS_JUDGED's order: SES, TSB, mean.
+    mae = np.select([use_ses, use_tsb, use_mean], list(errors.mae()), np.nan)
     methods: list[Method] = []
     classes: list[DemandClass | None] = []
     qualities: list[DataQuality] = []
@@ -179,4 +185,4 @@ def sales_rates(sales: Floats, left_out: Bools) -> Rates:
             methods.append(Method.TSB if tsb_used else Method.SES)
             classes.append(demand_class(a, c))
             qualities.append(DataQuality.ENOUGH)
-    return Rates(rate, methods, classes, qualities, history, np.ascontiguousarray(one_step.T))
+    return Rates(rate, methods, classes, qualities, history, mae)

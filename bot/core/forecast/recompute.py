@@ -14,16 +14,16 @@ from datetime import datetime
 
 from bot.config import ForecastSection
 from bot.core.forecast.accuracy import record_forecasts
-from bot.core.forecast.compute import compute
+from bot.core.forecast.compute import ForecastTable, compute
 from bot.core.forecast.days import day_date, day_number
 from bot.core.forecast.history import load
-from bot.core.forecast.result import ForecastResult
+from bot.core.forecast.rates import Method
 from bot.db import create_engine, session_factory, writer_session_factory
 
 
 @dataclass(frozen=True, slots=True)
 class RecomputeReport:
-    forecasts: dict[int, ForecastResult]
+    forecasts: ForecastTable  # `.result(row)` / `.results()` for ForecastResults
     recorded: int  # today's forecasts newly kept
     load_seconds: float
     compute_seconds: float
@@ -31,7 +31,8 @@ class RecomputeReport:
 
     @property
     def at_risk(self) -> list[int]:
-        return [pid for pid, result in self.forecasts.items() if result.at_risk]
+        """The products predicted to run out within [forecast] warn_days."""
+        return self.forecasts.product_ids[self.forecasts.at_risk].tolist()
 
 
 async def recompute(
@@ -54,14 +55,21 @@ async def _recompute(
     try:
         started = time.perf_counter()
         async with session_factory(engine)() as session:
-            data = await load(session, None, now, config.history_days)
+            data = [await load(session, None, now, config.history_days)]
         loaded = time.perf_counter()
-        results = compute(data, now, config)
+        results = compute(data.pop(), now, config)  # handed over, not kept: see compute
         computed = time.perf_counter()
         recorded = 0
         if record:
             today = day_number(now)
-            rows = [(pid, r.rate_per_day, str(r.method)) for pid, r in results.items()]
+            # A product without a sale in the window has nothing to judge yet.
+            rows = [
+                (pid, rate, str(method))
+                for pid, rate, method in zip(
+                    results.product_ids.tolist(), results.rate.tolist(), results.method, strict=True
+                )
+                if method != Method.NONE
+            ]
             async with writer_session_factory(engine)() as session, session.begin():
                 recorded = await record_forecasts(
                     session,
