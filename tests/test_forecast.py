@@ -17,6 +17,9 @@ from bot.db.models import DemandForecast, Order, OrderLine, OrderStatus
 from tests.forecast_helpers import NOW, TODAY, Shop, hours, open_shop
 from tests.helpers import run_cli
 
+# Repeated on PostgreSQL by scripts/test-postgres.sh.
+pytestmark = pytest.mark.database
+
 START = NOW - timedelta(days=3)  # scripted stock readings start here
 
 

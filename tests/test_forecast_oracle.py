@@ -20,6 +20,9 @@ models = pytest.importorskip(
     reason="statsforecast is not installed: pip install -e '.[oracle]' (make test does)",
 )
 
+# Repeated on PostgreSQL by scripts/test-postgres.sh.
+pytestmark = pytest.mark.database
+
 SES_ALPHA = 0.1
 TSB_ALPHA = 0.1
 

@@ -9,11 +9,13 @@ One module per job:
 - `accuracy`: the 28-day MAE of one-day-ahead forecasts; the kept forecasts.
 - `drain`: the supplier's drain (Theil-Sen), restocks, glitches, capped readings.
 - `cover`: days of cover and the predicted stockout.
-- `compute`, `api`, `recompute`: putting it together; the read API; the whole
-  catalog off the event loop.
+- `compute`, `result`, `api`, `recompute`: putting it together (a columnar
+  ForecastTable); one product's ForecastResult; the read API; the whole catalog off
+  the event loop.
 """
 
 from bot.core.forecast.api import forecast_for, forecasts
+from bot.core.forecast.compute import ForecastTable
 from bot.core.forecast.drain import Restock
 from bot.core.forecast.rates import DataQuality, DemandClass, Method
 from bot.core.forecast.recompute import RecomputeReport, recompute
@@ -23,6 +25,7 @@ __all__ = [
     "DataQuality",
     "DemandClass",
     "ForecastResult",
+    "ForecastTable",
     "Method",
     "RecomputeReport",
     "Restock",

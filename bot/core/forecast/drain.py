@@ -23,7 +23,6 @@ whole catalog takes a fraction of a second.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -55,16 +54,6 @@ class Drains:
     per_day: Floats  # NaN: not enough readings to tell
     ceiling: Floats  # the offer's own cap, NaN: none seen
     restocks: dict[int, tuple[Restock, ...]]
-
-
-@dataclass(frozen=True, slots=True)
-class Drain:
-    per_day: float | None
-    restocks: tuple[Restock, ...]
-
-
-def is_round_ceiling(quantity: float) -> bool:
-    return bool(np.isin(quantity, ROUND_CEILINGS))
 
 
 def _segments(offer_ids: Ints) -> tuple[Ints, Bools, Bools]:
@@ -175,11 +164,3 @@ def drains(offer_ids: Ints, seconds: Floats, quantity: Floats) -> Drains:
         moment = datetime.fromtimestamp(float(seconds[at]), UTC)
         restocks.setdefault(int(offer_ids[at]), []).append(Restock(moment, int(sizes[at])))
     return Drains(offers, per_day, ceiling, {k: tuple(v) for k, v in restocks.items()})
-
-
-def supplier_drain(moments: Sequence[float], quantities: Sequence[float | None]) -> Drain:
-    """One offer's drain from its readings (epoch seconds, quantities), oldest first."""
-    values = np.array([np.nan if q is None else q for q in quantities], dtype=np.float64)
-    found = drains(np.zeros(len(values), dtype=np.int64), np.asarray(moments, float), values)
-    per_day = float(found.per_day[0]) if len(found.per_day) else float("nan")
-    return Drain(None if np.isnan(per_day) else per_day, found.restocks.get(0, ()))

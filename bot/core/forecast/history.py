@@ -1,9 +1,9 @@
 """Loading what a forecast needs, in bulk: a few set-based queries for any number of
 products (the whole catalog without an ID list), streamed into numpy arrays.
 
-- Sales: units of non-cancelled order lines per product and UTC `ordered_at` day,
-  summed in the database. Fulfilled and cancelled orders are history too; only
-  cancelled ones are not demand.
+- Sales: units of non-cancelled order lines per product and UTC `ordered_at` day
+  (the day worked out in SQL, summed as the rows stream in). Fulfilled orders are
+  sales like open ones; cancelled ones are history but not demand.
 - The active offer of each product, with its current stock.
 - The stock observations of those offers (each recorded change), as epoch seconds.
 """
@@ -22,7 +22,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.core.availability import STOCKOUT
 from bot.core.forecast.days import (
-    SECONDS_PER_DAY,
     day_number,
     day_start,
     epoch_day,
@@ -283,8 +282,3 @@ async def load(
         await _collect(session, _recent(window.start), scope),
         await _collect(session, _opening(window.start), scope),
     )
-
-
-def day_columns(seconds: Floats, window: Window) -> Floats:
-    """Fractional window columns of epoch `seconds` (day 0 starts at column 0.0)."""
-    return seconds / SECONDS_PER_DAY - window.first_day
