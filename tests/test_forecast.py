@@ -4,6 +4,7 @@ the read API with an explicit clock; orders come in by the CLI and store webhook
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 
@@ -20,11 +21,14 @@ from tests.helpers import run_cli
 # Repeated on PostgreSQL by scripts/test-postgres.sh.
 pytestmark = pytest.mark.database
 
-START = NOW - timedelta(days=3)  # scripted stock readings start here
+START = NOW - timedelta(days=3)
+ShopFactory = Callable[..., Shop]  # scripted stock readings start here
 
 
 @pytest.fixture
-def shop_factory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, database_url: str | None):  # type: ignore[no-untyped-def]
+def shop_factory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, database_url: str | None
+) -> ShopFactory:
     def make(*skus: str, extra_config: str = "") -> Shop:
         return open_shop(tmp_path, monkeypatch, database_url, skus, extra_config)
 
@@ -34,7 +38,9 @@ def shop_factory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, database_url: 
 # --- sales history ----------------------------------------------------------------------
 
 
-def test_csv_status_keeps_fulfilled_and_cancelled_orders_as_history(shop_factory) -> None:  # type: ignore[no-untyped-def]
+def test_csv_status_keeps_fulfilled_and_cancelled_orders_as_history(
+    shop_factory: ShopFactory,
+) -> None:
     shop = shop_factory("MUG")
     shop.stock("MUG", [(START - timedelta(days=9), 1, "in_stock")], seen=NOW)
     day = (TODAY - timedelta(days=3, hours=-9)).isoformat()
@@ -79,7 +85,7 @@ def test_csv_status_keeps_fulfilled_and_cancelled_orders_as_history(shop_factory
     ]
 
 
-def test_a_bad_status_is_reported_with_its_line(shop_factory) -> None:  # type: ignore[no-untyped-def]
+def test_a_bad_status_is_reported_with_its_line(shop_factory: ShopFactory) -> None:
     shop = shop_factory("MUG")
     path = shop.path / "bad.csv"
     path.write_text(
@@ -97,7 +103,7 @@ def test_a_bad_status_is_reported_with_its_line(shop_factory) -> None:  # type: 
 # --- how fast it sells ------------------------------------------------------------------
 
 
-def test_products_are_classified_and_smoothed_by_their_class(shop_factory) -> None:  # type: ignore[no-untyped-def]
+def test_products_are_classified_and_smoothed_by_their_class(shop_factory: ShopFactory) -> None:
     shop = shop_factory("SMOOTH", "ERRATIC", "INTERMITTENT", "LUMPY", "NEW")
     shop.sell("SMOOTH", [5, 4, 6, 5] * 10)  # a sale every day, steady sizes
     shop.sell("ERRATIC", [1, 20, 2, 15] * 10)  # every day, sizes all over
@@ -121,7 +127,7 @@ def test_products_are_classified_and_smoothed_by_their_class(shop_factory) -> No
     assert found["INTERMITTENT"].rate_per_day == pytest.approx(5 / 6, rel=0.2)
 
 
-def test_the_mean_absolute_error_covers_the_last_28_days(shop_factory) -> None:  # type: ignore[no-untyped-def]
+def test_the_mean_absolute_error_covers_the_last_28_days(shop_factory: ShopFactory) -> None:
     shop = shop_factory("MUG")
     series = [4.0] * 20 + [4.0, 8.0] * 14  # the last 28 days alternate 4 and 8
     shop.sell("MUG", series)
@@ -138,7 +144,7 @@ def test_the_mean_absolute_error_covers_the_last_28_days(shop_factory) -> None: 
     assert result.mae == pytest.approx(sum(errors[-28:]) / 28)
 
 
-def test_a_product_without_sales_has_a_zero_rate_and_no_error(shop_factory) -> None:  # type: ignore[no-untyped-def]
+def test_a_product_without_sales_has_a_zero_rate_and_no_error(shop_factory: ShopFactory) -> None:
     shop = shop_factory("MUG")
     result = shop.forecast("MUG")
     assert (result.rate_per_day, result.method, result.data_quality) == (
@@ -152,7 +158,7 @@ def test_a_product_without_sales_has_a_zero_rate_and_no_error(shop_factory) -> N
     assert result.predicted_stockout is None and not result.at_risk
 
 
-def test_days_out_of_stock_are_left_out_not_counted_as_zero(shop_factory) -> None:  # type: ignore[no-untyped-def]
+def test_days_out_of_stock_are_left_out_not_counted_as_zero(shop_factory: ShopFactory) -> None:
     shop = shop_factory("MUG", "CAP")
     series = [3.0] * 40
     for day in range(20, 30):  # out of stock all day: nothing could sell
@@ -181,7 +187,9 @@ def test_days_out_of_stock_are_left_out_not_counted_as_zero(shop_factory) -> Non
 # --- how fast the supplier drains -------------------------------------------------------
 
 
-def test_drain_from_readings_hours_apart_and_the_predicted_stockout(shop_factory) -> None:  # type: ignore[no-untyped-def]
+def test_drain_from_readings_hours_apart_and_the_predicted_stockout(
+    shop_factory: ShopFactory,
+) -> None:
     shop = shop_factory("MUG")
     shop.sell("MUG", [1.0] * 30)  # our own sales: 1 a day
     shop.stock(
@@ -196,15 +204,17 @@ def test_drain_from_readings_hours_apart_and_the_predicted_stockout(shop_factory
     )
     result = shop.forecast("MUG", now=START + hours(6))
     # Pairwise slopes 5, 5, 4.83, 5, 4.75, 4.5 units an hour: the median is 4.92.
-    assert result.drain_per_day == pytest.approx(4.9166 * 24, rel=1e-3)
+    drain, days = result.drain_per_day, result.days_of_cover
+    assert drain == pytest.approx(4.9166 * 24, rel=1e-3)
     assert result.stock == 71
-    assert result.depletion_per_day == result.drain_per_day  # theirs beats our 1 a day
-    assert result.days_of_cover == pytest.approx(71 / result.drain_per_day)
-    assert result.predicted_stockout == START + hours(6) + timedelta(days=result.days_of_cover)
+    assert result.depletion_per_day == drain  # theirs beats our 1 a day
+    assert drain is not None and days == pytest.approx(71 / drain)
+    assert days is not None
+    assert result.predicted_stockout == START + hours(6) + timedelta(days=days)
     assert result.at_risk  # within 3 days ([forecast] warn_days)
 
 
-def test_drain_from_readings_seconds_apart(shop_factory) -> None:  # type: ignore[no-untyped-def]
+def test_drain_from_readings_seconds_apart(shop_factory: ShopFactory) -> None:
     shop = shop_factory("MUG")
     shop.stock(
         "MUG",
@@ -220,7 +230,7 @@ def test_drain_from_readings_seconds_apart(shop_factory) -> None:  # type: ignor
     assert result.days_of_cover == pytest.approx(48 / 86400)
 
 
-def test_drain_from_real_polls(shop_factory) -> None:  # type: ignore[no-untyped-def]
+def test_drain_from_real_polls(shop_factory: ShopFactory) -> None:
     """Three polls of a feed showing a steady decline, however close together."""
     shop = shop_factory("MUG")
     for quantity in (30, 20, 10):
@@ -231,7 +241,7 @@ def test_drain_from_real_polls(shop_factory) -> None:  # type: ignore[no-untyped
     assert result.stock == 10 and result.days_of_cover is not None
 
 
-def test_restocks_are_kept_and_never_negative_demand(shop_factory) -> None:  # type: ignore[no-untyped-def]
+def test_restocks_are_kept_and_never_negative_demand(shop_factory: ShopFactory) -> None:
     shop = shop_factory("MUG")
     shop.stock(
         "MUG",
@@ -251,7 +261,7 @@ def test_restocks_are_kept_and_never_negative_demand(shop_factory) -> None:  # t
     assert result.drain_per_day == pytest.approx(6 * 24)
 
 
-def test_a_drop_that_reverts_on_the_next_reading_is_a_glitch(shop_factory) -> None:  # type: ignore[no-untyped-def]
+def test_a_drop_that_reverts_on_the_next_reading_is_a_glitch(shop_factory: ShopFactory) -> None:
     shop = shop_factory("MUG")
     shop.stock(
         "MUG",
@@ -269,7 +279,7 @@ def test_a_drop_that_reverts_on_the_next_reading_is_a_glitch(shop_factory) -> No
     assert result.drain_per_day == pytest.approx(4 * 24)
 
 
-def test_capped_and_quantity_less_readings_are_not_used(shop_factory) -> None:  # type: ignore[no-untyped-def]
+def test_capped_and_quantity_less_readings_are_not_used(shop_factory: ShopFactory) -> None:
     shop = shop_factory("MUG", "CAP")
     shop.stock(
         "MUG",
@@ -299,7 +309,7 @@ def test_capped_and_quantity_less_readings_are_not_used(shop_factory) -> None:  
     assert cap.restocks == ()
 
 
-def test_the_higher_rate_wins_and_an_empty_offer_is_out_now(shop_factory) -> None:  # type: ignore[no-untyped-def]
+def test_the_higher_rate_wins_and_an_empty_offer_is_out_now(shop_factory: ShopFactory) -> None:
     shop = shop_factory("MUG", "CAP")
     shop.sell("MUG", [12.0] * 30)  # we sell 12 a day, faster than the feed shows
     shop.stock(
