@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 DEMO_CONFIG := examples/stockbot.toml
 
-.PHONY: install demo test test-postgres lint bench clean
+.PHONY: install install-oracle demo test test-postgres lint bench clean
 
 $(BIN)/stockbot: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -15,6 +15,13 @@ $(BIN)/stockbot: pyproject.toml
 
 install: $(BIN)/stockbot
 
+# The tests' oracle (statsforecast, ~560 MB): for `make test` only, never the bot.
+$(VENV)/.oracle: $(BIN)/stockbot
+	$(BIN)/python -m pip install --quiet -e '.[dev,oracle]'
+	touch $(VENV)/.oracle
+
+install-oracle: $(VENV)/.oracle
+
 demo: install
 	$(BIN)/stockbot --config $(DEMO_CONFIG) catalog import examples/catalog.csv
 	$(BIN)/stockbot --config $(DEMO_CONFIG) run
@@ -22,10 +29,10 @@ demo: install
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy bot handlers suppliers stores
+	$(BIN)/mypy bot handlers suppliers stores transport
 	$(BIN)/lint-imports
 
-test: lint
+test: lint install-oracle
 	$(BIN)/python -m pytest
 	bash scripts/test-postgres.sh -q
 
@@ -34,6 +41,7 @@ test-postgres: install
 
 bench: install
 	$(BIN)/python bench/poll_bench.py
+	$(BIN)/python bench/forecast_bench.py
 
 clean:
 	rm -rf $(VENV) examples/stockbot.db*

@@ -99,6 +99,16 @@ class CatalogSection(_Section):
         return currency_code(value)
 
 
+class ForecastSection(_Section):
+    """Seeing stockouts coming: how far ahead to warn and how much sales history to use."""
+
+    # A product whose predicted stockout is this many days away or fewer is at risk.
+    warn_days: int = Field(3, ge=1, le=365)
+    # Days of sales history the rate is estimated from; 28 at least, so the last
+    # 28 days' forecast error is always inside it.
+    history_days: int = Field(90, ge=28, le=730)
+
+
 class AccessSection(_Section):
     """Who may act from Slack (switch, substitute, notify, acknowledge, snooze)."""
 
@@ -203,6 +213,7 @@ class FileConfig(_Section):
     rules: RulesSection = RulesSection()
     paths: PathsSection = PathsSection()
     catalog: CatalogSection = CatalogSection()
+    forecast: ForecastSection = ForecastSection()
     access: AccessSection | None = None
     auto_switch: AutoSwitchSection = AutoSwitchSection()
     email: EmailSection | None = None
@@ -280,6 +291,7 @@ class Settings(BaseModel):
     slack: SlackSection
     rules: RulesSection
     catalog: CatalogSection = CatalogSection()
+    forecast: ForecastSection = ForecastSection()
     access: AccessSection | None = None
     auto_switch: AutoSwitchSection = AutoSwitchSection()
     email: EmailSection | None = None
@@ -383,6 +395,7 @@ def load_settings(path: str | os.PathLike[str]) -> Settings:
         slack=file_config.slack,
         rules=file_config.rules,
         catalog=file_config.catalog,
+        forecast=file_config.forecast,
         access=file_config.access,
         auto_switch=file_config.auto_switch,
         email=_resolve_templates_dir(file_config.email, config_path.parent),

@@ -62,9 +62,16 @@ ORDER_PARSE_ERRORS = (KeyError, TypeError, ValueError, AttributeError)
 @dataclass(frozen=True, slots=True)
 class StoreOrderLine:
     sku: str  # "" only while `variant_id` waits for `StoreAdapter.fill_skus`
-    quantity: int  # units still to ship (the adapter says why), > 0
+    quantity: int  # units still to ship (the adapter says why); 0 once all shipped
     # The store's variant id, kept only for a line that came without a SKU.
     variant_id: str = ""
+    # Units the customer bought (after edits and refunds), when not `quantity`: a
+    # line shipped in part or in full. Sales history counts these.
+    sold: int | None = None
+
+    @property
+    def units_sold(self) -> int:
+        return self.quantity if self.sold is None else self.sold
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

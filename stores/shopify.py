@@ -366,9 +366,12 @@ def parse_order(raw: Mapping[str, Any]) -> StoreOrder:
         if not sku and variant <= 0:  # a custom item: nothing to match to stock
             continue
         units = _units_to_ship(item, shipped)
-        if units > 0:  # a line shipped in full waits for nothing
+        bought = _units_bought(item)
+        # A line shipped in full waits for nothing, but it is still a sale (history).
+        if units > 0 or bought > 0:
             # No SKU on the line (`sku: ""` is common): `fill_skus` asks for the variant's.
-            lines.append(StoreOrderLine(sku, units, "" if sku else str(variant)))
+            sold = None if bought == units else bought
+            lines.append(StoreOrderLine(sku, units, "" if sku else str(variant), sold))
     external_id = order_id(raw)
     customer = raw.get("customer") or {}
     return StoreOrder(
@@ -418,7 +421,7 @@ def _with_skus(order: StoreOrder, skus: Mapping[str, str]) -> StoreOrder:
     for line in order.lines:
         sku = line.sku or skus.get(line.variant_id, "")
         if sku:
-            lines.append(StoreOrderLine(sku, line.quantity))
+            lines.append(replace(line, sku=sku, variant_id=""))
     return replace(order, lines=tuple(lines))
 
 
@@ -450,6 +453,14 @@ def _units_to_ship(item: Mapping[str, Any], shipped: Mapping[str, int]) -> int:
     if ordered is None:
         raise ValueError(f"line item {item.get('id')} has no quantity")
     return max(0, ordered - shipped.get(str(item.get("id")), 0))
+
+
+def _units_bought(item: Mapping[str, Any]) -> int:
+    """Units the customer bought on one line, after edits and refunds."""
+    bought = whole_number(item.get("current_quantity"))
+    if bought is None:
+        bought = whole_number(item.get("quantity"))
+    return max(0, bought or 0)
 
 
 def _shipped_units(raw: Mapping[str, Any]) -> dict[str, int]:

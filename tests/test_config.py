@@ -127,3 +127,24 @@ def test_cli_without_any_config_says_how_to_give_one(monkeypatch: pytest.MonkeyP
     result = CliRunner().invoke(main, ["poll", "--once"])
     assert result.exit_code == 2
     assert "--config PATH or set STOCKBOT_CONFIG" in result.output
+
+
+def test_forecast_table_has_defaults_and_checked_keys(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    settings = load_settings(write(tmp_path, GOOD))
+    assert (settings.forecast.warn_days, settings.forecast.history_days) == (3, 90)
+    settings = load_settings(write(tmp_path, GOOD + "\n[forecast]\nwarn_days = 7\n"))
+    assert settings.forecast.warn_days == 7
+    for table, expected in [
+        ("warn_days = 0", "forecast.warn_days: Input should be greater than or equal to 1"),
+        ("history_days = 10", "forecast.history_days: Input should be greater than or equal"),
+        ("history_days = 'long'", "forecast.history_days: Input should be a valid integer"),
+        ("horizon = 3", "forecast.horizon: unknown key (check the spelling)"),
+    ]:
+        with pytest.raises(ConfigError) as caught:
+            load_settings(write(tmp_path, GOOD + f"\n[forecast]\n{table}\n"))
+        assert any(problem.startswith(expected) for problem in caught.value.problems), (
+            caught.value.problems
+        )

@@ -68,7 +68,8 @@ def orders_group() -> None:
 def orders_import(ctx: click.Context, file: Path) -> None:
     """Create or update orders from a CSV file, one row per order line.
 
-    Columns: order_id,customer_name,customer_email,sku,quantity,ordered_at
+    Columns: order_id,customer_name,customer_email,sku,quantity,ordered_at and, optionally,
+    status (open, the default; fulfilled or cancelled: history that waits for nothing).
     """
     from bot.core.orders import import_orders  # with SQLAlchemy: only when the command runs
 

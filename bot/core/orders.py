@@ -39,6 +39,10 @@ from bot.errors import UserError
 from stores.base import OrderState, StoreOrder
 
 REQUIRED_COLUMNS = ("order_id", "customer_name", "customer_email", "sku", "quantity", "ordered_at")
+# Without it every order is open. Fulfilled and cancelled orders are sales history:
+# they never wait for stock (cancelled ones are not demand either).
+OPTIONAL_COLUMNS = ("status",)
+CSV_STATUSES = {status.value: status for status in OrderStatus}
 # Any blank here rejects the row; a customer may come without a name or email.
 NON_BLANK = ("order_id", "sku", "quantity", "ordered_at")
 # Deliberately loose: the point is catching a shifted column, not RFC 5322.
@@ -85,6 +89,7 @@ class OrderData:
     ordered_at: datetime
     lines: dict[int, int]
     source: str = CSV_SOURCE
+    status: OrderStatus = OrderStatus.OPEN
 
 
 @dataclass(slots=True)
@@ -124,6 +129,7 @@ class _Row:
     sku: str
     quantity: int
     ordered_at: datetime
+    status: OrderStatus = OrderStatus.OPEN
 
 
 def parse_datetime(value: str) -> datetime:
@@ -151,12 +157,19 @@ def _quantity(value: str) -> int:
     return number
 
 
+def _status(value: str) -> OrderStatus:
+    status = CSV_STATUSES.get(value.strip().lower() or OrderStatus.OPEN)
+    if status is None:
+        raise ValueError(f"status must be open, fulfilled or cancelled, got {value!r}")
+    return status
+
+
 def _parse_rows(path: Path) -> tuple[list[_Row], list[tuple[int, str]]]:
     """Check each row on its own and against earlier rows of the same order."""
     rows: list[_Row] = []
     problems: list[tuple[int, str]] = []
     first: dict[str, _Row] = {}
-    for line, raw in read_csv_rows(path, REQUIRED_COLUMNS):
+    for line, raw in read_csv_rows(path, REQUIRED_COLUMNS, OPTIONAL_COLUMNS):
         if None in raw:
             problems.append((line, "more cells than columns"))
             continue
@@ -180,6 +193,7 @@ def _parse_rows(path: Path) -> tuple[list[_Row], list[tuple[int, str]]]:
                 sku=values["sku"],
                 quantity=_quantity(values["quantity"]),
                 ordered_at=parse_datetime(values["ordered_at"]),
+                status=_status(raw.get("status") or ""),
             )
         except ValueError as exc:
             problems.append((line, str(exc)))
@@ -187,7 +201,7 @@ def _parse_rows(path: Path) -> tuple[list[_Row], list[tuple[int, str]]]:
         earlier = first.setdefault(row.order_id, row)
         conflicts = [
             name
-            for name in ("customer_name", "customer_email", "ordered_at")
+            for name in ("customer_name", "customer_email", "ordered_at", "status")
             if getattr(earlier, name) != getattr(row, name)
         ]
         if conflicts:
@@ -275,6 +289,7 @@ async def parse_orders(session: AsyncSession, path: Path) -> list[OrderData]:
                 customer_email=row.customer_email,
                 ordered_at=row.ordered_at,
                 lines={},
+                status=row.status,
             )
         order.lines[product_id] = row.quantity
     if problems:
@@ -340,19 +355,23 @@ async def adopt_kind_orders(session: AsyncSession, stores: Mapping[str, str]) ->
 
 
 def apply_order(
-    session: AsyncSession, order: Order | None, data: OrderData
+    session: AsyncSession, order: Order | None, data: OrderData, now: datetime | None = None
 ) -> tuple[Outcome, set[int]]:
     """Create or update one order in place; returns what happened and the products
-    whose allocation may have changed. A closed order stays closed.
+    whose allocation may have changed. A closed order stays closed; a new one takes
+    `data.status` (fulfilled or cancelled: history, closed at `now`, waiting for nothing).
 
     In memory only: the caller flushes and calls `stock_changed` for those products,
     once for a whole batch (`apply_store_orders` does both for store orders)."""
     created = order is None
     if order is None:
         # A new order takes the update path of an empty one.
-        order = Order(
-            external_id=data.external_id, source=data.source, status=OrderStatus.OPEN, lines=[]
-        )
+        order = Order(external_id=data.external_id, source=data.source, lines=[])
+        order.status = data.status
+        if data.status != OrderStatus.OPEN:
+            order.closed_at = now or utcnow()
+            by_hand = data.source == CSV_SOURCE
+            order.close_reason = CloseReason.PERSON if by_hand else CloseReason.STORE
         session.add(order)
     changed = False
     affected: set[int] = set()
@@ -377,7 +396,7 @@ def apply_order(
             existing.quantity = quantity
             affected.add(product_id)
     if created:
-        return "created", affected
+        return "created", affected if data.status == OrderStatus.OPEN else set()
     changed = changed or bool(affected)
     return ("updated" if changed else "unchanged"), affected
 
@@ -399,7 +418,16 @@ async def import_orders(
     affected: set[int] = set()
     outcomes: list[Outcome] = []
     for data in incoming:
-        outcome, products = apply_order(session, existing.get(data.external_id), data)
+        order = existing.get(data.external_id)
+        outcome, products = apply_order(session, order, data, now)
+        if order is not None and data.status != OrderStatus.OPEN:
+            # The file says it ended: closed as by hand (an open row never reopens one).
+            freed = await mark_closed(
+                session, order, data.status, reason=CloseReason.PERSON, now=now
+            )
+            if freed is not None:
+                products |= freed
+                outcome = "updated"
         affected |= products
         outcomes.append(outcome)
     report.orders_created = outcomes.count("created")
@@ -562,6 +590,36 @@ async def apply_store_orders(
     return changes
 
 
+def _fulfilled_history(
+    session: AsyncSession,
+    record: StoreOrder,
+    product_ids: Mapping[str, int],
+    source: str,
+    now: datetime,
+) -> tuple[str, str, set[int]]:
+    """An order first seen already fulfilled: kept as sales history with the units its
+    lines sold, waiting for nothing."""
+    assert record.ordered_at is not None
+    lines: dict[int, int] = {}
+    for line in record.lines:
+        product_id = product_ids.get(line.sku)
+        if product_id is not None and line.units_sold > 0:
+            lines[product_id] = lines.get(product_id, 0) + line.units_sold
+    if not lines:
+        return "ignored", "no line item matches a catalog product", set()
+    data = OrderData(
+        external_id=record.external_id,
+        customer_name=record.customer_name[: LENGTH_LIMITS["customer_name"]],
+        customer_email=record.customer_email[: LENGTH_LIMITS["customer_email"]],
+        ordered_at=record.ordered_at,
+        lines=lines,
+        source=source,
+        status=OrderStatus.FULFILLED,
+    )
+    apply_order(session, None, data, now)
+    return "created", "fulfilled: kept as sales history", set()
+
+
 async def _apply_store_order(
     session: AsyncSession,
     order: Order | None,
@@ -579,6 +637,8 @@ async def _apply_store_order(
     closed_as = CLOSED_AS.get(record.status)
     if closed_as is not None:
         if order is None:
+            if record.status == "fulfilled" and record.ordered_at is not None:
+                return _fulfilled_history(session, record, product_ids, source, now)
             return "ignored", "order not known", set()
         freed = await mark_closed(session, order, closed_as, reason=CloseReason.STORE, now=now)
         if freed is None:

@@ -9,6 +9,7 @@ from typing import Any, ClassVar
 
 from sqlalchemy import (
     JSON,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -251,6 +252,8 @@ class Order(Base):
     __table_args__ = (
         # Each source numbers its orders on its own: CSV 1001 is not WooCommerce 1001.
         UniqueConstraint("source", "external_id", name="uq_orders_source_external_id"),
+        # Sales history is read by order date (bot.core.forecast.history).
+        Index("ix_orders_ordered_at", "ordered_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -370,3 +373,19 @@ class StoreInventory(Base):
     next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     last_error: Mapped[str | None] = mapped_column(Text)
     pushed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class DemandForecast(Base):
+    """One product's one-day-ahead sales forecast for one UTC day, as it was made the
+    day before: kept so accuracy can be judged on what was said at the time."""
+
+    __tablename__ = "demand_forecasts"
+
+    product_id: Mapped[int] = mapped_column(
+        ForeignKey("products.id", ondelete="CASCADE"), primary_key=True
+    )
+    day: Mapped[date] = mapped_column(primary_key=True)
+    units: Mapped[float] = mapped_column(Float)
+    # A bot.core.forecast.rates.Method value.
+    method: Mapped[str] = mapped_column(String(20))
+    made_at: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -1,0 +1,81 @@
+"""Forecast accuracy: the mean absolute error of the one-day-ahead forecasts over the
+last 28 days, and the record of each day's forecast as it was made.
+
+Each day's one-day-ahead forecast is the method's value from the days before it
+only (fixed smoothing constants: nothing is fitted on the days it is judged on), so
+the error is an out-of-sample one. The forecast for today is also kept in
+`demand_forecasts` as it was said, for later scorecards.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+
+import numpy as np
+from sqlalchemy import delete, func, select
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.core.forecast.history import Bools, Floats
+from bot.db.models import DemandForecast
+
+MAE_DAYS = 28
+# Rows per executemany: bounded memory for the parameter dicts.
+INSERT_BATCH = 5000
+
+
+@dataclass(slots=True)
+class ErrorTally:
+    """Absolute errors of one-day-ahead forecasts over the last MAE_DAYS days, summed
+    per product for each of several methods as the days go by (no per-day array)."""
+
+    sums: list[Floats]
+    counts: Floats
+
+    @classmethod
+    def start(cls, products: int, methods: int) -> ErrorTally:
+        return cls([np.zeros(products) for _ in range(methods)], np.zeros(products))
+
+    @staticmethod
+    def judges(day: int, days: int) -> bool:
+        return day >= days - MAE_DAYS
+
+    def add(self, made: Bools, actual: Floats, forecasts: Sequence[Floats]) -> None:
+        """One day: where a forecast was `made`, each method's against `actual`."""
+        for total, forecast in zip(self.sums, forecasts, strict=True):
+            total += np.where(made, np.abs(forecast - actual), 0.0)
+        self.counts += made
+
+    def mae(self) -> list[Floats]:
+        """Each method's MAE per product; NaN where no forecast was judged."""
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return [total / self.counts for total in self.sums]
+
+
+async def record_forecasts(
+    session: AsyncSession,
+    rows: Sequence[tuple[int, float, str]],
+    day: date,
+    made_at: datetime,
+    keep_since: date,
+) -> int:
+    """Keep (product id, units, method) as the forecasts for `day`: the first made for
+    a day stands. Records before `keep_since` go. Returns how many were new."""
+    dialect = session.get_bind().dialect.name
+    insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
+    statement = insert(DemandForecast).on_conflict_do_nothing()
+    # Counted, as drivers' executemany row counts differ.
+    count = select(func.count()).select_from(DemandForecast).where(DemandForecast.day == day)
+    before = await session.scalar(count) or 0
+    for start in range(0, len(rows), INSERT_BATCH):
+        values = [
+            {"product_id": pid, "day": day, "units": units, "method": method, "made_at": made_at}
+            for pid, units, method in rows[start : start + INSERT_BATCH]
+        ]
+        await session.execute(statement, values)
+    added = (await session.scalar(count) or 0) - before
+    await session.execute(delete(DemandForecast).where(DemandForecast.day < keep_since))
+    return added
