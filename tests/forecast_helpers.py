@@ -23,6 +23,7 @@ from bot.core.forecast import ForecastResult, forecasts
 from bot.db import create_engine, session_factory
 from bot.db.models import Offer, Product, StockObservation
 from tests.helpers import CATALOG_HEADER, run_cli, write_catalog
+from tests.probes import product_ids
 
 T = TypeVar("T")
 
@@ -115,7 +116,7 @@ class Shop:
         settings = load_settings(self.path / "stockbot.toml")
 
         async def read(session: AsyncSession) -> dict[str, ForecastResult]:
-            ids = dict((await session.execute(select(Product.sku, Product.id))).tuples().all())
+            ids = await product_ids(session)
             found = await forecasts(session, [ids[s] for s in skus], now, settings.forecast)
             return {sku: found[ids[sku]] for sku in skus}
 

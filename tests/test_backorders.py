@@ -6,16 +6,23 @@ import json
 from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import event, select, update
+from sqlalchemy import event
 
 from bot.core import backorders
 from bot.core.alerts import EvaluationResult
 from bot.core.orders import close_order
-from bot.core.problems.states import PRODUCT_PROBLEMS
 from bot.core.stock_changes import stock_changed
-from bot.db.models import Alert, AlertKind, AlertState, Offer, Order, OrderLine, Product, Supplier
+from bot.db.models import AlertKind, AlertState
 from tests.fakes.slack_api import BlockKitValidator
 from tests.helpers import ALERT_CHANNEL_ID, CATALOG_HEADER, Stack
+from tests.probes import (
+    arrange_offer_stock,
+    backordered_by_order,
+    expected_shippers,
+    product_alerts,
+    product_id,
+    supplier_ids,
+)
 from tests.test_orders import ORDERS_HEADER, import_orders_csv
 
 CATALOG = [
@@ -48,32 +55,9 @@ async def sync(stack: Stack, product_ids: set[int] | None = None, **scope: Any) 
     return result
 
 
-async def backordered(stack: Stack, sku: str = "MUG-1") -> dict[str, int]:
-    async with stack.runtime.sessions() as session:
-        rows = await session.execute(
-            select(Order.external_id, OrderLine.backordered)
-            .join(OrderLine, OrderLine.order_id == Order.id)
-            .join(Product, Product.id == OrderLine.product_id)
-            .where(Product.sku == sku)
-        )
-        return dict(rows.all())
-
-
-async def backorder_alerts(stack: Stack) -> list[Alert]:
-    """Product alerts (one per product: backorders are one of its states) and groups."""
-    async with stack.runtime.sessions() as session:
-        return list(
-            await session.scalars(
-                select(Alert)
-                .where(Alert.kind.in_(PRODUCT_PROBLEMS) | Alert.is_group.is_(True))
-                .order_by(Alert.id)
-            )
-        )
-
-
 async def backorder_message(stack: Stack) -> dict[str, Any]:
     """The Slack message of the latest backorder alert (found by its stored ts)."""
-    alerts = await backorder_alerts(stack)
+    alerts = await product_alerts(stack)
     assert alerts and alerts[-1].slack_ts is not None
     message = stack.slack.message(ALERT_CHANNEL_ID, alerts[-1].slack_ts)
     assert message is not None
@@ -89,15 +73,15 @@ async def with_stock(stack: Stack, acme: dict[str, int | str | None]) -> None:
 async def test_stock_goes_to_the_oldest_orders_first(stack: Stack) -> None:
     await with_stock(stack, {"A-MUG": 3, "A-CAP": 50})
     report = await import_orders_csv(stack, THREE_MUG_ORDERS)
-    assert await backordered(stack) == {"1001": 0, "1002": 1, "1003": 2}
+    assert await backordered_by_order(stack, "MUG-1") == {"1001": 0, "1002": 1, "1003": 2}
     assert report.products_backordered == 1
     assert (report.alerts.opened, report.alerts.updated, report.alerts.resolved) == (1, 0, 0)
-    async with stack.runtime.sessions() as session:
-        acme = await session.scalar(select(Supplier.id).where(Supplier.name == "Acme"))
-        suppliers = set(await session.scalars(select(OrderLine.supplier_id)))
-    assert suppliers == {acme}  # the active offer's supplier is expected to ship
+    acme = (await supplier_ids(stack))["Acme"]
+    assert await expected_shippers(stack) == {
+        acme
+    }  # the active offer's supplier is expected to ship
 
-    [alert] = await backorder_alerts(stack)
+    [alert] = await product_alerts(stack)
     assert alert.kind == AlertKind.BACKORDER
     assert (
         alert.details
@@ -129,8 +113,8 @@ async def test_alert_updates_in_place_then_resolves_when_stock_returns(stack: St
     stack.write_feed("Acme", {"A-MUG": 2, "A-CAP": 50})
     await stack.poll("Acme")
     await sync(stack)
-    assert await backordered(stack) == {"1001": 0, "1002": 2, "1003": 2}
-    [alert] = await backorder_alerts(stack)
+    assert await backordered_by_order(stack, "MUG-1") == {"1001": 0, "1002": 2, "1003": 2}
+    [alert] = await product_alerts(stack)
     assert (alert.details["orders"], alert.details["units"]) == (2, 4)
     updated = await backorder_message(stack)
     assert updated["ts"] == first["ts"]
@@ -139,7 +123,7 @@ async def test_alert_updates_in_place_then_resolves_when_stock_returns(stack: St
     stack.write_feed("Acme", {"A-MUG": 10, "A-CAP": 50})
     await stack.poll("Acme")
     await sync(stack)
-    assert await backordered(stack) == {"1001": 0, "1002": 0, "1003": 0}
+    assert await backordered_by_order(stack, "MUG-1") == {"1001": 0, "1002": 0, "1003": 0}
     resolved = await backorder_message(stack)
     assert len(stack.alert_messages()) == 1
     assert resolved["ts"] == first["ts"]
@@ -155,8 +139,8 @@ async def test_closing_orders_shrinks_then_resolves_the_alert(stack: Stack) -> N
     await stack.deliver()
     assert closed.alerts.updated == 1
     # 1001's two units are free again: 1002 is covered, 1003 waits for 1.
-    assert await backordered(stack) == {"1001": 0, "1002": 0, "1003": 1}
-    [alert] = await backorder_alerts(stack)
+    assert await backordered_by_order(stack, "MUG-1") == {"1001": 0, "1002": 0, "1003": 1}
+    [alert] = await product_alerts(stack)
     assert (alert.details["orders"], alert.details["units"]) == (1, 1)
     assert "1 unit" in all_text(stack.only_alert())
 
@@ -164,7 +148,7 @@ async def test_closing_orders_shrinks_then_resolves_the_alert(stack: Stack) -> N
         closed = await close_order(session, "1003", cancelled=True, channel=channel)
     await stack.deliver()
     assert closed.alerts.resolved == 1
-    [alert] = await backorder_alerts(stack)
+    [alert] = await product_alerts(stack)
     assert alert.state == AlertState.RESOLVED
     assert alert.resolution == "every waiting order covered: 3 in stock at Acme"
     assert stack.only_alert()["text"].startswith("✅ MUG-1 every waiting order covered")
@@ -173,30 +157,33 @@ async def test_closing_orders_shrinks_then_resolves_the_alert(stack: Stack) -> N
 async def test_stockouts_count_as_zero_and_unknown_stock_marks_nothing(stack: Stack) -> None:
     await with_stock(stack, {"A-MUG": "unknown", "A-CAP": 50})
     await import_orders_csv(stack, THREE_MUG_ORDERS)
-    assert await backordered(stack) == {"1001": 0, "1002": 0, "1003": 0}
-    assert await backorder_alerts(stack) == []
+    assert await backordered_by_order(stack, "MUG-1") == {"1001": 0, "1002": 0, "1003": 0}
+    assert await product_alerts(stack) == []
 
     stack.write_feed("Acme", {"A-CAP": 50})  # MUG missing from a complete feed: a stockout
     await stack.poll("Acme")
     await sync(stack)
-    assert await backordered(stack) == {"1001": 2, "1002": 2, "1003": 2}
-    [alert] = await backorder_alerts(stack)
+    assert await backordered_by_order(stack, "MUG-1") == {"1001": 2, "1002": 2, "1003": 2}
+    [alert] = await product_alerts(stack)
     assert (alert.details["orders"], alert.details["units"]) == (3, 6)
 
 
 async def test_refresh_by_supplier_touches_only_that_suppliers_products(stack: Stack) -> None:
     await with_stock(stack, {"A-MUG": 10, "A-CAP": 50})
     await import_orders_csv(stack, THREE_MUG_ORDERS)
-    async with stack.runtime.sessions() as session, session.begin():
-        ids = dict((await session.execute(select(Supplier.name, Supplier.id))).all())
-        # Stock changed behind refresh's back (as a poll's set-based update does).
-        await session.execute(update(Offer).where(Offer.supplier_sku == "A-MUG").values(quantity=0))
+    ids = await supplier_ids(stack)
+    # Stock changed behind refresh's back (as a poll's set-based update does).
+    await arrange_offer_stock(stack, "A-MUG", quantity=0)
 
     await sync(stack, supplier_id=ids["Beta"])
-    assert await backordered(stack) == {"1001": 0, "1002": 0, "1003": 0}  # not Beta's product
+    assert await backordered_by_order(stack, "MUG-1") == {
+        "1001": 0,
+        "1002": 0,
+        "1003": 0,
+    }  # not Beta's product
     result = await sync(stack, supplier_id=ids["Acme"])
     assert result.opened == 1
-    assert await backordered(stack) == {"1001": 2, "1002": 2, "1003": 2}
+    assert await backordered_by_order(stack, "MUG-1") == {"1001": 2, "1002": 2, "1003": 2}
 
 
 async def test_nothing_to_do_costs_one_query(stack: Stack) -> None:
@@ -208,8 +195,9 @@ async def test_nothing_to_do_costs_one_query(stack: Stack) -> None:
         statements.append(statement)
 
     engine = stack.runtime.engine.sync_engine
+    acme = (await supplier_ids(stack))["Acme"]
     async with stack.runtime.sessions() as session, session.begin():
-        acme = await session.scalar(select(Supplier.id).where(Supplier.name == "Acme"))
+        await session.connection()  # the transaction's BEGIN is not the work counted
         event.listen(engine, "before_cursor_execute", record)
         try:
             await backorders.allocate(session)
@@ -225,11 +213,10 @@ async def test_nothing_to_do_costs_one_query(stack: Stack) -> None:
 async def test_order_stats_and_waiting_orders(stack: Stack) -> None:
     await with_stock(stack, {"A-MUG": 3, "A-CAP": 50})
     await import_orders_csv(stack, THREE_MUG_ORDERS)
+    mug = await product_id(stack, "MUG-1")
     async with stack.runtime.sessions() as session:
-        product_id = await session.scalar(select(Product.id).where(Product.sku == "MUG-1"))
-        assert product_id is not None
-        stats = await backorders.order_stats(session, product_id)
-        waiting = await backorders.waiting_orders(session, product_id)
+        stats = await backorders.order_stats(session, mug)
+        waiting = await backorders.waiting_orders(session, mug)
     assert stats == backorders.OrderStats(
         open_orders=3,
         open_units=6,
@@ -311,7 +298,7 @@ async def test_long_backorder_lists_stay_within_block_kit_limits(stack: Stack) -
     assert len(body) <= 3000
     assert body.splitlines()[-1].startswith("…and ") and body.endswith(" more")
     # 120 stockouts, then their waiting orders: one grouped message, not 120 (or 240).
-    alerts = await backorder_alerts(stack)
+    alerts = await product_alerts(stack)
     assert len(alerts) == count + 1
     [group] = [a for a in alerts if a.is_group]
     assert [a.slack_ts for a in alerts if a.slack_ts] == [group.slack_ts]
@@ -329,9 +316,8 @@ async def test_restock_date_shows_in_stats(stack: Stack) -> None:
     feed.write_text("sku,quantity,restock_date\nA-MUG,0,2024-06-15\nA-CAP,5,\n", encoding="utf-8")
     await stack.poll("Acme")
     await import_orders_csv(stack, THREE_MUG_ORDERS[:2])
+    mug = await product_id(stack, "MUG-1")
     async with stack.runtime.sessions() as session:
-        product_id = await session.scalar(select(Product.id).where(Product.sku == "MUG-1"))
-        assert product_id is not None
-        stats = await backorders.order_stats(session, product_id)
+        stats = await backorders.order_stats(session, mug)
     assert stats.restock_date == date(2024, 6, 15)
     assert (stats.backordered_orders, stats.backordered_units) == (1, 2)

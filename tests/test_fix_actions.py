@@ -6,10 +6,9 @@ import json
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
 
-from bot.db.models import AuditEntry, Offer, Product, Substitution
 from tests.helpers import ALERT_CHANNEL_ID, CATALOG_HEADER, Stack, menu_choice
+from tests.probes import active_supplier_sku, arrange_offer_stock, audit_actions, substitutes
 
 ALLOWED = "U0ALICE"
 STRANGER = "U0MALLORY"
@@ -37,18 +36,6 @@ def element(message: dict[str, Any], action_id: str) -> dict[str, Any]:
     )
 
 
-async def active_supplier_sku(stack: Stack, sku: str) -> str:
-    async with stack.runtime.sessions() as session:
-        return (
-            await session.scalar(
-                select(Offer.supplier_sku)
-                .join(Product, Product.active_offer_id == Offer.id)
-                .where(Product.sku == sku)
-            )
-            or ""
-        )
-
-
 async def out_of_stock_mug(stack: Stack, beta_stock: int = 40) -> dict[str, Any]:
     await stack.import_catalog(CATALOG)
     stack.write_feed("Beta", {"B-MUG": beta_stock, "B-CAP3": 9})
@@ -59,11 +46,7 @@ async def out_of_stock_mug(stack: Stack, beta_stock: int = 40) -> dict[str, Any]
 
 
 async def switch_audits(stack: Stack) -> int:
-    async with stack.runtime.sessions() as session:
-        return int(
-            await session.scalar(select(func.count()).where(AuditEntry.action == "switch_supplier"))
-            or 0
-        )
+    return (await audit_actions(stack)).count("switch_supplier")
 
 
 async def test_switch_button_switches_once_and_resolves(stack: Stack) -> None:
@@ -179,10 +162,7 @@ async def test_substitute_from_the_alert_modal(stack: Stack) -> None:
     )
     updated = stack.only_alert()
     assert "Substitute offered: `CAP-3` Green cap" in json.dumps(updated["blocks"])
-    async with stack.runtime.sessions() as session:
-        chosen = await session.scalar(select(Substitution))
-        assert chosen is not None
-        assert (chosen.note, chosen.created_by) == ("Same size", ALLOWED)
+    assert await substitutes(stack) == [("Same size", ALLOWED)]
 
 
 async def test_substitute_out_of_stock_is_refused_in_the_modal(stack: Stack) -> None:
@@ -241,11 +221,7 @@ class TestAutomaticSwitch:
         answer = await stack.click("undo_switch", message, ALLOWED, value=undo["value"])
         assert answer["text"] == "Switch undone: MUG-1 is back on Acme."
         assert await active_supplier_sku(stack, "MUG-1") == "A-MUG"
-        async with stack.runtime.sessions() as session:
-            actions = (
-                await session.scalars(select(AuditEntry.action).order_by(AuditEntry.id))
-            ).all()
-        assert list(actions) == ["auto_switch", "undo_switch"]
+        assert await audit_actions(stack) == ["auto_switch", "undo_switch"]
 
     async def test_does_not_switch_beyond_the_price_limit(self, stack: Stack) -> None:
         await stack.import_catalog(CATALOG)
@@ -279,11 +255,8 @@ async def test_pick_another_in_stock_supplier_from_the_menu(stack: Stack) -> Non
     await stack.import_catalog([*CATALOG, "MUG-1,Blue mug,Gamma,G-MUG,3,5,5.00"])
     stack.write_feed("Beta", {"B-MUG": 40, "B-CAP3": 9})
     await stack.poll("Beta")
-    async with stack.runtime.sessions() as session, session.begin():
-        # Gamma has no feed here: as if a poll had found 7 in stock.
-        gamma = await session.scalar(select(Offer).where(Offer.supplier_sku == "G-MUG"))
-        assert gamma is not None
-        gamma.quantity, gamma.availability = 7, "in_stock"
+    # Gamma has no feed here: as if a poll had found 7 in stock.
+    await arrange_offer_stock(stack, "G-MUG", quantity=7, availability="in_stock")
     stack.write_feed("Acme", {"A-MUG": 0, "A-CAP": 50})
     await stack.poll("Acme")
     message = stack.only_alert()
@@ -291,10 +264,7 @@ async def test_pick_another_in_stock_supplier_from_the_menu(stack: Stack) -> Non
     menu = element(message, "switch_supplier_pick")  # the other in-stock suppliers
     assert [o["text"]["text"] for o in menu["options"]] == ["Gamma · 7 · $5.00"]
 
-    async with stack.runtime.sessions() as session, session.begin():
-        gamma = await session.scalar(select(Offer).where(Offer.supplier_sku == "G-MUG"))
-        assert gamma is not None
-        gamma.quantity = 0  # ran out since the message was drawn
+    await arrange_offer_stock(stack, "G-MUG", quantity=0)  # ran out since the message was drawn
     await stack.serve_http()
     answer = await stack.click(
         "switch_supplier_pick", message, ALLOWED, selected_option_value=menu["options"][0]["value"]

@@ -9,14 +9,13 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.config import load_settings
 from bot.core.forecast import DataQuality, DemandClass, Method, Restock, recompute
-from bot.db.models import DemandForecast, Order, OrderLine, OrderStatus
+from bot.db.models import OrderStatus
 from tests.forecast_helpers import NOW, TODAY, Shop, hours, open_shop
 from tests.helpers import run_cli
+from tests.probes import kept_forecasts, order_outcomes
 
 # Repeated on PostgreSQL by scripts/test-postgres.sh.
 pytestmark = pytest.mark.database
@@ -54,15 +53,7 @@ def test_csv_status_keeps_fulfilled_and_cancelled_orders_as_history(
     assert "3 order(s) created" in out
     assert "1 product(s) now backordered" in out  # only the open order waits for stock
 
-    async def rows(session: AsyncSession) -> list[tuple[str, str, str | None, int]]:
-        result = await session.execute(
-            select(Order.external_id, Order.status, Order.close_reason, OrderLine.backordered)
-            .join(OrderLine)
-            .order_by(Order.external_id)
-        )
-        return [tuple(row) for row in result.all()]  # type: ignore[misc]
-
-    assert shop.run(rows) == [
+    assert shop.run(order_outcomes) == [
         ("1", OrderStatus.FULFILLED, "person", 0),
         ("2", OrderStatus.CANCELLED, "person", 0),
         ("3", OrderStatus.OPEN, None, 1),
@@ -78,7 +69,7 @@ def test_csv_status_keeps_fulfilled_and_cancelled_orders_as_history(
         [f"3,Cy,cy@example.com,MUG,2,{day},fulfilled", f"1,Ada,ada@example.com,MUG,4,{day},open"],
         "again.csv",
     )
-    assert [status for _, status, _, _ in shop.run(rows)] == [
+    assert [status for _, status, _, _ in shop.run(order_outcomes)] == [
         OrderStatus.FULFILLED,
         OrderStatus.CANCELLED,
         OrderStatus.FULFILLED,
@@ -349,10 +340,4 @@ def test_recompute_keeps_each_days_first_forecast(
     again = asyncio.run(recompute(settings.database_url, NOW + hours(1), settings.forecast))
     assert again.recorded == 0  # the forecast made first for a day stands
 
-    async def kept(session: AsyncSession) -> list[tuple[object, float, str]]:
-        rows = await session.execute(
-            select(DemandForecast.day, DemandForecast.units, DemandForecast.method)
-        )
-        return [tuple(row) for row in rows.all()]  # type: ignore[misc]
-
-    assert shop.run(kept) == [(TODAY.date(), pytest.approx(2.0), "ses")]
+    assert shop.run(kept_forecasts) == [(TODAY.date(), pytest.approx(2.0), "ses")]

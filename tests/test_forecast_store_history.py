@@ -6,16 +6,14 @@ import copy
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import select
 
 from bot.core.forecast import DataQuality, forecast_for
-from bot.db.models import OrderStatus, Product
+from bot.db.models import OrderStatus
 from tests.helpers import Stack
+from tests.probes import backorder_alert, order_rows, product_id
 from tests.webhook_helpers import (
     SHOPIFY,
     WOOCOMMERCE,
-    backorder_alert,
-    order_rows,
     ready,
     set_secret,
 )
@@ -31,9 +29,8 @@ def _secrets(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 async def _mug_forecast(stack: Stack) -> tuple[float, int, DataQuality]:
+    mug = await product_id(stack, "MUG-1")
     async with stack.runtime.sessions() as session:
-        mug = await session.scalar(select(Product.id).where(Product.sku == "MUG-1"))
-        assert mug is not None
         result = await forecast_for(session, mug, NOW)
     assert result is not None
     return result.rate_per_day, result.history_days, result.data_quality

@@ -13,10 +13,9 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
-from sqlalchemy import select
 
 from bot.core.orders import import_orders
-from bot.db.models import Alert, AlertKind, Order, OrderStatus
+from bot.db.models import AlertKind, Order, OrderStatus
 from bot.db.types import utcnow
 from bot.runtime import Runtime
 from tests.fakes import shopify_server, woocommerce_server
@@ -24,11 +23,10 @@ from tests.fakes.shopify_server import FakeShopify
 from tests.fakes.smtp_server import FakeSMTPServer
 from tests.fakes.woocommerce_server import FakeWooCommerce
 from tests.helpers import ALERT_CHANNEL_ID, CATALOG_HEADER, Stack, run_cli
+from tests.probes import OrderRow, latest_alert, orders_by_source
 from tests.webhook_helpers import (
     SHOPIFY,
     WOOCOMMERCE,
-    OrderRow,
-    orders_by_source,
     set_secret,
 )
 
@@ -344,8 +342,7 @@ async def test_protected_customer_data_and_sku_less_lines_are_a_real_order(
     stack: Stack, shop: FakeShopify
 ) -> None:
     await ready(stack, mugs=0)
-    async with stack.runtime.sessions() as session:
-        stockout = await session.scalar(select(Alert).where(Alert.kind == AlertKind.OUT_OF_STOCK))
+    stockout = await latest_alert(stack, AlertKind.OUT_OF_STOCK)
     assert stockout is not None and stockout.slack_ts is not None
     message = stack.slack.message(ALERT_CHANNEL_ID, stockout.slack_ts)
     # As a store without protected-data access gets it: no SKU, no customer, no email.

@@ -6,7 +6,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select
 
 from bot.core.catalog import CsvImportError
 from bot.core.orders import (
@@ -15,7 +14,7 @@ from bot.core.orders import (
     close_order,
     import_orders,
 )
-from bot.db.models import Order, OrderStatus
+from bot.db.models import OrderStatus
 from tests.fakes.slack_api import FakeSlackAPI
 from tests.helpers import (
     ALERT_CHANNEL_ID,
@@ -25,7 +24,7 @@ from tests.helpers import (
     run_cli,
     write_catalog,
 )
-from tests.webhook_helpers import order_rows
+from tests.probes import order_row_ids, order_rows
 
 ORDERS_HEADER = "order_id,customer_name,customer_email,sku,quantity,ordered_at"
 CATALOG = [
@@ -98,8 +97,7 @@ async def test_reimport_is_idempotent_and_updates_in_place(stack: Stack) -> None
     await stack.import_catalog(CATALOG)
     await import_orders_csv(stack, ORDERS)
     before = await order_snapshot(stack)
-    async with stack.runtime.sessions() as session:
-        ids_before = dict((await session.execute(select(Order.external_id, Order.id))).all())
+    ids_before = await order_row_ids(stack)
 
     again = await import_orders_csv(stack, ORDERS)
     assert (again.orders_created, again.orders_updated, again.orders_unchanged) == (0, 0, 2)
@@ -116,10 +114,7 @@ async def test_reimport_is_idempotent_and_updates_in_place(stack: Stack) -> None
     assert after["1001"][0] == "Ada King"
     assert after["1001"][4] == [("MUG-1", 5, 0)]
     assert after["1002"] == before["1002"]
-    async with stack.runtime.sessions() as session:
-        ids_after = dict((await session.execute(select(Order.external_id, Order.id))).all())
-        assert ids_after == ids_before  # the same rows, updated
-        assert await session.scalar(select(func.count()).select_from(Order)) == 2
+    assert await order_row_ids(stack) == ids_before  # the same rows (2 orders), updated
 
 
 async def test_bad_file_is_rejected_whole_with_every_problem(stack: Stack) -> None:

@@ -9,12 +9,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import event, select
+from sqlalchemy import event
 
 from bot.config import load_settings
-from bot.db.models import Alert, AlertState
+from bot.db.models import AlertState
 from bot.errors import ConfigError
 from tests.helpers import ALERT_CHANNEL_ID, CATALOG_HEADER, Stack, menu_choice
+from tests.probes import alert_states
 from tests.test_orders import ORDERS_HEADER, import_orders_csv
 
 BOSS = "U0BOSS"
@@ -166,9 +167,9 @@ async def test_a_storm_is_one_group_listing_each_product_once_with_what_waits(
     await stack.slack.wait_for_async(
         lambda c: c.method == "chat.postMessage" and c.params.get("thread_ts")
     )
-    async with stack.runtime.sessions() as session:
-        states = set(await session.scalars(select(Alert.state)))
-    assert states == {AlertState.ACKNOWLEDGED}  # the group and its 55 products
+    assert set(await alert_states(stack)) == {
+        AlertState.ACKNOWLEDGED
+    }  # the group and its 55 products
     assert replies(stack, group) == [f"Acknowledged by <@{BOSS}> (all 55 open products)."]
 
     snooze_all = element(stack.only_alert(), "snooze_alert")
@@ -183,9 +184,7 @@ async def test_a_storm_is_one_group_listing_each_product_once_with_what_waits(
     await stack.slack.wait_for_async(
         lambda c: c.method == "chat.postMessage" and c.params.get("thread_ts"), count=2
     )
-    async with stack.runtime.sessions() as session:
-        states = set(await session.scalars(select(Alert.state)))
-    assert states == {AlertState.SNOOZED}
+    assert set(await alert_states(stack)) == {AlertState.SNOOZED}
     assert replies(stack, group)[-1] == f"Snoozed for 1 hour by <@{BOSS}> (all 55 open products)."
     assert len(stack.alert_messages()) == 1
 

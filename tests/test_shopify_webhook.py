@@ -8,12 +8,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from sqlalchemy import select
 
-from bot.db.models import AlertState, OrderStatus, WebhookDelivery
+from bot.db.models import AlertState, OrderStatus
 from tests.helpers import Stack
-from tests.webhook_helpers import SHOPIFY, backorder_alert, ready, set_secret
-from tests.webhook_helpers import order_rows as orders
+from tests.probes import backorder_alert, webhook_deliveries
+from tests.probes import order_rows as orders
+from tests.webhook_helpers import SHOPIFY, ready, set_secret
 
 ORDER = SHOPIFY.order
 deliver_webhook = SHOPIFY.deliver
@@ -62,11 +62,7 @@ async def test_redelivery_changes_nothing(stack: Stack) -> None:
     assert again.json()["result"] == "duplicate"
     assert await orders(stack) == before
     assert len(stack.slack.calls_to("chat.postMessage")) == posts
-    async with stack.runtime.sessions() as session:
-        deliveries = (await session.scalars(select(WebhookDelivery))).all()
-        assert [(d.id, d.source, d.topic) for d in deliveries] == [
-            ("delivery-1", "shopify", "orders/create")
-        ]
+    assert await webhook_deliveries(stack) == [("delivery-1", "shopify", "orders/create")]
 
 
 async def test_update_changes_lines_in_place(stack: Stack) -> None:

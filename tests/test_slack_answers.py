@@ -8,12 +8,18 @@ import logging
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select, text
 
-from bot.db.models import Alert, AlertState, AuditEntry, Substitution
+from bot.db.models import AlertState
 from bot.slack.texts import GENERIC_ERROR, NOT_ALLOWED, STALE_BUTTON
 from tests.helpers import ALERT_CHANNEL_ID, Stack, menu_choice
-from tests.test_fix_actions import ALLOWED, STRANGER, active_supplier_sku, element, out_of_stock_mug
+from tests.probes import (
+    active_supplier_sku,
+    alert_states,
+    arrange_broken_table,
+    audit_actions,
+    substitutes,
+)
+from tests.test_fix_actions import ALLOWED, STRANGER, element, out_of_stock_mug
 
 SUBSTITUTE_MODAL = "substitute_product_modal"
 
@@ -24,11 +30,9 @@ def extra_config() -> str:
 
 
 async def nothing_changed(stack: Stack) -> None:
-    async with stack.runtime.sessions() as session:
-        assert await session.scalar(select(func.count()).select_from(AuditEntry)) == 0
-        assert await session.scalar(select(func.count()).select_from(Substitution)) == 0
-        alert = await session.scalar(select(Alert))
-        assert alert is not None and alert.state == AlertState.OPEN
+    assert await audit_actions(stack) == []
+    assert await substitutes(stack) == []
+    assert await alert_states(stack) == [AlertState.OPEN]
     assert await active_supplier_sku(stack, "MUG-1") == "A-MUG"
 
 
@@ -155,8 +159,7 @@ async def test_a_bug_is_logged_and_answered_with_an_apology(
     message = await out_of_stock_mug(stack)
     await stack.serve_http()
     view = await open_substitute_modal(stack, message)
-    async with stack.runtime.sessions() as session, session.begin():
-        await session.execute(text("DROP TABLE audit_log"))  # every change is audited
+    await arrange_broken_table(stack, "audit_log")  # every change is audited
 
     with caplog.at_level(logging.ERROR, logger="bot.slack.answers"):
         answer = await stack.click("acknowledge_alert", message, ALLOWED)
@@ -167,6 +170,4 @@ async def test_a_bug_is_logged_and_answered_with_an_apology(
         assert await ephemeral_to(stack, ALLOWED) == GENERIC_ERROR
     failures = [r for r in caplog.records if r.getMessage() == "Slack request failed"]
     assert len(failures) == 2 and all(r.exc_info for r in failures)
-    async with stack.runtime.sessions() as session:
-        alert = await session.scalar(select(Alert))
-        assert alert is not None and alert.state == AlertState.OPEN
+    assert await alert_states(stack) == [AlertState.OPEN]

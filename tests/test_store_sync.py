@@ -13,20 +13,14 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
-from sqlalchemy import select
 
 from bot.config import load_settings
 from bot.core import store_orders, store_sync
 from bot.core.fixes.switching import switch_supplier
 from bot.db.models import (
-    Alert,
     AlertKind,
     AlertState,
-    Order,
-    OrderLine,
     OrderStatus,
-    Product,
-    StoreInventory,
 )
 from bot.db.types import utcnow
 from bot.errors import ConfigError
@@ -34,7 +28,15 @@ from bot.scheduler import build_scheduler
 from tests.fakes import woocommerce_server as woocommerce
 from tests.fakes.shopify_server import GRAPHQL, LOCATION, FakeShopify, Reply, order
 from tests.helpers import CATALOG_HEADER, CONFIG, Stack, run_cli
-from tests.webhook_helpers import SHOPIFY, WOOCOMMERCE, order_rows, set_secret
+from tests.probes import (
+    alerts_of_kind,
+    backordered_units,
+    order_rows,
+    orders_by_source,
+    product_id,
+    store_inventory,
+)
+from tests.webhook_helpers import SHOPIFY, WOOCOMMERCE, set_secret
 
 TOKEN = "shpat_store_sync_token"
 WC_KEY, WC_SECRET = "ck_store_sync", "cs_store_sync"
@@ -139,42 +141,12 @@ async def poll_orders(stack: Stack) -> store_orders.OrderPollReport:
     return report
 
 
-async def inventory_rows(stack: Stack) -> dict[str, StoreInventory]:
-    async with stack.runtime.sessions() as session:
-        rows = await session.execute(
-            select(Product.sku, StoreInventory).join(
-                Product, Product.id == StoreInventory.product_id
-            )
-        )
-        return {sku: row for sku, row in rows.all()}
-
-
-async def store_alerts(stack: Stack) -> list[Alert]:
-    async with stack.runtime.sessions() as session:
-        return list(
-            await session.scalars(
-                select(Alert).where(Alert.kind == AlertKind.STORE_PUSH).order_by(Alert.id)
-            )
-        )
-
-
 async def out_of_stock_with_webhooks(stack: Stack) -> None:
     """The catalog with nothing in stock, and the web server up for store webhooks."""
     await stack.import_catalog(CATALOG)
     stack.write_feed("Acme", {"A-MUG": 0, "A-CAP": 0})
     await stack.poll("Acme")
     await stack.serve_http()
-
-
-async def backordered_units(stack: Stack) -> dict[str, int]:
-    """Units backordered, by SKU, as the open product alerts say."""
-    async with stack.runtime.sessions() as session:
-        rows = await session.execute(
-            select(Product.sku, Alert.details)
-            .join(Product, Product.id == Alert.product_id)
-            .where(Alert.state != AlertState.RESOLVED, Alert.is_group.is_(False))
-        )
-        return {sku: details["units"] for sku, details in rows.all() if details.get("units")}
 
 
 def all_text(message: dict[str, Any]) -> str:
@@ -198,7 +170,7 @@ async def test_backordered_product_is_pushed_sellable_then_denied_after_restock(
     await poll_orders(stack)
     stack.write_feed("Acme", {"A-MUG": 0, "A-CAP": 3})
     await stack.poll("Acme")
-    rows = await inventory_rows(stack)
+    rows = await store_inventory(stack)
     assert rows["MUG-1"].needs_push and rows["MUG-1"].wanted_backorders
     assert not rows["CAP-2"].needs_push
     assert (await push(stack))[0].pushed == 1
@@ -208,10 +180,10 @@ async def test_backordered_product_is_pushed_sellable_then_denied_after_restock(
     await stack.poll("Acme")
     await push(stack)
     assert stock(shop, "MUG-1") == (10, "DENY")
-    rows = await inventory_rows(stack)
+    rows = await store_inventory(stack)
     assert (rows["MUG-1"].pushed_available, rows["MUG-1"].pushed_backorders) == (10, False)
     assert not rows["MUG-1"].needs_push
-    assert await store_alerts(stack) == []
+    assert await alerts_of_kind(stack, AlertKind.STORE_PUSH) == []
 
 
 async def test_switching_supplier_pushes_the_new_suppliers_quantity(
@@ -225,12 +197,11 @@ async def test_switching_supplier_pushes_the_new_suppliers_quantity(
     await push(stack)
     assert stock(shop, "MUG-1") == (0, "DENY")  # out of stock, but nobody is waiting
 
+    mug = await product_id(stack, "MUG-1")
     async with stack.runtime.sessions() as session, session.begin():
-        product_id = await session.scalar(select(Product.id).where(Product.sku == "MUG-1"))
-        assert product_id is not None
         result = await switch_supplier(
             session,
-            product_id=product_id,
+            product_id=mug,
             actor="U123",
             channel=stack.settings.slack.alert_channel,
             supplier_name="Beta",
@@ -250,7 +221,7 @@ async def test_store_down_keeps_the_update_and_reports_it_until_it_gets_through(
 
     report = (await push(stack))[0]
     assert (report.pushed, report.failed, report.alert_opened) == (0, 2, True)
-    rows = await inventory_rows(stack)
+    rows = await store_inventory(stack)
     assert all(row.needs_push and row.attempts == 1 for row in rows.values())
     assert rows["MUG-1"].next_attempt_at is not None and rows["MUG-1"].last_error
     assert shop.quantities == {}
@@ -267,9 +238,9 @@ async def test_store_down_keeps_the_update_and_reports_it_until_it_gets_through(
     report = (await push(stack, later=timedelta(hours=2)))[0]
     assert (report.pushed, report.failed, report.alert_resolved) == (2, 0, True)
     assert stock(shop, "MUG-1") == (5, "DENY")
-    rows = await inventory_rows(stack)
+    rows = await store_inventory(stack)
     assert not any(row.needs_push or row.attempts for row in rows.values())
-    [alert] = await store_alerts(stack)
+    [alert] = await alerts_of_kind(stack, AlertKind.STORE_PUSH)
     assert alert.state == AlertState.RESOLVED
     assert alert.supplier_id is None and alert.dedup_key == f"store_push:store:{STORE}"
     assert "Resolved" in all_text(stack.only_alert())
@@ -289,41 +260,26 @@ async def test_store_orders_become_orders_and_unlisted_ones_close(
     report = await poll_orders(stack)
     assert (report.listed, report.created, report.ignored) == (3, 2, 1)
 
-    async with stack.runtime.sessions() as session:
-        rows = await session.execute(
-            select(Order.external_id, Order.source, Order.status, OrderLine.backordered)
-            .join(OrderLine, OrderLine.order_id == Order.id)
-            .order_by(Order.external_id)
-        )
-        assert rows.all() == [
-            (str(450789469 + 1001), STORE, OrderStatus.OPEN, 0),
-            (str(450789469 + 1002), STORE, OrderStatus.OPEN, 1),  # 3 in stock, 4 ordered
-        ]
+    assert {key: row.lines for key, row in (await orders_by_source(stack)).items()} == {
+        (STORE, str(450789469 + 1001)): [("MUG-1", 2, 0)],
+        (STORE, str(450789469 + 1002)): [("MUG-1", 2, 1)],  # 3 in stock, 4 ordered
+    }
+    assert {row.status for row in (await order_rows(stack)).values()} == {OrderStatus.OPEN}
     # Customers now wait for MUG-1: the store keeps selling it at 0.
-    rows = await inventory_rows(stack)
+    rows = await store_inventory(stack)
     assert rows["MUG-1"].wanted_backorders
 
     shop.orders = shop.orders[1:2]  # #1001 was fulfilled in the store
     report = await poll_orders(stack)
     assert report.closed == 1
-    async with stack.runtime.sessions() as session:
-        statuses = {
-            external_id: status
-            for external_id, status in await session.execute(
-                select(Order.external_id, Order.status)
-            )
-        }
-        assert statuses == {
-            str(450789469 + 1001): OrderStatus.FULFILLED,
-            str(450789469 + 1002): OrderStatus.OPEN,
-        }
-        waiting = await session.scalar(
-            select(OrderLine.backordered)
-            .join(Order, Order.id == OrderLine.order_id)
-            .where(Order.external_id == str(450789469 + 1002))
-        )
-        assert waiting == 0  # the stock freed by #1001 now covers #1002
-    rows = await inventory_rows(stack)
+    orders = await order_rows(stack)
+    assert {external_id: row.status for external_id, row in orders.items()} == {
+        str(450789469 + 1001): OrderStatus.FULFILLED,
+        str(450789469 + 1002): OrderStatus.OPEN,
+    }
+    waiting = orders[str(450789469 + 1002)].lines[0][2]
+    assert waiting == 0  # the stock freed by #1001 now covers #1002
+    rows = await store_inventory(stack)
     assert not rows["MUG-1"].wanted_backorders
 
 
@@ -432,12 +388,12 @@ async def test_a_refunded_woocommerce_order_is_cancelled_by_webhook_and_by_poll(
     )
     assert response.json()["result"] == "closed"
     assert (await stack.runtime.poll_store_orders(WOO)).closed == 1
-    rows = await order_rows(stack)
-    assert {external_id: row.status for external_id, row in rows.items()} == {
+    orders = await order_rows(stack)
+    assert {external_id: row.status for external_id, row in orders.items()} == {
         "701": OrderStatus.CANCELLED,
         "702": OrderStatus.CANCELLED,
     }
-    assert rows["701"].lines == [("MUG-1", 2, 0)] and rows["702"].lines == [("MUG-1", 1, 0)]
+    assert orders["701"].lines == [("MUG-1", 2, 0)] and orders["702"].lines == [("MUG-1", 1, 0)]
 
 
 def test_a_store_config_error_names_the_store_table(

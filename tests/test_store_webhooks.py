@@ -9,12 +9,11 @@ import logging
 import pytest
 
 from tests.helpers import Stack
+from tests.probes import deliveries_and_alerts, order_rows
 from tests.webhook_helpers import (
     SHOPIFY,
     WOOCOMMERCE,
     StoreHooks,
-    counts,
-    order_rows,
     ready,
     set_secret,
     sign,
@@ -52,7 +51,7 @@ async def test_bad_or_missing_signature_is_refused(
     response = await hooks.deliver(stack, hooks.order, signature=signature)
     assert response.status_code == 401
     assert await order_rows(stack) == {}
-    assert await counts(stack) == (0, 0)  # no delivery recorded, no alert
+    assert await deliveries_and_alerts(stack) == (0, 0)  # no delivery recorded, no alert
 
 
 async def test_signed_with_another_secret_is_refused(stack: Stack, hooks: StoreHooks) -> None:

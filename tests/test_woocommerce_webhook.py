@@ -8,21 +8,19 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from sqlalchemy import select
 
-from bot.db.models import AlertState, OrderStatus, WebhookDelivery
+from bot.db.models import AlertState, OrderStatus
 from tests.helpers import Stack
+from tests.probes import backorder_alert, deliveries_and_alerts, webhook_deliveries
+from tests.probes import order_rows as orders
 from tests.webhook_helpers import (
     SHOPIFY,
     WOOCOMMERCE,
-    backorder_alert,
-    counts,
     post,
     ready,
     set_secret,
     sign,
 )
-from tests.webhook_helpers import order_rows as orders
 
 SECRET = WOOCOMMERCE.secret
 PATH = WOOCOMMERCE.path
@@ -64,14 +62,10 @@ async def test_signed_order_is_created_with_a_backorder(stack: Stack) -> None:
     assert alert.slack_ts is not None  # posted by the delivery worker
     message = stack.slack.message("C0ALERTS", alert.slack_ts)
     assert message is not None and "2 unit" in json.dumps(message["blocks"])
-    async with stack.runtime.sessions() as session:
-        deliveries = (await session.scalars(select(WebhookDelivery))).all()
-        # Prefixed, so a WooCommerce delivery id can never pass for a Shopify one; with
-        # the topic, order id and date_modified_gmt, as the delivery id alone is not unique.
-        key = "woocommerce:d-1:order.created:727:2026-11-21T08:30:05"
-        assert [(d.id, d.source, d.topic) for d in deliveries] == [
-            (key, "woocommerce", "order.created")
-        ]
+    # Prefixed, so a WooCommerce delivery id can never pass for a Shopify one; with
+    # the topic, order id and date_modified_gmt, as the delivery id alone is not unique.
+    key = "woocommerce:d-1:order.created:727:2026-11-21T08:30:05"
+    assert await webhook_deliveries(stack) == [(key, "woocommerce", "order.created")]
 
 
 async def test_redelivery_changes_nothing(stack: Stack) -> None:
@@ -88,7 +82,7 @@ async def test_redelivery_changes_nothing(stack: Stack) -> None:
     assert again.json()["result"] == "duplicate"
     assert await orders(stack) == before
     assert len(stack.slack.calls_to("chat.postMessage")) == posts
-    assert await counts(stack) == (1, 1)
+    assert await deliveries_and_alerts(stack) == (1, 1)
 
 
 async def test_events_of_one_second_share_a_delivery_id_and_each_counts(stack: Stack) -> None:
@@ -110,7 +104,7 @@ async def test_events_of_one_second_share_a_delivery_id_and_each_counts(stack: S
     rows = await orders(stack)
     assert set(rows) == {"727", "728"}
     assert rows["727"].lines == [("CAP-2", 1, 0), ("MUG-1", 9, 0)]
-    assert await counts(stack) == (3, 0)
+    assert await deliveries_and_alerts(stack) == (3, 0)
 
 
 async def test_update_changes_lines_in_place(stack: Stack) -> None:
@@ -185,7 +179,7 @@ async def test_ping_on_webhook_creation_is_answered(stack: Stack) -> None:
     assert response.status_code == 200, response.text
     assert response.json()["ok"] is True
     assert await orders(stack) == {}
-    assert await counts(stack) == (0, 0)
+    assert await deliveries_and_alerts(stack) == (0, 0)
 
 
 async def test_a_ping_with_a_topic_or_another_body_needs_a_signature(stack: Stack) -> None:

@@ -9,15 +9,11 @@ import json
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Any, NamedTuple
+from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import func, select
-from sqlalchemy.orm import selectinload
 
-from bot.db.models import Alert, AlertKind, Order, OrderLine, WebhookDelivery
 from tests.helpers import CATALOG_HEADER, Stack
 
 CATALOG = [
@@ -163,59 +159,6 @@ async def post(stack: Stack, path: str, body: bytes, headers: dict[str, str]) ->
         response = await client.post(stack.extra["base_url"] + path, content=body, headers=headers)
     await stack.deliver()  # after the worker, if it was quicker: nothing is posted twice
     return response
-
-
-class OrderRow(NamedTuple):
-    source: str
-    customer_name: str
-    customer_email: str
-    ordered_at: datetime
-    status: str  # an OrderStatus value
-    lines: list[tuple[str, int, int]]  # (SKU, quantity, backordered), by SKU
-
-
-async def order_rows(stack: Stack) -> dict[str, OrderRow]:
-    """Every order with its lines, by the store's order id (for tests with one source)."""
-    rows = await orders_by_source(stack)
-    by_id = {external_id: row for (_, external_id), row in rows.items()}
-    assert len(by_id) == len(rows), f"one order id in several sources: {sorted(rows)}"
-    return by_id
-
-
-async def orders_by_source(stack: Stack) -> dict[tuple[str, str], OrderRow]:
-    """Every order with its lines, by (source, the source's order id)."""
-    async with stack.runtime.sessions() as session:
-        rows = await session.scalars(
-            select(Order).options(selectinload(Order.lines).selectinload(OrderLine.product))
-        )
-        return {
-            (o.source, o.external_id): OrderRow(
-                o.source,
-                o.customer_name,
-                o.customer_email,
-                o.ordered_at,
-                o.status,
-                sorted((line.product.sku, line.quantity, line.backordered) for line in o.lines),
-            )
-            for o in rows
-        }
-
-
-async def backorder_alert(stack: Stack) -> Alert | None:
-    """The latest backorder alert."""
-    async with stack.runtime.sessions() as session:
-        return await session.scalar(
-            select(Alert).where(Alert.kind == AlertKind.BACKORDER).order_by(Alert.id.desc())
-        )
-
-
-async def counts(stack: Stack) -> tuple[int | None, int | None]:
-    """(webhook deliveries recorded, alerts raised)."""
-    async with stack.runtime.sessions() as session:
-        return (
-            await session.scalar(select(func.count()).select_from(WebhookDelivery)),
-            await session.scalar(select(func.count()).select_from(Alert)),
-        )
 
 
 async def ready(stack: Stack, mugs: int = 1) -> None:
