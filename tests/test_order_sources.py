@@ -27,7 +27,8 @@ from tests.probes import OrderRow, latest_alert, orders_by_source
 from tests.webhook_helpers import (
     SHOPIFY,
     WOOCOMMERCE,
-    set_secret,
+    shop_selling_the_catalog,
+    store_credentials,
 )
 
 TOKEN = "shpat_order_sources"
@@ -44,18 +45,12 @@ ORDERS_HEADER = "order_id,customer_name,customer_email,sku,quantity,ordered_at"
 @pytest.fixture(autouse=True)
 def _env(monkeypatch: pytest.MonkeyPatch) -> None:
     # Autouse: set before the stack loads the config, which checks the variables.
-    monkeypatch.setenv("SHOPIFY_ADMIN_TOKEN", TOKEN)
-    monkeypatch.setenv("WC_CONSUMER_KEY", WC_KEY)
-    monkeypatch.setenv("WC_CONSUMER_SECRET", WC_SECRET)
-    set_secret(monkeypatch, SHOPIFY, SHOPIFY.secret)
-    set_secret(monkeypatch, WOOCOMMERCE, WOOCOMMERCE.secret)
+    store_credentials(monkeypatch, TOKEN, WC_KEY, WC_SECRET)
 
 
 @pytest.fixture
 async def shop() -> AsyncIterator[FakeShopify]:
-    async with FakeShopify(token=TOKEN) as server:
-        server.add_variant("MUG-1")
-        server.add_variant("CAP-2")
+    async with shop_selling_the_catalog(TOKEN) as server:
         yield server
 
 

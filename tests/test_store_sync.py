@@ -36,7 +36,12 @@ from tests.probes import (
     product_id,
     store_inventory,
 )
-from tests.webhook_helpers import SHOPIFY, WOOCOMMERCE, set_secret
+from tests.webhook_helpers import (
+    SHOPIFY,
+    WOOCOMMERCE,
+    shop_selling_the_catalog,
+    store_credentials,
+)
 
 TOKEN = "shpat_store_sync_token"
 WC_KEY, WC_SECRET = "ck_store_sync", "cs_store_sync"
@@ -53,18 +58,12 @@ CATALOG = [
 @pytest.fixture(autouse=True)
 def shopify_token(monkeypatch: pytest.MonkeyPatch) -> None:
     # Autouse: set before the stack loads the config, which checks the variable.
-    monkeypatch.setenv("SHOPIFY_ADMIN_TOKEN", TOKEN)
-    monkeypatch.setenv("WC_CONSUMER_KEY", WC_KEY)
-    monkeypatch.setenv("WC_CONSUMER_SECRET", WC_SECRET)
-    set_secret(monkeypatch, SHOPIFY, SHOPIFY.secret)
-    set_secret(monkeypatch, WOOCOMMERCE, WOOCOMMERCE.secret)
+    store_credentials(monkeypatch, TOKEN, WC_KEY, WC_SECRET)
 
 
 @pytest.fixture
 async def shop() -> AsyncIterator[FakeShopify]:
-    async with FakeShopify(token=TOKEN) as server:
-        server.add_variant("MUG-1")
-        server.add_variant("CAP-2")
+    async with shop_selling_the_catalog(TOKEN) as server:
         yield server
 
 

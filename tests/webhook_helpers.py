@@ -7,13 +7,15 @@ import hashlib
 import hmac
 import json
 import uuid
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
 import pytest
 
+from tests.fakes.shopify_server import FakeShopify
 from tests.helpers import CATALOG_HEADER, Stack
 
 CATALOG = [
@@ -152,6 +154,27 @@ def set_secret(monkeypatch: pytest.MonkeyPatch, hooks: StoreHooks, secret: str |
         monkeypatch.delenv(hooks.secret_env, raising=False)
     else:
         monkeypatch.setenv(hooks.secret_env, secret)
+
+
+def store_credentials(
+    monkeypatch: pytest.MonkeyPatch, token: str, wc_key: str, wc_secret: str
+) -> None:
+    """Both stores' API credentials and both webhook secrets, set before the `stack`
+    fixture loads the config (which checks the variables)."""
+    monkeypatch.setenv("SHOPIFY_ADMIN_TOKEN", token)
+    monkeypatch.setenv("WC_CONSUMER_KEY", wc_key)
+    monkeypatch.setenv("WC_CONSUMER_SECRET", wc_secret)
+    set_secret(monkeypatch, SHOPIFY, SHOPIFY.secret)
+    set_secret(monkeypatch, WOOCOMMERCE, WOOCOMMERCE.secret)
+
+
+@asynccontextmanager
+async def shop_selling_the_catalog(token: str) -> AsyncIterator[FakeShopify]:
+    """A fake Shopify with a variant for each catalog SKU."""
+    async with FakeShopify(token=token) as server:
+        server.add_variant("MUG-1")
+        server.add_variant("CAP-2")
+        yield server
 
 
 async def post(stack: Stack, path: str, body: bytes, headers: dict[str, str]) -> httpx.Response:
