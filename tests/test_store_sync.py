@@ -40,6 +40,7 @@ from tests.webhook_helpers import (
     SHOPIFY,
     WOOCOMMERCE,
     shop_selling_the_catalog,
+    store_config_problems,
     store_credentials,
 )
 
@@ -399,10 +400,9 @@ def test_a_store_config_error_names_the_store_table(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv("SHOPIFY_ADMIN_TOKEN")
-    path = tmp_path / "stockbot.toml"
-    path.write_text(
-        CONFIG.format(group_over=10)
-        + """
+    found = store_config_problems(
+        tmp_path,
+        """
 [[stores]]
 name = "My Shopify"
 kind = "shopify"
@@ -411,11 +411,8 @@ token_env = "SHOPIFY_ADMIN_TOKEN"
 location_id = "somewhere"
 api_version = "2026-07"
 """,
-        encoding="utf-8",
     )
-    with pytest.raises(ConfigError) as error:
-        load_settings(path)
-    problems = "\n".join(error.value.problems)
+    problems = "\n".join(found)
     assert "stores[0].token_env: environment variable SHOPIFY_ADMIN_TOKEN is not set" in problems
     assert "stores[0].location_id:" in problems
     assert (

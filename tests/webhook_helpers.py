@@ -10,13 +10,16 @@ import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
+from bot.config import load_settings
+from bot.errors import ConfigError
 from tests.fakes.shopify_server import FakeShopify
-from tests.helpers import CATALOG_HEADER, Stack
+from tests.helpers import CATALOG_HEADER, CONFIG, Stack
 
 CATALOG = [
     CATALOG_HEADER,
@@ -175,6 +178,15 @@ async def shop_selling_the_catalog(token: str) -> AsyncIterator[FakeShopify]:
         server.add_variant("MUG-1")
         server.add_variant("CAP-2")
         yield server
+
+
+def store_config_problems(tmp_path: Path, stores: str) -> list[str]:
+    """The problems `load_settings` reports for the test config plus `stores` (TOML)."""
+    path = tmp_path / "stockbot.toml"
+    path.write_text(CONFIG.format(group_over=10) + stores, encoding="utf-8")
+    with pytest.raises(ConfigError) as error:
+        load_settings(path)
+    return error.value.problems
 
 
 async def post(stack: Stack, path: str, body: bytes, headers: dict[str, str]) -> httpx.Response:
