@@ -124,7 +124,7 @@ def catalog_import(ctx: click.Context, file: Path) -> None:
     async def run() -> Any:
         runtime = await Runtime.start(settings)
         try:
-            async with runtime.sessions() as session, session.begin():
+            async with runtime.writes() as session, session.begin():
                 return await import_catalog(
                     session, file, {supplier.name for supplier in settings.suppliers}
                 )
@@ -256,7 +256,7 @@ async def serve(settings: Settings, *, http_mode: bool, host: str, port: int) ->
     from bot.slack.render import console_alert_summary
     from bot.views.lookup import open_alert_summary
 
-    runtime = await Runtime.start(settings)
+    runtime = await Runtime.start(settings, serving=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):

@@ -38,7 +38,7 @@ def all_text(message: dict[str, Any]) -> str:
 
 async def sync(stack: Stack, **scope: Any) -> EvaluationResult:
     """Re-allocate after a poll (as the poller does once it calls `refresh`), then deliver."""
-    async with stack.runtime.sessions() as session, session.begin():
+    async with stack.runtime.writes() as session, session.begin():
         result = await backorders.refresh(
             session, channel=stack.settings.slack.alert_channel, **scope
         )
@@ -140,7 +140,7 @@ async def test_closing_orders_shrinks_then_resolves_the_alert(stack: Stack) -> N
     await with_stock(stack, {"A-MUG": 3, "A-CAP": 50})
     await import_orders_csv(stack, THREE_MUG_ORDERS)
     channel = stack.settings.slack.alert_channel
-    async with stack.runtime.sessions() as session, session.begin():
+    async with stack.runtime.writes() as session, session.begin():
         closed = await close_order(session, "1001", channel=channel)
     await stack.deliver()
     assert closed.alerts.updated == 1
@@ -150,7 +150,7 @@ async def test_closing_orders_shrinks_then_resolves_the_alert(stack: Stack) -> N
     assert (alert.details["orders"], alert.details["units"]) == (1, 1)
     assert "1 unit" in all_text(stack.only_alert())
 
-    async with stack.runtime.sessions() as session, session.begin():
+    async with stack.runtime.writes() as session, session.begin():
         closed = await close_order(session, "1003", cancelled=True, channel=channel)
     await stack.deliver()
     assert closed.alerts.resolved == 1
@@ -179,7 +179,7 @@ async def test_stockouts_count_as_zero_and_unknown_stock_marks_nothing(stack: St
 async def test_refresh_by_supplier_touches_only_that_suppliers_products(stack: Stack) -> None:
     await with_stock(stack, {"A-MUG": 10, "A-CAP": 50})
     await import_orders_csv(stack, THREE_MUG_ORDERS)
-    async with stack.runtime.sessions() as session, session.begin():
+    async with stack.runtime.writes() as session, session.begin():
         ids = dict((await session.execute(select(Supplier.name, Supplier.id))).all())
         # Stock changed behind refresh's back (as a poll's set-based update does).
         await session.execute(update(Offer).where(Offer.supplier_sku == "A-MUG").values(quantity=0))
@@ -201,7 +201,7 @@ async def test_nothing_to_do_costs_one_query(stack: Stack) -> None:
 
     engine = stack.runtime.engine.sync_engine
     channel = stack.settings.slack.alert_channel
-    async with stack.runtime.sessions() as session, session.begin():
+    async with stack.runtime.writes() as session, session.begin():
         acme = await session.scalar(select(Supplier.id).where(Supplier.name == "Acme"))
         event.listen(engine, "before_cursor_execute", record)
         try:

@@ -224,7 +224,7 @@ async def test_switching_supplier_pushes_the_new_suppliers_quantity(
     await push(stack)
     assert stock(shop, "MUG-1") == (0, "DENY")  # out of stock, but nobody is waiting
 
-    async with stack.runtime.sessions() as session, session.begin():
+    async with stack.runtime.writes() as session, session.begin():
         product_id = await session.scalar(select(Product.id).where(Product.sku == "MUG-1"))
         assert product_id is not None
         result = await switch_supplier(

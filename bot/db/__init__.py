@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Connection, event
+from sqlalchemy import Connection, Executable, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -20,6 +21,8 @@ MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 # Execution option: "IMMEDIATE" for a transaction that reads, then writes a lot
 # (a poll), "DEFERRED" (the default) otherwise.
 SQLITE_BEGIN = "stockbot_sqlite_begin"
+# PostgreSQL advisory lock key held while migrating (any constant of our own).
+MIGRATE_LOCK = 0x5707B07
 
 
 def create_engine(database_url: str) -> AsyncEngine:
@@ -61,8 +64,32 @@ def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
 
 
 def writer_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
-    """Sessions whose transactions take SQLite's write lock when they begin."""
+    """Sessions for transactions that write: they take SQLite's write lock when they
+    begin, so a writer waits its turn (busy_timeout) instead of failing with "database
+    is locked" when another committed between its reads and its first write."""
     return session_factory(engine.execution_options(**{SQLITE_BEGIN: "IMMEDIATE"}))
+
+
+async def execute_writes(
+    writes: async_sessionmaker[AsyncSession], *statements: Executable
+) -> list[Any]:
+    """Run `statements` in one write transaction; the rows the last one returns.
+
+    Shielded: a cancelled caller (a worker stopping) lets the transaction finish.
+    Cut short inside the driver, it could leave SQLite's write lock on a connection
+    that nobody closes, and every later writer waits for it in vain.
+    """
+
+    async def run() -> list[Any]:
+        async with writes() as session, session.begin():
+            connection = await session.connection()
+            rows: list[Any] = []
+            for statement in statements:
+                result = await connection.execute(statement)
+                rows = list(result.scalars()) if result.returns_rows else []
+            return rows
+
+    return await asyncio.shield(run())
 
 
 def alembic_config(connection: Connection | None = None) -> Config:
@@ -79,7 +106,14 @@ async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
     def _run(connection: Connection) -> None:
         command.upgrade(alembic_config(connection), revision)
 
-    async with engine.begin() as connection:
+    # Processes starting together migrate one after the other: SQLite's write lock
+    # taken up front, or a PostgreSQL lock held until this transaction ends.
+    writer = engine.execution_options(**{SQLITE_BEGIN: "IMMEDIATE"})
+    async with writer.begin() as connection:
+        if engine.dialect.name == "postgresql":
+            await connection.execute(
+                text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATE_LOCK}
+            )
         await connection.run_sync(_run)
 
 

@@ -107,7 +107,7 @@ async def _process(
     runtime: Runtime, hook: WebhookSource, topic: str, delivery_id: str, payload: dict[str, Any]
 ) -> WebhookOutcome:
     try:
-        async with runtime.sessions() as session, session.begin():
+        async with runtime.writes() as session, session.begin():
             if delivery_id:
                 if await session.get(WebhookDelivery, delivery_id) is not None:
                     return WebhookOutcome("duplicate", detail=f"webhook {delivery_id} seen before")
