@@ -70,6 +70,17 @@ class _Section(BaseModel):
 
 class SlackSection(_Section):
     alert_channel: str = Field(min_length=1, description="Channel ID (C0123…) or name (#stock).")
+    # How long one Web API call may take. A post that times out may still have landed:
+    # it is looked for in the channel before being posted again.
+    api_timeout: Duration = timedelta(seconds=30)
+
+
+class ReplicasSection(_Section):
+    """Several `stockbot run` on one PostgreSQL database share the work."""
+
+    # A process silent this long (killed, frozen) loses its suppliers and deliveries
+    # to the others.
+    takeover_after: Duration = timedelta(seconds=60)
 
 
 class RulesSection(_Section):
@@ -219,6 +230,7 @@ class FileConfig(_Section):
     email: EmailSection | None = None
     suppliers: list[SupplierSection] = Field(min_length=1)
     stores: list[StoreSection] = []
+    replicas: ReplicasSection = ReplicasSection()
     database_url: str | None = None
 
     @field_validator("suppliers")
@@ -297,6 +309,7 @@ class Settings(BaseModel):
     email: EmailSection | None = None
     suppliers: list[SupplierConfig]
     stores: list[StoreConfig] = []
+    replicas: ReplicasSection = ReplicasSection()
     database_url: str
     slack_bot_token: SecretStr | None
     slack_signing_secret: SecretStr | None
@@ -401,6 +414,7 @@ def load_settings(path: str | os.PathLike[str]) -> Settings:
         email=_resolve_templates_dir(file_config.email, config_path.parent),
         suppliers=suppliers,
         stores=stores,
+        replicas=file_config.replicas,
         database_url=normalise_database_url(database_url),
         slack_bot_token=environment.slack_bot_token,
         slack_signing_secret=environment.slack_signing_secret,

@@ -1,8 +1,14 @@
-"""The schedule: one polling job per supplier, plus housekeeping."""
+"""The schedule: one polling job per supplier, plus housekeeping.
+
+Every replica runs this schedule; each job runs once per interval across them all
+(`Leases.run_if_due`): whichever process's tick comes first does the work, and when
+a process dies the others' ticks pick its jobs up.
+"""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -31,6 +37,21 @@ def describe(summary: PollSummary) -> str:
     )
 
 
+# A tick a little early still counts as on time: ticks jitter.
+ON_TIME = 0.9
+
+
+def once_across_replicas(
+    runtime: Runtime, name: str, every: timedelta, job: Callable[[], Awaitable[object]]
+) -> Callable[[], Awaitable[None]]:
+    """`job`, run by this process only if no replica ran it in the last `every`."""
+
+    async def run() -> None:
+        await runtime.leases.run_if_due(f"schedule:{name}", every * ON_TIME, job)
+
+    return run
+
+
 def build_scheduler(runtime: Runtime) -> AsyncIOScheduler:
     scheduler = AsyncIOScheduler(timezone=UTC)
     now = datetime.now(UTC)
@@ -42,7 +63,7 @@ def build_scheduler(runtime: Runtime) -> AsyncIOScheduler:
             log.info(describe(await runtime.poller.poll(name)))
 
         scheduler.add_job(
-            poll,
+            once_across_replicas(runtime, f"poll:{supplier.name}", supplier.poll_interval, poll),
             # A little jitter keeps many suppliers from polling in lockstep.
             IntervalTrigger(seconds=seconds, jitter=min(30, int(seconds * 0.1))),
             id=f"poll:{supplier.name}",
@@ -72,7 +93,9 @@ def build_scheduler(runtime: Runtime) -> AsyncIOScheduler:
             )
 
         scheduler.add_job(
-            poll_orders,
+            once_across_replicas(
+                runtime, f"store_orders:{store.name}", store.poll_interval, poll_orders
+            ),
             IntervalTrigger(seconds=seconds, jitter=min(30, int(seconds * 0.1))),
             id=f"store_orders:{store.name}",
             name=f"orders of {store.name}",
@@ -95,7 +118,7 @@ def build_scheduler(runtime: Runtime) -> AsyncIOScheduler:
                     )
 
         scheduler.add_job(
-            push_inventory,
+            once_across_replicas(runtime, "store_push", STORE_PUSH_EVERY, push_inventory),
             IntervalTrigger(seconds=STORE_PUSH_EVERY.total_seconds()),
             id="store_push",
             name="push stock to stores",
@@ -105,7 +128,7 @@ def build_scheduler(runtime: Runtime) -> AsyncIOScheduler:
         )
 
     scheduler.add_job(
-        runtime.staff.wake_snoozed,
+        once_across_replicas(runtime, "wake_snoozed", SNOOZE_CHECK, runtime.staff.wake_snoozed),
         IntervalTrigger(seconds=SNOOZE_CHECK.total_seconds()),
         id="wake_snoozed",
         max_instances=1,

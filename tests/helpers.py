@@ -140,7 +140,7 @@ class Stack:
 
     async def import_catalog(self, rows: list[str]) -> ImportReport:
         path = write_catalog(self.tmp_path, rows)
-        async with self.runtime.sessions() as session, session.begin():
+        async with self.runtime.writes() as session, session.begin():
             return await import_catalog(session, path, {s.name for s in self.settings.suppliers})
 
     async def poll(self, supplier: str = "Acme", **options: Any) -> PollSummary:

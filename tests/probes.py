@@ -246,7 +246,7 @@ async def product_ids(session: AsyncSession) -> dict[str, int]:
 async def arrange_offer_stock(stack: Stack, supplier_sku: str, **values: Any) -> None:
     """Set an offer's stock fields behind the bot's back, as a set-based poll update or a
     supplier without a feed here would leave them."""
-    async with stack.runtime.sessions() as session, session.begin():
+    async with stack.runtime.writes() as session, session.begin():
         offer = await session.scalar(select(Offer).where(Offer.supplier_sku == supplier_sku))
         assert offer is not None, f"no offer {supplier_sku}"
         for name, value in values.items():
@@ -255,7 +255,7 @@ async def arrange_offer_stock(stack: Stack, supplier_sku: str, **values: Any) ->
 
 async def arrange_broken_table(stack: Stack, table: str) -> None:
     """Drop `table`, so that whatever writes it fails as a bug would."""
-    async with stack.runtime.sessions() as session, session.begin():
+    async with stack.runtime.writes() as session, session.begin():
         await session.execute(text(f"DROP TABLE {table}"))
 
 

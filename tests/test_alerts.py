@@ -8,7 +8,8 @@ import json
 from sqlalchemy import func, select
 
 from bot.config import load_settings
-from bot.db.models import Alert, AlertState, Offer, StockObservation
+from bot.db.models import Alert, AlertState, Offer, SlackHold, StockObservation
+from bot.db.types import utcnow
 from bot.runtime import Runtime
 from tests.helpers import ALERT_CHANNEL_ID, CATALOG_HEADER, Stack
 
@@ -203,7 +204,7 @@ async def test_slack_outage_loses_nothing_and_posts_once(stack: Stack) -> None:
     await stack.poll("Acme")
     assert stack.alert_messages() == []  # Slack refused; the alert waits in the outbox
 
-    async with stack.runtime.sessions() as session:
+    async with stack.runtime.writes() as session:
         alert = await session.scalar(select(Alert))
         assert alert is not None and alert.needs_sync and alert.last_delivery_error
         # Pretend the back-off has passed.
@@ -220,10 +221,16 @@ async def test_rate_limit_is_honoured(stack: Stack) -> None:
     stack.write_feed("Acme", {"A-MUG": 0, "A-CAP": 50})
     await stack.poll("Acme")
     assert stack.alert_messages() == []
+    # Retry-After holds posting to the channel, not just this alert.
     async with stack.runtime.sessions() as session:
-        alert = await session.scalar(select(Alert))
-        assert alert is not None and alert.next_delivery_at is not None
-        assert 25 <= (alert.next_delivery_at - alert.changed_at).total_seconds() <= 40
+        hold = await session.scalar(select(SlackHold))
+        assert hold is not None and (hold.method, hold.channel) == (
+            "chat.postMessage",
+            "#stock-alerts",
+        )
+        assert 25 <= (hold.not_before - utcnow()).total_seconds() <= 31
+    await stack.deliver()
+    assert len(stack.slack.calls_to("chat.postMessage")) == 1
 
 
 async def test_restart_delivers_pending_and_resolves_in_place(stack: Stack) -> None:

@@ -47,7 +47,7 @@ def all_text(message: dict[str, Any]) -> str:
 
 async def sync(stack: Stack, product_ids: set[int] | None = None, **scope: Any) -> EvaluationResult:
     """Re-allocate and re-evaluate (as a poll does through `stock_changed`), then deliver."""
-    async with stack.runtime.sessions() as session, session.begin():
+    async with stack.runtime.writes() as session, session.begin():
         result = await stock_changed(
             session, product_ids, channel=stack.settings.slack.alert_channel, **scope
         )
@@ -134,7 +134,7 @@ async def test_closing_orders_shrinks_then_resolves_the_alert(stack: Stack) -> N
     await with_stock(stack, {"A-MUG": 3, "A-CAP": 50})
     await import_orders_csv(stack, THREE_MUG_ORDERS)
     channel = stack.settings.slack.alert_channel
-    async with stack.runtime.sessions() as session, session.begin():
+    async with stack.runtime.writes() as session, session.begin():
         closed = await close_order(session, "1001", channel=channel)
     await stack.deliver()
     assert closed.alerts.updated == 1
@@ -144,7 +144,7 @@ async def test_closing_orders_shrinks_then_resolves_the_alert(stack: Stack) -> N
     assert (alert.details["orders"], alert.details["units"]) == (1, 1)
     assert "1 unit" in all_text(stack.only_alert())
 
-    async with stack.runtime.sessions() as session, session.begin():
+    async with stack.runtime.writes() as session, session.begin():
         closed = await close_order(session, "1003", cancelled=True, channel=channel)
     await stack.deliver()
     assert closed.alerts.resolved == 1
@@ -196,7 +196,7 @@ async def test_nothing_to_do_costs_one_query(stack: Stack) -> None:
 
     engine = stack.runtime.engine.sync_engine
     acme = (await supplier_ids(stack))["Acme"]
-    async with stack.runtime.sessions() as session, session.begin():
+    async with stack.runtime.writes() as session, session.begin():
         await session.connection()  # the transaction's BEGIN is not the work counted
         event.listen(engine, "before_cursor_execute", record)
         try:

@@ -80,6 +80,10 @@ def test_manifest_enables_what_the_bot_needs() -> None:
     settings = MANIFEST["settings"]
     assert settings["socket_mode_enabled"] is True
     assert settings["interactivity"]["is_enabled"] is True
+    scopes = set(MANIFEST["oauth_config"]["scopes"]["bot"])
+    assert {"chat:write", "commands"} <= scopes
+    # The outbox looks for a post whose outcome it never heard in the channel's history.
+    assert {"channels:history", "groups:history"} <= scopes
     assert MANIFEST["features"]["bot_user"]["display_name"] == "Stockbot"
 
 

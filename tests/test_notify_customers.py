@@ -138,7 +138,7 @@ async def add_order(
     status: OrderStatus = OrderStatus.OPEN,
 ) -> None:
     product = await product_id(stack, sku)
-    async with stack.runtime.sessions() as session, session.begin():
+    async with stack.runtime.writes() as session, session.begin():
         session.add(
             Order(
                 external_id=number,
@@ -166,7 +166,7 @@ async def stockout_with_waiting_customers(stack: Stack) -> tuple[dict[str, Any],
         stack, "1005", "Edsger Dijkstra", "ewd@example.com", status=OrderStatus.FULFILLED
     )
     await add_order(stack, "1006", "Barbara Liskov", "barbara@example.com", sku="CAP-2")
-    async with stack.runtime.sessions() as session, session.begin():
+    async with stack.runtime.writes() as session, session.begin():
         alert_id = await session.scalar(select(Alert.id))
         assert alert_id is not None
         session.add(
@@ -678,7 +678,7 @@ async def test_smtp_login_comes_from_the_environment(
     monkeypatch.setenv("SMTP_PASSWORD", "s3cret")
     runtime = await Runtime.start(load_settings(config), per_channel_interval=0)
     try:
-        async with runtime.sessions() as session, session.begin():
+        async with runtime.writes() as session, session.begin():
             product = Product(sku="MUG-1", title="Blue ceramic mug")
             session.add(product)
             await session.flush()

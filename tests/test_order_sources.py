@@ -144,7 +144,7 @@ async def ready(stack: Stack, mugs: int = 10) -> None:
 async def import_csv(stack: Stack, *rows: str) -> None:
     path = stack.tmp_path / "orders.csv"
     path.write_text("\n".join([ORDERS_HEADER, *rows]) + "\n", encoding="utf-8")
-    async with stack.runtime.sessions() as session, session.begin():
+    async with stack.runtime.writes() as session, session.begin():
         await import_orders(session, path, channel=stack.settings.slack.alert_channel)
     await stack.deliver()
 
@@ -258,7 +258,7 @@ async def test_orders_filed_before_stores_were_told_apart_join_their_store(
     webhook and poll adopt them instead of creating a second order."""
     await ready(stack, mugs=0)
     listed, gone = shopify_server.order(1001, ("MUG-1", 1)), shopify_server.order(1002)
-    async with stack.runtime.sessions() as session, session.begin():
+    async with stack.runtime.writes() as session, session.begin():
         for raw in (listed, gone):
             session.add(Order(external_id=str(raw["id"]), source="shopify", ordered_at=utcnow()))
     # A start-up files them under the only Shopify store.
@@ -281,7 +281,7 @@ async def test_with_two_shops_an_old_order_joins_the_shop_that_reports_it(
 ) -> None:
     await ready(stack, mugs=0)
     raw = shopify_server.order(1001, ("MUG-1", 1))
-    async with stack.runtime.sessions() as session, session.begin():
+    async with stack.runtime.writes() as session, session.begin():
         session.add(Order(external_id=str(raw["id"]), source="shopify", ordered_at=utcnow()))
     # Which shop it came from is not known at start-up: the first to report it takes it.
     assert {source for source, _ in await orders_by_source(stack)} == {"shopify"}

@@ -50,7 +50,7 @@ def write_orders(directory: Path, rows: list[str], name: str = "orders.csv") -> 
 async def import_orders_csv(stack: Stack, rows: list[str]) -> OrderImportReport:
     """Import as `stockbot orders import` does, then deliver the alerts it raised."""
     path = write_orders(stack.tmp_path, rows)
-    async with stack.runtime.sessions() as session, session.begin():
+    async with stack.runtime.writes() as session, session.begin():
         report = await import_orders(
             session,
             path,
@@ -136,7 +136,7 @@ async def test_bad_file_is_rejected_whole_with_every_problem(stack: Stack) -> No
     ]
     path = write_orders(stack.tmp_path, bad)
     with pytest.raises(CsvImportError) as caught:
-        async with stack.runtime.sessions() as session, session.begin():
+        async with stack.runtime.writes() as session, session.begin():
             await import_orders(session, path, channel=stack.settings.slack.alert_channel)
     problems = caught.value.problems
     assert problems == [
@@ -168,7 +168,7 @@ async def test_file_without_rows_or_columns_is_refused(stack: Stack) -> None:
 async def test_close_marks_the_order_and_unknown_ids_are_explained(stack: Stack) -> None:
     await stack.import_catalog(CATALOG)
     await import_orders_csv(stack, ORDERS)
-    async with stack.runtime.sessions() as session, session.begin():
+    async with stack.runtime.writes() as session, session.begin():
         closed = await close_order(session, "1002", cancelled=True, channel="#stock-alerts")
         assert (closed.status, closed.changed) == (OrderStatus.CANCELLED, True)
         again = await close_order(session, "1002", cancelled=True, channel="#stock-alerts")

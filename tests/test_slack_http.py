@@ -137,7 +137,7 @@ async def test_snooze_then_reminder_when_it_ends(stack: Stack) -> None:
 
     actions = stack.runtime.staff
     assert await actions.wake_snoozed() == 0  # not yet
-    async with stack.runtime.sessions() as session:
+    async with stack.runtime.writes() as session:
         alert = await session.scalar(select(Alert))
         assert alert is not None
         alert.snoozed_until = utcnow() - timedelta(seconds=1)  # four hours later…

@@ -198,7 +198,7 @@ async def test_switching_supplier_pushes_the_new_suppliers_quantity(
     assert stock(shop, "MUG-1") == (0, "DENY")  # out of stock, but nobody is waiting
 
     mug = await product_id(stack, "MUG-1")
-    async with stack.runtime.sessions() as session, session.begin():
+    async with stack.runtime.writes() as session, session.begin():
         result = await switch_supplier(
             session,
             product_id=mug,

@@ -35,7 +35,7 @@ def catalog_import(ctx: click.Context, file: Path) -> None:
     async def run() -> ImportReport:
         runtime = await Runtime.start(settings)
         try:
-            async with runtime.sessions() as session, session.begin():
+            async with runtime.writes() as session, session.begin():
                 return await import_catalog(
                     session, file, {supplier.name for supplier in settings.suppliers}
                 )

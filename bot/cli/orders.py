@@ -38,7 +38,7 @@ def _with_runtime(ctx: click.Context, work: Callable[[AsyncSession, Settings], A
     async def run() -> tuple[T, int]:
         runtime = await Runtime.start(settings)
         try:
-            async with runtime.sessions() as session, session.begin():
+            async with runtime.writes() as session, session.begin():
                 result = await work(session, settings)
             pending = await drain_deliveries(runtime, time.monotonic() + DELIVERY_WAIT_SECONDS)
             return result, pending

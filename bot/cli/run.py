@@ -69,7 +69,7 @@ async def serve(settings: Settings, *, http_mode: bool, host: str, port: int) ->
     from bot.runtime import Runtime
     from bot.slack.socket_mode import AppTokenRefused
 
-    runtime = await Runtime.start(settings)
+    runtime = await Runtime.start(settings, serving=True)
     try:
         async with contextlib.AsyncExitStack() as running:
             running.push_async_callback(runtime.close)

@@ -8,10 +8,12 @@ broken than a real mass stockout, so it raises one `supplier_feed` alert instead
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import time
 from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -103,6 +105,7 @@ class Poller:
         sessions: async_sessionmaker[AsyncSession],
         client: httpx.AsyncClient,
         on_change: Callable[[], None] | None = None,
+        exclusive: Callable[[str], AbstractAsyncContextManager[object]] | None = None,
     ) -> None:
         self.settings = settings
         self.sessions = sessions
@@ -112,6 +115,8 @@ class Poller:
         self._engine: AsyncEngine = sessions.kw["bind"]
         self._writer_sessions = writer_session_factory(self._engine)
         self._locks: dict[str, asyncio.Lock] = {}
+        # Across processes too: one poll of a supplier at a time (a lease, bot.db.leases).
+        self._exclusive = exclusive or (lambda _name: contextlib.nullcontext())
         self._adapters: dict[str, SupplierAdapter] = {}
 
     @property
@@ -134,7 +139,7 @@ class Poller:
 
     async def poll(self, name: str, *, accept_drop: bool = False) -> PollSummary:
         """Poll one supplier now; waits if a poll of the same supplier is running."""
-        async with self._lock(name):
+        async with self._lock(name), self._exclusive(f"poll:{name}"):
             started = time.monotonic()
             summary = await self._poll(name, accept_drop=accept_drop)
             _count(summary, time.monotonic() - started)

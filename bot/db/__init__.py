@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import functools
 from collections.abc import Callable
 from pathlib import Path
@@ -11,7 +12,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, event
+from sqlalchemy import Connection, Executable, event, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import (
@@ -27,6 +28,8 @@ MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 # Execution option: "IMMEDIATE" for a transaction that reads, then writes a lot
 # (a poll), "DEFERRED" (the default) otherwise.
 SQLITE_BEGIN = "stockbot_sqlite_begin"
+# PostgreSQL advisory lock key held while migrating (any constant of our own).
+MIGRATE_LOCK = 0x5707B07
 
 
 # A server that does not answer at all must not hold a start-up for a minute.
@@ -77,8 +80,32 @@ def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
 
 
 def writer_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
-    """Sessions whose transactions take SQLite's write lock when they begin."""
+    """Sessions for transactions that write: they take SQLite's write lock when they
+    begin, so a writer waits its turn (busy_timeout) instead of failing with "database
+    is locked" when another committed between its reads and its first write."""
     return session_factory(engine.execution_options(**{SQLITE_BEGIN: "IMMEDIATE"}))
+
+
+async def execute_writes(
+    writes: async_sessionmaker[AsyncSession], *statements: Executable
+) -> list[Any]:
+    """Run `statements` in one write transaction; the rows the last one returns.
+
+    Shielded: a cancelled caller (a worker stopping) lets the transaction finish.
+    Cut short inside the driver, it could leave SQLite's write lock on a connection
+    that nobody closes, and every later writer waits for it in vain.
+    """
+
+    async def run() -> list[Any]:
+        async with writes() as session, session.begin():
+            connection = await session.connection()
+            rows: list[Any] = []
+            for statement in statements:
+                result = await connection.execute(statement)
+                rows = list(result.scalars()) if result.returns_rows else []
+            return rows
+
+    return await asyncio.shield(run())
 
 
 def alembic_config(connection: Connection | None = None) -> Config:
@@ -135,6 +162,11 @@ async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
 
     if engine.dialect.name != "sqlite":
         async with engine.begin() as connection:
+            # Processes starting together migrate one after the other: a PostgreSQL
+            # lock held until this transaction ends. (SQLite serves one bot process.)
+            await connection.execute(
+                text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATE_LOCK}
+            )
             await connection.run_sync(_run)
         return
     async with engine.connect() as connection:

@@ -205,6 +205,11 @@ class Alert(Base):
     delivery_attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_delivery_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     last_delivery_error: Mapped[str | None] = mapped_column(Text)
+    # The process (`Replica.id`) delivering it now: others leave it alone while it lives.
+    claimed_by: Mapped[str | None] = mapped_column(String(64))
+    # Set just before chat.postMessage, cleared once its ts is stored: while set, the
+    # message may be in Slack already, so it is looked for before posting again.
+    post_started_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     product: Mapped[Product | None] = relationship(foreign_keys=[product_id])
     supplier: Mapped[Supplier | None] = relationship(foreign_keys=[supplier_id])
@@ -227,6 +232,8 @@ class AlertNote(Base):
     text: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     posted_ts: Mapped[str | None] = mapped_column(String(50))
+    # As `Alert.post_started_at`: the reply may be in the thread already.
+    post_started_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     alert: Mapped[Alert] = relationship(back_populates="notes")
 
@@ -389,3 +396,43 @@ class DemandForecast(Base):
     # A bot.core.forecast.rates.Method value.
     method: Mapped[str] = mapped_column(String(20))
     made_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class Replica(Base):
+    """A running Stockbot process; `seen_at` is its heartbeat. Work it holds (leases,
+    claimed alerts) goes to the others once it has not been seen for a while."""
+
+    __tablename__ = "replicas"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    host: Mapped[str] = mapped_column(String(200))
+    pid: Mapped[int] = mapped_column(Integer)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    seen_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+
+
+class Lease(Base):
+    """Work that one process at a time does: polling a supplier, a scheduled job.
+
+    `holder` is a `Replica.id` (free when None or when that replica stopped beating);
+    `last_run_at` is when the work last started, so a schedule runs once per interval
+    whichever process takes it.
+    """
+
+    __tablename__ = "leases"
+
+    name: Mapped[str] = mapped_column(String(300), primary_key=True)
+    holder: Mapped[str | None] = mapped_column(String(64))
+    taken_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    last_run_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class SlackHold(Base):
+    """Slack answered 429: no call of `method` to `channel` before `not_before`,
+    from any delivery of any process."""
+
+    __tablename__ = "slack_holds"
+
+    method: Mapped[str] = mapped_column(String(50), primary_key=True)
+    channel: Mapped[str] = mapped_column(String(100), primary_key=True)
+    not_before: Mapped[datetime] = mapped_column(UTCDateTime())

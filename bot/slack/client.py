@@ -31,5 +31,17 @@ class CountingWebClient(AsyncWebClient):
         return response
 
 
+def slack_client(
+    token: str, base_url: str, *, timeout: int, retries: bool = True
+) -> AsyncWebClient:
+    """The bot's client. `retries=False` for the outbox: a post retried blindly after a
+    lost answer could show twice, so the outbox retries itself, after looking for the
+    message in the channel."""
+    client = CountingWebClient(token=token, base_url=base_url, timeout=timeout)
+    if not retries:
+        client.retry_handlers = []
+    return client
+
+
 def _count(method: str, status: str) -> None:
     metrics.SLACK_CALLS.labels(method=method, status=status).inc()

@@ -1,9 +1,14 @@
 """Deliver stored alerts to Slack (or the console): the outbox worker.
 
-Each alert marked `needs_sync` is posted once (its channel and ts are stored
-straight away) and updated in place afterwards; thread notes follow. A failed
-call is retried later, honouring Slack's `Retry-After`, so nothing is lost or
-posted twice, across restarts too.
+Each alert marked `needs_sync` is claimed by one process (`claimed_by`, free again
+once that process stops beating), posted once and updated in place afterwards;
+thread notes follow. Nothing is lost or posted twice, across restarts and replicas:
+
+- a post is marked (`post_started_at`) before the call and carries the alert's id in
+  its message metadata; a post whose outcome is unknown (timeout, crash) is looked
+  for in the channel's history before being posted again;
+- Slack's Retry-After holds the whole method and channel (`bot.slack.holds`);
+- an alert resolved before it was ever shown is not posted at all (nor its notes).
 """
 
 from __future__ import annotations
@@ -11,24 +16,28 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import aiohttp
 from rich.console import Console
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.web.async_slack_response import AsyncSlackResponse
-from sqlalchemy import select, update
+from sqlalchemy import ColumnElement, Executable, and_, delete, not_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.currency import DEFAULT_CURRENCY
-from bot.db.models import Alert, AlertNote
+from bot.db import execute_writes
+from bot.db.models import Alert, AlertNote, AuditEntry
+from bot.db.replicas import Membership
 from bot.db.types import utcnow
 from bot.slack.console import console_text
+from bot.slack.holds import SlackHolds
 from bot.slack.render.alert_message import alert_message
 from bot.views.cards import AlertCard, alert_card
 
@@ -49,10 +58,42 @@ PERMANENT_BACKOFF = timedelta(minutes=5)
 MAX_BACKOFF = timedelta(minutes=10)
 
 
+# Message metadata that names what a message shows, so a post whose outcome was
+# unknown can be recognised in the channel later (conversations.history).
+ALERT_EVENT = "stockbot_alert"
+NOTE_EVENT = "stockbot_note"
+# How far before a post began its message is looked for (clocks differ a little).
+LOOKBACK = timedelta(minutes=5)
+# History pages read at most when looking for an earlier post.
+HISTORY_PAGES = 10
+CHANNEL_ID = re.compile(r"^[CGD][A-Z0-9]{2,}$")
+
+POST, UPDATE = "chat.postMessage", "chat.update"
+T = TypeVar("T")
+
+
 class RetryLater(Exception):
-    def __init__(self, reason: str, after: timedelta) -> None:
+    """The call did not work out; `outcome_unknown` when Slack may have done it anyway."""
+
+    def __init__(
+        self,
+        reason: str,
+        after: timedelta,
+        *,
+        rate_limited: bool = False,
+        outcome_unknown: bool = False,
+    ) -> None:
         super().__init__(reason)
         self.after = after
+        self.rate_limited = rate_limited
+        self.outcome_unknown = outcome_unknown
+
+
+class Held(RetryLater):
+    """No call was made: Slack's Retry-After for this method and channel still runs."""
+
+    def __init__(self, method: str) -> None:
+        super().__init__(f"{method} is held: Slack asked us to slow down", timedelta(0))
 
 
 class MessageGone(Exception):
@@ -68,7 +109,19 @@ class Posted:
 class AlertSink(Protocol):
     async def post(self, card: AlertCard, channel: str) -> Posted: ...
     async def update(self, card: AlertCard, channel: str, ts: str) -> None: ...
-    async def reply(self, channel: str, thread_ts: str, text: str) -> str: ...
+    async def reply(self, channel: str, thread_ts: str, text: str, note_id: int) -> str: ...
+    async def find_post(self, channel: str, alert_id: int, since: datetime) -> Posted | None: ...
+    async def find_reply(self, channel: str, thread_ts: str, note_id: int) -> str | None: ...
+
+
+def _metadata(event_type: str, **payload: int) -> dict[str, Any]:
+    return {"event_type": event_type, "event_payload": payload}
+
+
+def _carries(message: dict[str, Any], event_type: str, key: str, value: int) -> bool:
+    metadata = message.get("metadata") or {}
+    payload = metadata.get("event_payload") or {}
+    return bool(metadata.get("event_type") == event_type and payload.get(key) == value)
 
 
 class SlackSink:
@@ -77,6 +130,7 @@ class SlackSink:
     def __init__(self, client: AsyncWebClient, currency: str = DEFAULT_CURRENCY) -> None:
         self.client = client
         self.currency = currency
+        self._channel_ids: dict[str, str] = {}
 
     async def post(self, card: AlertCard, channel: str) -> Posted:
         message = alert_message(card, self.currency)
@@ -86,6 +140,7 @@ class SlackSink:
             text=message.text,
             blocks=message.blocks,
             unfurl_links=False,
+            metadata=_metadata(ALERT_EVENT, alert_id=card.alert_id),
         )
         return Posted(channel=str(response["channel"]), ts=str(response["ts"]))
 
@@ -99,11 +154,78 @@ class SlackSink:
             blocks=message.blocks,
         )
 
-    async def reply(self, channel: str, thread_ts: str, text: str) -> str:
+    async def reply(self, channel: str, thread_ts: str, text: str, note_id: int) -> str:
         response = await self._call(
-            self.client.chat_postMessage, channel=channel, thread_ts=thread_ts, text=text
+            self.client.chat_postMessage,
+            channel=channel,
+            thread_ts=thread_ts,
+            text=text,
+            metadata=_metadata(NOTE_EVENT, note_id=note_id),
         )
         return str(response["ts"])
+
+    async def find_post(self, channel: str, alert_id: int, since: datetime) -> Posted | None:
+        """The alert's message posted since `since`, if Slack has it."""
+        channel_id = await self._channel_id(channel)
+        cursor = None
+        for _ in range(HISTORY_PAGES):
+            page = await self._call(
+                self.client.conversations_history,
+                channel=channel_id,
+                oldest=f"{(since - LOOKBACK).timestamp():.6f}",
+                include_all_metadata=True,
+                limit=200,
+                cursor=cursor,
+            )
+            for message in page.get("messages") or []:
+                if _carries(message, ALERT_EVENT, "alert_id", alert_id):
+                    return Posted(channel=channel_id, ts=str(message["ts"]))
+            cursor = _next_cursor(page)
+            if not cursor:
+                break
+        return None
+
+    async def find_reply(self, channel: str, thread_ts: str, note_id: int) -> str | None:
+        """The note's reply in the thread, if Slack has it."""
+        cursor = None
+        for _ in range(HISTORY_PAGES):
+            page = await self._call(
+                self.client.conversations_replies,
+                channel=channel,
+                ts=thread_ts,
+                include_all_metadata=True,
+                limit=200,
+                cursor=cursor,
+            )
+            for message in page.get("messages") or []:
+                if _carries(message, NOTE_EVENT, "note_id", note_id):
+                    return str(message["ts"])
+            cursor = _next_cursor(page)
+            if not cursor:
+                break
+        return None
+
+    async def _channel_id(self, channel: str) -> str:
+        """History wants the channel's ID; the configuration may name it (#stock-alerts)."""
+        if CHANNEL_ID.match(channel):
+            return channel
+        name = channel.lstrip("#")
+        if name not in self._channel_ids:
+            cursor = None
+            while True:
+                page = await self._call(
+                    self.client.conversations_list,
+                    types="public_channel,private_channel",
+                    exclude_archived=True,
+                    limit=1000,
+                    cursor=cursor,
+                )
+                for found in page.get("channels") or []:
+                    self._channel_ids[str(found["name"])] = str(found["id"])
+                cursor = _next_cursor(page)
+                if not cursor or name in self._channel_ids:
+                    break
+        return self._channel_ids.get(name, channel)
 
     async def _call(
         self, method: Callable[..., Awaitable[AsyncSlackResponse]], **kwargs: Any
@@ -113,10 +235,24 @@ class SlackSink:
         except SlackApiError as exc:
             raise _classify(exc) from None
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            # The request may have reached Slack before the answer was lost.
             raise RetryLater(
-                f"Slack could not be reached ({type(exc).__name__})", timedelta(0)
+                f"Slack could not be reached ({type(exc).__name__})",
+                timedelta(0),
+                outcome_unknown=True,
             ) from None
         return dict(response.data) if isinstance(response.data, dict) else {}
+
+
+async def _acted_on(session: AsyncSession, alert_id: int) -> bool:
+    """Did anyone (the bot included: an automatic switch) do something about it?"""
+    return (
+        await session.scalar(select(AuditEntry.id).where(AuditEntry.alert_id == alert_id).limit(1))
+    ) is not None
+
+
+def _next_cursor(page: dict[str, Any]) -> str | None:
+    return (page.get("response_metadata") or {}).get("next_cursor") or None
 
 
 def _classify(exc: SlackApiError) -> Exception:
@@ -126,13 +262,18 @@ def _classify(exc: SlackApiError) -> Exception:
         retry_after = int(
             exc.response.headers.get("Retry-After", exc.response.headers.get("retry-after", 1))
         )
-        return RetryLater("Slack asked us to slow down", timedelta(seconds=max(retry_after, 1)))
+        return RetryLater(
+            "Slack asked us to slow down",
+            timedelta(seconds=max(retry_after, 1)),
+            rate_limited=True,
+        )
     if error == "message_not_found":
         return MessageGone()
     if error in PERMANENT_ERRORS:
         return RetryLater(f"{error}: {PERMANENT_ERRORS[error]}", PERMANENT_BACKOFF)
     if status >= 500:
-        return RetryLater(f"Slack answered HTTP {status}", timedelta(0))
+        # Slack may have acted before failing to answer.
+        return RetryLater(f"Slack answered HTTP {status}", timedelta(0), outcome_unknown=True)
     return RetryLater(f"Slack refused the message ({error or status})", PERMANENT_BACKOFF)
 
 
@@ -142,11 +283,9 @@ class ConsoleSink:
     def __init__(self, console: Console | None = None, currency: str = DEFAULT_CURRENCY) -> None:
         self.console = console or Console(highlight=False, soft_wrap=True)
         self.currency = currency
-        self._counter = 0
 
     async def post(self, card: AlertCard, channel: str) -> Posted:
         self.console.print(f"[bold]ALERT[/bold] {console_text(card, self.currency)}", markup=True)
-        self._counter += 1
         return Posted(channel="console", ts=f"console.{card.alert_id}")
 
     async def update(self, card: AlertCard, channel: str, ts: str) -> None:
@@ -154,9 +293,15 @@ class ConsoleSink:
         text = console_text(card, self.currency)
         self.console.print(f"[bold]{label}[/bold] {text}", markup=True)
 
-    async def reply(self, channel: str, thread_ts: str, text: str) -> str:
+    async def reply(self, channel: str, thread_ts: str, text: str, note_id: int) -> str:
         self.console.print(f"    ↳ {text}", markup=False)
         return thread_ts
+
+    async def find_post(self, channel: str, alert_id: int, since: datetime) -> Posted | None:
+        return None  # a console keeps no history: print again rather than lose it
+
+    async def find_reply(self, channel: str, thread_ts: str, note_id: int) -> str | None:
+        return None
 
 
 @dataclass(slots=True)
@@ -167,21 +312,29 @@ class DeliveryReport:
 
 
 class Deliverer:
-    """Sends what the outbox holds; one instance, so calls are naturally serialised."""
+    """Sends what the outbox holds. Any number of processes may run one: each claims
+    the alerts it sends, and within a process one round runs at a time."""
 
     def __init__(
         self,
         sessions: async_sessionmaker[AsyncSession],
+        writes: async_sessionmaker[AsyncSession],
         sink: AlertSink,
+        membership: Membership,
         *,
         per_channel_interval: float = 1.0,
         batch_size: int = 100,
     ) -> None:
         self.sessions = sessions
+        self.writes = writes
         self.sink = sink
+        self.membership = membership
+        self.holds = SlackHolds(writes)
         self.per_channel_interval = per_channel_interval
         self.batch_size = batch_size
         self._last_sent: dict[str, float] = {}
+        # Configured channel names (#stock-alerts) and the IDs Slack answered with.
+        self._channel_ids: dict[str, str] = {}
         self._lock = asyncio.Lock()
         self._wake = asyncio.Event()
 
@@ -189,86 +342,126 @@ class Deliverer:
         """Ask the running worker to deliver now."""
         self._wake.set()
 
-    async def _pace(self, channel: str) -> None:
-        # Slack allows about one message per second per channel.
-        wait = self._last_sent.get(channel, 0) + self.per_channel_interval - time.monotonic()
-        if wait > 0:
-            await asyncio.sleep(wait)
-        self._last_sent[channel] = time.monotonic()
+    # -- one round -------------------------------------------------------------------------
 
     async def deliver_due(self) -> DeliveryReport:
         async with self._lock:
             report = DeliveryReport()
-            now = utcnow()
-            async with self.sessions() as session:
-                due = (
-                    await session.scalars(
-                        select(Alert)
-                        .where(
-                            Alert.needs_sync.is_(True),
-                            Alert.group_id.is_(None),
-                            (Alert.next_delivery_at.is_(None)) | (Alert.next_delivery_at <= now),
-                        )
-                        .order_by(Alert.id)
-                        .limit(self.batch_size)
-                    )
-                ).all()
-                blocked_channels: set[str] = set()
-                for alert in due:
-                    channel = alert.slack_channel or ""
-                    if channel in blocked_channels:
-                        report.deferred += 1
-                        continue
-                    try:
-                        await self._sync_alert(session, alert)
-                        await self._post_notes(session, alert)
-                        report.delivered += 1
-                    except RetryLater as exc:
-                        await self._defer(session, alert, exc)
-                        blocked_channels.add(channel)
-                        report.deferred += 1
-                        report.last_error = str(exc)
-                notes_only = await self._alerts_with_unposted_notes(
-                    session, exclude={a.id for a in due}
-                )
-                for alert in notes_only:
-                    try:
-                        await self._post_notes(session, alert)
-                    except RetryLater as exc:
-                        report.last_error = str(exc)
-                        break
+            await self.holds.load()
+            tried: set[int] = set()
+            failed_channels: set[str] = set()
+            while len(tried) < self.batch_size:
+                alert_id = await self._claim(self._due_to_sync(), tried, failed_channels)
+                if alert_id is None:
+                    break
+                tried.add(alert_id)
+                await self._attempt(alert_id, self._sync_alert, report, failed_channels)
+            # Notes of alerts that have nothing else to send.
+            while len(tried) < 2 * self.batch_size:
+                alert_id = await self._claim(self._notes_waiting(), tried, failed_channels)
+                if alert_id is None:
+                    break
+                tried.add(alert_id)
+                await self._attempt(alert_id, self._post_notes, report, failed_channels)
             return report
 
-    async def _sync_alert(self, session: AsyncSession, alert: Alert) -> None:
-        seen_change = alert.changed_at
-        card = await alert_card(session, alert)
-        # No transaction stays open while Slack answers: the writes below then
-        # start fresh and wait their turn for SQLite's lock instead of failing.
-        await session.commit()
-        channel = alert.slack_channel or ""
-        await self._pace(channel)
-        if alert.slack_ts is None:
-            posted = await self.sink.post(card, channel)
-            # Store the ts at once: from now on this alert is only ever updated.
-            alert.slack_channel, alert.slack_ts = posted.channel, posted.ts
-            await session.execute(
-                update(Alert)
-                .where(Alert.id == alert.id)
-                .values(slack_channel=posted.channel, slack_ts=posted.ts)
+    async def _attempt(
+        self,
+        alert_id: int,
+        work: Callable[[int], Awaitable[bool]],
+        report: DeliveryReport,
+        failed_channels: set[str],
+    ) -> None:
+        try:
+            if await work(alert_id):
+                report.delivered += 1
+        except RetryLater as exc:
+            channel = await self._defer(alert_id, exc)
+            report.deferred += 1
+            report.last_error = str(exc)
+            if not isinstance(exc, Held) and not exc.rate_limited:
+                failed_channels |= self._names_of(channel)
+        finally:
+            await self._release(alert_id)
+
+    def _due_to_sync(self) -> ColumnElement[bool]:
+        now = utcnow()
+        return and_(
+            Alert.needs_sync.is_(True),
+            Alert.group_id.is_(None),
+            or_(Alert.next_delivery_at.is_(None), Alert.next_delivery_at <= now),
+            # What Retry-After holds stays in the database for later.
+            not_(and_(Alert.slack_ts.is_(None), self._held(POST))),
+            not_(and_(Alert.slack_ts.is_not(None), self._held(UPDATE))),
+        )
+
+    def _notes_waiting(self) -> ColumnElement[bool]:
+        waiting = select(AlertNote.alert_id).where(AlertNote.posted_ts.is_(None))
+        return and_(Alert.id.in_(waiting), Alert.slack_ts.is_not(None), not_(self._held(POST)))
+
+    def _held(self, method: str) -> ColumnElement[bool]:
+        channels = set()
+        for channel in self.holds.channels_held(method):
+            channels |= self._names_of(channel)
+        return Alert.slack_channel.in_(channels) if channels else Alert.id.is_(None)
+
+    async def _claim(
+        self, condition: ColumnElement[bool], tried: set[int], failed_channels: set[str]
+    ) -> int | None:
+        """Claim the oldest alert meeting `condition` that no live process holds."""
+        now = utcnow()
+        # Rows another transaction is claiming right now are skipped, not waited for.
+        oldest = (
+            select(Alert.id)
+            .where(condition, self.membership.free(Alert.claimed_by, now))
+            .order_by(Alert.id)
+            .limit(1)
+            .with_for_update(skip_locked=True)
+            .correlate(None)
+        )
+        if tried:
+            oldest = oldest.where(Alert.id.not_in(tried))
+        if failed_channels:
+            oldest = oldest.where(Alert.slack_channel.not_in(failed_channels))
+        claimed = await self._write(
+            update(Alert)
+            .where(
+                Alert.id == oldest.scalar_subquery(),
+                self.membership.free(Alert.claimed_by, now),
             )
-            await session.commit()
-        else:
-            try:
-                await self.sink.update(card, channel, alert.slack_ts)
-            except MessageGone:
-                posted = await self.sink.post(card, channel)
-                alert.slack_ts = posted.ts
-                await session.execute(
-                    update(Alert).where(Alert.id == alert.id).values(slack_ts=posted.ts)
-                )
-                await session.commit()
-        # Only clear the flag if nobody changed the alert while we were talking to Slack.
-        await session.execute(
+            .values(claimed_by=self.membership.id)
+            .returning(Alert.id)
+        )
+        return int(claimed[0]) if claimed else None
+
+    async def _release(self, alert_id: int) -> None:
+        await self._write(
+            update(Alert)
+            .where(Alert.id == alert_id, Alert.claimed_by == self.membership.id)
+            .values(claimed_by=None)
+        )
+
+    # -- one alert -------------------------------------------------------------------------
+
+    async def _sync_alert(self, alert_id: int) -> bool:
+        """Bring the alert's message in line with the alert, then post its notes."""
+        async with self.sessions() as session:
+            alert = await session.get(Alert, alert_id)
+            if alert is None or not alert.needs_sync:
+                return False
+            worth_showing = alert.is_open or await _acted_on(session, alert.id)
+            if alert.slack_ts is None and alert.post_started_at is None and not worth_showing:
+                # Opened and resolved while Slack was away: nobody needs to see it now.
+                await self._drop(alert)
+                return False
+            seen_change = alert.changed_at
+            card = await alert_card(session, alert)
+        posted_or_updated = alert.slack_ts is not None and await self._update(alert, card)
+        if not posted_or_updated and not await self._post(alert, card, worth_showing):
+            await self._drop(alert)
+            return False
+        # Only clear the flag if nobody changed the alert while we talked to Slack.
+        await self._write(
             update(Alert)
             .where(Alert.id == alert.id, Alert.changed_at == seen_change)
             .values(
@@ -278,64 +471,196 @@ class Deliverer:
                 next_delivery_at=None,
             )
         )
-        await session.commit()
+        await self._post_notes(alert.id)
+        return True
 
-    async def _post_notes(self, session: AsyncSession, alert: Alert) -> None:
-        if alert.slack_ts is None:
-            return
-        notes = (
-            await session.scalars(
-                select(AlertNote)
-                .where(AlertNote.alert_id == alert.id, AlertNote.posted_ts.is_(None))
-                .order_by(AlertNote.id)
+    async def _update(self, alert: Alert, card: AlertCard) -> bool:
+        """chat.update the alert's message; False if it was deleted in Slack."""
+        assert alert.slack_ts is not None
+        channel, ts = alert.slack_channel or "", alert.slack_ts
+        try:
+            await self._slack(UPDATE, channel, lambda: self.sink.update(card, channel, ts))
+        except MessageGone:
+            return False
+        return True
+
+    async def _post(self, alert: Alert, card: AlertCard, worth_showing: bool = True) -> bool:
+        """Post the alert's message, unless an earlier post whose outcome was unknown is
+        in the channel: then adopt and update that one. False when there is nothing to
+        post (resolved, and never shown)."""
+        channel = alert.slack_channel or ""
+        if alert.post_started_at is not None:
+            found = await self._slack(
+                "conversations.history",
+                channel,
+                lambda: self.sink.find_post(channel, alert.id, alert.post_started_at or utcnow()),
+                pace=False,
             )
-        ).all()
-        await session.commit()
-        for note in notes:
-            await self._pace(alert.slack_channel or "")
-            ts = await self.sink.reply(alert.slack_channel or "", alert.slack_ts, note.text)
-            note.posted_ts = ts
-            await session.commit()
+            if found is not None:
+                log.info("alert %s was already in Slack (%s): updating it", alert.id, found.ts)
+                await self._store_post(alert, found)
+                if not await self._update(alert, card):
+                    return await self._post(alert, card, worth_showing)
+                return True
+            if not worth_showing:
+                return False
+        if self.holds.held(POST, self._names_of(channel)):
+            raise Held(POST)
+        await self._mark_posting(Alert, alert.id)
+        alert.post_started_at = utcnow()
+        try:
+            posted = await self._slack(POST, channel, lambda: self.sink.post(card, channel))
+        except RetryLater as exc:
+            if not exc.outcome_unknown:
+                await self._mark_posting(Alert, alert.id, started=False)
+            raise
+        await self._store_post(alert, posted)
+        return True
 
-    async def _alerts_with_unposted_notes(
-        self, session: AsyncSession, exclude: set[int]
-    ) -> list[Alert]:
-        waiting = select(AlertNote.alert_id).where(AlertNote.posted_ts.is_(None))
-        # A message changed since this cycle began gets its update first, its notes after.
-        updated_later = Alert.needs_sync.is_(True) & Alert.group_id.is_(None)
-        return list(
-            (
-                await session.scalars(
-                    select(Alert).where(
-                        Alert.id.in_(waiting),
-                        Alert.slack_ts.is_not(None),
-                        Alert.id.not_in(exclude),
-                        ~updated_later,
-                    )
-                )
-            ).all()
-        )
-
-    async def _defer(self, session: AsyncSession, alert: Alert, exc: RetryLater) -> None:
-        attempts = alert.delivery_attempts + 1
-        backoff = exc.after or min(timedelta(seconds=2**attempts), MAX_BACKOFF)
-        log.warning("Slack delivery of alert %s deferred %s: %s", alert.id, backoff, exc)
-        await session.execute(
+    async def _store_post(self, alert: Alert, posted: Posted) -> None:
+        """The message's ts, stored at once: from now on it is only ever updated."""
+        if alert.slack_channel and alert.slack_channel != posted.channel:
+            self._channel_ids[alert.slack_channel] = posted.channel
+        alert.slack_channel, alert.slack_ts = posted.channel, posted.ts
+        alert.post_started_at = None
+        await self._write(
             update(Alert)
             .where(Alert.id == alert.id)
+            .values(slack_channel=posted.channel, slack_ts=posted.ts, post_started_at=None)
+        )
+
+    async def _mark_posting(
+        self, model: type[Alert | AlertNote], row_id: int, *, started: bool = True
+    ) -> None:
+        await self._write(
+            update(model)
+            .where(model.id == row_id)
+            .values(post_started_at=utcnow() if started else None)
+        )
+
+    async def _drop(self, alert: Alert) -> None:
+        """Never post it: clear the flag and forget its unsent notes."""
+        log.info("alert %s was resolved before Slack saw it: not posted", alert.id)
+        await self._write(
+            update(Alert)
+            .where(Alert.id == alert.id)
+            .values(needs_sync=False, next_delivery_at=None, post_started_at=None),
+            delete(AlertNote).where(AlertNote.alert_id == alert.id, AlertNote.posted_ts.is_(None)),
+        )
+
+    async def _post_notes(self, alert_id: int) -> bool:
+        async with self.sessions() as session:
+            alert = await session.get(Alert, alert_id)
+            if alert is None or alert.slack_ts is None:
+                return False
+            notes = (
+                await session.scalars(
+                    select(AlertNote)
+                    .where(AlertNote.alert_id == alert.id, AlertNote.posted_ts.is_(None))
+                    .order_by(AlertNote.id)
+                )
+            ).all()
+        channel, thread = alert.slack_channel or "", alert.slack_ts
+        for note in notes:
+            ts = None
+            if note.post_started_at is not None:
+                ts = await self._slack(
+                    "conversations.replies",
+                    channel,
+                    lambda n=note: self.sink.find_reply(channel, thread, n.id),  # type: ignore[misc]
+                    pace=False,
+                )
+            if ts is None:
+                if self.holds.held(POST, self._names_of(channel)):
+                    raise Held(POST)
+                await self._mark_posting(AlertNote, note.id)
+                try:
+                    ts = await self._slack(
+                        POST,
+                        channel,
+                        lambda n=note: self.sink.reply(channel, thread, n.text, n.id),  # type: ignore[misc]
+                    )
+                except RetryLater as exc:
+                    if not exc.outcome_unknown:
+                        await self._mark_posting(AlertNote, note.id, started=False)
+                    raise
+            await self._write(
+                update(AlertNote)
+                .where(AlertNote.id == note.id)
+                .values(posted_ts=ts, post_started_at=None)
+            )
+        return bool(notes)
+
+    async def _write(self, *statements: Executable) -> list[Any]:
+        return await execute_writes(self.writes, *statements)
+
+    # -- Slack calls ---------------------------------------------------------------------
+
+    def _names_of(self, channel: str) -> set[str]:
+        """A channel as configured and as Slack names it: holds and failures cover both."""
+        names = {channel}
+        names |= {i for n, i in self._channel_ids.items() if n == channel}
+        names |= {n for n, i in self._channel_ids.items() if i == channel}
+        return names
+
+    async def _slack(
+        self, method: str, channel: str, call: Callable[[], Awaitable[T]], *, pace: bool = True
+    ) -> T:
+        """One Slack call, unless Retry-After holds it; a 429 holds it for everyone."""
+        if self.holds.held(method, self._names_of(channel)):
+            raise Held(method)
+        if pace:
+            await self._pace(channel)
+        try:
+            return await call()
+        except RetryLater as exc:
+            if exc.rate_limited:
+                await self.holds.hold(method, channel, utcnow() + exc.after)
+            raise
+
+    async def _pace(self, channel: str) -> None:
+        # Slack allows about one message per second per channel.
+        wait = self._last_sent.get(channel, 0) + self.per_channel_interval - time.monotonic()
+        if wait > 0:
+            await asyncio.sleep(wait)
+        self._last_sent[channel] = time.monotonic()
+
+    async def _defer(self, alert_id: int, exc: RetryLater) -> str:
+        """Record a failed attempt; returns the alert's channel. A hold is the channel's
+        business, not the alert's: the alert keeps its place in the queue."""
+        async with self.sessions() as session:
+            alert = await session.get(Alert, alert_id)
+        if alert is None:
+            return ""
+        if isinstance(exc, Held) or exc.rate_limited:
+            log.info("Slack delivery of alert %s waits: %s", alert_id, exc)
+            return alert.slack_channel or ""
+        attempts = alert.delivery_attempts + 1
+        backoff = exc.after or min(timedelta(seconds=2**attempts), MAX_BACKOFF)
+        log.warning("Slack delivery of alert %s deferred %s: %s", alert_id, backoff, exc)
+        await self._write(
+            update(Alert)
+            .where(Alert.id == alert_id)
             .values(
                 delivery_attempts=attempts,
                 next_delivery_at=utcnow() + backoff,
                 last_delivery_error=str(exc),
             )
         )
-        await session.commit()
+        return alert.slack_channel or ""
+
+    # -- the worker ----------------------------------------------------------------------
 
     async def run(self, poll_every: float = 15.0) -> None:
-        """Deliver forever: at once when kicked, and every `poll_every` seconds for retries."""
+        """Deliver forever: at once when kicked, when a retry or a hold is due, and every
+        `poll_every` seconds (work another process left, or did not finish)."""
         while True:
+            wait = poll_every
             try:
                 await self.deliver_due()
+                _, next_at = await self.pending()
+                if next_at is not None:
+                    wait = min(wait, max((next_at - utcnow()).total_seconds(), 0.05))
             except Exception:
                 task = asyncio.current_task()
                 if task is not None and task.cancelling():
@@ -343,7 +668,7 @@ class Deliverer:
                 log.exception("alert delivery failed; will try again")
             # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a cancel.
             with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(poll_every):
+                async with asyncio.timeout(wait):
                     await self._wake.wait()
             self._wake.clear()
 
@@ -362,4 +687,7 @@ class Deliverer:
                 .all()
             )
         times = [t for t in rows if t is not None]
+        release = self.holds.next_release()
+        if release is not None and len(times) < len(rows):
+            times.append(release)
         return len(rows), min(times) if times else None

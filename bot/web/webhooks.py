@@ -208,7 +208,7 @@ async def _process(
     record: StoreOrder | WebhookOutcome,
 ) -> WebhookOutcome:
     try:
-        async with runtime.sessions() as session, session.begin():
+        async with runtime.writes() as session, session.begin():
             if delivery_id:
                 if await session.get(WebhookDelivery, delivery_id) is not None:
                     return WebhookOutcome("duplicate", detail=f"webhook {delivery_id} seen before")

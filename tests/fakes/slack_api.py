@@ -526,6 +526,10 @@ class FakeSlackAPI:
         self._all_responses: list[dict[str, Any]] = []
         self._faults: list[_Fault] = []
         self._unreachable: Literal["drop", "503"] | None = None
+        # Methods whose calls wait until `release()`; calls answered late (seconds).
+        self._held_methods: set[str] = set()
+        self._held_calls: list[asyncio.Event] = []
+        self._delays: dict[str, list[float]] = {}
         self._ts_counter = itertools.count()
         self._id_counter = itertools.count(1)
 
@@ -721,6 +725,48 @@ class FakeSlackAPI:
         """
         with self._lock:
             self._unreachable = mode if unreachable else None
+
+    def clear_faults(self) -> None:
+        """Forget every fault `fail_next` set (a long rate limit ends now)."""
+        with self._lock:
+            self._faults.clear()
+
+    def block(self, method: str) -> None:
+        """Calls to ``method`` wait, unanswered and not yet carried out, until `release()`.
+
+        Use it to kill the bot while a call is in flight: ``wait_for_blocked`` tells when one
+        is waiting. On release each waiting call is carried out (as Slack would, having
+        received it) and answered, to a client that may no longer be there.
+        """
+        with self._lock:
+            self._held_methods.add(method)
+
+    def wait_for_blocked(self, count: int = 1, timeout: float = 10.0) -> None:
+        """Wait (blocking; call from a thread without a loop) until ``count`` calls wait."""
+        deadline = time.monotonic() + timeout
+        while True:
+            with self._lock:
+                if len(self._held_calls) >= count:
+                    return
+            if time.monotonic() >= deadline:
+                raise AssertionError(f"no {count} blocked call(s) within {timeout}s")
+            time.sleep(0.01)
+
+    def release(self) -> None:
+        """Carry out and answer the blocked calls; later calls are no longer blocked."""
+        with self._lock:
+            self._held_methods.clear()
+            events, self._held_calls = self._held_calls, []
+        loop = self._loop
+        if loop is not None:
+            for event in events:
+                loop.call_soon_threadsafe(event.set)
+
+    def answer_late(self, method: str, seconds: float, *, times: int = 1) -> None:
+        """The next ``times`` calls to ``method`` are carried out at once but answered only
+        after ``seconds`` (a client with a shorter timeout never hears back)."""
+        with self._lock:
+            self._delays.setdefault(method, []).extend([seconds] * times)
 
     def add_message(
         self,
@@ -922,9 +968,20 @@ class FakeSlackAPI:
         method = request.match_info["method"]
         params = await _read_params(request)
         headers = {k.lower(): v for k, v in request.headers.items()}
+        released: asyncio.Event | None = None
+        with self._lock:
+            if method in self._held_methods:
+                released = asyncio.Event()
+                self._held_calls.append(released)
+        if released is not None:
+            await released.wait()
         with self._lock:
             status, body, extra_headers = self._dispatch(method, params, headers)
             self._record(RecordedCall(method, params, headers, status, body or {}))
+            delays = self._delays.get(method)
+            delay = delays.pop(0) if delays else 0.0
+        if delay:
+            await asyncio.sleep(delay)
         if status == 0:
             return _drop(request)
         return web.json_response(body, status=status, headers=extra_headers)
@@ -1283,9 +1340,10 @@ class FakeSlackAPI:
         return {"channel": {"id": self._resolve_channel(users[0])}}
 
     def _conversations_history(self, params: dict[str, Any]) -> dict[str, Any]:
+        # Newest first. ``oldest`` is not applied: this fake's ts are not wall-clock times.
         cid = self._resolve_channel(params.get("channel"))
         top = [
-            copy.deepcopy(m)
+            _as_listed(m, params)
             for m in self._messages.get(cid, {}).values()
             if m.get("thread_ts", m["ts"]) == m["ts"]
         ]
@@ -1298,7 +1356,9 @@ class FakeSlackAPI:
         if ts not in stored:
             raise _ApiError("thread_not_found")
         thread = [
-            copy.deepcopy(m) for m in stored.values() if m["ts"] == ts or m.get("thread_ts") == ts
+            _as_listed(m, params)
+            for m in stored.values()
+            if m["ts"] == ts or m.get("thread_ts") == ts
         ]
         return {"messages": thread, "has_more": False, "response_metadata": {"next_cursor": ""}}
 
@@ -1427,6 +1487,14 @@ async def _read_params(request: web.Request) -> dict[str, Any]:
             with contextlib.suppress(ValueError):
                 params[key] = json.loads(params[key])
     return params
+
+
+def _as_listed(message: dict[str, Any], params: Mapping[str, Any]) -> dict[str, Any]:
+    """A stored message as history lists it: metadata only when asked for, like Slack."""
+    listed = copy.deepcopy(message)
+    if str(params.get("include_all_metadata", "")).lower() not in ("true", "1"):
+        listed.pop("metadata", None)
+    return listed
 
 
 def _drop(request: web.Request) -> web.StreamResponse:

@@ -15,9 +15,11 @@ port (connection refused) and `start()` opens it again on the same port. With
 
 from __future__ import annotations
 
+import asyncio
 import email
 import email.policy
 import threading
+import time
 import warnings
 from email.message import EmailMessage
 from typing import Any, Self
@@ -81,6 +83,11 @@ class _Handler:
         self.server._received(
             ReceivedMail(str(envelope.mail_from), list(envelope.rcpt_tos), message)
         )
+        if any(r.lower() in self.server.held for r in envelope.rcpt_tos):
+            # Received, but the answer waits: a client killed now never learns it went out.
+            self.server._waiting += 1
+            while self.server.held:  # noqa: ASYNC110 - set from the test's thread
+                await asyncio.sleep(0.01)
         return "250 Message accepted for delivery"
 
 
@@ -104,6 +111,9 @@ class FakeSMTPServer:
     def __init__(self, credentials: tuple[str, str] | None = None) -> None:
         self.credentials = credentials
         self.rejected: set[str] = set()
+        # Messages to these addresses are kept but not answered until `release()`.
+        self.held: set[str] = set()
+        self._waiting = 0
         self.logins: list[str] = []
         self.port = 0
         self._lock = threading.Lock()
@@ -144,6 +154,20 @@ class FakeSMTPServer:
 
     def accept(self, address: str) -> None:
         self.rejected.discard(address.lower())
+
+    def hold_answer(self, address: str) -> None:
+        """Keep messages to `address` but answer them only after `release()`."""
+        self.held.add(address.lower())
+
+    def wait_for_held(self, timeout: float = 20.0) -> None:
+        deadline = time.monotonic() + timeout
+        while self._waiting == 0:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"no held message within {timeout}s")
+            time.sleep(0.01)
+
+    def release(self) -> None:
+        self.held.clear()
 
     @property
     def mails(self) -> list[ReceivedMail]:

@@ -277,10 +277,13 @@ class CustomerNotifier:
     def __init__(
         self,
         sessions: async_sessionmaker[AsyncSession],
+        writes: async_sessionmaker[AsyncSession],
         on_change: Callable[[], None],
         settings: Settings,
     ) -> None:
         self.sessions = sessions
+        # Transactions that write take SQLite's write lock first (see bot.db).
+        self.writes = writes
         # Called after a note was added to an alert's thread, e.g. to wake the Slack delivery.
         self.on_change = on_change
         self.settings = settings
@@ -433,7 +436,7 @@ class CustomerNotifier:
         )
         try:
             # Its own committed transaction, before sending: the unique key is the lock.
-            async with self.sessions() as session, session.begin():
+            async with self.writes() as session, session.begin():
                 session.add(row)
             return row.id, ""
         except IntegrityError:
@@ -443,7 +446,7 @@ class CustomerNotifier:
             CustomerNotification.customer_email == recipient.key,
             CustomerNotification.message_hash == digest,
         )
-        async with self.sessions() as session, session.begin():
+        async with self.writes() as session, session.begin():
             retried = await session.execute(
                 update(CustomerNotification)
                 .where(*same, CustomerNotification.status == NotificationStatus.FAILED)
@@ -470,7 +473,7 @@ class CustomerNotifier:
     ) -> None:
         sent = outcome.status == "sent"
         status = NotificationStatus.SENT if sent else NotificationStatus.FAILED
-        async with self.sessions() as session, session.begin():
+        async with self.writes() as session, session.begin():
             await session.execute(
                 update(CustomerNotification)
                 .where(CustomerNotification.id == row_id)
@@ -498,7 +501,7 @@ class CustomerNotifier:
 
     async def _note(self, alert: Alert, text: str) -> bool:
         """Put the result in the alert's thread (a grouped alert's lives in its group's)."""
-        async with self.sessions() as session, session.begin():
+        async with self.writes() as session, session.begin():
             current = await session.get(Alert, alert.id)
             if current is None:
                 return False

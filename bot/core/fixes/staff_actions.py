@@ -26,13 +26,17 @@ T = TypeVar("T")
 
 @dataclass
 class _Service:
+    # For reads.
     sessions: async_sessionmaker[AsyncSession]
+    # For transactions that write: they queue for SQLite's write lock up front instead
+    # of failing with "database is locked" when a poll commits between read and write.
+    writes: async_sessionmaker[AsyncSession]
     # Called after every committed change, e.g. to wake the Slack delivery worker.
     on_change: Callable[[], None]
 
     async def _change(self, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
         """Run `work` in one transaction, then tell `on_change`."""
-        async with self.sessions() as session, session.begin():
+        async with self.writes() as session, session.begin():
             result = await work(session)
         self.on_change()
         return result
@@ -49,7 +53,7 @@ class StaffActions(_Service):
         await self._change(lambda session: alerts.snooze(session, alert_id, user_id, choice))
 
     async def wake_snoozed(self) -> int:
-        async with self.sessions() as session, session.begin():
+        async with self.writes() as session, session.begin():
             woken = await alerts.wake_snoozed(session)
         if woken:
             self.on_change()
