@@ -6,6 +6,7 @@ import json
 from datetime import timedelta
 
 import httpx
+import pytest
 from sqlalchemy import select
 
 from bot.db.models import Alert, AlertState, AuditEntry
@@ -159,3 +160,13 @@ async def test_action_on_a_resolved_alert_explains_itself(stack: Stack) -> None:
     answer = await stack.click("acknowledge_alert", message, "U0ALICE")
     assert answer["text"] == "That alert is already resolved: nothing to do."
     assert answer["response_type"] == "ephemeral"
+
+
+@pytest.mark.parametrize("query", ["%", "_", "%_%"])
+async def test_stock_wildcards_are_plain_characters(stack: Stack, query: str) -> None:
+    await stack.import_catalog(CATALOG)
+    await stack.serve_http()
+    answer = await stack.command("/stock", query)
+    text = json.dumps(answer)
+    # No product has % or _ in its SKU or title: nothing matches, nothing is listed.
+    assert "MUG-1" not in text and "CAP-2" not in text, text

@@ -151,6 +151,9 @@ async def until_stopped(stop: asyncio.Event, socket: asyncio.Task[None] | None) 
     finally:
         await cancel(stopping)
     log.info("stopping")
+    # From now on jobs are cut short: a connection a cancelled job held is discarded.
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(DISCARDED_CONNECTIONS)
     if socket is not None and socket.done() and not socket.cancelled():
         socket.result()
 
@@ -183,3 +186,19 @@ class _CancelledJobs(logging.Filter):
 
 
 CANCELLED_JOBS = _CancelledJobs()
+
+
+class _DiscardedConnections(logging.Filter):
+    """While stopping, SQLAlchemy's pool may log a traceback for a connection that a
+    cancelled job still held when it is reset: one line says it, without the trace.
+    Nothing is lost: the database rolls back what that transaction had not committed."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.name.startswith("sqlalchemy.pool") and record.exc_info:
+            record.msg, record.args = "a database connection of a stopped job was discarded", ()
+            record.exc_info, record.exc_text = None, None
+            record.levelno, record.levelname = logging.INFO, "INFO"
+        return True
+
+
+DISCARDED_CONNECTIONS = _DiscardedConnections()

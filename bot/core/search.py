@@ -46,7 +46,10 @@ async def matching_words(
 ) -> WordMatches:
     """Products whose SKU or title contains every word of `query` (case-insensitive)."""
     conditions = [
-        or_(func.lower(Product.title).contains(word), func.lower(Product.sku).contains(word))
+        or_(
+            func.lower(Product.title).contains(word, autoescape=True),
+            func.lower(Product.sku).contains(word, autoescape=True),
+        )
         for word in query.lower().split()
     ]
     matched = select(Product.sku, Product.title).where(*conditions)

@@ -84,7 +84,10 @@ async def substitute_choices(
         statement = statement.where(Product.id != exclude_product_id)
     for word in query.lower().split():
         statement = statement.where(
-            or_(func.lower(Product.sku).contains(word), func.lower(Product.title).contains(word))
+            or_(
+                func.lower(Product.sku).contains(word, autoescape=True),
+                func.lower(Product.title).contains(word, autoescape=True),
+            )
         )
     return [
         SubstituteChoice(sku, title, quantity, price, waiting)
