@@ -3,17 +3,24 @@
 from __future__ import annotations
 
 import copy
-import json
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
-from bot.db.models import AlertState, OrderStatus
+from bot.db.models import OrderStatus
 from tests.helpers import Stack
 from tests.probes import backorder_alert, webhook_deliveries
 from tests.probes import order_rows as orders
-from tests.webhook_helpers import SHOPIFY, ready, set_secret
+from tests.webhook_helpers import (
+    SHOPIFY,
+    assert_backorder_posted,
+    assert_backorder_resolved,
+    assert_redelivery_changes_nothing,
+    closed_status,
+    ready,
+    set_secret,
+)
 
 ORDER = SHOPIFY.order
 deliver_webhook = SHOPIFY.deliver
@@ -41,27 +48,13 @@ async def test_signed_order_is_created_with_a_backorder(stack: Stack) -> None:
             [("CAP-2", 1, 0), ("MUG-1", 3, 2)],
         )
     }
-    alert = await backorder_alert(stack)
-    assert alert is not None and alert.details["units"] == 2
-    assert alert.slack_ts is not None  # posted by the delivery worker
-    message = stack.slack.message("C0ALERTS", alert.slack_ts)
-    assert message is not None and "2 unit" in json.dumps(message["blocks"])
+    await assert_backorder_posted(stack, units=2)
 
 
 async def test_redelivery_changes_nothing(stack: Stack) -> None:
-    await ready(stack)
-    first = await deliver_webhook(stack, ORDER, delivery_id="delivery-1")
-    assert first.json()["result"] == "created"
-    before = await orders(stack)
-    posts = len(stack.slack.calls_to("chat.postMessage"))
-
     changed = copy.deepcopy(ORDER)
     changed["line_items"][0]["fulfillable_quantity"] = 9
-    again = await deliver_webhook(stack, changed, delivery_id="delivery-1")
-    assert again.status_code == 200
-    assert again.json()["result"] == "duplicate"
-    assert await orders(stack) == before
-    assert len(stack.slack.calls_to("chat.postMessage")) == posts
+    await assert_redelivery_changes_nothing(stack, SHOPIFY, changed)
     assert await webhook_deliveries(stack) == [("delivery-1", "shopify", "orders/create")]
 
 
@@ -95,12 +88,8 @@ async def test_cancelled_order_is_closed_and_its_backorder_resolved(stack: Stack
     [(*_, status, lines)] = (await orders(stack)).values()
     assert status == OrderStatus.CANCELLED
     assert lines == [("CAP-2", 1, 0), ("MUG-1", 3, 0)]
-    alert = await backorder_alert(stack)
-    assert alert is not None and alert.state == AlertState.RESOLVED
+    alert = await assert_backorder_resolved(stack)
     assert alert.resolution == "no open order waits for it any more"
-    message = stack.slack.message("C0ALERTS", alert.slack_ts or "")
-    assert message is not None
-    assert message["text"] == "✅ MUG-1 no open order waits for it any more"
 
 
 @pytest.mark.parametrize(
@@ -116,12 +105,7 @@ async def test_cancelled_order_is_closed_and_its_backorder_resolved(stack: Stack
 async def test_fulfilled_or_cancelled_payloads_close_the_order(
     stack: Stack, topic: str, change: dict[str, Any], status: OrderStatus
 ) -> None:
-    await ready(stack)
-    await deliver_webhook(stack, ORDER)
-    response = await deliver_webhook(stack, {**ORDER, **change}, topic=topic)
-    assert response.json()["result"] == "closed"
-    [(*_, closed_status, _lines)] = (await orders(stack)).values()
-    assert closed_status == status
+    assert await closed_status(stack, SHOPIFY, {**ORDER, **change}, topic) == status
 
 
 async def test_only_units_still_to_ship_wait_for_stock(stack: Stack) -> None:

@@ -9,13 +9,17 @@ from typing import Any
 
 import pytest
 
-from bot.db.models import AlertState, OrderStatus
+from bot.db.models import OrderStatus
 from tests.helpers import Stack
 from tests.probes import backorder_alert, deliveries_and_alerts, webhook_deliveries
 from tests.probes import order_rows as orders
 from tests.webhook_helpers import (
     SHOPIFY,
     WOOCOMMERCE,
+    assert_backorder_posted,
+    assert_backorder_resolved,
+    assert_redelivery_changes_nothing,
+    closed_status,
     post,
     ready,
     set_secret,
@@ -57,11 +61,7 @@ async def test_signed_order_is_created_with_a_backorder(stack: Stack) -> None:
             [("CAP-2", 1, 0), ("MUG-1", 3, 2)],
         )
     }
-    alert = await backorder_alert(stack)
-    assert alert is not None and alert.details["units"] == 2
-    assert alert.slack_ts is not None  # posted by the delivery worker
-    message = stack.slack.message("C0ALERTS", alert.slack_ts)
-    assert message is not None and "2 unit" in json.dumps(message["blocks"])
+    await assert_backorder_posted(stack, units=2)
     # Prefixed, so a WooCommerce delivery id can never pass for a Shopify one; with
     # the topic, order id and date_modified_gmt, as the delivery id alone is not unique.
     key = "woocommerce:d-1:order.created:727:2026-11-21T08:30:05"
@@ -69,19 +69,9 @@ async def test_signed_order_is_created_with_a_backorder(stack: Stack) -> None:
 
 
 async def test_redelivery_changes_nothing(stack: Stack) -> None:
-    await ready(stack)
-    first = await deliver_webhook(stack, ORDER, delivery_id="delivery-1")
-    assert first.json()["result"] == "created"
-    before = await orders(stack)
-    posts = len(stack.slack.calls_to("chat.postMessage"))
-
     # The same delivery again (X-WC-Webhook-Delivery-ID, topic, order and its
     # date_modified_gmt): processed once.
-    again = await deliver_webhook(stack, ORDER, delivery_id="delivery-1")
-    assert again.status_code == 200
-    assert again.json()["result"] == "duplicate"
-    assert await orders(stack) == before
-    assert len(stack.slack.calls_to("chat.postMessage")) == posts
+    await assert_redelivery_changes_nothing(stack, WOOCOMMERCE, ORDER)
     assert await deliveries_and_alerts(stack) == (1, 1)
 
 
@@ -137,11 +127,7 @@ async def test_completed_order_is_fulfilled_and_its_backorder_resolved(stack: St
     [(*_, status, lines)] = (await orders(stack)).values()
     assert status == OrderStatus.FULFILLED
     assert lines == [("CAP-2", 1, 0), ("MUG-1", 3, 0)]
-    alert = await backorder_alert(stack)
-    assert alert is not None and alert.state == AlertState.RESOLVED
-    message = stack.slack.message("C0ALERTS", alert.slack_ts or "")
-    assert message is not None
-    assert message["text"] == "✅ MUG-1 no open order waits for it any more"
+    await assert_backorder_resolved(stack)
     # Told again: nothing left to do.
     again = await deliver_webhook(stack, {**ORDER, "status": "completed"}, topic="order.updated")
     assert again.json()["result"] == "unchanged"
@@ -159,12 +145,7 @@ async def test_completed_order_is_fulfilled_and_its_backorder_resolved(stack: St
 async def test_cancelled_refunded_failed_or_deleted_cancels(
     stack: Stack, topic: str, payload: dict[str, Any]
 ) -> None:
-    await ready(stack)
-    await deliver_webhook(stack, ORDER)
-    response = await deliver_webhook(stack, payload, topic=topic)
-    assert response.json()["result"] == "closed"
-    [(*_, status, _lines)] = (await orders(stack)).values()
-    assert status == OrderStatus.CANCELLED
+    assert await closed_status(stack, WOOCOMMERCE, payload, topic) == OrderStatus.CANCELLED
 
 
 async def test_ping_on_webhook_creation_is_answered(stack: Stack) -> None:

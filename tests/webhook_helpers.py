@@ -17,9 +17,11 @@ import httpx
 import pytest
 
 from bot.config import load_settings
+from bot.db.models import Alert, AlertState, OrderStatus
 from bot.errors import ConfigError
 from tests.fakes.shopify_server import FakeShopify
 from tests.helpers import CATALOG_HEADER, CONFIG, Stack
+from tests.probes import backorder_alert, order_rows
 
 CATALOG = [
     CATALOG_HEADER,
@@ -202,3 +204,51 @@ async def ready(stack: Stack, mugs: int = 1) -> None:
     stack.write_feed("Acme", {"A-MUG": mugs, "A-CAP": 50})
     await stack.poll("Acme")
     await stack.serve_http()
+
+
+async def assert_backorder_posted(stack: Stack, units: int) -> None:
+    """The backorder alert waits for `units` and the delivery worker posted it."""
+    alert = await backorder_alert(stack)
+    assert alert is not None and alert.details["units"] == units
+    assert alert.slack_ts is not None  # posted by the delivery worker
+    message = stack.slack.message("C0ALERTS", alert.slack_ts)
+    assert message is not None and f"{units} unit" in json.dumps(message["blocks"])
+
+
+async def assert_backorder_resolved(stack: Stack) -> Alert:
+    """The mugs' backorder alert is resolved, and its message says so."""
+    alert = await backorder_alert(stack)
+    assert alert is not None and alert.state == AlertState.RESOLVED
+    message = stack.slack.message("C0ALERTS", alert.slack_ts or "")
+    assert message is not None
+    assert message["text"] == "✅ MUG-1 no open order waits for it any more"
+    return alert
+
+
+async def assert_redelivery_changes_nothing(
+    stack: Stack, hooks: StoreHooks, again: dict[str, Any]
+) -> None:
+    """The typical order delivered, then `again` under the same delivery id: a duplicate,
+    leaving the orders and the Slack posts as they were."""
+    await ready(stack)
+    first = await hooks.deliver(stack, hooks.order, delivery_id="delivery-1")
+    assert first.json()["result"] == "created"
+    before = await order_rows(stack)
+    posts = len(stack.slack.calls_to("chat.postMessage"))
+    response = await hooks.deliver(stack, again, delivery_id="delivery-1")
+    assert response.status_code == 200
+    assert response.json()["result"] == "duplicate"
+    assert await order_rows(stack) == before
+    assert len(stack.slack.calls_to("chat.postMessage")) == posts
+
+
+async def closed_status(
+    stack: Stack, hooks: StoreHooks, payload: dict[str, Any], topic: str
+) -> OrderStatus:
+    """The typical order delivered, then `payload` on `topic` closing it: its status."""
+    await ready(stack)
+    await hooks.deliver(stack, hooks.order)
+    response = await hooks.deliver(stack, payload, topic=topic)
+    assert response.json()["result"] == "closed"
+    [(*_, status, _lines)] = (await order_rows(stack)).values()
+    return status
