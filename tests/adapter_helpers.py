@@ -3,11 +3,14 @@ an adapter from raw options, and reading a supplier's stock."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import logging
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any, Protocol, TypeVar
 
 import httpx
+import pydantic
+import pytest
 
 from suppliers.base import FeedRead, StockRecord, SupplierAdapter
 from tests.fakes.clock import FakeClock
@@ -68,3 +71,36 @@ async def poll(
     async with adapter.open(skus=skus, batch_size=batch_size) as read:
         records = [record async for batch in read.batches() for record in batch]
     return {record.supplier_sku: record for record in records}, read
+
+
+def assert_credential_error(
+    error: BaseException,
+    caplog: pytest.LogCaptureFixture,
+    variable: str,
+    secrets: Iterable[str],
+) -> str:
+    """A refused credential: the error names its `variable`, a warning was logged, and
+    no secret shows in the error or the log. The error's message."""
+    message = str(error)
+    assert variable in message
+    assert any(record.levelno >= logging.WARNING for record in caplog.records)
+    for secret in secrets:
+        assert secret not in message
+        assert secret not in caplog.text
+    return message
+
+
+def assert_missing_variable(
+    options: type[pydantic.BaseModel],
+    raw: dict[str, Any],
+    env: dict[str, str],
+    field: str,
+    variable: str,
+) -> None:
+    """Options naming a credential `variable` missing from `env` are refused at `field`."""
+    with pytest.raises(pydantic.ValidationError) as caught:
+        options.model_validate(raw, context={"env": env})
+
+    error = caught.value.errors()[0]
+    assert error["loc"] == (field,)
+    assert f"{variable} is not set" in error["msg"]

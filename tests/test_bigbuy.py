@@ -8,13 +8,18 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 import httpx
-import pydantic
 import pytest
 
 from suppliers.base import Availability, FeedInvalid, FeedUnavailable, StockRecord
 from suppliers.bigbuy import BigBuyAdapter, BigBuyOptions
 from suppliers.registry import adapter_class
-from tests.adapter_helpers import START, adapter_maker, poll
+from tests.adapter_helpers import (
+    START,
+    adapter_maker,
+    assert_credential_error,
+    assert_missing_variable,
+    poll,
+)
 from tests.fakes.bigbuy_server import (
     EMPTY,
     PRICES,
@@ -370,21 +375,13 @@ async def test_secrets_never_appear_in_errors_or_logs(
     with pytest.raises(FeedInvalid) as caught:
         await poll(bad, ["S1"])
 
-    message = str(caught.value)
-    assert "BIGBUY_API_KEY" in message
-    assert any(record.levelno >= logging.WARNING for record in caplog.records)
-    for secret in (API_KEY, wrong_key):
-        assert secret not in message
-        assert secret not in caplog.text
+    assert_credential_error(caught.value, caplog, "BIGBUY_API_KEY", (API_KEY, wrong_key))
 
 
 def test_options_name_the_missing_variable() -> None:
-    with pytest.raises(pydantic.ValidationError) as caught:
-        BigBuyOptions.model_validate({"api_key_env": "MY_BB_KEY"}, context={"env": {}})
-
-    error = caught.value.errors()[0]
-    assert error["loc"] == ("api_key_env",)
-    assert "MY_BB_KEY is not set" in error["msg"]
+    assert_missing_variable(
+        BigBuyOptions, {"api_key_env": "MY_BB_KEY"}, {}, "api_key_env", "MY_BB_KEY"
+    )
 
 
 def test_options_defaults() -> None:
