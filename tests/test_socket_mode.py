@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any
 
 import pytest
@@ -121,23 +121,22 @@ async def test_a_command_and_a_button_are_acked_and_answered(
     assert stack.only_alert()["text"].startswith("✅ MUG-1 switched to Beta by <@")
 
 
-async def test_a_refresh_request_is_followed_by_a_new_connection(
-    stack: Stack, socket_server: FakeSocketModeServer, connected: None
+@pytest.mark.parametrize(
+    "disrupt",
+    [
+        pytest.param(FakeSocketModeServer.request_refresh_async, id="refresh-request"),
+        pytest.param(FakeSocketModeServer.drop_async, id="dropped-connection"),
+    ],
+)
+async def test_a_refresh_request_or_a_dropped_connection_is_followed_by_a_new_one(
+    stack: Stack,
+    socket_server: FakeSocketModeServer,
+    connected: None,
+    disrupt: Callable[[FakeSocketModeServer], Awaitable[None]],
 ) -> None:
     await stack.import_catalog(CATALOG)
     slack = Slack(stack, socket_server)
-    await socket_server.request_refresh_async()
-    await stack.slack.wait_for_async("apps.connections.open", count=2)
-    await socket_server.wait_for_connection_async(2)
-    assert "Blue mug" in await stock_answer(slack)
-
-
-async def test_a_dropped_connection_is_followed_by_a_new_one(
-    stack: Stack, socket_server: FakeSocketModeServer, connected: None
-) -> None:
-    await stack.import_catalog(CATALOG)
-    slack = Slack(stack, socket_server)
-    await socket_server.drop_async()
+    await disrupt(socket_server)
     await stack.slack.wait_for_async("apps.connections.open", count=2)
     await socket_server.wait_for_connection_async(2)
     assert "Blue mug" in await stock_answer(slack)
