@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 
-from tests.helpers import ALERT_CHANNEL_ID, CATALOG_HEADER, Stack, menu_choice
+from tests.alert_menu import open_substitute_modal, substitute_suggestions
+from tests.helpers import ALERT_CHANNEL_ID, CATALOG_HEADER, Stack
 from tests.probes import active_supplier_sku, arrange_offer_stock, audit_actions, substitutes
 
 ALLOWED = "U0ALICE"
@@ -112,30 +113,11 @@ async def test_people_not_listed_cannot_act(stack: Stack) -> None:
 async def test_substitute_from_the_alert_modal(stack: Stack) -> None:
     message = await out_of_stock_mug(stack)
     sender = await stack.serve_http()
-    await sender.block_action(
-        "alert_menu",
-        user_id=ALLOWED,
-        channel_id=ALERT_CHANNEL_ID,
-        message=message,
-        selected_option_value=menu_choice(message, "Substitute…"),
-    )
-    opened = await stack.slack.wait_for_async("views.open")
-    view = opened.params["view"]
+    view = await open_substitute_modal(stack, message, ALLOWED)
     assert view["callback_id"] == "substitute_product_modal"
 
     # Slack asks for the choices as the person types.
-    suggestion = await sender.interactive(
-        {
-            "type": "block_suggestion",
-            "user": {"id": ALLOWED},
-            "action_id": "substitute_pick",
-            "block_id": "substitute_pick",
-            "value": "cap",
-            "view": {**view, "id": "V1"},
-        }
-    )
-    labels = [o["text"]["text"] for o in suggestion.json()["options"]]
-    assert labels == [
+    assert await substitute_suggestions(stack, view, ALLOWED, "cap") == [
         "CAP-3 · Green cap · 9 in stock · $9.99",
         "CAP-2 · Red cap · 50 in stock · $9.99",
     ]

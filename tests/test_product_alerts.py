@@ -14,6 +14,7 @@ from sqlalchemy import event
 from bot.config import load_settings
 from bot.db.models import AlertState
 from bot.errors import ConfigError
+from tests.alert_menu import choose, open_substitute_modal, substitute_suggestions
 from tests.helpers import ALERT_CHANNEL_ID, CATALOG_HEADER, Stack, menu_choice
 from tests.probes import alert_states
 from tests.test_orders import ORDERS_HEADER, import_orders_csv
@@ -322,26 +323,13 @@ async def test_a_phone_sized_message_with_six_suppliers(stack: Stack) -> None:
 
 async def test_the_menu_snoozes_and_opens_the_substitute_dialog(stack: Stack) -> None:
     message = await six_suppliers(stack)
-    sender = await stack.serve_http()
-    await sender.block_action(
-        "alert_menu",
-        user_id=BOSS,
-        channel_id=ALERT_CHANNEL_ID,
-        message=message,
-        selected_option_value=menu_choice(message, "Snooze 4 hours"),
-    )
+    await stack.serve_http()
+    await choose(stack, message, BOSS, "Snooze 4 hours")
     await stack.slack.wait_for_async(
         lambda c: c.method == "chat.postMessage" and c.params.get("thread_ts")
     )
     assert replies(stack, message) == [f"Snoozed for 4 hours by <@{BOSS}>."]
-    await sender.block_action(
-        "alert_menu",
-        user_id=BOSS,
-        channel_id=ALERT_CHANNEL_ID,
-        message=message,
-        selected_option_value=menu_choice(message, "Substitute…"),
-    )
-    view = (await stack.slack.wait_for_async("views.open")).params["view"]
+    view = await open_substitute_modal(stack, message, BOSS)
     assert view["callback_id"] == "substitute_product_modal"
     refused = await stack.click(
         "alert_menu",
@@ -426,27 +414,9 @@ async def test_substitutes_that_cover_the_waiting_units_come_first(stack: Stack)
         + [f"{6000 + i},C {i},c{i}@example.com,MUG-1,133,2024-05-0{i + 1}" for i in range(3)],
     )
     message = stack.only_alert()
-    sender = await stack.serve_http()
-    await sender.block_action(
-        "alert_menu",
-        user_id=BOSS,
-        channel_id=ALERT_CHANNEL_ID,
-        message=message,
-        selected_option_value=menu_choice(message, "Substitute…"),
-    )
-    view = (await stack.slack.wait_for_async("views.open")).params["view"]
-    suggestion = await sender.interactive(
-        {
-            "type": "block_suggestion",
-            "user": {"id": BOSS},
-            "action_id": "substitute_pick",
-            "block_id": "substitute_pick",
-            "value": "cup",
-            "view": {**view, "id": "V1"},
-        }
-    )
-    labels = [o["text"]["text"] for o in suggestion.json()["options"]]
-    assert labels == [
+    await stack.serve_http()
+    view = await open_substitute_modal(stack, message, BOSS)
+    assert await substitute_suggestions(stack, view, BOSS, "cup") == [
         "CUP-B · B cup · covers all 399 waiting · €4.50",
         "CUP-C · C cup · 12 in stock, not enough for 399 · €3.50",
         "CUP-A · A cup · 3 in stock, not enough for 399 · €4.00",

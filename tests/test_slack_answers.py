@@ -11,6 +11,7 @@ import pytest
 
 from bot.db.models import AlertState
 from bot.slack.texts import GENERIC_ERROR, NOT_ALLOWED, STALE_BUTTON
+from tests.alert_menu import open_substitute_modal
 from tests.helpers import ALERT_CHANNEL_ID, Stack, menu_choice
 from tests.probes import (
     active_supplier_sku,
@@ -47,18 +48,6 @@ async def ephemeral_to(stack: Stack, user: str) -> str:
     assert call.ok, call.response
     assert call.params["channel"] == ALERT_CHANNEL_ID
     return str(call.params["text"])
-
-
-async def open_substitute_modal(stack: Stack, message: dict[str, Any]) -> dict[str, Any]:
-    assert stack.sender is not None
-    await stack.sender.block_action(
-        "alert_menu",
-        user_id=ALLOWED,
-        channel_id=ALERT_CHANNEL_ID,
-        message=message,
-        selected_option_value=menu_choice(message, "Substitute…"),
-    )
-    return dict((await stack.slack.wait_for_async("views.open")).params["view"])
 
 
 async def submit_substitute(
@@ -128,7 +117,7 @@ async def test_people_not_allowed_are_told_so_and_nothing_changes(stack: Stack) 
 
     # A modal opened by someone allowed, submitted by someone who is not: it closes,
     # and the answer goes to the channel it was opened from.
-    view = await open_substitute_modal(stack, message)
+    view = await open_substitute_modal(stack, message, ALLOWED)
     response = await submit_substitute(stack, view, "CAP-3", user=STRANGER)
     assert response.status_code == 200 and response.text == ""
     assert await ephemeral_to(stack, STRANGER) == NOT_ALLOWED
@@ -146,7 +135,7 @@ async def test_a_refusal_from_a_service_reaches_the_person_as_its_text(stack: St
     assert is_ephemeral(gone, "That alert no longer exists.")
 
     # In a modal, a refusal about what was chosen shows on the form, which stays open.
-    view = await open_substitute_modal(stack, message)
+    view = await open_substitute_modal(stack, message, ALLOWED)
     response = await submit_substitute(stack, view, "NOPE-1")
     assert response.json()["response_action"] == "errors"
     assert "NOPE-1" in response.json()["errors"]["substitute_pick"]
@@ -158,7 +147,7 @@ async def test_a_bug_is_logged_and_answered_with_an_apology(
 ) -> None:
     message = await out_of_stock_mug(stack)
     await stack.serve_http()
-    view = await open_substitute_modal(stack, message)
+    view = await open_substitute_modal(stack, message, ALLOWED)
     await arrange_broken_table(stack, "audit_log")  # every change is audited
 
     with caplog.at_level(logging.ERROR, logger="bot.slack.answers"):
