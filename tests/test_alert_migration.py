@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import text
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.config import normalise_database_url
-from bot.db import create_engine, upgrade
+from bot.db import create_engine
 from bot.db.models import Base
+from tests.migration_helpers import assert_refused, upgrade_old_data
 
 pytestmark = pytest.mark.database  # repeated on PostgreSQL by scripts/test-postgres.sh
 
@@ -62,12 +62,7 @@ async def engine(tmp_path: Path, database_url: str | None) -> AsyncEngine:
 
 async def test_a_products_open_alerts_become_one(engine: AsyncEngine) -> None:
     try:
-        await upgrade(engine, "0004")
-        async with engine.begin() as connection:
-            for statement in OLD_DATA:
-                await connection.execute(text(statement))
-
-        await upgrade(engine)
+        await upgrade_old_data(engine, "0004", OLD_DATA)
 
         async with engine.begin() as connection:
             rows = await connection.execute(
@@ -100,14 +95,11 @@ async def test_a_products_open_alerts_become_one(engine: AsyncEngine) -> None:
         assert alerts[5].state == "resolved"  # the group's only member was merged
 
         # One open alert per product from now on: a second one for MUG-1 is refused.
-        with pytest.raises(IntegrityError):
-            async with engine.begin() as connection:
-                await connection.execute(
-                    text(
-                        f"INSERT INTO alerts ({_COLUMNS}) VALUES (9, 'backorder', 'open',"
-                        " 'product:1', 1, 1, NULL, false, '', '{}', '2026-11-22 09:00:00',"
-                        " '2026-11-22 09:00:00', NULL, 'C0ALERTS', NULL, true, 0)"
-                    )
-                )
+        await assert_refused(
+            engine,
+            f"INSERT INTO alerts ({_COLUMNS}) VALUES (9, 'backorder', 'open',"
+            " 'product:1', 1, 1, NULL, false, '', '{}', '2026-11-22 09:00:00',"
+            " '2026-11-22 09:00:00', NULL, 'C0ALERTS', NULL, true, 0)",
+        )
     finally:
         await engine.dispose()

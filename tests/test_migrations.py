@@ -9,12 +9,12 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Connection, text
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.config import normalise_database_url
 from bot.db import create_engine, upgrade
 from bot.db.models import Base
+from tests.migration_helpers import assert_refused, upgrade_old_data
 
 pytestmark = pytest.mark.database  # repeated on PostgreSQL by scripts/test-postgres.sh
 
@@ -43,12 +43,7 @@ async def engine(tmp_path: Path, database_url: str | None) -> AsyncEngine:
 
 async def test_orders_are_keyed_by_source_and_existing_ones_kept(engine: AsyncEngine) -> None:
     try:
-        await upgrade(engine, "0003")
-        async with engine.begin() as connection:
-            for statement in OLD_DATA:
-                await connection.execute(text(statement))
-
-        await upgrade(engine)
+        await upgrade_old_data(engine, "0003", OLD_DATA)
 
         async with engine.begin() as connection:
             orders = await connection.execute(
@@ -70,24 +65,18 @@ async def test_orders_are_keyed_by_source_and_existing_ones_kept(engine: AsyncEn
                     " '2026-11-23 09:00:00', 'open')"
                 )
             )
-        with pytest.raises(IntegrityError):
-            async with engine.begin() as connection:
-                await connection.execute(
-                    text(
-                        "INSERT INTO orders (id, external_id, source, customer_name,"
-                        " customer_email, ordered_at, status) VALUES (4, '1001', 'csv', '', '',"
-                        " '2026-11-23 09:00:00', 'open')"
-                    )
-                )
+        await assert_refused(
+            engine,
+            "INSERT INTO orders (id, external_id, source, customer_name,"
+            " customer_email, ordered_at, status) VALUES (4, '1001', 'csv', '', '',"
+            " '2026-11-23 09:00:00', 'open')",
+        )
         # Foreign keys are enforced again once the migration is done.
-        with pytest.raises(IntegrityError):
-            async with engine.begin() as connection:
-                await connection.execute(
-                    text(
-                        "INSERT INTO order_lines (id, order_id, product_id, quantity,"
-                        " backordered) VALUES (3, 99, 1, 1, 0)"
-                    )
-                )
+        await assert_refused(
+            engine,
+            "INSERT INTO order_lines (id, order_id, product_id, quantity,"
+            " backordered) VALUES (3, 99, 1, 1, 0)",
+        )
     finally:
         await engine.dispose()
 
