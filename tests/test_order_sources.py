@@ -27,6 +27,7 @@ from tests.probes import OrderRow, latest_alert, orders_by_source
 from tests.webhook_helpers import (
     SHOPIFY,
     WOOCOMMERCE,
+    StoreHooks,
     shop_selling_the_catalog,
     store_config_problems,
     store_credentials,
@@ -149,20 +150,25 @@ async def import_csv(stack: Stack, *rows: str) -> None:
     await stack.deliver()
 
 
+async def webhook(
+    stack: Stack, hooks: StoreHooks, origin: str, raw: dict[str, Any], topic: str | None
+) -> dict[str, Any]:
+    """The answer to a delivery from the store at `origin` (accepted)."""
+    response = await hooks.deliver(stack, raw, topic=topic, origin=origin)
+    assert response.status_code == 200, response.text
+    return dict(response.json())
+
+
 async def shopify_webhook(
     stack: Stack, shop: FakeShopify, raw: dict[str, Any], topic: str = "orders/create"
 ) -> dict[str, Any]:
-    response = await SHOPIFY.deliver(stack, raw, topic=topic, origin=shop_domain(shop))
-    assert response.status_code == 200, response.text
-    return dict(response.json())
+    return await webhook(stack, SHOPIFY, shop_domain(shop), raw, topic)
 
 
 async def woo_webhook(
     stack: Stack, woo: FakeWooCommerce, raw: dict[str, Any], topic: str = "order.created"
 ) -> dict[str, Any]:
-    response = await WOOCOMMERCE.deliver(stack, raw, topic=topic, origin=woo_source(woo))
-    assert response.status_code == 200, response.text
-    return dict(response.json())
+    return await webhook(stack, WOOCOMMERCE, woo_source(woo), raw, topic)
 
 
 async def poll(stack: Stack, store: str) -> tuple[int, int, int, int]:
