@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.fakes.slack_api import FakeSlackAPI
-from tests.fakes.socket_mode import FakeSocketModeServer
+from tests.fakes.socket_mode import FakeSocketModeServer, serving_socket_mode
 from tests.fakes.supplier_server import FakeSupplierServer
 from tests.helpers import ALERT_CHANNEL_ID, BOT_TOKEN, CATALOG_HEADER, run_cli, write_catalog
 
@@ -51,9 +51,7 @@ def slack() -> Iterator[FakeSlackAPI]:
 
 @pytest.fixture
 def socket_server(slack: FakeSlackAPI) -> Iterator[FakeSocketModeServer]:
-    with FakeSocketModeServer() as server:
-        slack.use_socket_mode(server.issue_url)
-        yield server
+    yield from serving_socket_mode(slack)
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ from bot.app import create_app
 from bot.slack.socket_mode import AppTokenRefused, Backoff, SocketModeConnection
 from tests.fakes.slack_api import FakeSlackAPI
 from tests.fakes.slack_requests import SlackRequestBuilder
-from tests.fakes.socket_mode import FakeSocketModeServer, payload_of
+from tests.fakes.socket_mode import FakeSocketModeServer, payload_of, serving_socket_mode
 from tests.helpers import ALERT_CHANNEL_ID, CATALOG_HEADER, SIGNING_SECRET, Stack
 
 APP_TOKEN = "xapp-test-token"  # FakeSlackAPI's default
@@ -28,9 +28,7 @@ CATALOG = [
 
 @pytest.fixture
 def socket_server(slack_api: FakeSlackAPI) -> Iterator[FakeSocketModeServer]:
-    with FakeSocketModeServer() as server:
-        slack_api.use_socket_mode(server.issue_url)
-        yield server
+    yield from serving_socket_mode(slack_api)
 
 
 @contextlib.asynccontextmanager

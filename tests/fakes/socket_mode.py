@@ -25,9 +25,9 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Iterator
 from dataclasses import dataclass, field
-from typing import Any, Literal, Self, TypeVar
+from typing import Any, Literal, Protocol, Self, TypeVar
 from urllib.parse import parse_qsl
 
 from aiohttp import WSMsgType, web
@@ -55,6 +55,12 @@ class _Connection:
     transport: asyncio.BaseTransport | None
     closed: bool = False
     received: list[dict[str, Any]] = field(default_factory=list)
+
+
+class SocketModeApi(Protocol):
+    """What `serving_socket_mode` needs of a fake Slack Web API."""
+
+    def use_socket_mode(self, issue_url: Callable[[], str] | None) -> None: ...
 
 
 class FakeSocketModeServer:
@@ -279,3 +285,11 @@ class FakeSocketModeServer:
                 self._changed.notify_all()
         connection.closed = True
         return ws
+
+
+def serving_socket_mode(slack_api: SocketModeApi) -> Iterator[FakeSocketModeServer]:
+    """A running `FakeSocketModeServer` whose URLs `slack_api` hands out (for fixtures:
+    `yield from serving_socket_mode(api)`)."""
+    with FakeSocketModeServer() as server:
+        slack_api.use_socket_mode(server.issue_url)
+        yield server
