@@ -63,13 +63,18 @@ LAMP = [
 ]
 
 
-async def test_low_stock_out_of_stock_backorders_resolved_is_one_message(stack: Stack) -> None:
+async def lamp_at_acme(stack: Stack, units: int) -> dict[str, Any]:
+    """The lamp's one alert message once Globex has none and Acme has `units`."""
     await stack.import_catalog(LAMP)
     feed(stack, "Globex", {"G-LAMP": (0, "11.00")})
     await stack.poll("Globex")
-    feed(stack, "Acme", {"A-LAMP": (3, "10.00")})
+    feed(stack, "Acme", {"A-LAMP": (units, "10.00")})
     await stack.poll("Acme")
-    first = stack.only_alert()
+    return stack.only_alert()
+
+
+async def test_low_stock_out_of_stock_backorders_resolved_is_one_message(stack: Stack) -> None:
+    first = await lamp_at_acme(stack, 3)
     assert first["text"] == "⚠️ LAMP-02 low stock at Acme: 3 left (threshold 5)"
 
     feed(stack, "Acme", {"A-LAMP": (0, "10.00")})
@@ -191,12 +196,7 @@ async def test_a_storm_is_one_group_listing_each_product_once_with_what_waits(
 
 
 async def test_an_open_alert_follows_its_alternatives(stack: Stack) -> None:
-    await stack.import_catalog(LAMP)
-    feed(stack, "Globex", {"G-LAMP": (0, "11.00")})
-    await stack.poll("Globex")
-    feed(stack, "Acme", {"A-LAMP": (0, "10.00")})
-    await stack.poll("Acme")
-    before = stack.only_alert()
+    before = await lamp_at_acme(stack, 0)
     assert "switch_supplier" not in {e["action_id"] for e in elements(before)}
     assert "No stock at Globex" in everything(before)
 
