@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from slack_bolt.async_app import AsyncAck, AsyncApp
+from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
 
 from bot.runtime import Runtime
 from bot.slack.render import lookup_message
@@ -14,7 +14,14 @@ def register(app: AsyncApp, runtime: Runtime) -> None:
     actions = runtime.lookup
 
     @app.command("/stock")
-    async def stock(ack: AsyncAck, command: dict[str, Any]) -> None:
-        # A catalog query is fast: the answer goes in the ack itself, visible only to the asker.
+    async def stock(ack: AsyncAck, respond: AsyncRespond, command: dict[str, Any]) -> None:
+        # Ack at once, then answer (visible only to the asker) through the response URL:
+        # neither Slack's 3 seconds nor the other requests' acks wait on the catalog.
+        await ack()
         message = lookup_message(await actions.stock(command.get("text", "")))
-        await ack(text=message.text, blocks=message.blocks, response_type="ephemeral")
+        await respond(
+            text=message.text,
+            blocks=message.blocks,
+            response_type="ephemeral",
+            replace_original=False,
+        )

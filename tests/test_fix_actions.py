@@ -158,8 +158,9 @@ async def test_people_not_listed_cannot_act(stack: Stack) -> None:
         )
     assert await active_supplier_sku(stack, "MUG-1") == "A-MUG"
     # Looking stays open to everyone.
-    answer = await sender.slash_command("/stock", "MUG-1", user_id=STRANGER)
-    assert "Blue mug" in answer.json()["text"]
+    stock_url = stack.slack.response_url("stranger-stock")
+    await sender.slash_command("/stock", "MUG-1", user_id=STRANGER, response_url=stock_url)
+    assert "Blue mug" in await last_response(stack, "stranger-stock")
 
 
 async def test_substitute_from_the_alert_modal(stack: Stack) -> None:

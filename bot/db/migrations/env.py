@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from alembic import context
+from alembic.runtime.environment import NameFilterParentNames, NameFilterType
 from sqlalchemy import Connection
 
 from bot.config import normalise_database_url
@@ -14,10 +15,19 @@ from bot.db.models import Base
 target_metadata = Base.metadata
 
 
+def _include_name(name: str | None, type_: NameFilterType, _parents: NameFilterParentNames) -> bool:
+    # Made by migration 0004 in SQL, not by the models (SQLite's FTS5 search table and its
+    # shadow tables, PostgreSQL's trigram index): autogenerate must not offer to drop them.
+    if type_ == "table":
+        return not (name or "").startswith("product_search")
+    return not (type_ == "index" and name == "ix_products_search_trgm")
+
+
 def _run(connection: Connection) -> None:
     context.configure(
         connection=connection,
         target_metadata=target_metadata,
+        include_name=_include_name,
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
     )
