@@ -228,7 +228,9 @@ def test_run_http_serves_slack_and_health(workdir: Path, monkeypatch: pytest.Mon
             sender = SlackRequestSender(base, SIGNING_SECRET, slack_api=slack)
             answer = sender.slash_command("/stock", "MUG-1")
             assert answer.status_code == 200
-            assert "Blue mug" in answer.json()["text"]
+            # Acked at once; the answer follows through the response URL.
+            slack.wait_for(lambda call: call.method.startswith("response_url/"), timeout=20)
+            assert "Blue mug" in slack.responses()[-1]["text"]
             assert sender.slash_command("/stock", "MUG-1", bad_signature=True).status_code == 401
         finally:
             process.send_signal(signal.SIGTERM)

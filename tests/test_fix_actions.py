@@ -46,6 +46,11 @@ async def out_of_stock_mug(stack: Stack, beta_stock: int = 40) -> dict[str, Any]
     return stack.only_alert()
 
 
+async def last_response(stack: Stack, rid: str) -> str:
+    await stack.slack.wait_for_async(f"response_url/{rid}")
+    return str(stack.slack.responses(rid)[-1]["text"])
+
+
 async def switch_audits(stack: Stack) -> int:
     return (await audit_actions(stack)).count("switch_supplier")
 
@@ -106,8 +111,9 @@ async def test_people_not_listed_cannot_act(stack: Stack) -> None:
         assert answer["text"].startswith("Sorry, you are not allowed to do that in Stockbot")
     assert await active_supplier_sku(stack, "MUG-1") == "A-MUG"
     # Looking stays open to everyone.
-    answer = await sender.slash_command("/stock", "MUG-1", user_id=STRANGER)
-    assert "Blue mug" in answer.json()["text"]
+    stock_url = stack.slack.response_url("stranger-stock")
+    await sender.slash_command("/stock", "MUG-1", user_id=STRANGER, response_url=stock_url)
+    assert "Blue mug" in await last_response(stack, "stranger-stock")
 
 
 async def test_substitute_from_the_alert_modal(stack: Stack) -> None:

@@ -384,8 +384,8 @@ async def test_stock_alone_lists_the_worst_first_with_counts(stack: Stack) -> No
     feed(stack, "Acme", {f"A-{i}": (3, "1.00") for i in range(22)} | {"Z-OUT": (0, "1.00")})
     await stack.poll("Acme", accept_drop=True)  # Z-BIG missing: out of stock, 180 waiting
 
-    sender = await stack.serve_http()
-    answer = (await sender.slash_command("/stock", "", user_id="U0ANYONE")).json()
+    await stack.serve_http()
+    answer = await stack.command("/stock", "", user_id="U0ANYONE")
     assert answer["text"] == "Open alerts: 2 out of stock (1 with orders waiting), 22 low stock"
     lines = answer["blocks"][1]["text"]["text"].splitlines()
     assert lines[0].startswith("🚨 `Z-BIG` Zebra big · missing from feed at Acme")

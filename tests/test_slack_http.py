@@ -31,9 +31,16 @@ async def with_out_of_stock_alert(stack: Stack) -> dict:
     return stack.only_alert()
 
 
-def ack_json(response: httpx.Response) -> dict:
-    assert response.status_code == 200, response.text
-    return response.json()
+async def stock_answer(stack: Stack, text: str) -> dict:
+    """`/stock text`: acked at once and empty, answered through the response URL."""
+    assert stack.sender is not None
+    rid = f"stock-{len(stack.slack.responses())}"
+    response = await stack.sender.slash_command(
+        "/stock", text, response_url=stack.slack.response_url(rid)
+    )
+    assert response.status_code == 200 and not response.content, response.text
+    await stack.slack.wait_for_async(f"response_url/{rid}")
+    return stack.slack.responses(rid)[0]
 
 
 async def test_bad_signature_is_rejected(stack: Stack) -> None:
@@ -54,8 +61,8 @@ async def test_healthz(stack: Stack) -> None:
 
 async def test_stock_shows_every_supplier(stack: Stack) -> None:
     await with_out_of_stock_alert(stack)
-    sender = await stack.serve_http()
-    answer = ack_json(await sender.slash_command("/stock", "mug-1"))
+    await stack.serve_http()
+    answer = await stock_answer(stack, "mug-1")
     assert answer["response_type"] == "ephemeral"
     text = json.dumps(answer["blocks"], ensure_ascii=False)
     assert "*Acme* *(active)*: 0" in text
@@ -65,8 +72,8 @@ async def test_stock_shows_every_supplier(stack: Stack) -> None:
 
 async def test_stock_searches_by_words(stack: Stack) -> None:
     await with_out_of_stock_alert(stack)
-    sender = await stack.serve_http()
-    answer = ack_json(await sender.slash_command("/stock", "ceramic mug"))
+    await stack.serve_http()
+    answer = await stock_answer(stack, "ceramic mug")
     text = json.dumps(answer["blocks"], ensure_ascii=False)
     assert answer["text"] == "2 products match “ceramic mug”"
     assert "MUG-1" in text and "MUG-2" in text and "CAP-2" not in text
@@ -74,16 +81,16 @@ async def test_stock_searches_by_words(stack: Stack) -> None:
 
 async def test_unknown_sku_gets_close_matches(stack: Stack) -> None:
     await with_out_of_stock_alert(stack)
-    sender = await stack.serve_http()
-    answer = ack_json(await sender.slash_command("/stock", "MUG-3"))
+    await stack.serve_http()
+    answer = await stock_answer(stack, "MUG-3")
     assert answer["text"].startswith("No product matches “MUG-3”. Did you mean:")
     assert "MUG-1" in answer["text"]
 
 
 async def test_stock_without_argument_summarises_open_alerts(stack: Stack) -> None:
     await with_out_of_stock_alert(stack)
-    sender = await stack.serve_http()
-    answer = ack_json(await sender.slash_command("/stock", ""))
+    await stack.serve_http()
+    answer = await stock_answer(stack, "")
     assert answer["text"] == "Open alerts: 1 out of stock"
     assert "MUG-1" in json.dumps(answer["blocks"])
 

@@ -64,14 +64,20 @@ class Slack:
         self.builder = SlackRequestBuilder("http://unused", SIGNING_SECRET, slack_api=stack.slack)
 
     async def command(self, command: str, text: str) -> dict[str, Any]:
-        """Type a slash command; return the app's ack (its `payload` is the answer)."""
-        payload = payload_of(self.builder.slash_command(command, text, user_id="U0ALICE"))
+        """Type a slash command; once it is acked, return the answer sent to its
+        response_url."""
+        rid = f"command-{command.strip('/')}"
+        response_url = self.stack.slack.response_url(rid, user="U0ALICE")
+        request = self.builder.slash_command(
+            command, text, user_id="U0ALICE", response_url=response_url
+        )
         envelope_id = await self.server.send_envelope_async(
-            "slash_commands", payload, accepts_response_payload=True
+            "slash_commands", payload_of(request), accepts_response_payload=True
         )
         ack = await self.server.wait_for_ack_async(envelope_id)
         assert ack["envelope_id"] == envelope_id
-        return ack
+        await self.stack.slack.wait_for_async(f"response_url/{rid}")
+        return dict(self.stack.slack.responses(rid)[-1])
 
     async def click(self, action_id: str, message: dict[str, Any]) -> dict[str, Any]:
         """Click a button of `message`; return the answer sent to its response_url."""
@@ -96,9 +102,9 @@ class Slack:
 
 
 async def stock_answer(slack: Slack) -> str:
-    ack = await slack.command("/stock", "MUG-1")
-    assert ack["payload"]["response_type"] == "ephemeral"
-    return str(ack["payload"]["text"])
+    answer = await slack.command("/stock", "MUG-1")
+    assert answer["response_type"] == "ephemeral"
+    return str(answer["text"])
 
 
 async def test_a_command_and_a_button_are_acked_and_answered(

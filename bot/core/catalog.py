@@ -1,27 +1,36 @@
 """Catalog import: which products we sell and which suppliers offer them.
 
 The file is validated whole before anything is written, so a bad file changes
-nothing and every bad row is reported with its line number.
+nothing and every bad row is reported with its line number. The file streams through
+twice (checked, then staged in the database in chunks and written with a few set-based
+statements: bot.core.catalog_stage), so a 100,000-row file never sits in memory whole.
 """
 
 from __future__ import annotations
 
+import asyncio
 import csv
+import hashlib
 import io
-from collections.abc import Iterator
+import itertools
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
+from typing import Any, BinaryIO, TextIO
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.core.availability import Availability
-from bot.db.models import Offer, Product, Supplier
+from bot.core.catalog_stage import CatalogStage
+from bot.core.fuzzy import prune_change_log
+from bot.db.models import Supplier
 from bot.errors import UserError
 
 REQUIRED_COLUMNS = ("sku", "title", "supplier", "supplier_sku", "priority", "low_stock_threshold")
 OPTIONAL_COLUMNS = ("price",)
+# Rows parsed and staged per executemany: memory stays flat, round trips few.
+CHUNK_ROWS = 5_000
 
 
 class CsvImportError(UserError):
@@ -59,17 +68,48 @@ class ImportReport:
     warnings: list[str] = field(default_factory=list)
 
 
+class _Digested(io.RawIOBase):
+    """A binary file that feeds every byte read into `digest`."""
+
+    def __init__(self, raw: io.BufferedReader, digest: Any) -> None:
+        self._raw, self._digest = raw, digest
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        count = self._raw.readinto(buffer) or 0
+        self._digest.update(memoryview(buffer)[:count])
+        return count
+
+    def close(self) -> None:
+        self._raw.close()
+        super().close()
+
+
 def read_csv_rows(
-    path: Path, required: tuple[str, ...], optional: tuple[str, ...] = ()
+    path: Path, required: tuple[str, ...], optional: tuple[str, ...] = (), digest: Any = None
 ) -> Iterator[tuple[int, dict[str | None, str]]]:
-    """Yield (line number, row dict) from a CSV file, checking the header first."""
+    """Yield (line number, row dict) from a CSV file as it is read, checking the header
+    first. With `digest` (a hashlib object), every byte read is fed into it."""
     try:
-        text = path.read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as exc:
+        raw = path.open("rb")
+    except OSError as exc:
         raise CsvImportError(str(path), [f"cannot read the file: {exc}"]) from None
-    sample = text.split("\n", 1)[0]
-    delimiter = max(",;\t", key=sample.count) if sample else ","
-    reader = csv.DictReader(io.StringIO(text, newline=""), delimiter=delimiter)
+    binary: BinaryIO = io.BufferedReader(_Digested(raw, digest)) if digest is not None else raw
+    with io.TextIOWrapper(binary, encoding="utf-8-sig", newline="") as file:
+        try:
+            yield from _rows(path, file, required, optional)
+        except (OSError, UnicodeDecodeError) as exc:
+            raise CsvImportError(str(path), [f"cannot read the file: {exc}"]) from None
+
+
+def _rows(
+    path: Path, file: TextIO, required: tuple[str, ...], optional: tuple[str, ...]
+) -> Iterator[tuple[int, dict[str | None, str]]]:
+    first = file.readline()
+    delimiter = max(",;\t", key=first.count) if first else ","
+    reader = csv.DictReader(itertools.chain([first], file), delimiter=delimiter)
     header = [name.strip().lower() for name in reader.fieldnames or []]
     missing = [name for name in required if name not in header]
     if missing:
@@ -111,33 +151,50 @@ def _price(value: str) -> Decimal | None:
     return price
 
 
-def parse_catalog(path: Path) -> list[CatalogRow]:
-    """Validate the whole file; raise with every problem found, or return its rows."""
+def _catalog_row(line: int, raw: dict[str | None, str]) -> CatalogRow:
+    """One row, checked on its own; ValueError says what is wrong with it."""
+    if None in raw:
+        raise ValueError("more cells than columns")
+    values = {key: (raw.get(key) or "").strip() for key in REQUIRED_COLUMNS + OPTIONAL_COLUMNS}
+    blank = [key for key in REQUIRED_COLUMNS if not values[key]]
+    if blank:
+        raise ValueError(f"empty {', '.join(blank)}")
+    return CatalogRow(
+        line=line,
+        sku=values["sku"],
+        title=values["title"],
+        supplier=values["supplier"],
+        supplier_sku=values["supplier_sku"],
+        priority=_int(values["priority"], "priority", 1),
+        low_stock_threshold=_int(values["low_stock_threshold"], "low_stock_threshold", 0),
+        price=_price(values["price"]),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class CheckedCatalog:
+    """A catalog file found valid: its suppliers, and a digest of the bytes read."""
+
+    suppliers: frozenset[str]
+    rows: int
+    sha256: bytes
+
+
+def check_catalog(path: Path) -> CheckedCatalog:
+    """Validate the whole file as it streams by; raise with every problem found.
+
+    Only what the checks across rows need is kept (keys, titles, line numbers), not the
+    rows themselves: `catalog_rows` reads them again to import them."""
     problems: list[str] = []
-    rows: list[CatalogRow] = []
+    rows = 0
+    suppliers: set[str] = set()
     first_offer_line: dict[tuple[str, str], int] = {}
     supplier_sku_owner: dict[tuple[str, str], tuple[str, int]] = {}
     product_facts: dict[str, tuple[str, int, int]] = {}
-    for line, raw in read_csv_rows(path, REQUIRED_COLUMNS, OPTIONAL_COLUMNS):
-        if None in raw:
-            problems.append(f"line {line}: more cells than columns")
-            continue
-        values = {key: (raw.get(key) or "").strip() for key in REQUIRED_COLUMNS + OPTIONAL_COLUMNS}
-        blank = [key for key in REQUIRED_COLUMNS if not values[key]]
-        if blank:
-            problems.append(f"line {line}: empty {', '.join(blank)}")
-            continue
+    digest = hashlib.sha256()
+    for line, raw in read_csv_rows(path, REQUIRED_COLUMNS, OPTIONAL_COLUMNS, digest):
         try:
-            row = CatalogRow(
-                line=line,
-                sku=values["sku"],
-                title=values["title"],
-                supplier=values["supplier"],
-                supplier_sku=values["supplier_sku"],
-                priority=_int(values["priority"], "priority", 1),
-                low_stock_threshold=_int(values["low_stock_threshold"], "low_stock_threshold", 0),
-                price=_price(values["price"]),
-            )
+            row = _catalog_row(line, raw)
         except ValueError as exc:
             problems.append(f"line {line}: {exc}")
             continue
@@ -163,31 +220,64 @@ def parse_catalog(path: Path) -> list[CatalogRow]:
                 f"than on line {facts[2]}"
             )
             continue
-        rows.append(row)
+        suppliers.add(row.supplier)
+        rows += 1
     if problems:
         raise CsvImportError(str(path), problems)
     if not rows:
         raise CsvImportError(str(path), ["the file has no product rows"])
-    return rows
+    return CheckedCatalog(frozenset(suppliers), rows, digest.digest())
+
+
+def _batched(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
+    """Lists of `size` items in order (itertools.batched, before Python 3.12)."""
+    iterator = iter(items)
+    while batch := list(itertools.islice(iterator, size)):
+        yield batch
+
+
+def catalog_rows(path: Path, checked: CheckedCatalog) -> Iterator[list[CatalogRow]]:
+    """The rows of a file `check_catalog` passed, again, in chunks of CHUNK_ROWS.
+
+    Raises CsvImportError if the file is no longer the one checked (its bytes are
+    compared once all are read: the caller's transaction must then roll back)."""
+    digest = hashlib.sha256()
+    changed = CsvImportError(str(path), ["the file changed while it was being imported"])
+    rows = read_csv_rows(path, REQUIRED_COLUMNS, OPTIONAL_COLUMNS, digest)
+    for batch in _batched(rows, CHUNK_ROWS):
+        try:
+            yield [_catalog_row(line, raw) for line, raw in batch]
+        except ValueError:
+            raise changed from None
+    if digest.digest() != checked.sha256:
+        raise changed
 
 
 async def import_catalog(
     session: AsyncSession, path: Path, configured_suppliers: set[str] | None = None
 ) -> ImportReport:
     """Create or update products and offers from a catalog CSV, in one transaction."""
-    rows = parse_catalog(path)
+    # Reading and parsing run in a worker thread: the event loop keeps serving meanwhile.
+    checked = await asyncio.to_thread(check_catalog, path)
     report = ImportReport()
 
-    supplier_ids = await _ensure_suppliers(session, {row.supplier for row in rows})
+    supplier_ids = await _ensure_suppliers(session, set(checked.suppliers))
     if configured_suppliers is not None:
         for name in sorted(set(supplier_ids) - configured_suppliers):
             report.warnings.append(
                 f"supplier {name!r} is not in the config file, so its stock will not be polled"
             )
 
-    product_ids = await _upsert_products(session, rows, report)
-    await _upsert_offers(session, rows, product_ids, supplier_ids, report)
-    await _choose_missing_active_offers(session, set(product_ids.values()))
+    stage = await CatalogStage.create(await session.connection(), supplier_ids)
+    batches = catalog_rows(path, checked)
+    while rows := await asyncio.to_thread(next, batches, None):
+        await stage.add(rows)
+    written = await stage.apply()
+    report.products_created = written.products_created
+    report.products_updated = written.products_updated
+    report.offers_created = written.offers_created
+    report.offers_updated = written.offers_updated
+    await prune_change_log(session)
     return report
 
 
@@ -203,117 +293,3 @@ async def _ensure_suppliers(session: AsyncSession, names: set[str]) -> dict[str,
         await session.flush()
         existing[name] = supplier.id
     return existing
-
-
-async def _upsert_products(
-    session: AsyncSession, rows: list[CatalogRow], report: ImportReport
-) -> dict[str, int]:
-    wanted = {row.sku: row for row in rows}
-    existing = {
-        sku: (pid, title, threshold)
-        for sku, pid, title, threshold in (
-            await session.execute(
-                select(Product.sku, Product.id, Product.title, Product.low_stock_threshold)
-            )
-        )
-        if sku in wanted
-    }
-    new = [
-        {"sku": sku, "title": row.title, "low_stock_threshold": row.low_stock_threshold}
-        for sku, row in wanted.items()
-        if sku not in existing
-    ]
-    changed = [
-        {
-            "id": pid,
-            "title": wanted[sku].title,
-            "low_stock_threshold": wanted[sku].low_stock_threshold,
-        }
-        for sku, (pid, title, threshold) in existing.items()
-        if (title, threshold) != (wanted[sku].title, wanted[sku].low_stock_threshold)
-    ]
-    if new:
-        await session.execute(insert(Product.__table__), new)
-    if changed:
-        await session.execute(update(Product), changed)
-    report.products_created, report.products_updated = len(new), len(changed)
-    return {
-        sku: pid
-        for sku, pid in (await session.execute(select(Product.sku, Product.id)))
-        if sku in wanted
-    }
-
-
-async def _upsert_offers(
-    session: AsyncSession,
-    rows: list[CatalogRow],
-    product_ids: dict[str, int],
-    supplier_ids: dict[str, int],
-    report: ImportReport,
-) -> None:
-    existing = {
-        (product_id, supplier_id): (offer_id, supplier_sku, priority, price)
-        for offer_id, product_id, supplier_id, supplier_sku, priority, price in (
-            await session.execute(
-                select(
-                    Offer.id,
-                    Offer.product_id,
-                    Offer.supplier_id,
-                    Offer.supplier_sku,
-                    Offer.priority,
-                    Offer.price,
-                ).where(Offer.supplier_id.in_(set(supplier_ids.values())))
-            )
-        )
-    }
-    new, changed = [], []
-    for row in rows:
-        key = (product_ids[row.sku], supplier_ids[row.supplier])
-        current = existing.get(key)
-        if current is None:
-            new.append(
-                {
-                    "product_id": key[0],
-                    "supplier_id": key[1],
-                    "supplier_sku": row.supplier_sku,
-                    "priority": row.priority,
-                    "price": row.price,
-                    "availability": str(Availability.UNKNOWN),
-                }
-            )
-            continue
-        offer_id, supplier_sku, priority, price = current
-        # A price from the file only fills in; the supplier's feed price wins later.
-        new_price = row.price if row.price is not None else price
-        if (supplier_sku, priority, price) != (row.supplier_sku, row.priority, new_price):
-            changed.append(
-                {
-                    "id": offer_id,
-                    "supplier_sku": row.supplier_sku,
-                    "priority": row.priority,
-                    "price": new_price,
-                }
-            )
-    if new:
-        await session.execute(insert(Offer.__table__), new)
-    if changed:
-        await session.execute(update(Offer), changed)
-    report.offers_created, report.offers_updated = len(new), len(changed)
-
-
-async def _choose_missing_active_offers(session: AsyncSession, product_ids: set[int]) -> None:
-    """Make the preferred (lowest priority number) offer active where none is yet."""
-    candidates = await session.execute(
-        select(Offer.product_id, Offer.id)
-        .join(Product, Product.id == Offer.product_id)
-        .where(Product.active_offer_id.is_(None))
-        .order_by(Offer.product_id, Offer.priority, Offer.id)
-    )
-    chosen: dict[int, int] = {}
-    for product_id, offer_id in candidates:
-        if product_id in product_ids:
-            chosen.setdefault(product_id, offer_id)
-    if chosen:
-        await session.execute(
-            update(Product), [{"id": pid, "active_offer_id": oid} for pid, oid in chosen.items()]
-        )

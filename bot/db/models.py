@@ -9,6 +9,7 @@ from typing import Any, ClassVar
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Float,
     ForeignKey,
     Index,
@@ -21,7 +22,8 @@ from sqlalchemy import (
     UniqueConstraint,
     text,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.engine.default import DefaultExecutionContext
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship, validates
 
 from bot.db.types import UTCDateTime, utcnow
 from suppliers import Availability
@@ -100,11 +102,26 @@ class Supplier(Base):
     offers: Mapped[list[Offer]] = relationship(back_populates="supplier")
 
 
+def sku_key(sku: str) -> str:
+    """A SKU as looked up: without surrounding blanks, in lower case (Python's, which
+    folds every alphabet; SQLite's lower() folds ASCII only)."""
+    return sku.strip().lower()
+
+
+def _sku_key_default(context: DefaultExecutionContext) -> str:
+    return sku_key(context.get_current_parameters()["sku"])
+
+
 class Product(Base):
     __tablename__ = "products"
 
     id: Mapped[int] = mapped_column(primary_key=True)
     sku: Mapped[str] = mapped_column(String(200), unique=True)
+    # `sku_key(sku)`, indexed for `/stock SKU`: filled on every insert (also Core's bulk
+    # ones) and when the ORM changes `sku`; a Core UPDATE of `sku` must set it too.
+    sku_key: Mapped[str] = mapped_column(
+        String(200), index=True, default=_sku_key_default, server_default=""
+    )
     title: Mapped[str] = mapped_column(String(500))
     low_stock_threshold: Mapped[int] = mapped_column(Integer, default=0)
     active_offer_id: Mapped[int | None] = mapped_column(
@@ -115,6 +132,27 @@ class Product(Base):
         back_populates="product", foreign_keys="Offer.product_id", order_by="Offer.priority"
     )
     active_offer: Mapped[Offer | None] = relationship(foreign_keys=[active_offer_id])
+
+    @validates("sku")
+    def _keep_sku_key(self, _key: str, sku: str) -> str:
+        self.sku_key = sku_key(sku)
+        return sku
+
+
+class CatalogChange(Base):
+    """One product added, changed (SKU or title) or deleted: written by database triggers
+    (migration 0004), so every writer is seen. The largest id is the catalog's version;
+    each process's typo index (bot.core.fuzzy) catches up by reading the rows past its own."""
+
+    __tablename__ = "catalog_changes"
+    # Ids never reused, even after pruning: versions only grow.
+    __table_args__ = ({"sqlite_autoincrement": True},)
+
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer(), "sqlite"), primary_key=True
+    )
+    # Not a foreign key: a deleted product's id must stay here.
+    product_id: Mapped[int] = mapped_column(Integer)
 
 
 class Offer(Base):

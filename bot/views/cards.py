@@ -12,7 +12,7 @@ from decimal import Decimal
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import joinedload
 
 from bot.core.backorders import OrderStats, order_stats, waiting_totals
 from bot.core.fixes.substitution import current_substitute
@@ -129,7 +129,7 @@ async def product_card(session: AsyncSession, product: Product) -> ProductCard:
         await session.scalars(
             select(Offer)
             .where(Offer.product_id == product.id)
-            .options(selectinload(Offer.supplier))
+            .options(joinedload(Offer.supplier))  # in the same query: one round trip
             .order_by(Offer.priority, Offer.id)
         )
     ).all()

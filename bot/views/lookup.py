@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 
 from sqlalchemy import func, select
@@ -17,6 +18,7 @@ from bot.views.cards import MemberLine, ProductCard, group_members, product_card
 MAX_LISTED_MEMBERS = 300
 
 __all__ = [
+    "CONCURRENT_LOOKUPS",
     "MAX_MATCHES",
     "AlertSummary",
     "Answer",
@@ -72,14 +74,21 @@ class GroupList:
 Answer = ProductCard | Matches | NotFound | AlertSummary
 
 
+# Questions answered at once; the others queue. Answers come no later (the loop and the
+# database are busy either way), but a burst of `/stock` no longer crowds out the acks
+# of other Slack requests, the polls and the database pool.
+CONCURRENT_LOOKUPS = 2
+
+
 @dataclass(frozen=True, slots=True)
 class StockLookup:
     """`/stock` and `/backorders` as a read-only service: each question gets its own session."""
 
     sessions: async_sessionmaker[AsyncSession]
+    slots: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(CONCURRENT_LOOKUPS))
 
     async def stock(self, query: str) -> Answer:
-        async with self.sessions() as session:
+        async with self.slots, self.sessions() as session:
             return await lookup(session, query)
 
     async def group_list(self, alert_id: int) -> GroupList:

@@ -4,14 +4,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from slack_bolt.async_app import AsyncAck
+from slack_bolt.async_app import AsyncAck, AsyncRespond
 
-from bot.slack.answers import ack_with
+from bot.slack.answers import reply
 from bot.slack.render.lookup_message import lookup_message
 from bot.slack.services import Services
 
 
-async def stock(ack: AsyncAck, command: dict[str, Any], services: Services) -> None:
-    # A catalog query is fast: the answer goes in the ack itself, visible only to the asker.
+async def stock(
+    ack: AsyncAck, respond: AsyncRespond, command: dict[str, Any], services: Services
+) -> None:
+    # Ack at once, then answer (visible only to the asker) through the response URL:
+    # neither Slack's 3 seconds nor the other requests' acks wait on the catalog.
+    await ack()
     answer = await services.lookup.stock(command.get("text", ""))
-    await ack_with(ack, lookup_message(answer, services.currency))
+    await reply(respond, lookup_message(answer, services.currency))

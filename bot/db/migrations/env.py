@@ -8,7 +8,7 @@ from alembic import context
 from sqlalchemy import Connection
 
 from bot.config import normalise_database_url
-from bot.db import create_engine
+from bot.db import create_engine, include_name
 from bot.db.models import Base
 
 target_metadata = Base.metadata
@@ -18,6 +18,7 @@ def _run(connection: Connection) -> None:
     context.configure(
         connection=connection,
         target_metadata=target_metadata,
+        include_name=include_name,
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
     )
