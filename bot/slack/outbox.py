@@ -23,7 +23,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Protocol, TypeVar
+from typing import Any, NamedTuple, Protocol, TypeVar
 
 import aiohttp
 from rich.console import Console
@@ -307,6 +307,12 @@ class ConsoleSink:
         return None
 
 
+class _Due(NamedTuple):
+    alert: Alert
+    card: AlertCard
+    worth_showing: bool
+
+
 @dataclass(slots=True)
 class DeliveryReport:
     delivered: int = 0
@@ -333,7 +339,7 @@ class Deliverer:
         self.sink = sink
         self.membership = membership
         self.holds = SlackHolds(writes)
-        self.queue = OutboxQueue(sessions, writes, membership, self.holds)
+        self.queue = OutboxQueue(writes, membership, self.holds)
         self.per_channel_interval = per_channel_interval
         self.batch_size = batch_size
         # When each channel may next be called (time.monotonic()), by its canonical name.
@@ -378,9 +384,6 @@ class Deliverer:
         failed_channels: set[str],
     ) -> None:
         try:
-            # Wait for the channel's turn before reading the alert: what is sent is the
-            # alert as it is then, with every change made while it waited.
-            await self._wait_turn(await self.queue.channel_of(alert_id))
             if await work(alert_id):
                 report.delivered += 1
         except RetryLater as exc:
@@ -396,17 +399,16 @@ class Deliverer:
 
     async def _sync_alert(self, alert_id: int) -> bool:
         """Bring the alert's message in line with the alert, then post its notes."""
-        async with self.sessions() as session:
-            alert = await session.get(Alert, alert_id)
-            if alert is None or not alert.needs_sync:
-                return False
-            worth_showing = alert.is_open or await _acted_on(session, alert.id)
-            if alert.slack_ts is None and alert.post_started_at is None and not worth_showing:
-                # Opened and resolved while Slack was away: nobody needs to see it now.
-                await self._drop(alert)
-                return False
-            seen_change = alert.changed_at
-            card = await alert_card(session, alert)
+        due = await self._read_due(alert_id)
+        if due is not None and self._turn_in(due.alert.slack_channel or "") > 0:
+            # Wait for the channel's turn, then read the alert again: what is sent is the
+            # alert as it is then, every change made meanwhile in the one call.
+            await self._wait_turn(due.alert.slack_channel or "")
+            due = await self._read_due(alert_id)
+        if due is None:
+            return False
+        alert, card, worth_showing = due
+        seen_change = alert.changed_at
         posted_or_updated = alert.slack_ts is not None and await self._update(alert, card)
         if not posted_or_updated and not await self._post(alert, card, worth_showing):
             await self._drop(alert)
@@ -424,6 +426,19 @@ class Deliverer:
         )
         await self._post_notes(alert.id)
         return True
+
+    async def _read_due(self, alert_id: int) -> _Due | None:
+        """The alert and its card, if its message needs posting or updating."""
+        async with self.sessions() as session:
+            alert = await session.get(Alert, alert_id)
+            if alert is None or not alert.needs_sync:
+                return None
+            worth_showing = alert.is_open or await _acted_on(session, alert.id)
+            if alert.slack_ts is None and alert.post_started_at is None and not worth_showing:
+                # Opened and resolved while Slack was away: nobody needs to see it now.
+                await self._drop(alert)
+                return None
+            return _Due(alert, await alert_card(session, alert), worth_showing)
 
     async def _update(self, alert: Alert, card: AlertCard) -> bool:
         """chat.update the alert's message; False if it was deleted in Slack."""
@@ -567,9 +582,12 @@ class Deliverer:
                 await self.holds.hold(method, channel, utcnow() + exc.after)
             raise
 
+    def _turn_in(self, channel: str) -> float:
+        """Seconds until the channel may be called again (0: now)."""
+        return max(self._next_turn.get(self.holds.canonical(channel), 0) - time.monotonic(), 0)
+
     async def _wait_turn(self, channel: str) -> None:
-        wait = self._next_turn.get(self.holds.canonical(channel), 0) - time.monotonic()
-        if wait > 0:
+        if wait := self._turn_in(channel):
             await asyncio.sleep(wait)
 
     async def _defer(self, alert_id: int, exc: RetryLater) -> str:

@@ -41,7 +41,6 @@ def delivery_class() -> ColumnElement[int]:
 
 @dataclass(frozen=True, slots=True)
 class OutboxQueue:
-    sessions: async_sessionmaker[AsyncSession]
     writes: async_sessionmaker[AsyncSession]
     membership: Membership
     holds: SlackHolds
@@ -99,8 +98,3 @@ class OutboxQueue:
         """Let other processes send it again (it stays due if it failed)."""
         mine = and_(Alert.id == alert_id, Alert.claimed_by == self.membership.id)
         await execute_writes(self.writes, update(Alert).where(mine).values(claimed_by=None))
-
-    async def channel_of(self, alert_id: int) -> str:
-        async with self.sessions() as session:
-            channel = await session.scalar(select(Alert.slack_channel).where(Alert.id == alert_id))
-        return channel or ""
