@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 from datetime import date, datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
@@ -24,11 +24,13 @@ from bot.db.models import (
     Order,
     OrderLine,
     Product,
+    SlackHold,
     StoreInventory,
     Substitution,
     Supplier,
     WebhookDelivery,
 )
+from bot.db.types import utcnow
 from tests.helpers import Stack
 
 
@@ -262,3 +264,9 @@ async def arrange_broken_table(stack: Stack, table: str) -> None:
 async def backorder_alert(stack: Stack) -> Alert | None:
     """The latest backorder alert."""
     return await latest_alert(stack, AlertKind.BACKORDER)
+
+
+async def arrange_slack_holds_passed(stack: Stack) -> None:
+    """Every Retry-After Slack gave has passed."""
+    async with stack.runtime.writes() as session, session.begin():
+        await session.execute(update(SlackHold).values(not_before=utcnow()))
