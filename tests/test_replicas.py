@@ -12,7 +12,9 @@ import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
+import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -21,6 +23,7 @@ from bot.config import normalise_database_url
 from bot.db.models import Alert
 from tests.bot_process import BotProcess
 from tests.fakes.slack_api import FakeSlackAPI
+from tests.fakes.supplier_server import FakeSupplierServer, stall
 from tests.helpers import ALERT_CHANNEL_ID, BOT_TOKEN, CATALOG_HEADER, SIGNING_SECRET, run_cli
 
 pytestmark = pytest.mark.database
@@ -237,3 +240,56 @@ async def test_answer_after_the_timeout_is_not_posted_again(
     assert len(slack_api.messages(ALERT_CHANNEL_ID)) == 1
     assert len(top_level_posts(slack_api)) == 1
     assert slack_api.calls_to("conversations.history")  # looked before posting again
+
+
+def lease_gauges(bot: BotProcess) -> dict[str, float]:
+    """`stockbot_supplier_lease_held` by supplier, as `bot`'s /metrics says it."""
+    response = httpx.get(bot.url + "/metrics")
+    assert response.status_code == 200
+    return {
+        sample.labels["supplier"]: sample.value
+        for family in text_string_to_metric_families(response.text)
+        for sample in family.samples
+        if sample.name == "stockbot_supplier_lease_held"
+    }
+
+
+async def test_metrics_say_which_bot_holds_which_suppliers_poll(
+    workdir: Path, bots: list[BotProcess], database_url: str | None
+) -> None:
+    """Two bots on PostgreSQL: /metrics on the one polling a supplier says 1 for it,
+    the other says 0; when the holder is killed, the other takes the supplier and says 1."""
+    if database_url is None:
+        pytest.skip("SQLite serves one bot process: nobody to share the suppliers with")
+    with FakeSupplierServer() as feeds:
+        feeds.set_feed("/slow.csv", b"sku,quantity\nS-1,5\n")
+        # Every poll of Slow hangs, so whoever polls it holds its lease meanwhile.
+        feeds.script("/slow.csv", stall(60), stall(60))
+        config = CONFIG + SLOW_SUPPLIER.format(url=feeds.url("/slow.csv"))
+        (workdir / "stockbot.toml").write_text(config)
+        first, second = start(workdir, bots, "first"), start(workdir, bots, "second")
+        first.wait_ready()
+        second.wait_ready()
+        await eventually(lambda: len(feeds.requests_for("/slow.csv")) == 1)
+        gauges = {bot: await asyncio.to_thread(lease_gauges, bot) for bot in (first, second)}
+        assert sorted(g["Slow"] for g in gauges.values()) == [0, 1], gauges
+        # Every configured supplier has its line on every bot; Acme polls every second.
+        assert all(set(g) == {"Acme", "Slow"} for g in gauges.values()), gauges
+        holder = first if gauges[first]["Slow"] == 1 else second
+        other = second if holder is first else first
+
+        holder.kill()
+        # takeover_after is 2 s: the other bot polls Slow at its next turn, and holds it.
+        await eventually(lambda: len(feeds.requests_for("/slow.csv")) == 2)
+        assert (await asyncio.to_thread(lease_gauges, other))["Slow"] == 1
+
+
+SLOW_SUPPLIER = """
+[[suppliers]]
+name = "Slow"
+kind = "csv_feed"
+url = "{url}"
+poll_interval = "20s"
+poll_timeout = "20s"
+timeout = 60
+"""
