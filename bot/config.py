@@ -37,6 +37,9 @@ from transport import duration_text
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"
 
 FEED_POLL_TIMEOUT = timedelta(minutes=5)  # the longest default poll_timeout of a feed
+# ...and of an API supplier, asked SKU by SKU at its pace: 1,800 SKUs at 1 request a
+# second. A bigger catalog sets poll_timeout (and poll_interval) itself.
+API_POLL_TIMEOUT = timedelta(minutes=30)
 
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -182,12 +185,12 @@ class SupplierSection(BaseModel):
         return timeout
 
     def effective_poll_timeout(self) -> timedelta:
-        """`poll_timeout`, else half the interval, and at most 5 minutes for a feed
-        (API suppliers are asked SKU by SKU at a set pace, so theirs take longer)."""
+        """`poll_timeout`, else half the interval: at most 5 minutes for a feed, 30 for
+        an API supplier (asked SKU by SKU at a set pace, so its polls take longer)."""
         if self.poll_timeout is not None:
             return self.poll_timeout
-        half = self.poll_interval / 2
-        return half if REGISTRY[self.kind].needs_skus else min(half, FEED_POLL_TIMEOUT)
+        cap = API_POLL_TIMEOUT if REGISTRY[self.kind].needs_skus else FEED_POLL_TIMEOUT
+        return min(self.poll_interval / 2, cap)
 
 
 class StoreSection(BaseModel):
