@@ -235,6 +235,9 @@ class FileConfig(_Section):
     stores: list[StoreSection] = []
     replicas: ReplicasSection = ReplicasSection()
     database_url: str | None = None
+    # SQLite: how long a write waits while another process writes (the running bot's
+    # poll, another command) before it gives up with a plain message.
+    sqlite_lock_wait: Duration = timedelta(seconds=30)
 
     @field_validator("suppliers")
     @classmethod
@@ -314,6 +317,7 @@ class Settings(BaseModel):
     stores: list[StoreConfig] = []
     replicas: ReplicasSection = ReplicasSection()
     database_url: str
+    sqlite_lock_wait: timedelta = timedelta(seconds=30)
     slack_bot_token: SecretStr | None
     slack_signing_secret: SecretStr | None
     slack_app_token: SecretStr | None
@@ -419,6 +423,7 @@ def load_settings(path: str | os.PathLike[str]) -> Settings:
         stores=stores,
         replicas=file_config.replicas,
         database_url=normalise_database_url(database_url),
+        sqlite_lock_wait=file_config.sqlite_lock_wait,
         slack_bot_token=environment.slack_bot_token,
         slack_signing_secret=environment.slack_signing_secret,
         slack_app_token=environment.slack_app_token,

@@ -92,7 +92,10 @@ class Runtime:
         """Open the database (migrating it) and build the clients and workers.
         `serving`: this is `stockbot run`, which SQLite allows once per database."""
         bot_lock = lock_sqlite_bot(settings.database_url) if serving else None
-        engine = db.create_engine(settings.database_url)
+        engine = db.create_engine(
+            settings.database_url,
+            sqlite_lock_wait=settings.sqlite_lock_wait.total_seconds(),
+        )
         await db.upgrade(engine)
         sessions = db.session_factory(engine)
         writes = db.writer_session_factory(engine)

@@ -8,8 +8,13 @@ These run on SQLite, and on PostgreSQL under scripts/test-postgres.sh.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
+import sqlite3
+import subprocess
+import sys
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -293,3 +298,78 @@ poll_interval = "20s"
 poll_timeout = "20s"
 timeout = 60
 """
+
+
+@contextlib.contextmanager
+def write_lock_held(database: Path) -> Iterator[None]:
+    """Hold SQLite's write lock, as a poll of the running bot does while it commits."""
+    holder = sqlite3.connect(database, isolation_level=None)
+    try:
+        holder.execute("BEGIN IMMEDIATE")
+        yield
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+
+
+def cli_process(*args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "bot", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, "COLUMNS": "200"},
+    )
+
+
+async def test_commands_beside_a_running_sqlite_bot_wait_for_its_write_lock(
+    workdir: Path, bots: list[BotProcess], database_url: str | None
+) -> None:
+    """`catalog import`, `orders import` and `poll --once` beside `stockbot run` on SQLite
+    wait while the write lock is taken, then do their work; past `sqlite_lock_wait` a
+    command stops with a plain sentence and changes nothing."""
+    if database_url is not None:
+        pytest.skip("SQLite's write lock; PostgreSQL locks rows, not the database")
+    bot = start(workdir, bots, "bot")
+    bot.wait_ready()
+    database = workdir / "stockbot.db"
+    (workdir / "more.csv").write_text(
+        "\n".join([*CATALOG, "HAT-3,Green hat,Acme,A-HAT,1,5,3.00"]) + "\n"
+    )
+    (workdir / "more_orders.csv").write_text(
+        "\n".join([*ORDERS, ORDERS[1].replace("1001", "1002")])
+    )
+    with write_lock_held(database):
+        commands = [
+            cli_process("catalog", "import", str(workdir / "more.csv")),
+            cli_process("orders", "import", str(workdir / "more_orders.csv")),
+            cli_process("poll", "--once"),
+        ]
+        await asyncio.sleep(3)
+        # None could write while the lock was held, and none gave up.
+        assert [command.poll() for command in commands] == [None, None, None]
+    said = [command.communicate(timeout=120)[0] for command in commands]
+    assert [command.returncode for command in commands] == [0, 0, 0], said
+    assert "1 product(s) created" in said[0]
+    assert "1 order(s) created" in said[1]
+    assert "Acme" in said[2]
+    assert not any("Traceback" in output for output in said)
+
+    # A command told to wait one second, while the lock stays taken for longer.
+    impatient = workdir / "impatient.toml"  # beside stockbot.toml: the same database
+    impatient.write_text('sqlite_lock_wait = "1s"\n' + CONFIG)
+    (workdir / "most.csv").write_text(
+        "\n".join([*CATALOG, "SOCK-4,Red socks,Acme,A-SOCK,1,5,1.00"]) + "\n"
+    )
+    with write_lock_held(database):
+        command = cli_process(
+            "--config", str(impatient), "catalog", "import", str(workdir / "most.csv")
+        )
+        output = (await asyncio.to_thread(command.communicate, timeout=120))[0]
+    assert command.returncode == 1, output
+    assert "The database is busy" in output and "sqlite_lock_wait" in output
+    assert "Traceback" not in output
+    # It changed nothing: the same import, run again, creates the product now.
+    again = cli_process("catalog", "import", str(workdir / "most.csv"))
+    assert "1 product(s) created" in again.communicate(timeout=120)[0]
+    assert bot.process.poll() is None  # the bot kept running throughout

@@ -34,9 +34,13 @@ MIGRATE_LOCK = 0x5707B07
 
 # A server that does not answer at all must not hold a start-up for a minute.
 CONNECT_TIMEOUT_SECONDS = 10
+# How long an SQLite writer waits for another process's write lock (`sqlite_lock_wait`).
+SQLITE_LOCK_WAIT_SECONDS = 30.0
 
 
-def create_engine(database_url: str) -> AsyncEngine:
+def create_engine(
+    database_url: str, *, sqlite_lock_wait: float = SQLITE_LOCK_WAIT_SECONDS
+) -> AsyncEngine:
     url = make_url(database_url)
     if url.get_backend_name() != "sqlite":
         return create_async_engine(
@@ -47,7 +51,8 @@ def create_engine(database_url: str) -> AsyncEngine:
             Path(url.database).parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise DatabaseUnavailable(_unreachable(url, exc)) from None
-    engine = create_async_engine(url, connect_args={"timeout": 30})
+    engine = create_async_engine(url, connect_args={"timeout": sqlite_lock_wait})
+    busy_timeout_ms = max(1, round(sqlite_lock_wait * 1000))
 
     @event.listens_for(engine.sync_engine, "connect")
     def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -58,7 +63,7 @@ def create_engine(database_url: str) -> AsyncEngine:
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute(f"PRAGMA busy_timeout={busy_timeout_ms}")
         # The poll's staging table is temporary: keep it in memory, not in a temp file.
         cursor.execute("PRAGMA temp_store=MEMORY")
         cursor.close()
@@ -137,6 +142,11 @@ def _unreachable(url: URL, exc: BaseException) -> str:
         f"the database {url.render_as_string(hide_password=True)} could not be opened "
         f"({reason}). Check {check}, and DATABASE_URL (or database_url in the configuration)."
     )
+
+
+def is_lock_timeout(exc: BaseException) -> bool:
+    """SQLite gave up waiting for another process's write lock ("database is locked")."""
+    return isinstance(exc, DBAPIError) and "database is locked" in str(exc.orig)
 
 
 async def ensure_reachable(engine: AsyncEngine) -> None:
