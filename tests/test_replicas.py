@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import sqlite3
 import subprocess
@@ -26,8 +27,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from bot import db
 from bot.config import normalise_database_url
 from bot.db.models import Alert
+from bot.slack.ids import ActionId
+from bot.slack.texts import GENERIC_ERROR
 from tests.bot_process import BotProcess
 from tests.fakes.slack_api import FakeSlackAPI
+from tests.fakes.slack_requests import AsyncSlackRequestSender
 from tests.fakes.supplier_server import FakeSupplierServer, stall
 from tests.helpers import ALERT_CHANNEL_ID, BOT_TOKEN, CATALOG_HEADER, SIGNING_SECRET, run_cli
 
@@ -373,3 +377,71 @@ async def test_commands_beside_a_running_sqlite_bot_wait_for_its_write_lock(
     again = cli_process("catalog", "import", str(workdir / "most.csv"))
     assert "1 product(s) created" in again.communicate(timeout=120)[0]
     assert bot.process.poll() is None  # the bot kept running throughout
+
+
+async def answer_from(
+    bot: BotProcess, slack: FakeSlackAPI, rid: str, command: str, text: str = ""
+) -> dict[str, object]:
+    """Type `command` over HTTP to `bot`; the ephemeral answer from its response URL."""
+    sender = AsyncSlackRequestSender(bot.url, SIGNING_SECRET, slack_api=slack)
+    response = await sender.slash_command(command, text, response_url=slack.response_url(rid))
+    assert response.status_code == 200, response.text
+    await slack.wait_for_async(f"response_url/{rid}")
+    [answer] = slack.responses(rid)
+    return {"text": answer["text"], "blocks": answer.get("blocks")}
+
+
+async def test_slack_requests_get_the_same_answers_on_any_bot_and_clicks_count_once(
+    workdir: Path,
+    engine: AsyncEngine,
+    bots: list[BotProcess],
+    slack_api: FakeSlackAPI,
+    database_url: str | None,
+) -> None:
+    """Behind a load balancer each Slack request lands on either bot: both answer alike,
+    and a click on one bot's alert, handled by the other and retried by Slack onto the
+    first, acts once."""
+    if database_url is None:
+        pytest.skip("SQLite serves one bot process")
+    write_feed(workdir, 0)  # the mug runs out, and an order waits for it
+    first, second = start(workdir, bots, "first"), start(workdir, bots, "second")
+    first.wait_ready()
+    second.wait_ready()
+    await eventually(lambda: all_delivered(engine, 1))
+
+    for command, text in (("/stock", "MUG-1"), ("/stock", ""), ("/backorders", "")):
+        name = command.strip("/") + text
+        answers = [
+            await answer_from(bot, slack_api, f"{name}-{n}", command, text)
+            for n, bot in enumerate((first, second))
+        ]
+        assert answers[0] == answers[1], (command, text, answers)
+        assert "MUG-1" in json.dumps(answers[0]), answers[0]  # a real answer, not an error
+
+    [alert] = slack_api.messages(ALERT_CHANNEL_ID)
+    clicks = [
+        AsyncSlackRequestSender(bot.url, SIGNING_SECRET, slack_api=slack_api).block_action(
+            ActionId.ACKNOWLEDGE,
+            user_id="U0ALICE",
+            channel_id=ALERT_CHANNEL_ID,
+            message=alert,
+            response_url=slack_api.response_url(f"ack-{n}", channel=ALERT_CHANNEL_ID),
+            **retry,
+        )
+        for n, (bot, retry) in enumerate(((second, {}), (first, {"retry_num": 1})))
+    ]
+    # Both at once: the click and Slack's retry of it, on the two bots.
+    responses = await asyncio.gather(*clicks)
+    assert [r.status_code for r in responses] == [200, 200]
+
+    def acknowledged() -> bool:
+        [message] = slack_api.messages(ALERT_CHANNEL_ID)
+        return "Acknowledged by <@U0ALICE>" in json.dumps(message["blocks"])
+
+    await eventually(acknowledged)
+    await asyncio.sleep(3)  # more delivery rounds on both bots
+    [message] = slack_api.messages(ALERT_CHANNEL_ID)
+    notes = [r["text"] for r in message["replies"] if "Acknowledged" in r["text"]]
+    assert notes == ["Acknowledged by <@U0ALICE>."], notes
+    assert all(r.get("text") != GENERIC_ERROR for r in slack_api.responses())
+    assert len(top_level_posts(slack_api)) == 1
