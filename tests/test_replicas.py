@@ -155,6 +155,18 @@ def start(workdir: Path, bots: list[BotProcess], name: str) -> BotProcess:
     return bot
 
 
+def two_bots_sharing_postgres(
+    workdir: Path, bots: list[BotProcess], database_url: str | None
+) -> tuple[BotProcess, BotProcess]:
+    """Two `stockbot run --http` on the test's PostgreSQL, up and serving."""
+    if database_url is None:
+        pytest.skip("SQLite serves one bot process: nobody to share the work with")
+    first, second = start(workdir, bots, "first"), start(workdir, bots, "second")
+    first.wait_ready()
+    second.wait_ready()
+    return first, second
+
+
 async def test_two_bots_post_every_alert_once(
     workdir: Path,
     engine: AsyncEngine,
@@ -268,17 +280,13 @@ async def test_metrics_say_which_bot_holds_which_suppliers_poll(
 ) -> None:
     """Two bots on PostgreSQL: /metrics on the one polling a supplier says 1 for it,
     the other says 0; when the holder is killed, the other takes the supplier and says 1."""
-    if database_url is None:
-        pytest.skip("SQLite serves one bot process: nobody to share the suppliers with")
     with FakeSupplierServer() as feeds:
         feeds.set_feed("/slow.csv", b"sku,quantity\nS-1,5\n")
         # Every poll of Slow hangs, so whoever polls it holds its lease meanwhile.
         feeds.script("/slow.csv", stall(60), stall(60))
         config = CONFIG + SLOW_SUPPLIER.format(url=feeds.url("/slow.csv"))
         (workdir / "stockbot.toml").write_text(config)
-        first, second = start(workdir, bots, "first"), start(workdir, bots, "second")
-        first.wait_ready()
-        second.wait_ready()
+        first, second = two_bots_sharing_postgres(workdir, bots, database_url)
         await eventually(lambda: len(feeds.requests_for("/slow.csv")) == 1)
         gauges = {bot: await asyncio.to_thread(lease_gauges, bot) for bot in (first, second)}
         assert sorted(g["Slow"] for g in gauges.values()) == [0, 1], gauges
@@ -392,21 +400,17 @@ async def answer_from(
 
 
 async def test_slack_requests_get_the_same_answers_on_any_bot_and_clicks_count_once(
-    workdir: Path,
-    engine: AsyncEngine,
-    bots: list[BotProcess],
     slack_api: FakeSlackAPI,
+    workdir: Path,
+    bots: list[BotProcess],
     database_url: str | None,
+    engine: AsyncEngine,
 ) -> None:
     """Behind a load balancer each Slack request lands on either bot: both answer alike,
     and a click on one bot's alert, handled by the other and retried by Slack onto the
     first, acts once."""
-    if database_url is None:
-        pytest.skip("SQLite serves one bot process")
     write_feed(workdir, 0)  # the mug runs out, and an order waits for it
-    first, second = start(workdir, bots, "first"), start(workdir, bots, "second")
-    first.wait_ready()
-    second.wait_ready()
+    first, second = two_bots_sharing_postgres(workdir, bots, database_url)
     await eventually(lambda: all_delivered(engine, 1))
 
     for command, text in (("/stock", "MUG-1"), ("/stock", ""), ("/backorders", "")):
