@@ -37,6 +37,9 @@ from transport import duration_text
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"
 
 FEED_POLL_TIMEOUT = timedelta(minutes=5)  # the longest default poll_timeout of a feed
+# ...and of an API supplier, asked SKU by SKU at its pace: 1,800 SKUs at 1 request a
+# second. A bigger catalog sets poll_timeout (and poll_interval) itself.
+API_POLL_TIMEOUT = timedelta(minutes=30)
 
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -182,12 +185,12 @@ class SupplierSection(BaseModel):
         return timeout
 
     def effective_poll_timeout(self) -> timedelta:
-        """`poll_timeout`, else half the interval, and at most 5 minutes for a feed
-        (API suppliers are asked SKU by SKU at a set pace, so theirs take longer)."""
+        """`poll_timeout`, else half the interval: at most 5 minutes for a feed, 30 for
+        an API supplier (asked SKU by SKU at a set pace, so its polls take longer)."""
         if self.poll_timeout is not None:
             return self.poll_timeout
-        half = self.poll_interval / 2
-        return half if REGISTRY[self.kind].needs_skus else min(half, FEED_POLL_TIMEOUT)
+        cap = API_POLL_TIMEOUT if REGISTRY[self.kind].needs_skus else FEED_POLL_TIMEOUT
+        return min(self.poll_interval / 2, cap)
 
 
 class StoreSection(BaseModel):
@@ -232,6 +235,9 @@ class FileConfig(_Section):
     stores: list[StoreSection] = []
     replicas: ReplicasSection = ReplicasSection()
     database_url: str | None = None
+    # SQLite: how long a write waits while another process writes (the running bot's
+    # poll, another command) before it gives up with a plain message.
+    sqlite_lock_wait: Duration = timedelta(seconds=30)
 
     @field_validator("suppliers")
     @classmethod
@@ -311,6 +317,7 @@ class Settings(BaseModel):
     stores: list[StoreConfig] = []
     replicas: ReplicasSection = ReplicasSection()
     database_url: str
+    sqlite_lock_wait: timedelta = timedelta(seconds=30)
     slack_bot_token: SecretStr | None
     slack_signing_secret: SecretStr | None
     slack_app_token: SecretStr | None
@@ -416,6 +423,7 @@ def load_settings(path: str | os.PathLike[str]) -> Settings:
         stores=stores,
         replicas=file_config.replicas,
         database_url=normalise_database_url(database_url),
+        sqlite_lock_wait=file_config.sqlite_lock_wait,
         slack_bot_token=environment.slack_bot_token,
         slack_signing_secret=environment.slack_signing_secret,
         slack_app_token=environment.slack_app_token,

@@ -6,10 +6,12 @@ gets the delivery worker's `kick` as its plain `on_change` callback).
 
 from __future__ import annotations
 
+import functools
 import gc
 import logging
 import os
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import httpx
 from slack_sdk.web.async_client import AsyncWebClient
@@ -18,7 +20,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from bot import db
 from bot.config import Settings
 from bot.core import orders, store_orders, store_sync
-from bot.core.fixes.customer_notices import CustomerNotifier
 from bot.core.fixes.staff_actions import FixActions, StaffActions
 from bot.core.polling import Poller, ensure_suppliers
 from bot.db.leases import Leases
@@ -29,6 +30,9 @@ from bot.slack.client import slack_client
 from bot.slack.outbox import AlertSink, ConsoleSink, Deliverer, SlackSink
 from bot.views.lookup import StockLookup
 from stores import StoreAdapter, store_class
+
+if TYPE_CHECKING:
+    from bot.core.fixes.customer_notices import CustomerNotifier
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +73,6 @@ class Runtime:
     # What people do from Slack: built once, used by the handlers and the scheduler.
     staff: StaffActions = field(init=False)
     fixes: FixActions = field(init=False)
-    notifier: CustomerNotifier = field(init=False)
     lookup: StockLookup = field(init=False)
 
     def __post_init__(self) -> None:
@@ -77,8 +80,15 @@ class Runtime:
         kick = self.deliverer.kick
         self.staff = StaffActions(self.sessions, self.writes, kick)
         self.fixes = FixActions(self.sessions, self.writes, kick, self.settings.slack.alert_channel)
-        self.notifier = CustomerNotifier(self.sessions, self.writes, kick, self.settings)
         self.lookup = StockLookup(self.sessions)
+
+    @functools.cached_property
+    def notifier(self) -> CustomerNotifier:
+        """Customer emails, made on first use: the email machinery (templates, SMTP,
+        address checks) is loaded only by the processes that send them."""
+        from bot.core.fixes.customer_notices import CustomerNotifier
+
+        return CustomerNotifier(self.sessions, self.writes, self.deliverer.kick, self.settings)
 
     @classmethod
     async def start(
@@ -92,7 +102,10 @@ class Runtime:
         """Open the database (migrating it) and build the clients and workers.
         `serving`: this is `stockbot run`, which SQLite allows once per database."""
         bot_lock = lock_sqlite_bot(settings.database_url) if serving else None
-        engine = db.create_engine(settings.database_url)
+        engine = db.create_engine(
+            settings.database_url,
+            sqlite_lock_wait=settings.sqlite_lock_wait.total_seconds(),
+        )
         await db.upgrade(engine)
         sessions = db.session_factory(engine)
         writes = db.writer_session_factory(engine)

@@ -86,6 +86,10 @@ def test_environment_supplies_secrets_and_endpoints(
             "supplier name 'Acme' is used twice",
         ),
         ("[slack\n", "not valid TOML"),
+        (
+            'sqlite_lock_wait = "a while"\n' + GOOD,
+            "sqlite_lock_wait: expected a duration such as '30s'",
+        ),
     ],
 )
 def test_mistakes_name_the_key(tmp_path: Path, text: str, expected: str) -> None:

@@ -114,4 +114,17 @@ def _explain(exc: Exception) -> int | None:
     if isinstance(exc, DatabaseUnavailable):
         console().print(f"Database problem: {exc}", markup=False)
         return 1
+    from bot.db import is_lock_timeout
+
+    if is_lock_timeout(exc):
+        console().print(LOCK_TIMEOUT, markup=False)
+        return 1
     return None
+
+
+# Another process (the running bot's poll, another command) kept SQLite's write lock.
+LOCK_TIMEOUT = (
+    "The database is busy: another Stockbot process kept it locked for longer than "
+    "`sqlite_lock_wait` (30 s by default). Nothing was "
+    "changed; run the command again in a moment."
+)

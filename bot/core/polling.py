@@ -27,6 +27,7 @@ from bot.core.fixes import switching
 from bot.core.reconcile import FeedStage, GuardCounts, mark_unknown_skus
 from bot.core.stock_changes import stock_changed
 from bot.db import SQLITE_BEGIN, writer_session_factory
+from bot.db.leases import poll_lease
 from bot.db.models import AlertKind, Offer, Supplier
 from bot.db.types import utcnow
 from bot.errors import StockbotError
@@ -139,7 +140,7 @@ class Poller:
 
     async def poll(self, name: str, *, accept_drop: bool = False) -> PollSummary:
         """Poll one supplier now; waits if a poll of the same supplier is running."""
-        async with self._lock(name), self._exclusive(f"poll:{name}"):
+        async with self._lock(name), self._exclusive(poll_lease(name)):
             started = time.monotonic()
             summary = await self._poll(name, accept_drop=accept_drop)
             _count(summary, time.monotonic() - started)
