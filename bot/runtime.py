@@ -9,7 +9,9 @@ from __future__ import annotations
 import gc
 import logging
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 
 import httpx
 from slack_sdk.web.async_client import AsyncWebClient
@@ -20,10 +22,12 @@ from bot.config import Settings
 from bot.core import orders, store_orders, store_sync
 from bot.core.fixes.customer_notices import CustomerNotifier
 from bot.core.fixes.staff_actions import FixActions, StaffActions
-from bot.core.polling import Poller, ensure_suppliers
+from bot.core.forecast.watch import WatchReport, watch
+from bot.core.polling import Poller, PollSummary, ensure_suppliers
 from bot.db.leases import Leases
 from bot.db.replicas import Heartbeat, Membership, new_replica_id
 from bot.db.sqlite_guard import BotLock, lock_sqlite_bot
+from bot.db.types import utcnow
 from bot.slack.access import OPEN_ACCESS_WARNING, AccessPolicy
 from bot.slack.client import slack_client
 from bot.slack.outbox import AlertSink, ConsoleSink, Deliverer, SlackSink
@@ -33,6 +37,8 @@ from stores import StoreAdapter, store_class
 log = logging.getLogger(__name__)
 
 USER_AGENT = "Stockbot/0.1 (+https://github.com/stockbot)"
+# The lease of the forecast recompute: one at a time across replicas.
+FORECAST_LEASE = "schedule:forecast"
 
 
 def _slack(settings: Settings, *, retries: bool = True) -> AsyncWebClient | None:
@@ -66,6 +72,8 @@ class Runtime:
     stores: dict[str, StoreAdapter] = field(default_factory=dict)
     # Held by `stockbot run` on SQLite, which serves one bot process.
     bot_lock: BotLock | None = None
+    # What time it is for polls and forecasts (tests move it).
+    clock: Callable[[], datetime] = utcnow
     # What people do from Slack: built once, used by the handlers and the scheduler.
     staff: StaffActions = field(init=False)
     fixes: FixActions = field(init=False)
@@ -78,7 +86,7 @@ class Runtime:
         self.staff = StaffActions(self.sessions, self.writes, kick)
         self.fixes = FixActions(self.sessions, self.writes, kick, self.settings.slack.alert_channel)
         self.notifier = CustomerNotifier(self.sessions, self.writes, kick, self.settings)
-        self.lookup = StockLookup(self.sessions)
+        self.lookup = StockLookup(self.sessions, self.settings.forecast, clock=self.clock)
 
     @classmethod
     async def start(
@@ -88,6 +96,7 @@ class Runtime:
         sink: AlertSink | None = None,
         per_channel_interval: float = 1.0,
         serving: bool = False,
+        clock: Callable[[], datetime] = utcnow,
     ) -> Runtime:
         """Open the database (migrating it) and build the clients and workers.
         `serving`: this is `stockbot run`, which SQLite allows once per database."""
@@ -124,7 +133,12 @@ class Runtime:
             sessions, writes, sink, membership, per_channel_interval=per_channel_interval
         )
         poller = Poller(
-            settings, sessions, http, on_change=deliverer.kick, exclusive=leases.exclusive
+            settings,
+            sessions,
+            http,
+            on_change=deliverer.kick,
+            exclusive=leases.exclusive,
+            clock=clock,
         )
         # Everything built so far lives as long as the process: keep the cyclic
         # garbage collector from rescanning it while a poll allocates 100,000 records.
@@ -147,7 +161,40 @@ class Runtime:
             leases,
             stores,
             bot_lock,
+            clock,
         )
+
+    async def poll_cycle(self, name: str) -> PollSummary:
+        """One scheduled poll of a supplier: the poll, then, when stock changed, the
+        forecasts (their at-risk alerts and restock slips) follow."""
+        summary = await self.poller.poll(name)
+        if summary.ok and summary.changed:
+            async with self.leases.exclusive(FORECAST_LEASE):
+                await self.watch_forecasts()
+        return summary
+
+    async def watch_forecasts(self) -> WatchReport:
+        """Recompute every forecast off the event loop and bring the at-risk alerts in
+        line. The caller holds FORECAST_LEASE (or runs it through `run_if_due`)."""
+        report = await watch(
+            self.writes,
+            self.settings.database_url,
+            self.clock(),
+            self.settings.forecast,
+            channel=self.settings.slack.alert_channel,
+            on_change=self.deliverer.kick,
+        )
+        log.info(
+            "forecasts: %d products, %d at risk, %d spike(s), %d restock slip(s); "
+            "%d alert(s) opened, %d resolved",
+            report.products,
+            report.at_risk,
+            report.spikes,
+            report.slips,
+            report.opened,
+            report.resolved,
+        )
+        return report
 
     async def poll_store_orders(self, name: str) -> store_orders.OrderPollReport:
         """Read one store's open orders into the database; StoreError when it cannot."""

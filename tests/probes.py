@@ -13,6 +13,7 @@ from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
+from bot.core.problems.restock_slips import restock_slips
 from bot.core.problems.states import PRODUCT_PROBLEMS
 from bot.db.models import (
     Alert,
@@ -262,3 +263,10 @@ async def arrange_broken_table(stack: Stack, table: str) -> None:
 async def backorder_alert(stack: Stack) -> Alert | None:
     """The latest backorder alert."""
     return await latest_alert(stack, AlertKind.BACKORDER)
+
+
+async def restock_slip_count(stack: Stack, supplier: str, since: datetime) -> int:
+    """The supplier's slipped restock dates, as the scorecard reads them."""
+    async with _reading(stack) as session:
+        supplier_id = (await supplier_ids(stack))[supplier]
+        return await restock_slips(session, supplier_id, since)

@@ -1,0 +1,181 @@
+"""Watching forecasts for trouble: after polls and every few minutes, recompute every
+product's forecast (off the event loop), keep what the at-risk alert state needs,
+and bring the products' alerts in line through the one stock-changed follow-up.
+
+What is kept (`ProductForecast`) is only the products at or near risk (predicted
+stockout within 1.5x [forecast] warn_days) or with a demand spike today, so the
+table stays small and each run rewrites it whole. Restock dates that slipped are
+found and said in the same run (`bot.core.problems.restock_slips`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+from sqlalchemy import delete, func, insert, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot.config import ForecastSection
+from bot.core.forecast.compute import ForecastTable
+from bot.core.forecast.days import day_number, day_start
+from bot.core.forecast.recompute import recompute
+from bot.core.forecast.spikes import SPIKE_MEAN_DAYS, is_spike
+from bot.core.problems import restock_slips
+from bot.core.stock_changes import stock_changed
+from bot.db.chunks import chunks
+from bot.db.models import (
+    Offer,
+    Order,
+    OrderLine,
+    OrderStatus,
+    ProductForecast,
+    StockObservation,
+)
+
+# An at-risk alert resolves only once the prediction is past this many warn_days.
+HYSTERESIS = 1.5
+
+
+@dataclass(slots=True)
+class WatchReport:
+    products: int = 0
+    at_risk: int = 0
+    spikes: int = 0
+    slips: int = 0
+    opened: int = 0
+    resolved: int = 0
+    seconds: float = 0.0
+    kept: list[int] = field(default_factory=list)  # products with a kept forecast
+
+
+async def watch(
+    writes: async_sessionmaker[AsyncSession],
+    database_url: str,
+    now: datetime,
+    config: ForecastSection,
+    *,
+    channel: str,
+    on_change: Callable[[], None] | None = None,
+) -> WatchReport:
+    """Recompute, keep the forecasts of products at or near risk, evaluate their alerts."""
+    recomputed = await recompute(database_url, now, config)
+    table = recomputed.forecasts
+    report = WatchReport(products=len(table))
+    report.seconds = recomputed.load_seconds + recomputed.compute_seconds
+    async with writes() as session, session.begin():
+        rows = await _kept(session, table, now, config)
+        before = set(await session.scalars(select(ProductForecast.product_id)))
+        await session.execute(delete(ProductForecast))
+        for start in range(0, len(rows), 5000):
+            await session.execute(insert(ProductForecast), rows[start : start + 5000])
+        report.kept = sorted(row["product_id"] for row in rows)
+        report.at_risk = sum(1 for row in rows if row["opens"])
+        report.spikes = sum(1 for row in rows if row["spike_units"])
+        report.slips = len(await restock_slips.check(session, now))
+        touched = before | set(report.kept)
+        if touched:
+            result = await stock_changed(session, touched, channel=channel, now=now)
+            report.opened, report.resolved = result.opened, result.resolved
+    if on_change is not None:
+        on_change()
+    return report
+
+
+async def _today(session: AsyncSession, now: datetime) -> dict[int, tuple[int, float]]:
+    """Products ordered today: (units today, mean units a day over the 28 days before)."""
+    today = day_number(now)
+    units = select(OrderLine.product_id, func.sum(OrderLine.quantity)).join(
+        Order, Order.id == OrderLine.order_id
+    )
+    counted = Order.status != OrderStatus.CANCELLED
+    ordered = dict(
+        (pid, int(total))
+        for pid, total in await session.execute(
+            units.where(
+                counted, Order.ordered_at >= day_start(today), Order.ordered_at <= now
+            ).group_by(OrderLine.product_id)
+        )
+    )
+    before: dict[int, float] = {}
+    for ids in chunks(sorted(ordered)):
+        for pid, total in await session.execute(
+            units.where(
+                counted,
+                OrderLine.product_id.in_(ids),
+                Order.ordered_at >= day_start(today - SPIKE_MEAN_DAYS),
+                Order.ordered_at < day_start(today),
+            ).group_by(OrderLine.product_id)
+        ):
+            before[pid] = int(total) / SPIKE_MEAN_DAYS
+    return {pid: (units_today, before.get(pid, 0.0)) for pid, units_today in ordered.items()}
+
+
+async def _fall(
+    session: AsyncSession, table: ForecastTable, row: int
+) -> tuple[int | None, int | None, float | None]:
+    """The supplier's fall the drain is read from: the first reading since the last
+    restock, the current stock, and the seconds between."""
+    offer_id = int(table.offer_ids[row])
+    restocks = table.restocks.get(offer_id, ())
+    query = select(StockObservation.quantity, StockObservation.observed_at).where(
+        StockObservation.offer_id == offer_id, StockObservation.quantity.is_not(None)
+    )
+    if restocks:
+        query = query.where(StockObservation.observed_at >= restocks[-1].at)
+    first = (await session.execute(query.order_by(StockObservation.observed_at).limit(1))).first()
+    seen = await session.scalar(select(Offer.last_seen_at).where(Offer.id == offer_id))
+    stock = table.stock[row]
+    if first is None or seen is None or np.isnan(stock):
+        return None, None, None
+    return first[0], int(stock), max(0.0, (seen - first[1]).total_seconds())
+
+
+async def _kept(
+    session: AsyncSession, table: ForecastTable, now: datetime, config: ForecastSection
+) -> list[dict[str, Any]]:
+    """The rows to keep: products at or near risk, and today's spikes."""
+    warn = float(config.warn_days)
+    days = table.cover_days.copy()
+    spikes: dict[int, int] = {}
+    for pid, (units, mean_28) in (await _today(session, now)).items():
+        row = int(np.searchsorted(table.product_ids, pid))
+        if row >= len(table) or table.product_ids[row] != pid:
+            continue
+        if not is_spike(units, float(table.rate[row]), mean_28):
+            continue
+        spikes[row] = units
+        # At today's pace the stock lasts this long: that may put it at risk.
+        stock = table.stock[row]
+        if not np.isnan(stock):
+            days[row] = np.fmin(days[row], stock / units)  # fmin: NaN loses
+    near = np.nan_to_num(days, nan=np.inf) <= warn * HYSTERESIS
+    rows: list[dict[str, Any]] = []
+    for row in sorted(set(np.flatnonzero(near).tolist()) | set(spikes)):
+        cover = None if np.isnan(days[row]) else float(days[row])
+        drain = None if np.isnan(table.drain[row]) else float(table.drain[row])
+        rate = float(table.rate[row])
+        fell: tuple[int | None, int | None, float | None] = (None, None, None)
+        if drain is not None and drain > rate and cover is not None:
+            fell = await _fall(session, table, row)
+        stock = table.stock[row]
+        rows.append(
+            {
+                "product_id": int(table.product_ids[row]),
+                "computed_at": now,
+                "days_of_cover": cover,
+                "opens": cover is not None and cover <= warn,
+                "holds": cover is not None and cover <= warn * HYSTERESIS,
+                "rate_per_day": rate,
+                "drain_per_day": drain,
+                "stock": None if np.isnan(stock) else int(stock),
+                "fell_from": fell[0],
+                "fell_to": fell[1],
+                "fell_seconds": fell[2],
+                "spike_units": spikes.get(row),
+            }
+        )
+    return rows
