@@ -164,10 +164,10 @@ class Runtime:
             clock,
         )
 
-    async def poll_cycle(self, name: str) -> PollSummary:
-        """One scheduled poll of a supplier: the poll, then, when stock changed, the
-        forecasts (their at-risk alerts and restock slips) follow."""
-        summary = await self.poller.poll(name)
+    async def poll_cycle(self, name: str, *, accept_drop: bool = False) -> PollSummary:
+        """One poll of a supplier (scheduled, or `poll --once`): the poll, then, when
+        stock changed, the forecasts (their at-risk alerts and restock slips) follow."""
+        summary = await self.poller.poll(name, accept_drop=accept_drop)
         if summary.ok and summary.changed:
             async with self.leases.exclusive(FORECAST_LEASE):
                 await self.watch_forecasts()
@@ -182,6 +182,7 @@ class Runtime:
             self.clock(),
             self.settings.forecast,
             channel=self.settings.slack.alert_channel,
+            group_over=self.settings.rules.group_alerts_over,
             on_change=self.deliverer.kick,
         )
         log.info(

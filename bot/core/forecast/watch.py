@@ -50,6 +50,8 @@ class WatchReport:
     resolved: int = 0
     seconds: float = 0.0
     kept: list[int] = field(default_factory=list)  # products with a kept forecast
+    # Products whose alert opened in this run (e.g. at risk): for a chart in its thread.
+    opened_product_ids: set[int] = field(default_factory=set)
 
 
 async def watch(
@@ -59,6 +61,7 @@ async def watch(
     config: ForecastSection,
     *,
     channel: str,
+    group_over: int | None = None,
     on_change: Callable[[], None] | None = None,
 ) -> WatchReport:
     """Recompute, keep the forecasts of products at or near risk, evaluate their alerts."""
@@ -78,8 +81,12 @@ async def watch(
         report.slips = len(await restock_slips.check(session, now))
         touched = before | set(report.kept)
         if touched:
-            result = await stock_changed(session, touched, channel=channel, now=now)
+            # Many new alerts at once (a first run on a big catalog) share a message.
+            result = await stock_changed(
+                session, touched, channel=channel, now=now, group_over=group_over
+            )
             report.opened, report.resolved = result.opened, result.resolved
+            report.opened_product_ids = result.opened_product_ids
     if on_change is not None:
         on_change()
     return report

@@ -334,3 +334,4 @@ async def _open(
     ]
     await session.execute(insert(Alert.__table__), rows)
     result.opened += len(rows)
+    result.opened_product_ids.update(facts.product_id for _, facts in opening)
