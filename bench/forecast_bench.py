@@ -153,6 +153,7 @@ async def _watch(path: Path) -> dict[str, float]:
     engine = db.create_engine(url)
     try:
         report = await watch(
+            db.session_factory(engine),
             db.writer_session_factory(engine),
             url,
             NOW,

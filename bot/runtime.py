@@ -177,6 +177,7 @@ class Runtime:
         """Recompute every forecast off the event loop and bring the at-risk alerts in
         line. The caller holds FORECAST_LEASE (or runs it through `run_if_due`)."""
         report = await watch(
+            self.sessions,
             self.writes,
             self.settings.database_url,
             self.clock(),

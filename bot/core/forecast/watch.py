@@ -55,6 +55,7 @@ class WatchReport:
 
 
 async def watch(
+    sessions: async_sessionmaker[AsyncSession],
     writes: async_sessionmaker[AsyncSession],
     database_url: str,
     now: datetime,
@@ -69,8 +70,10 @@ async def watch(
     table = recomputed.forecasts
     report = WatchReport(products=len(table))
     report.seconds = recomputed.load_seconds + recomputed.compute_seconds
-    async with writes() as session, session.begin():
+    # Read first, then write in one short transaction (it holds SQLite's write lock).
+    async with sessions() as session:
         rows = await _kept(session, table, now, config)
+    async with writes() as session, session.begin():
         before = set(await session.scalars(select(ProductForecast.product_id)))
         await session.execute(delete(ProductForecast))
         for start in range(0, len(rows), 5000):

@@ -146,6 +146,8 @@ async def _facts(
     facts = []
     for pid, sku, supplier_id, supplier, quantity, availability, threshold in rows:
         orders, units, oldest = waiting.get(pid, (0, 0, None))
+        forecast = forecasts.get(pid)
+        pending = forecast is not None and forecast.stock != quantity
         facts.append(
             ProductFacts(
                 pid,
@@ -159,7 +161,8 @@ async def _facts(
                 units,
                 oldest,
                 pid in ordered,
-                forecasts.get(pid),
+                None if pending else forecast,
+                pending,
             )
         )
     return facts
@@ -174,8 +177,11 @@ def _follow(
 ) -> bool:
     """Move an open alert to the product's problem now; True when it changed."""
     kind = problem_of(facts)
-    if kind is None and alert.kind == AlertKind.AT_RISK and facts.still_at_risk:
-        kind = AlertKind.AT_RISK  # hysteresis: not resolved until past 1.5x warn_days
+    if kind is None and alert.kind == AlertKind.AT_RISK:
+        if facts.forecast_pending:
+            return False  # the recompute after this poll decides
+        if facts.still_at_risk:
+            kind = AlertKind.AT_RISK  # hysteresis: not resolved until past 1.5x warn_days
     details = facts.details()
     if kind == AlertKind.AT_RISK:
         details["worst"] = _worst(details, alert.details or {})

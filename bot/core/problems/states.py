@@ -100,6 +100,9 @@ class ProductFacts:
     # Any open order holds it (waiting or covered): how a backorder ends differs.
     has_open_orders: bool = False
     forecast: ForecastFacts | None = None
+    # A forecast exists but was made for other stock (a poll since): the recompute
+    # that follows the poll decides, so an at-risk state is left as it is till then.
+    forecast_pending: bool = False
 
     @property
     def above_threshold(self) -> bool:
