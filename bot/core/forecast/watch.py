@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import numpy as np
@@ -124,24 +124,47 @@ async def _today(session: AsyncSession, now: datetime) -> dict[int, tuple[int, f
     return {pid: (units_today, before.get(pid, 0.0)) for pid, units_today in ordered.items()}
 
 
-async def _fall(
-    session: AsyncSession, table: ForecastTable, row: int
-) -> tuple[int | None, int | None, float | None]:
-    """The supplier's fall the drain is read from: the first reading since the last
-    restock, the current stock, and the seconds between."""
-    offer_id = int(table.offer_ids[row])
-    restocks = table.restocks.get(offer_id, ())
-    query = select(StockObservation.quantity, StockObservation.observed_at).where(
-        StockObservation.offer_id == offer_id, StockObservation.quantity.is_not(None)
-    )
-    if restocks:
-        query = query.where(StockObservation.observed_at >= restocks[-1].at)
-    first = (await session.execute(query.order_by(StockObservation.observed_at).limit(1))).first()
-    seen = await session.scalar(select(Offer.last_seen_at).where(Offer.id == offer_id))
-    stock = table.stock[row]
-    if first is None or seen is None or np.isnan(stock):
-        return None, None, None
-    return first[0], int(stock), max(0.0, (seen - first[1]).total_seconds())
+Fall = tuple[int | None, int | None, float | None]
+
+
+async def _falls(
+    session: AsyncSession, table: ForecastTable, rows: list[int], since: datetime
+) -> dict[int, Fall]:
+    """For each row, the supplier's fall its drain is read from: the first reading
+    since the last restock (in the history window), the current stock, and the
+    seconds between. A few queries for any number of rows."""
+    offers = {int(table.offer_ids[row]): row for row in rows}
+    first: dict[int, tuple[int, datetime]] = {}
+    seen: dict[int, datetime | None] = {}
+    for ids in chunks(sorted(offers)):
+        readings = await session.execute(
+            select(
+                StockObservation.offer_id, StockObservation.quantity, StockObservation.observed_at
+            )
+            .where(
+                StockObservation.offer_id.in_(ids),
+                StockObservation.quantity.is_not(None),
+                StockObservation.observed_at >= since,
+            )
+            .order_by(StockObservation.offer_id, StockObservation.observed_at)
+        )
+        for offer_id, quantity, moment in readings:
+            restocks = table.restocks.get(offer_id, ())
+            if offer_id not in first and (not restocks or moment >= restocks[-1].at):
+                first[offer_id] = (quantity, moment)
+        seen.update(
+            (await session.execute(select(Offer.id, Offer.last_seen_at).where(Offer.id.in_(ids))))
+            .tuples()
+            .all()
+        )
+    found: dict[int, Fall] = {}
+    for offer_id, row in offers.items():
+        stock, start, last = table.stock[row], first.get(offer_id), seen.get(offer_id)
+        if start is None or last is None or np.isnan(stock):
+            found[row] = (None, None, None)
+        else:
+            found[row] = (start[0], int(stock), max(0.0, (last - start[1]).total_seconds()))
+    return found
 
 
 async def _kept(
@@ -163,14 +186,16 @@ async def _kept(
         if not np.isnan(stock):
             days[row] = np.fmin(days[row], stock / units)  # fmin: NaN loses
     near = np.nan_to_num(days, nan=np.inf) <= warn * HYSTERESIS
+    kept = sorted(set(np.flatnonzero(near).tolist()) | set(spikes))
+    # Where the supplier's drain sets the pace, the alert says how far its stock fell.
+    draining = [row for row in kept if np.nan_to_num(table.drain[row]) > table.rate[row]]
+    falls = await _falls(session, table, draining, now - timedelta(days=config.history_days))
     rows: list[dict[str, Any]] = []
-    for row in sorted(set(np.flatnonzero(near).tolist()) | set(spikes)):
+    for row in kept:
         cover = None if np.isnan(days[row]) else float(days[row])
         drain = None if np.isnan(table.drain[row]) else float(table.drain[row])
         rate = float(table.rate[row])
-        fell: tuple[int | None, int | None, float | None] = (None, None, None)
-        if drain is not None and drain > rate and cover is not None:
-            fell = await _fall(session, table, row)
+        fell = falls.get(row, (None, None, None))
         stock = table.stock[row]
         rows.append(
             {
