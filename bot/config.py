@@ -121,6 +121,16 @@ class ForecastSection(_Section):
     # Days of sales history the rate is estimated from; 28 at least, so the last
     # 28 days' forecast error is always inside it.
     history_days: int = Field(90, ge=28, le=730)
+    # Forecasts are recomputed after polls that change stock, and at least this often
+    # (once across replicas): new orders and time passing move them too.
+    recompute_every: Duration = timedelta(minutes=15)
+
+    @field_validator("recompute_every")
+    @classmethod
+    def _at_least_a_minute(cls, every: timedelta) -> timedelta:
+        if every < timedelta(minutes=1):
+            raise ValueError("must be at least 1 minute (a recompute reads every product)")
+        return every
 
 
 class AccessSection(_Section):

@@ -10,7 +10,9 @@ import functools
 import gc
 import logging
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 import httpx
@@ -21,10 +23,12 @@ from bot import db
 from bot.config import Settings
 from bot.core import orders, store_orders, store_sync
 from bot.core.fixes.staff_actions import FixActions, StaffActions
-from bot.core.polling import Poller, ensure_suppliers
+from bot.core.forecast.watch import WatchReport, watch
+from bot.core.polling import Poller, PollSummary, ensure_suppliers
 from bot.db.leases import Leases
 from bot.db.replicas import Heartbeat, Membership, new_replica_id
 from bot.db.sqlite_guard import BotLock, lock_sqlite_bot
+from bot.db.types import utcnow
 from bot.slack.access import OPEN_ACCESS_WARNING, AccessPolicy
 from bot.slack.client import slack_client
 from bot.slack.outbox import AlertSink, ConsoleSink, Deliverer, SlackSink
@@ -37,6 +41,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 USER_AGENT = "Stockbot/0.1 (+https://github.com/stockbot)"
+# The lease of the forecast recompute: one at a time across replicas.
+FORECAST_LEASE = "schedule:forecast"
 
 
 def _slack(settings: Settings, *, retries: bool = True) -> AsyncWebClient | None:
@@ -70,6 +76,8 @@ class Runtime:
     stores: dict[str, StoreAdapter] = field(default_factory=dict)
     # Held by `stockbot run` on SQLite, which serves one bot process.
     bot_lock: BotLock | None = None
+    # What time it is for polls and forecasts (tests move it).
+    clock: Callable[[], datetime] = utcnow
     # What people do from Slack: built once, used by the handlers and the scheduler.
     staff: StaffActions = field(init=False)
     fixes: FixActions = field(init=False)
@@ -80,7 +88,7 @@ class Runtime:
         kick = self.deliverer.kick
         self.staff = StaffActions(self.sessions, self.writes, kick)
         self.fixes = FixActions(self.sessions, self.writes, kick, self.settings.slack.alert_channel)
-        self.lookup = StockLookup(self.sessions)
+        self.lookup = StockLookup(self.sessions, self.settings.forecast, clock=self.clock)
 
     @functools.cached_property
     def notifier(self) -> CustomerNotifier:
@@ -98,6 +106,7 @@ class Runtime:
         sink: AlertSink | None = None,
         per_channel_interval: float = 1.0,
         serving: bool = False,
+        clock: Callable[[], datetime] = utcnow,
     ) -> Runtime:
         """Open the database (migrating it) and build the clients and workers.
         `serving`: this is `stockbot run`, which SQLite allows once per database."""
@@ -137,7 +146,12 @@ class Runtime:
             sessions, writes, sink, membership, per_channel_interval=per_channel_interval
         )
         poller = Poller(
-            settings, sessions, http, on_change=deliverer.kick, exclusive=leases.exclusive
+            settings,
+            sessions,
+            http,
+            on_change=deliverer.kick,
+            exclusive=leases.exclusive,
+            clock=clock,
         )
         # Everything built so far lives as long as the process: keep the cyclic
         # garbage collector from rescanning it while a poll allocates 100,000 records.
@@ -160,7 +174,42 @@ class Runtime:
             leases,
             stores,
             bot_lock,
+            clock,
         )
+
+    async def poll_cycle(self, name: str, *, accept_drop: bool = False) -> PollSummary:
+        """One poll of a supplier (scheduled, or `poll --once`): the poll, then, when
+        stock changed, the forecasts (their at-risk alerts and restock slips) follow."""
+        summary = await self.poller.poll(name, accept_drop=accept_drop)
+        if summary.ok and summary.changed:
+            async with self.leases.exclusive(FORECAST_LEASE):
+                await self.watch_forecasts()
+        return summary
+
+    async def watch_forecasts(self) -> WatchReport:
+        """Recompute every forecast off the event loop and bring the at-risk alerts in
+        line. The caller holds FORECAST_LEASE (or runs it through `run_if_due`)."""
+        report = await watch(
+            self.sessions,
+            self.writes,
+            self.settings.database_url,
+            self.clock(),
+            self.settings.forecast,
+            channel=self.settings.slack.alert_channel,
+            group_over=self.settings.rules.group_alerts_over,
+            on_change=self.deliverer.kick,
+        )
+        log.info(
+            "forecasts: %d products, %d at risk, %d spike(s), %d restock slip(s); "
+            "%d alert(s) opened, %d resolved",
+            report.products,
+            report.at_risk,
+            report.spikes,
+            report.slips,
+            report.opened,
+            report.resolved,
+        )
+        return report
 
     async def poll_store_orders(self, name: str) -> store_orders.OrderPollReport:
         """Read one store's open orders into the database; StoreError when it cannot."""

@@ -60,7 +60,7 @@ def build_scheduler(runtime: Runtime) -> AsyncIOScheduler:
         seconds = supplier.poll_interval.total_seconds()
 
         async def poll(name: str = supplier.name) -> None:
-            log.info(describe(await runtime.poller.poll(name)))
+            log.info(describe(await runtime.poll_cycle(name)))
 
         scheduler.add_job(
             once_across_replicas(runtime, f"poll:{supplier.name}", supplier.poll_interval, poll),
@@ -126,6 +126,18 @@ def build_scheduler(runtime: Runtime) -> AsyncIOScheduler:
             coalesce=True,
             next_run_time=now,
         )
+
+    every = runtime.settings.forecast.recompute_every
+    scheduler.add_job(
+        # Lease "schedule:forecast", as the recompute after a poll: one at a time, anywhere.
+        once_across_replicas(runtime, "forecast", every, runtime.watch_forecasts),
+        IntervalTrigger(seconds=every.total_seconds()),
+        id="forecasts",
+        name="recompute forecasts",
+        max_instances=1,
+        coalesce=True,
+        next_run_time=now + timedelta(minutes=1),
+    )
 
     scheduler.add_job(
         once_across_replicas(runtime, "wake_snoozed", SNOOZE_CHECK, runtime.staff.wake_snoozed),

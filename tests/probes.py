@@ -13,6 +13,7 @@ from sqlalchemy import func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
+from bot.core.problems.restock_slips import restock_slips
 from bot.core.problems.states import PRODUCT_PROBLEMS
 from bot.db.models import (
     Alert,
@@ -270,3 +271,10 @@ async def arrange_slack_holds_passed(stack: Stack) -> None:
     """Every Retry-After Slack gave has passed."""
     async with stack.runtime.writes() as session, session.begin():
         await session.execute(update(SlackHold).values(not_before=utcnow()))
+
+
+async def restock_slip_count(stack: Stack, supplier: str, since: datetime) -> int:
+    """The supplier's slipped restock dates, as the scorecard reads them."""
+    async with _reading(stack) as session:
+        supplier_id = (await supplier_ids(stack))[supplier]
+        return await restock_slips(session, supplier_id, since)

@@ -107,6 +107,7 @@ class Poller:
         client: httpx.AsyncClient,
         on_change: Callable[[], None] | None = None,
         exclusive: Callable[[str], AbstractAsyncContextManager[object]] | None = None,
+        clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self.settings = settings
         self.sessions = sessions
@@ -119,6 +120,8 @@ class Poller:
         # Across processes too: one poll of a supplier at a time (a lease, bot.db.leases).
         self._exclusive = exclusive or (lambda _name: contextlib.nullcontext())
         self._adapters: dict[str, SupplierAdapter] = {}
+        # What time a poll records (tests move it; the bot's is the wall clock).
+        self.clock = clock
 
     @property
     def rules(self) -> RulesSection:
@@ -152,7 +155,7 @@ class Poller:
         config = self.settings.supplier(name)
         summary = PollSummary(supplier=name)
         adapter = self._adapter(config)
-        started = utcnow()
+        started = self.clock()
         async with self.sessions() as session, session.begin():
             await ensure_suppliers(session, [config])
             supplier = await session.scalar(select(Supplier).where(Supplier.name == name))

@@ -51,6 +51,8 @@ class AlertKind(enum.StrEnum):
     # Low stock, out of stock and backorder are the states of a product's one alert:
     # its kind moves in place (bot.core.problems); the others are their own alerts.
     LOW_STOCK = "low_stock"
+    # Predicted to run out within [forecast] warn_days (bot.core.forecast.watch).
+    AT_RISK = "at_risk"
     OUT_OF_STOCK = "out_of_stock"
     SUPPLIER_FEED = "supplier_feed"
     SUPPLIER_DOWN = "supplier_down"
@@ -474,3 +476,62 @@ class SlackHold(Base):
     method: Mapped[str] = mapped_column(String(50), primary_key=True)
     channel: Mapped[str] = mapped_column(String(100), primary_key=True)
     not_before: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class ProductForecast(Base):
+    """What the last forecast recompute says about a product that is, or nearly is,
+    at risk (its predicted stockout within 1.5x [forecast] warn_days) or that had a
+    demand spike today; other products have no row. The product's alert reads it."""
+
+    __tablename__ = "product_forecasts"
+
+    product_id: Mapped[int] = mapped_column(
+        ForeignKey("products.id", ondelete="CASCADE"), primary_key=True
+    )
+    computed_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    days_of_cover: Mapped[float | None] = mapped_column(Float)
+    # Within warn_days (an at-risk alert opens); within 1.5x warn_days (it stays open).
+    opens: Mapped[bool] = mapped_column(default=False, index=True)
+    holds: Mapped[bool] = mapped_column(default=False)
+    rate_per_day: Mapped[float] = mapped_column(Float, default=0.0)
+    drain_per_day: Mapped[float | None] = mapped_column(Float)
+    stock: Mapped[int | None] = mapped_column(Integer)
+    # The supplier's fall the drain is read from: first and last reading, seconds apart.
+    fell_from: Mapped[int | None] = mapped_column(Integer)
+    fell_to: Mapped[int | None] = mapped_column(Integer)
+    fell_seconds: Mapped[float | None] = mapped_column(Float)
+    # Units ordered today when that is a demand spike (else None).
+    spike_units: Mapped[int | None] = mapped_column(Integer)
+
+
+class RestockPromise(Base):
+    """The restock date an offer's supplier gave, as first promised: a later date, or
+    the date passing without stock, is a slip (RestockSlip)."""
+
+    __tablename__ = "restock_promises"
+
+    offer_id: Mapped[int] = mapped_column(
+        ForeignKey("offers.id", ondelete="CASCADE"), primary_key=True
+    )
+    promised: Mapped[date]
+    since: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class RestockSlip(Base):
+    """A supplier's restock date that slipped: moved later, or passed without stock.
+    Counted per supplier (bot.core.restock_slips.restock_slips)."""
+
+    __tablename__ = "restock_slips"
+    __table_args__ = (UniqueConstraint("offer_id", "promised", "kind"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    supplier_id: Mapped[int] = mapped_column(
+        ForeignKey("suppliers.id", ondelete="CASCADE"), index=True
+    )
+    offer_id: Mapped[int] = mapped_column(ForeignKey("offers.id", ondelete="CASCADE"))
+    product_id: Mapped[int] = mapped_column(ForeignKey("products.id", ondelete="CASCADE"))
+    # "moved" (to `new_date`) or "passed" (the promised date went by without stock).
+    kind: Mapped[str] = mapped_column(String(10))
+    promised: Mapped[date]
+    new_date: Mapped[date | None]
+    detected_at: Mapped[datetime] = mapped_column(UTCDateTime())

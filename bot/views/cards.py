@@ -17,8 +17,9 @@ from sqlalchemy.orm import joinedload
 from bot.core.backorders import OrderStats, order_stats, waiting_totals
 from bot.core.fixes.substitution import current_substitute
 from bot.core.fixes.switching import SwitchOption, latest_switch, switch_options, switch_text
+from bot.core.forecast import ForecastResult
 from bot.core.problems.states import severity
-from bot.db.models import Alert, AlertState, Offer, Product, Supplier
+from bot.db.models import Alert, AlertKind, AlertState, Offer, Product, Supplier
 
 # As many as a message section can show (the rest: "Open list").
 MAX_GROUP_MEMBERS_SHOWN = 60
@@ -43,6 +44,9 @@ class ProductCard:
     threshold: int
     offers: list[OfferLine]
     open_alerts: list[tuple[int, str]] = field(default_factory=list)
+    product_id: int | None = None
+    # What the forecast says (`/stock` asks for it; alert cards leave it out).
+    forecast: ForecastResult | None = None
 
     @property
     def active(self) -> OfferLine | None:
@@ -97,10 +101,16 @@ class AlertCard:
     switch_options: list[SwitchOption] = field(default_factory=list)
     last_switch: SwitchLine | None = None
     substitute: tuple[str, str] | None = None  # (sku, title)
+    # An at-risk alert: why the forecast says it runs out (Slack mrkdwn, escaped).
+    forecast_why: str | None = None
 
     @property
     def best_switch(self) -> SwitchOption | None:
-        return next((option for option in self.switch_options if option.in_stock), None)
+        in_stock = [option for option in self.switch_options if option.in_stock]
+        if self.kind == AlertKind.AT_RISK and in_stock:
+            # Switching early: to the alternative with the most stock, so the most cover.
+            return max(in_stock, key=lambda option: option.quantity or 0)
+        return next(iter(in_stock), None)
 
     @property
     def is_group(self) -> bool:
@@ -144,6 +154,7 @@ async def product_card(session: AsyncSession, product: Product) -> ProductCard:
         threshold=product.low_stock_threshold,
         offers=[_offer_line(offer, product.active_offer_id) for offer in offers],
         open_alerts=list(open_alerts.tuples()),
+        product_id=product.id,
     )
 
 
@@ -189,6 +200,7 @@ async def alert_card(session: AsyncSession, alert: Alert) -> AlertCard:
         switch_options=options or [],
         last_switch=last_switch,
         substitute=substitute,
+        forecast_why=(alert.details or {}).get("why") if alert.kind == AlertKind.AT_RISK else None,
     )
 
 

@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from bot.config import ForecastSection
 from bot.core.backorders import BackorderList, backorder_list, waiting_totals
+from bot.core.forecast import forecast_for
 from bot.core.problems.states import severity
 from bot.core.search import MAX_MATCHES, NotFound, matching_words, not_found, product_by_sku
 from bot.db.models import Alert, AlertKind, AlertState, Offer, Product, Supplier
+from bot.db.types import utcnow
 from bot.errors import UserError
 from bot.views.cards import MemberLine, ProductCard, group_members, product_card
 
@@ -85,11 +91,18 @@ class StockLookup:
     """`/stock` and `/backorders` as a read-only service: each question gets its own session."""
 
     sessions: async_sessionmaker[AsyncSession]
+    forecast: ForecastSection = field(default_factory=ForecastSection)
+    clock: Callable[[], datetime] = utcnow
     slots: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(CONCURRENT_LOOKUPS))
 
     async def stock(self, query: str) -> Answer:
         async with self.slots, self.sessions() as session:
-            return await lookup(session, query)
+            answer = await lookup(session, query)
+            if isinstance(answer, ProductCard) and answer.product_id is not None:
+                # One product's forecast: a few bulk queries and a little numpy.
+                found = await forecast_for(session, answer.product_id, self.clock(), self.forecast)
+                answer = dataclasses.replace(answer, forecast=found)
+            return answer
 
     async def group_list(self, alert_id: int) -> GroupList:
         """The products of a grouped alert message, most severe first."""

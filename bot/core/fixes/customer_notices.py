@@ -56,7 +56,12 @@ log = logging.getLogger(__name__)
 
 NOTIFY_AUDIT_ACTION = "notify_customer"
 # Alerts whose customers may be told about a delay.
-PRODUCT_ALERT_KINDS = (AlertKind.OUT_OF_STOCK, AlertKind.LOW_STOCK, AlertKind.BACKORDER)
+PRODUCT_ALERT_KINDS = (
+    AlertKind.OUT_OF_STOCK,
+    AlertKind.LOW_STOCK,
+    AlertKind.BACKORDER,
+    AlertKind.AT_RISK,
+)
 NOTE_LIMIT = 3000
 
 NOT_CONFIGURED = (

@@ -43,7 +43,8 @@ def _switch_button(card: AlertCard) -> ButtonElement | None:
 
 def _other_suppliers(card: AlertCard, currency: str) -> StaticSelectElement | None:
     """The other in-stock alternatives (switching to one without stock is refused)."""
-    others = [o for o in card.switch_options if o.in_stock][1:]
+    best = card.best_switch
+    others = [o for o in card.switch_options if o.in_stock and o is not best]
     if not others:
         return None
     return StaticSelectElement(

@@ -10,6 +10,7 @@ from bot.currency import DEFAULT_CURRENCY, format_money
 from bot.views.cards import ProductCard
 
 KIND_TITLES = {
+    "at_risk": ("🔮", "At risk"),
     "low_stock": ("⚠️", "Low stock"),
     "out_of_stock": ("🚨", "Out of stock"),
     "supplier_feed": ("🧾", "Supplier feed problem"),
@@ -19,6 +20,7 @@ KIND_TITLES = {
 }
 # How a product's state reads after its SKU: "LAMP-02 out of stock".
 PROBLEM_WORDS = {
+    "at_risk": "at risk",
     "low_stock": "low stock",
     "out_of_stock": "out of stock",
     "backorder": "backordered",
