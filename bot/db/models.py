@@ -474,3 +474,39 @@ class SlackHold(Base):
     method: Mapped[str] = mapped_column(String(50), primary_key=True)
     channel: Mapped[str] = mapped_column(String(100), primary_key=True)
     not_before: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class SupplierPoll(Base):
+    """One poll of one supplier and whether it succeeded: the scorecard's feed uptime."""
+
+    __tablename__ = "supplier_polls"
+    __table_args__ = (Index("ix_supplier_polls_supplier_at", "supplier_id", "at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    supplier_id: Mapped[int] = mapped_column(ForeignKey("suppliers.id", ondelete="CASCADE"))
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+    ok: Mapped[bool]
+
+
+class DailyReview(Base):
+    """One daily review per date (in the review's time zone). The row is inserted
+    before the review is posted: its primary key lets one process post it, once."""
+
+    __tablename__ = "daily_reviews"
+
+    day: Mapped[date] = mapped_column(primary_key=True)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    channel: Mapped[str | None] = mapped_column(String(100))
+    posted_ts: Mapped[str | None] = mapped_column(String(50))
+    # The review's one-line summary, shown on the App Home ("last review").
+    summary: Mapped[str] = mapped_column(Text, default="")
+
+
+class HomeView(Base):
+    """Someone who opened Stockbot's App Home: refreshed after polls while recent."""
+
+    __tablename__ = "home_views"
+
+    user_id: Mapped[str] = mapped_column(String(50), primary_key=True)
+    opened_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    published_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
