@@ -29,12 +29,13 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import Select, and_, case, func, or_, select, true
+from sqlalchemy import Numeric, Select, and_, case, func, or_, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
 from bot.core.availability import STOCKOUT
 from bot.db.models import Offer, StockObservation, Supplier, SupplierPoll
+from bot.db.types import UTCDateTime
 from suppliers import Availability
 
 WINDOW = timedelta(days=30)
@@ -167,8 +168,8 @@ def _history(since: datetime, offer_ids: Sequence[int] | None = None) -> Select[
             out.label("out"),
             func.lag(out).over(**order).label("was_out"),
             obs.price,
-            func.lag(obs.price).over(**order).label("was_price"),
-            func.lead(obs.observed_at).over(**order).label("until"),
+            func.lag(obs.price, type_=Numeric(12, 2)).over(**order).label("was_price"),
+            func.lead(obs.observed_at, type_=UTCDateTime()).over(**order).label("until"),
             _in_stock(obs.quantity, obs.availability).label("in_stock"),
         )
         .join(Offer, Offer.id == obs.offer_id)
