@@ -139,7 +139,7 @@ def build_scheduler(runtime: Runtime) -> AsyncIOScheduler:
     )
     if runtime.settings.review.enabled:
         scheduler.add_job(
-            runtime.reviews.post_if_due,
+            runtime.reviews.tick,
             IntervalTrigger(seconds=REVIEW_CHECK.total_seconds()),
             id="daily_review",
             name="daily review",

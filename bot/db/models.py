@@ -162,6 +162,8 @@ class Offer(Base):
     __table_args__ = (
         UniqueConstraint("product_id", "supplier_id", name="uq_offers_product_supplier"),
         UniqueConstraint("supplier_id", "supplier_sku", name="uq_offers_supplier_sku"),
+        # Restock dates due, per supplier (the scorecard's restock-date reliability).
+        Index("ix_offers_supplier_restock_date", "supplier_id", "restock_date"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

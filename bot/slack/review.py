@@ -63,6 +63,14 @@ class DailyReviews:
         await self._send(day, now, claimed=True)
         return True
 
+    async def tick(self) -> None:
+        """The schedule's check, every minute: post if due. A post Slack refused is
+        logged and tried again at the next tick (its date was released)."""
+        try:
+            await self.post_if_due()
+        except SlackApiError as exc:
+            log.warning("the daily review was not posted (%s); trying again soon", exc)
+
     async def post_now(self, now: datetime | None = None) -> str | None:
         """Post (or print) the review now, whether or not today's went out; it counts as
         today's, so the schedule does not post another. Returns the message's ts."""
@@ -72,8 +80,17 @@ class DailyReviews:
             claimed = await daily.claim(session, day, now, self.channel)
         return await self._send(day, now, claimed=claimed)
 
+    async def _release(self, day: date, claimed: bool) -> None:
+        if claimed:
+            async with self.writes() as session, session.begin():
+                await daily.release(session, day)
+
     async def _send(self, day: date, now: datetime, *, claimed: bool) -> str | None:
-        review = await self.board.review(now)
+        try:
+            review = await self.board.review(now)
+        except Exception:
+            await self._release(day, claimed)  # nothing was shown: a later tick retries
+            raise
         message = review_message(review, self.currency, day)
         ts: str | None = None
         if self.client is None:
@@ -85,9 +102,8 @@ class DailyReviews:
                 )
             except SlackApiError:
                 # Slack answered with a refusal: nothing was shown, a later tick retries.
-                if claimed:
-                    async with self.writes() as session, session.begin():
-                        await daily.release(session, day)
+                # (A timeout keeps the date: the post may have landed.)
+                await self._release(day, claimed)
                 raise
             ts = str(response["ts"])
         async with self.writes() as session, session.begin():

@@ -118,11 +118,14 @@ async def switch_options(
     active = next((o for o in product.offers if o.id == product.active_offer_id), None)
     reference = active.price if active else None
     others = [o for o in product.offers if o.id != product.active_offer_id]
-    if not others:
-        return []
-    forecast = await forecast_for(session, product_id, now)
-    rate = forecast.rate_per_day if forecast is not None else None
-    reliability = await reliabilities(session, sorted({o.supplier_id for o in others}), now)
+    rate: float | None = None
+    reliability: dict[int, Reliability] = {}
+    # Cover and reliability only order in-stock alternatives among themselves: with one
+    # or none, there is nothing to rank (and no forecast to compute for each alert card).
+    if sum(_in_stock(o) for o in others) > 1:
+        forecast = await forecast_for(session, product_id, now)
+        rate = forecast.rate_per_day if forecast is not None else None
+        reliability = await reliabilities(session, sorted({o.supplier_id for o in others}), now)
     options = [
         SwitchOption(
             offer_id=o.id,
@@ -133,7 +136,7 @@ async def switch_options(
             priority=o.priority,
             in_stock=_in_stock(o),
             cover_days=_cover(o, rate),
-            reliability=reliability[o.supplier_id],
+            reliability=reliability.get(o.supplier_id, Reliability()),
         )
         for o in others
     ]

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import Numeric, Select, and_, case, func, or_, select, true
+from sqlalchemy import Numeric, Select, and_, case, func, literal, or_, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
@@ -277,17 +277,27 @@ async def scorecards(session: AsyncSession, now: datetime) -> list[Scorecard]:
         history.c.price.is_not(None),
         history.c.price != history.c.was_price,
     )
+    # Out from a reading that says so to the next reading, or to now.
+    out_days = _days_between(
+        session, history.c.observed_at, func.coalesce(history.c.until, literal(now, UTCDateTime()))
+    )
     counted = (
         await session.execute(
             select(
                 history.c.supplier_id,
                 func.sum(case((went_out, 1), else_=0)),
                 func.sum(case((price_changed, 1), else_=0)),
+                func.sum(case((history.c.out == 1, out_days), else_=0.0)),
             ).group_by(history.c.supplier_id)
         )
     ).tuples()
-    events = {sid: (int(outs or 0), int(prices or 0)) for sid, outs, prices in counted}
-    days_out = await _days_out(session, history, since, now)
+    events = {
+        sid: (int(outs or 0), int(prices or 0), float(days or 0))
+        for sid, outs, prices, days in counted
+    }
+    days_out = await _out_all_along(session, since)
+    for sid, (_, _, days) in events.items():
+        days_out[sid] = days_out.get(sid, 0.0) + days
     return [
         Scorecard(
             supplier_id=sid,
@@ -295,39 +305,28 @@ async def scorecards(session: AsyncSession, now: datetime) -> list[Scorecard]:
             reliability=Reliability(*polls.get(sid, (0, 0)), restocks.get(sid, RestockRecord())),
             offers=offers.get(sid, 0),
             last_change_at=changed.get(sid),
-            stockouts=events.get(sid, (0, 0))[0],
+            stockouts=events.get(sid, (0, 0, 0.0))[0],
             days_out=days_out.get(sid, 0.0),
-            price_changes=events.get(sid, (0, 0))[1],
+            price_changes=events.get(sid, (0, 0, 0.0))[1],
             now=now,
         )
         for sid, name in sorted(suppliers, key=lambda row: row[1].casefold())
     ]
 
 
-async def _days_out(
-    session: AsyncSession, history: Any, since: datetime, now: datetime
-) -> dict[int, float]:
-    """Offer-days out of stock in the window: from each reading that says out to the
-    next reading (or now); offers out the whole window (no reading in it) count 30."""
-    total: dict[int, float] = defaultdict(float)
-    rows = await session.stream(
-        select(history.c.supplier_id, history.c.observed_at, history.c.until).where(
-            history.c.out == 1
-        )
+def _days_between(session: AsyncSession, start: Any, end: Any) -> Any:
+    """Days from `start` to `end`, in SQL (each database has its own date arithmetic)."""
+    if session.get_bind().dialect.name == "postgresql":
+        return func.extract("epoch", end - start) / 86400.0
+    return func.julianday(end) - func.julianday(start)
+
+
+async def _out_all_along(session: AsyncSession, since: datetime) -> dict[int, float]:
+    """Offers out of stock now that have not changed since the window began: out the
+    whole window (no reading in it says so)."""
+    rows = await session.execute(
+        select(Offer.supplier_id, func.count())
+        .where(_out(Offer.quantity, Offer.availability) == 1, Offer.changed_at < since)
+        .group_by(Offer.supplier_id)
     )
-    async for supplier_id, start, until in rows.tuples():
-        total[supplier_id] += ((until or now) - start).total_seconds() / 86400
-    seen = select(StockObservation.offer_id).where(StockObservation.observed_at >= since)
-    still_out = (
-        await session.execute(
-            select(Offer.supplier_id, func.count())
-            .where(
-                _out(Offer.quantity, Offer.availability) == 1,
-                Offer.id.not_in(seen),
-            )
-            .group_by(Offer.supplier_id)
-        )
-    ).tuples()
-    for supplier_id, count in still_out:
-        total[supplier_id] += count * WINDOW.days
-    return dict(total)
+    return {supplier_id: float(count * WINDOW.days) for supplier_id, count in rows.tuples()}

@@ -5,7 +5,8 @@ Revises: 0008
 Create Date: 2026-12-07 19:45:00.000000
 
 `supplier_polls` keeps one row per poll (succeeded or not): the scorecard's feed
-uptime. `daily_reviews` has one row per review date, inserted before the review is
+uptime; offers are indexed by supplier and restock date for its restock-date figure.
+`daily_reviews` has one row per review date, inserted before the review is
 posted, so a review goes out once a day whichever process (or restart) gets there
 first. `home_views` remembers who opened the App Home and when it was last
 published, so refreshes after polls go to recent viewers at most once a minute.
@@ -42,6 +43,9 @@ def upgrade() -> None:
     op.create_index(
         "ix_supplier_polls_supplier_at", "supplier_polls", ["supplier_id", "at"], unique=False
     )
+    op.create_index(
+        "ix_offers_supplier_restock_date", "offers", ["supplier_id", "restock_date"], unique=False
+    )
     op.create_table(
         "daily_reviews",
         sa.Column("day", sa.Date(), nullable=False),
@@ -63,5 +67,6 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_table("home_views")
     op.drop_table("daily_reviews")
+    op.drop_index("ix_offers_supplier_restock_date", table_name="offers")
     op.drop_index("ix_supplier_polls_supplier_at", table_name="supplier_polls")
     op.drop_table("supplier_polls")
