@@ -6,7 +6,7 @@ Run from the repo root:  python bench/review_bench.py [--products 100000]
 The database is the forecast bench's (bench/forecast_bench.py: 90 days of orders,
 10 stock observations an offer), plus a second supplier offering the first 1,000
 products, restock dates on 1,000 offers and 30 days of polls every 15 minutes for
-both suppliers. Measured in one child process:
+both suppliers. Measured in the same process, after building it:
 
 * scorecards - `bot.core.review.scorecard.scorecards`: every supplier over 30 days
                (what `/suppliers` and the review read), on the event loop;
@@ -23,11 +23,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
-import resource
 import sqlite3
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -40,21 +37,9 @@ if str(REPO_ROOT) not in sys.path:  # runnable as a plain script
 
 from bench.forecast_bench import NOW, build  # noqa: E402
 
-RESULT_MARK = "BENCH-RESULT "
 ALTERNATIVES = 1_000
 SWITCH_SAMPLES = 200
 RANKED = SWITCH_SAMPLES // 2  # products with two in-stock alternatives
-
-
-def _child(*args: str) -> dict[str, float]:
-    done = subprocess.run(
-        [sys.executable, __file__, *args], capture_output=True, text=True, check=False
-    )
-    if done.returncode != 0:
-        sys.exit(f"child {args[0]} failed:\n{done.stdout}\n{done.stderr}")
-    line = next(ln for ln in done.stdout.splitlines() if ln.startswith(RESULT_MARK))
-    result: dict[str, float] = json.loads(line.removeprefix(RESULT_MARK))
-    return result
 
 
 def _stamps(start: float, end: float, step: float) -> list[str]:
@@ -146,33 +131,21 @@ async def _measure(path: Path) -> dict[str, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--products", type=int, default=100_000)
-    parser.add_argument("--phase", choices=["build", "measure"])
-    parser.add_argument("--db", type=Path)
     args = parser.parse_args()
-    if args.phase == "build":
-        counts = build(args.db, args.products, 90)
-        add_review_history(args.db)
-        print(RESULT_MARK + json.dumps(counts))
-        return
-    if args.phase == "measure":
-        result = asyncio.run(_measure(args.db))
-        result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-        print(RESULT_MARK + json.dumps(result))
-        return
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "bench.db"
         started = time.perf_counter()
-        counts = _child("--phase", "build", "--db", str(path), "--products", str(args.products))
+        counts = build(path, args.products, 90)
+        add_review_history(path)
         print(f"setup: {time.perf_counter() - started:.1f} s, {counts}")
-        result = _child("--phase", "measure", "--db", str(path))
+        result = asyncio.run(_measure(path))
     print(
         f"scorecards: {result['scorecards_s']:.2f} s for {int(result['suppliers'])} suppliers; "
         f"switch options: {result['switch_single_ms']:.1f} ms a product with one in-stock "
         f"alternative, {result['switch_ranked_ms']:.1f} ms with two (forecast "
         f"{result['switch_forecast_ms']:.1f} ms, reliability "
         f"{result['switch_reliability_ms']:.1f} ms); daily review: {result['review_s']:.2f} s "
-        f"({int(result['at_risk']):,} at risk, {int(result['out_of_stock']):,} out); "
-        f"peak RSS {result['peak_rss_mb']:.0f} MB"
+        f"({int(result['at_risk']):,} at risk, {int(result['out_of_stock']):,} out)"
     )
 
 
