@@ -33,6 +33,8 @@ def create_app(runtime: Runtime) -> AsyncApp:
         fixes=runtime.fixes,
         notifier=runtime.notifier,
         lookup=runtime.lookup,
+        board=runtime.board,
+        home=runtime.home,
         access=runtime.access,
         alert_channel=settings.slack.alert_channel,
         currency=settings.catalog.currency,

@@ -10,9 +10,11 @@ import os
 import re
 import tomllib
 from collections.abc import Mapping, Sequence
+from datetime import time as dt_time
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
     BaseModel,
@@ -133,6 +135,44 @@ class ForecastSection(_Section):
         return every
 
 
+class ReviewSection(_Section):
+    """The daily review in the alert channel: at `time` (HH:MM) in `timezone` (an IANA
+    name such as "Europe/Berlin"). Without a time, there is no daily review."""
+
+    time: dt_time | None = None
+    timezone: str = "UTC"
+
+    @field_validator("time", mode="before")
+    @classmethod
+    def _clock_time(cls, value: Any) -> dt_time | None:
+        if value is None or isinstance(value, dt_time):
+            return value
+        if isinstance(value, str) and re.fullmatch(r"\d{1,2}:\d{2}", value.strip()):
+            hours, minutes = (int(part) for part in value.strip().split(":"))
+            if hours < 24 and minutes < 60:
+                return dt_time(hours, minutes)
+        raise ValueError(f'expected a time of day such as "09:00", got {value!r}')
+
+    @field_validator("timezone")
+    @classmethod
+    def _iana(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f'expected an IANA time zone such as "Europe/Berlin", got {value!r}'
+            ) from None
+        return value
+
+    @property
+    def enabled(self) -> bool:
+        return self.time is not None
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+
 class AccessSection(_Section):
     """Who may act from Slack (switch, substitute, notify, acknowledge, snooze)."""
 
@@ -238,6 +278,7 @@ class FileConfig(_Section):
     paths: PathsSection = PathsSection()
     catalog: CatalogSection = CatalogSection()
     forecast: ForecastSection = ForecastSection()
+    review: ReviewSection = ReviewSection()
     access: AccessSection | None = None
     auto_switch: AutoSwitchSection = AutoSwitchSection()
     email: EmailSection | None = None
@@ -320,6 +361,7 @@ class Settings(BaseModel):
     rules: RulesSection
     catalog: CatalogSection = CatalogSection()
     forecast: ForecastSection = ForecastSection()
+    review: ReviewSection = ReviewSection()
     access: AccessSection | None = None
     auto_switch: AutoSwitchSection = AutoSwitchSection()
     email: EmailSection | None = None
@@ -426,6 +468,7 @@ def load_settings(path: str | os.PathLike[str]) -> Settings:
         rules=file_config.rules,
         catalog=file_config.catalog,
         forecast=file_config.forecast,
+        review=file_config.review,
         access=file_config.access,
         auto_switch=file_config.auto_switch,
         email=_resolve_templates_dir(file_config.email, config_path.parent),

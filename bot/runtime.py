@@ -32,7 +32,9 @@ from bot.db.types import utcnow
 from bot.slack.access import OPEN_ACCESS_WARNING, AccessPolicy
 from bot.slack.client import slack_client
 from bot.slack.outbox import AlertSink, ConsoleSink, Deliverer, SlackSink
+from bot.slack.review import DailyReviews, HomeTabs
 from bot.views.lookup import StockLookup
+from bot.views.review import ReviewBoard
 from stores import StoreAdapter, store_class
 
 if TYPE_CHECKING:
@@ -82,6 +84,10 @@ class Runtime:
     staff: StaffActions = field(init=False)
     fixes: FixActions = field(init=False)
     lookup: StockLookup = field(init=False)
+    # The daily picture: the review, the supplier scorecards, the App Home.
+    board: ReviewBoard = field(init=False)
+    reviews: DailyReviews = field(init=False)
+    home: HomeTabs = field(init=False)
 
     def __post_init__(self) -> None:
         # The core's services learn of Slack only as this callback.
@@ -89,6 +95,24 @@ class Runtime:
         self.staff = StaffActions(self.sessions, self.writes, kick)
         self.fixes = FixActions(self.sessions, self.writes, kick, self.settings.slack.alert_channel)
         self.lookup = StockLookup(self.sessions, self.settings.forecast, clock=self.clock)
+        settings = self.settings
+        self.board = ReviewBoard(self.sessions, settings.database_url, settings.forecast)
+        currency = settings.catalog.currency
+        self.reviews = DailyReviews(
+            self.board,
+            self.writes,
+            self.slack,
+            settings.review,
+            settings.slack.alert_channel,
+            currency,
+        )
+        self.home = HomeTabs(self.board, self.writes, self.slack, currency)
+        # After each poll: Slack deliveries, and the Home tabs of recent viewers.
+        self.poller.on_change = self._after_poll
+
+    def _after_poll(self) -> None:
+        self.deliverer.kick()
+        self.home.kick()
 
     @functools.cached_property
     def notifier(self) -> CustomerNotifier:

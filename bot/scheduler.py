@@ -21,6 +21,9 @@ from stores import StoreError
 log = logging.getLogger(__name__)
 
 SNOOZE_CHECK = timedelta(seconds=60)
+# How often the schedule looks whether the daily review is due (the database makes it
+# once a day whichever process looks first).
+REVIEW_CHECK = timedelta(seconds=60)
 STORE_PUSH_EVERY = timedelta(seconds=60)
 
 
@@ -146,4 +149,14 @@ def build_scheduler(runtime: Runtime) -> AsyncIOScheduler:
         max_instances=1,
         coalesce=True,
     )
+    if runtime.settings.review.enabled:
+        scheduler.add_job(
+            runtime.reviews.tick,
+            IntervalTrigger(seconds=REVIEW_CHECK.total_seconds()),
+            id="daily_review",
+            name="daily review",
+            max_instances=1,
+            coalesce=True,
+            next_run_time=now,
+        )
     return scheduler

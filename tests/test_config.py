@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import time, timedelta
 from pathlib import Path
 
 import pytest
@@ -152,3 +152,32 @@ def test_forecast_table_has_defaults_and_checked_keys(
         assert any(problem.startswith(expected) for problem in caught.value.problems), (
             caught.value.problems
         )
+
+
+def test_the_review_is_off_until_a_time_is_set(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    assert not load_settings(write(tmp_path, GOOD)).review.enabled
+    table = '\n[review]\ntime = "09:00"\ntimezone = "Europe/Berlin"\n'
+    review = load_settings(write(tmp_path, GOOD + table)).review
+    assert review.enabled
+    assert (review.time, str(review.zone)) == (time(9, 0), "Europe/Berlin")
+
+
+@pytest.mark.parametrize(
+    ("table", "expected"),
+    [
+        ('time = "9am"', "review.time: expected a time of day such as \"09:00\", got '9am'"),
+        ('time = "24:00"', "review.time: expected a time of day"),
+        ('time = "09:00"\ntimezone = "Berlin"', "review.timezone: expected an IANA time zone"),
+        ('time = "09:00"\ntimezone = "CEST+2"', "review.timezone: expected an IANA time zone"),
+        ('at = "09:00"', "review.at: unknown key (check the spelling)"),
+    ],
+)
+def test_review_mistakes_name_the_key(tmp_path: Path, table: str, expected: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_settings(write(tmp_path, GOOD + f"\n[review]\n{table}\n"))
+    assert any(problem.startswith(expected) for problem in caught.value.problems), (
+        caught.value.problems
+    )

@@ -600,3 +600,24 @@ def test_sync_sender_reaches_http_endpoint(api: FakeSlackAPI) -> None:
     resp = sender.event({"type": "app_mention", "text": "hi"})
     assert resp.status_code == 200
     assert api.responses("sync")[0]["event"]["type"] == "app_mention"
+
+
+# ---- App Home (review11): views.publish ------------------------------------------------------
+
+
+def test_views_publish_takes_a_home_tab_of_at_most_100_blocks(
+    api: FakeSlackAPI, client: WebClient
+) -> None:
+    home = {"type": "home", "blocks": [section(str(i)) for i in range(100)]}
+    first = client.views_publish(user_id="U0ALICE", view=home)["view"]
+    again = client.views_publish(user_id="U0ALICE", view={"type": "home", "blocks": [section()]})
+    assert again["view"]["id"] == first["id"]  # one Home tab per user, replaced
+    assert api.home_view("U0ALICE")["blocks"][0]["text"]["text"] == "Low stock: *SKU-1*"  # type: ignore[index]
+    assert api.home_view("U0BOB") is None
+    for bad in (modal(), {"type": "home", "blocks": [section(str(i)) for i in range(101)]}):
+        with pytest.raises(SlackApiError, match="invalid_arguments"):
+            client.views_publish(user_id="U0ALICE", view=bad)
+    assert len(api.calls_to("views.publish", ok=True)) == 2
+
+
+# ---- end of App Home (review11) --------------------------------------------------------------

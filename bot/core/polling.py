@@ -28,7 +28,7 @@ from bot.core.reconcile import FeedStage, GuardCounts, mark_unknown_skus
 from bot.core.stock_changes import stock_changed
 from bot.db import SQLITE_BEGIN, writer_session_factory
 from bot.db.leases import poll_lease
-from bot.db.models import AlertKind, Offer, Supplier
+from bot.db.models import AlertKind, Offer, Supplier, SupplierPoll
 from bot.db.types import utcnow
 from bot.errors import StockbotError
 from bot.telemetry import metrics
@@ -264,6 +264,8 @@ class Poller:
                     consecutive_failures=0, last_poll_at=now, last_success_at=now, last_error=None
                 )
             )
+            # Poll history, for the supplier scorecard's feed uptime.
+            session.add(SupplierPoll(supplier_id=supplier_id, at=now, ok=True))
             summary.alerts_resolved += await alerts.resolve_supplier_alerts(
                 session, supplier_id, "The supplier's feed was read successfully again.", now
             )
@@ -305,6 +307,8 @@ class Poller:
             supplier.consecutive_failures += int(count_failure)
             supplier.last_poll_at = now
             supplier.last_error = summary.error
+            if count_failure:  # a used-up quota is a pause, not a poll that failed
+                session.add(SupplierPoll(supplier_id=supplier_id, at=now, ok=False))
             if bad_content and await alerts.raise_supplier_alert(
                 session, AlertKind.SUPPLIER_FEED, supplier_id, summary.error or "", channel, now
             ):

@@ -164,6 +164,8 @@ class Offer(Base):
     __table_args__ = (
         UniqueConstraint("product_id", "supplier_id", name="uq_offers_product_supplier"),
         UniqueConstraint("supplier_id", "supplier_sku", name="uq_offers_supplier_sku"),
+        # Restock dates due, per supplier (the scorecard's restock-date reliability).
+        Index("ix_offers_supplier_restock_date", "supplier_id", "restock_date"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -535,3 +537,39 @@ class RestockSlip(Base):
     promised: Mapped[date]
     new_date: Mapped[date | None]
     detected_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class SupplierPoll(Base):
+    """One poll of one supplier and whether it succeeded: the scorecard's feed uptime."""
+
+    __tablename__ = "supplier_polls"
+    __table_args__ = (Index("ix_supplier_polls_supplier_at", "supplier_id", "at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    supplier_id: Mapped[int] = mapped_column(ForeignKey("suppliers.id", ondelete="CASCADE"))
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+    ok: Mapped[bool]
+
+
+class DailyReview(Base):
+    """One daily review per date (in the review's time zone). The row is inserted
+    before the review is posted: its primary key lets one process post it, once."""
+
+    __tablename__ = "daily_reviews"
+
+    day: Mapped[date] = mapped_column(primary_key=True)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    channel: Mapped[str | None] = mapped_column(String(100))
+    posted_ts: Mapped[str | None] = mapped_column(String(50))
+    # The review's one-line summary, shown on the App Home ("last review").
+    summary: Mapped[str] = mapped_column(Text, default="")
+
+
+class HomeView(Base):
+    """Someone who opened Stockbot's App Home: refreshed after polls while recent."""
+
+    __tablename__ = "home_views"
+
+    user_id: Mapped[str] = mapped_column(String(50), primary_key=True)
+    opened_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    published_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

@@ -54,6 +54,7 @@ class Command(StrEnum):
     SWITCH_SUPPLIER = "/switch-supplier"
     SUBSTITUTE = "/substitute"
     NOTIFY_CUSTOMERS = "/notify-customers"
+    SUPPLIERS = "/suppliers"
 
 
 # Where a refusal shows in each modal when it is about what was typed or chosen.

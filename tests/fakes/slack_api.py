@@ -1433,6 +1433,7 @@ class FakeSlackAPI:
         user_id = params.get("user_id")
         if not isinstance(user_id, str) or not user_id:
             raise _ApiError("invalid_arguments")
+        _check_home_view(params.get("view"))
         home = next(
             (
                 v
@@ -1445,6 +1446,20 @@ class FakeSlackAPI:
         self._views[result["view"]["id"]]["user_id"] = user_id
         result["view"]["user_id"] = user_id
         return result
+
+    # ---- App Home (review11): the Home tab a user sees --------------------------------------
+
+    def home_view(self, user_id: str) -> dict[str, Any] | None:
+        """The Home tab last published for `user_id`, as Slack shows it; None if never."""
+        with self._lock:
+            found = [
+                v
+                for v in self._views.values()
+                if v.get("type") == "home" and v.get("user_id") == user_id
+            ]
+            return copy.deepcopy(found[-1]) if found else None
+
+    # ---- end of App Home (review11) ---------------------------------------------------------
 
     def _users_info(self, params: dict[str, Any]) -> dict[str, Any]:
         user_id = params.get("user")
@@ -1464,6 +1479,22 @@ class FakeSlackAPI:
 # --------------------------------------------------------------------------------------------
 # module helpers
 # --------------------------------------------------------------------------------------------
+
+
+# ---- App Home (review11): views.publish takes only a Home tab ----------------------------
+
+
+def _check_home_view(view: Any) -> None:
+    """Slack's views.publish publishes Home tabs only: a modal is refused (the blocks,
+    at most 100, are checked by the validator like any view's)."""
+    if isinstance(view, dict) and view.get("type") != "home":
+        raise _ApiError(
+            "invalid_arguments",
+            response_metadata={"messages": ["[ERROR] must be home [json-pointer:/view/type]"]},
+        )
+
+
+# ---- end of App Home (review11) -------------------------------------------------------------
 
 
 async def _read_params(request: web.Request) -> dict[str, Any]:

@@ -15,11 +15,12 @@ from slack_sdk.models.blocks import (
 )
 
 from bot.core.alerts import SNOOZE_CHOICES, snooze_label
+from bot.core.fixes.switching import SwitchOption
 from bot.core.problems.states import PRODUCT_PROBLEMS
 from bot.core.text import clip
 from bot.slack.ids import ActionId, BlockId
 from bot.slack.render.base import BUTTON_LIMIT
-from bot.slack.render.stock_text import money, price_change
+from bot.slack.render.stock_text import money, price_change, switch_reason
 from bot.slack.values import AlertRef, MenuChoice, MenuItem, OfferChoice, SnoozeChoice, SwitchRef
 from bot.views.cards import AlertCard
 
@@ -53,14 +54,19 @@ def _other_suppliers(card: AlertCard, currency: str) -> StaticSelectElement | No
         options=[
             Option(
                 value=OfferChoice(alert_id=card.alert_id, offer_id=option.offer_id).encode(),
-                label=clip(
-                    f"{option.supplier} · {option.quantity:,} · {money(option.price, currency)}",
-                    BUTTON_LIMIT,
-                ),
+                label=clip(_option_label(option, currency), BUTTON_LIMIT),
             )
             for option in others[:MAX_OPTIONS]
         ],
     )
+
+
+def _option_label(option: SwitchOption, currency: str) -> str:
+    """'Globex · lasts 8 days, reliable · 40 · $9.99': the reason first, so a phone's
+    narrow menu still shows why."""
+    reason = switch_reason(option)
+    why = f" · {reason}" if reason else ""
+    return f"{option.supplier}{why} · {option.quantity:,} · {money(option.price, currency)}"
 
 
 def _undo_button(card: AlertCard) -> ButtonElement | None:

@@ -91,6 +91,26 @@ def offer_lines(card: ProductCard, currency: str = DEFAULT_CURRENCY) -> list[str
     return lines
 
 
+def switch_reason(option: SwitchOption) -> str:
+    """Why an alternative ranks where it does, in a few words: how long its stock lasts
+    at our sales, and whether the supplier keeps its feed up and its restock dates."""
+    parts = []
+    if option.cover_days is not None:
+        days = option.cover_days
+        parts.append("lasts 60+ days" if days >= 60 else f"lasts {days:.0f} days")
+    reliability = option.reliability
+    if not reliability.reliable:
+        uptime = reliability.uptime
+        if uptime is not None and uptime < 95:
+            parts.append(f"feed up {uptime:.0f}%")
+        else:
+            restocks = reliability.restocks
+            parts.append(f"met {restocks.met}/{restocks.promised} restock dates")
+    elif reliability.uptime is not None:
+        parts.append("reliable")
+    return ", ".join(parts)
+
+
 def alternative_lines(options: list[SwitchOption], currency: str = DEFAULT_CURRENCY) -> list[str]:
     """Up to three in-stock alternatives with price and difference, "+N more", and the
     suppliers without stock (or with stock unknown) in one line."""
