@@ -120,6 +120,15 @@ class ForecastSection(_Section):
     history_days: int = Field(90, ge=28, le=730)
 
 
+class ChartsSection(_Section):
+    """The stock chart posted in an alert's thread when it opens."""
+
+    enabled: bool = True
+    # Without Slack, charts are saved here (relative to the config file) and their
+    # path printed with the alert.
+    folder: Path = Path("charts")
+
+
 class AccessSection(_Section):
     """Who may act from Slack (switch, substitute, notify, acknowledge, snooze)."""
 
@@ -225,6 +234,7 @@ class FileConfig(_Section):
     paths: PathsSection = PathsSection()
     catalog: CatalogSection = CatalogSection()
     forecast: ForecastSection = ForecastSection()
+    charts: ChartsSection = ChartsSection()
     access: AccessSection | None = None
     auto_switch: AutoSwitchSection = AutoSwitchSection()
     email: EmailSection | None = None
@@ -304,6 +314,7 @@ class Settings(BaseModel):
     rules: RulesSection
     catalog: CatalogSection = CatalogSection()
     forecast: ForecastSection = ForecastSection()
+    charts: ChartsSection = ChartsSection()
     access: AccessSection | None = None
     auto_switch: AutoSwitchSection = AutoSwitchSection()
     email: EmailSection | None = None
@@ -377,6 +388,7 @@ def load_settings(path: str | os.PathLike[str]) -> Settings:
 
     problems: list[str] = []
     feeds_dir = _feeds_dir(file_config.paths, config_path.parent, problems)
+    charts = _charts_folder(file_config.charts, config_path.parent, problems)
     context = {"env": env, "base_dir": config_path.parent, "feeds_dir": feeds_dir}
     suppliers = [
         SupplierConfig(**common, options=options)
@@ -409,6 +421,7 @@ def load_settings(path: str | os.PathLike[str]) -> Settings:
         rules=file_config.rules,
         catalog=file_config.catalog,
         forecast=file_config.forecast,
+        charts=charts,
         access=file_config.access,
         auto_switch=file_config.auto_switch,
         email=_resolve_templates_dir(file_config.email, config_path.parent),
@@ -432,6 +445,13 @@ def _feeds_dir(paths: PathsSection, base_dir: Path, problems: list[str]) -> Path
     if not folder.is_dir():
         problems.append(f"paths.feeds_dir: {folder} is not a folder")
     return folder
+
+
+def _charts_folder(charts: ChartsSection, base_dir: Path, problems: list[str]) -> ChartsSection:
+    folder = base_dir / charts.folder.expanduser()
+    if folder.exists() and not folder.is_dir():
+        problems.append(f"charts.folder: {folder} is not a folder")
+    return charts.model_copy(update={"folder": folder})
 
 
 def _with_trailing_slash(url: str) -> str:
