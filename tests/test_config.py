@@ -148,3 +148,25 @@ def test_forecast_table_has_defaults_and_checked_keys(
         assert any(problem.startswith(expected) for problem in caught.value.problems), (
             caught.value.problems
         )
+
+
+def test_charts_table_has_defaults_and_checked_keys(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    settings = load_settings(write(tmp_path, GOOD))
+    assert settings.charts.enabled is True
+    assert settings.charts.folder == tmp_path / "charts"  # beside the config file
+    settings = load_settings(write(tmp_path, GOOD + "\n[charts]\nenabled = false\n"))
+    assert settings.charts.enabled is False
+    (tmp_path / "a-file").write_text("not a folder")
+    for table, expected in [
+        ('folder = "a-file"', f"charts.folder: {tmp_path / 'a-file'} is not a folder"),
+        ("enabled = 'sometimes'", "charts.enabled: Input should be a valid boolean"),
+        ("size = 3", "charts.size: unknown key (check the spelling)"),
+    ]:
+        with pytest.raises(ConfigError) as caught:
+            load_settings(write(tmp_path, GOOD + f"\n[charts]\n{table}\n"))
+        assert any(problem.startswith(expected) for problem in caught.value.problems), (
+            caught.value.problems
+        )
