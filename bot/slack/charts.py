@@ -51,6 +51,9 @@ CHART_KINDS: frozenset[str] = frozenset(
     if kind is not None
 )
 MAX_ATTEMPTS = 3
+# Only alerts that changed this recently get a chart: turning charts on (or a long
+# outage) never posts one under every old alert at once.
+FRESH = timedelta(days=2)
 # After a delivery's kick: time for the outbox to store the message's ts.
 SETTLE_SECONDS = 1.0
 HISTORY_PAGES = 5
@@ -297,6 +300,7 @@ class ChartPoster:
             Alert.group_id.is_(None),
             Alert.product_id.is_not(None),
             Alert.slack_ts.is_not(None),
+            Alert.changed_at >= utcnow() - FRESH,
             ~exists().where(AlertChart.alert_id == Alert.id),
         )
         await self._write(

@@ -8,7 +8,7 @@ state, so two threads may draw at once.
 
 from __future__ import annotations
 
-from datetime import datetime, time
+from datetime import datetime, time, timedelta
 from typing import Any
 
 from bot.views.charts import ProductChart
@@ -69,6 +69,14 @@ def _forecast(axes: Any, chart: ProductChart) -> datetime:
     return right
 
 
+def _time_format(chart: ProductChart) -> str:
+    """Dates for weeks, times of day for hours, seconds for minutes (all UTC)."""
+    span = chart.now - chart.start
+    if span >= timedelta(days=2):
+        return "%b %d"
+    return "%H:%M" if span >= timedelta(minutes=10) else "%H:%M:%S"
+
+
 def title(chart: ProductChart) -> str:
     return f"{chart.sku}: stock at each supplier"
 
@@ -78,15 +86,17 @@ def chart_png(chart: ProductChart) -> bytes:
     from io import BytesIO
 
     from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
+    from matplotlib.dates import AutoDateLocator, DateFormatter
     from matplotlib.figure import Figure
 
-    figure = Figure(figsize=(WIDTH, HEIGHT), dpi=DPI, layout="constrained")
+    # Fixed margins: a layout engine would draw the figure twice to measure it.
+    figure = Figure(figsize=(WIDTH, HEIGHT), dpi=DPI)
+    figure.subplots_adjust(left=0.11, right=0.97, top=0.8, bottom=0.08, hspace=0.12)
     FigureCanvasAgg(figure)
     stock_axes, sales_axes = figure.subplots(
         2, 1, sharex=True, gridspec_kw={"height_ratios": [2.2, 1]}
     )
-    figure.suptitle(title(chart), fontsize=FONT + 5, fontweight="bold")
+    figure.suptitle(title(chart), fontsize=FONT + 5, fontweight="bold", y=0.985)
 
     others = iter(OTHERS)
     for line in chart.stock:
@@ -103,7 +113,7 @@ def chart_png(chart: ProductChart) -> bytes:
     stock_axes.set_ylim(bottom=0)
     # Above the plot, under the title: never over a line.
     stock_axes.legend(
-        fontsize=FONT - 2, loc="lower left", bbox_to_anchor=(0, 1.0), ncol=2, frameon=False
+        fontsize=FONT - 2, loc="lower left", bbox_to_anchor=(0, 1.0), ncol=3, frameon=False
     )
     stock_axes.annotate(
         "now", (chart.now, 0), xytext=(-6, 6), textcoords="offset points", ha="right",
@@ -118,7 +128,7 @@ def chart_png(chart: ProductChart) -> bytes:
     sales_axes.set_xlim(chart.start, right)
     locator = AutoDateLocator(minticks=3, maxticks=6)
     sales_axes.xaxis.set_major_locator(locator)
-    sales_axes.xaxis.set_major_formatter(ConciseDateFormatter(locator))
+    sales_axes.xaxis.set_major_formatter(DateFormatter(_time_format(chart)))
     if not any(units for day, units in zip(days, chart.sales, strict=True) if day >= chart.start):
         sales_axes.text(
             0.5, 0.5, "no sales in this time", transform=sales_axes.transAxes, ha="center",
