@@ -18,8 +18,9 @@ import asyncio
 import contextlib
 import logging
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -188,7 +189,7 @@ class KickingSink:
     """An alert sink that wakes the chart worker once a message is posted: the chart
     can go into its thread now."""
 
-    def __init__(self, inner: AlertSink, kick: Any) -> None:
+    def __init__(self, inner: AlertSink, kick: Callable[[], None]) -> None:
         self.inner = inner
         self.kick = kick
 
@@ -203,7 +204,7 @@ class KickingSink:
     async def reply(self, channel: str, thread_ts: str, text: str, note_id: int) -> str:
         return await self.inner.reply(channel, thread_ts, text, note_id)
 
-    async def find_post(self, channel: str, alert_id: int, since: Any) -> Posted | None:
+    async def find_post(self, channel: str, alert_id: int, since: datetime) -> Posted | None:
         return await self.inner.find_post(channel, alert_id, since)
 
     async def find_reply(self, channel: str, thread_ts: str, note_id: int) -> str | None:
