@@ -173,6 +173,15 @@ class ReviewSection(_Section):
         return ZoneInfo(self.timezone)
 
 
+class ChartsSection(_Section):
+    """The stock chart posted in an alert's thread when it opens."""
+
+    enabled: bool = True
+    # Without Slack, charts are saved here (relative to the config file) and their
+    # path printed with the alert.
+    folder: Path = Path("charts")
+
+
 class AccessSection(_Section):
     """Who may act from Slack (switch, substitute, notify, acknowledge, snooze)."""
 
@@ -279,6 +288,7 @@ class FileConfig(_Section):
     catalog: CatalogSection = CatalogSection()
     forecast: ForecastSection = ForecastSection()
     review: ReviewSection = ReviewSection()
+    charts: ChartsSection = ChartsSection()
     access: AccessSection | None = None
     auto_switch: AutoSwitchSection = AutoSwitchSection()
     email: EmailSection | None = None
@@ -362,6 +372,7 @@ class Settings(BaseModel):
     catalog: CatalogSection = CatalogSection()
     forecast: ForecastSection = ForecastSection()
     review: ReviewSection = ReviewSection()
+    charts: ChartsSection = ChartsSection()
     access: AccessSection | None = None
     auto_switch: AutoSwitchSection = AutoSwitchSection()
     email: EmailSection | None = None
@@ -436,6 +447,7 @@ def load_settings(path: str | os.PathLike[str]) -> Settings:
 
     problems: list[str] = []
     feeds_dir = _feeds_dir(file_config.paths, config_path.parent, problems)
+    charts = _charts_folder(file_config.charts, config_path.parent, problems)
     context = {"env": env, "base_dir": config_path.parent, "feeds_dir": feeds_dir}
     suppliers = [
         SupplierConfig(**common, options=options)
@@ -469,6 +481,7 @@ def load_settings(path: str | os.PathLike[str]) -> Settings:
         catalog=file_config.catalog,
         forecast=file_config.forecast,
         review=file_config.review,
+        charts=charts,
         access=file_config.access,
         auto_switch=file_config.auto_switch,
         email=_resolve_templates_dir(file_config.email, config_path.parent),
@@ -493,6 +506,13 @@ def _feeds_dir(paths: PathsSection, base_dir: Path, problems: list[str]) -> Path
     if not folder.is_dir():
         problems.append(f"paths.feeds_dir: {folder} is not a folder")
     return folder
+
+
+def _charts_folder(charts: ChartsSection, base_dir: Path, problems: list[str]) -> ChartsSection:
+    folder = base_dir / charts.folder.expanduser()
+    if folder.exists() and not folder.is_dir():
+        problems.append(f"charts.folder: {folder} is not a folder")
+    return charts.model_copy(update={"folder": folder})
 
 
 def _with_trailing_slash(url: str) -> str:

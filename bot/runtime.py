@@ -30,6 +30,7 @@ from bot.db.replicas import Heartbeat, Membership, new_replica_id
 from bot.db.sqlite_guard import BotLock, lock_sqlite_bot
 from bot.db.types import utcnow
 from bot.slack.access import OPEN_ACCESS_WARNING, AccessPolicy
+from bot.slack.charts import ChartPoster, ChartTarget, FileCharts, KickingSink, SlackCharts
 from bot.slack.client import slack_client
 from bot.slack.outbox import AlertSink, ConsoleSink, Deliverer, SlackSink
 from bot.slack.review import DailyReviews, HomeTabs
@@ -57,6 +58,22 @@ def _slack(settings: Settings, *, retries: bool = True) -> AsyncWebClient | None
     )
 
 
+def _charts(
+    settings: Settings,
+    sessions: async_sessionmaker[AsyncSession],
+    writes: async_sessionmaker[AsyncSession],
+    membership: Membership,
+) -> ChartPoster | None:
+    if not settings.charts.enabled:
+        return None
+    # No automatic retries: an upload retried blindly could show twice.
+    client = _slack(settings, retries=False)
+    target: ChartTarget = (
+        SlackCharts(client) if client is not None else FileCharts(settings.charts.folder)
+    )
+    return ChartPoster(sessions, writes, target, membership, settings.forecast)
+
+
 @dataclass
 class Runtime:
     settings: Settings
@@ -69,6 +86,8 @@ class Runtime:
     http: httpx.AsyncClient
     slack: AsyncWebClient | None
     deliverer: Deliverer
+    # Stock charts in the threads of alerts as they open (None: [charts] enabled = false).
+    charts: ChartPoster | None
     poller: Poller
     access: AccessPolicy
     # This process among the replicas sharing the database, and the work it leases.
@@ -166,6 +185,9 @@ class Runtime:
                 if outbox_client is not None
                 else ConsoleSink(currency=currency)
             )
+        charts = _charts(settings, sessions, writes, membership)
+        if charts is not None:
+            sink = KickingSink(sink, charts.kick)
         deliverer = Deliverer(
             sessions, writes, sink, membership, per_channel_interval=per_channel_interval
         )
@@ -192,6 +214,7 @@ class Runtime:
             http,
             slack,
             deliverer,
+            charts,
             poller,
             access,
             heartbeat,

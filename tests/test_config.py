@@ -133,6 +133,16 @@ def test_cli_without_any_config_says_how_to_give_one(monkeypatch: pytest.MonkeyP
     assert "--config PATH or set STOCKBOT_CONFIG" in result.output
 
 
+def assert_refused(tmp_path: Path, table: str, cases: list[tuple[str, str]]) -> None:
+    """Each key line in `table` is refused with a problem starting with its message."""
+    for line, expected in cases:
+        with pytest.raises(ConfigError) as caught:
+            load_settings(write(tmp_path, GOOD + f"\n[{table}]\n{line}\n"))
+        assert any(problem.startswith(expected) for problem in caught.value.problems), (
+            caught.value.problems
+        )
+
+
 def test_forecast_table_has_defaults_and_checked_keys(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -141,17 +151,16 @@ def test_forecast_table_has_defaults_and_checked_keys(
     assert (settings.forecast.warn_days, settings.forecast.history_days) == (3, 90)
     settings = load_settings(write(tmp_path, GOOD + "\n[forecast]\nwarn_days = 7\n"))
     assert settings.forecast.warn_days == 7
-    for table, expected in [
-        ("warn_days = 0", "forecast.warn_days: Input should be greater than or equal to 1"),
-        ("history_days = 10", "forecast.history_days: Input should be greater than or equal"),
-        ("history_days = 'long'", "forecast.history_days: Input should be a valid integer"),
-        ("horizon = 3", "forecast.horizon: unknown key (check the spelling)"),
-    ]:
-        with pytest.raises(ConfigError) as caught:
-            load_settings(write(tmp_path, GOOD + f"\n[forecast]\n{table}\n"))
-        assert any(problem.startswith(expected) for problem in caught.value.problems), (
-            caught.value.problems
-        )
+    assert_refused(
+        tmp_path,
+        "forecast",
+        [
+            ("warn_days = 0", "forecast.warn_days: Input should be greater than or equal to 1"),
+            ("history_days = 10", "forecast.history_days: Input should be greater than or equal"),
+            ("history_days = 'long'", "forecast.history_days: Input should be a valid integer"),
+            ("horizon = 3", "forecast.horizon: unknown key (check the spelling)"),
+        ],
+    )
 
 
 def test_the_review_is_off_until_a_time_is_set(
@@ -180,4 +189,25 @@ def test_review_mistakes_name_the_key(tmp_path: Path, table: str, expected: str)
         load_settings(write(tmp_path, GOOD + f"\n[review]\n{table}\n"))
     assert any(problem.startswith(expected) for problem in caught.value.problems), (
         caught.value.problems
+    )
+
+
+def test_charts_table_has_defaults_and_checked_keys(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    settings = load_settings(write(tmp_path, GOOD))
+    assert settings.charts.enabled is True
+    assert settings.charts.folder == tmp_path / "charts"  # beside the config file
+    settings = load_settings(write(tmp_path, GOOD + "\n[charts]\nenabled = false\n"))
+    assert settings.charts.enabled is False
+    (tmp_path / "a-file").write_text("not a folder")
+    assert_refused(
+        tmp_path,
+        "charts",
+        [
+            ('folder = "a-file"', f"charts.folder: {tmp_path / 'a-file'} is not a folder"),
+            ("enabled = 'sometimes'", "charts.enabled: Input should be a valid boolean"),
+            ("size = 3", "charts.size: unknown key (check the spelling)"),
+        ],
     )

@@ -52,7 +52,15 @@ def run_coroutine(coroutine: Coroutine[Any, Any, T]) -> T:
 
 
 async def drain_deliveries(runtime: Runtime, deadline: float) -> int:
-    """Deliver what is due now; give up at the deadline. Returns what is still pending."""
+    """Deliver what is due now, then the charts of the alerts that opened; give up on
+    deliveries at the deadline. Returns what is still pending."""
+    pending = await _deliver_until(runtime, deadline)
+    if runtime.charts is not None:
+        await runtime.charts.post_due()
+    return pending
+
+
+async def _deliver_until(runtime: Runtime, deadline: float) -> int:
     import asyncio  # see run_coroutine
 
     while True:

@@ -264,6 +264,36 @@ class Alert(Base):
         return self.state != AlertState.RESOLVED
 
 
+class ChartState(enum.StrEnum):
+    PENDING = "pending"  # to show, now or at `next_attempt_at`
+    SHOWN = "shown"  # in the alert's thread (or saved to a file without Slack)
+    FAILED = "failed"  # given up on: logged; the alert itself is not affected
+    SKIPPED = "skipped"  # the alert resolved first, or opened before charts existed
+
+
+class AlertChart(Base):
+    """The stock chart shown in an alert's thread when it opened: one row per alert,
+    so it is shown once across retries, restarts and replicas."""
+
+    __tablename__ = "alert_charts"
+
+    alert_id: Mapped[int] = mapped_column(
+        ForeignKey("alerts.id", ondelete="CASCADE"), primary_key=True
+    )
+    state: Mapped[str] = mapped_column(String(20), default=ChartState.PENDING, index=True)
+    # The process (`Replica.id`) showing it now: others leave it alone while it lives.
+    claimed_by: Mapped[str | None] = mapped_column(String(64))
+    # Set just before the upload: while set, the file may be in the thread already, so
+    # it is looked for there before being uploaded again.
+    upload_started_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Slack's file id, or the path of the saved file without Slack.
+    shown_as: Mapped[str | None] = mapped_column(Text)
+    error: Mapped[str | None] = mapped_column(Text)
+    done_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
 class AlertNote(Base):
     """A thread reply waiting to be (or already) posted under an alert's message."""
 
