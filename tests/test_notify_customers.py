@@ -548,6 +548,7 @@ async def test_slash_command_opens_the_same_modal(
         "alert_id": alert_id,
         "product_id": await product_id(stack, "MUG-1"),
         "channel_id": OPS_CHANNEL,
+        "kind": "notice",
     }
     await submit(sender, view)
     assert (await thread_note(stack, message)).startswith("Emailed 2 customers")

@@ -315,6 +315,8 @@ def summary_text(result: NotifyResult) -> str:
         )
     elif skipped:
         headline = f"Nothing new was sent about {about}: every customer already got this message."
+    elif result.target.kind != NoticeKind.NOTICE:
+        headline = f"Nothing new was sent about {about}: everyone due this news was told."
     else:
         headline = f"Nothing was sent about {about}: nobody is waiting for it any more."
     lines = [headline]
@@ -512,6 +514,28 @@ class CustomerNotifier:
             )
         return result
 
+    async def send_due_back_in_stock(self) -> list[NotifyResult]:
+        """`[notify] auto_back_in_stock`: tell every customer whose orders stock now covers
+        that they are on their way, each once (the claims decide, across replicas)."""
+        if not self.settings.notify.auto_back_in_stock or not self.configured:
+            return []
+        due: list[tuple[int, int | None]] = []
+        async with self.sessions() as session:
+            for product_id in await follow_ups.products_told(session):
+                if (await follow_ups_due(session, product_id)).back_in_stock:
+                    due.append((product_id, await _latest_alert(session, product_id)))
+        results = []
+        for product_id, alert_id in due:
+            async with self.sessions() as session:
+                target = await _target(session, product_id, alert_id, NoticeKind.BACK_IN_STOCK)
+            message = default_message(target)
+            results.append(
+                await self.send(
+                    alert_id, product_id, message, AUTO_SENDER, NoticeKind.BACK_IN_STOCK
+                )
+            )
+        return results
+
     async def _claim(
         self, target: Target, recipient: Recipient, message: str, user_id: str
     ) -> tuple[int, str] | str:
@@ -690,6 +714,20 @@ async def _recipients(
     )
     recipients = [replace(r, told_date=slipped[r.key]) for r in waiting if r.key in wanting]
     return recipients, [], only_backordered
+
+
+async def _latest_alert(session: AsyncSession, product_id: int) -> int | None:
+    """The product's latest alert (open or resolved): where follow-ups are said."""
+    return await session.scalar(
+        select(Alert.id)
+        .where(
+            Alert.product_id == product_id,
+            Alert.kind.in_(PRODUCT_ALERT_KINDS),
+            Alert.is_group.is_(False),
+        )
+        .order_by(Alert.opened_at.desc(), Alert.id.desc())
+        .limit(1)
+    )
 
 
 async def follow_ups_due(session: AsyncSession, product_id: int) -> FollowUpsDue:

@@ -171,3 +171,23 @@ async def still_waiting_for_news(
     date updates: the one place to drop those who chose the substitute or to cancel
     once customer choices are recorded (branch choices12). Today: all of them."""
     return customers
+
+
+async def products_told(session: AsyncSession) -> list[int]:
+    """Products whose customers were told of a delay and still have open orders."""
+    told_product = (
+        select(CustomerNotification.product_id)
+        .where(
+            CustomerNotification.kind.in_(TELLING_KINDS),
+            CustomerNotification.status == NotificationStatus.SENT,
+        )
+        .distinct()
+    )
+    rows = await session.scalars(
+        select(OrderLine.product_id)
+        .join(Order, Order.id == OrderLine.order_id)
+        .where(Order.status == OrderStatus.OPEN, OrderLine.product_id.in_(told_product))
+        .distinct()
+        .order_by(OrderLine.product_id)
+    )
+    return list(rows.all())
