@@ -8,6 +8,7 @@ an aiosmtpd server that receives every email.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -313,3 +314,33 @@ async def test_auto_back_in_stock_sends_once_and_says_so_in_the_thread(
     )
     assert len(smtp.messages_to("ada@example.com")) == 2
     assert len(smtp.messages_to("grace@example.com")) == 2
+
+
+async def test_backorders_order_id_tells_one_orders_story(
+    stack: Stack, smtp: FakeSMTPServer
+) -> None:
+    _, alert_id, _ = await notice_sent(stack, smtp)
+    write_mug_feed(stack, 0, "2031-08-01")
+    await stack.poll("Acme")
+    mug = await product_id(stack, "MUG-1")
+    await stack.runtime.notifier.send(alert_id, mug, "New date.", "U0BOB", NoticeKind.DATE_UPDATE)
+
+    story = await stack.command("/backorders", "#1003", "U0CAROL")
+    assert story["response_type"] == "ephemeral"
+    text = json.dumps(story["blocks"], ensure_ascii=False)
+    assert "🧾 Order 1003" in text
+    assert "Ada Lovelace" in text
+    assert "`MUG-1` Blue ceramic mug: 1 ordered, 1 waiting" in text
+    assert "emailed, notice of the delay, said 14 July 2031 (by <@U0ALICE>)" in text
+    assert "emailed, new restock date, said 1 August 2031 (by <@U0BOB>)" in text
+    assert "Restock dates told: 14 July 2031, 1 August 2031" in text
+    assert "⏳ Still waiting for stock." in text
+
+    write_mug_feed(stack, 50, "")
+    await stack.poll("Acme")
+    covered = json.dumps((await stack.command("/backorders", "1002"))["blocks"])
+    assert "Grace Hopper" in covered and "Covered by stock" in covered
+    assert "1 ordered, covered" in covered
+
+    unknown = await stack.command("/backorders", "9999")
+    assert unknown["text"].startswith("No such product or order: “9999”.")
