@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -28,6 +29,7 @@ from tests.test_notify_customers import (
     click_email_customers,
     stockout_with_waiting_customers,
     submit,
+    templates_dir,
     thread_note,
     view_text,
 )
@@ -50,9 +52,18 @@ def auto_back_in_stock() -> bool:
 
 
 @pytest.fixture
-def extra_config(smtp: FakeSMTPServer, auto_back_in_stock: bool) -> str:
-    notify = "\n[notify]\nauto_back_in_stock = true\n" if auto_back_in_stock else ""
-    return EMAIL.format(port=smtp.port) + notify
+def templates() -> dict[str, str]:
+    return {}  # files for [email] templates_dir (none: the bundled templates)
+
+
+@pytest.fixture
+def extra_config(
+    smtp: FakeSMTPServer, auto_back_in_stock: bool, templates: dict[str, str], tmp_path: Path
+) -> str:
+    text = EMAIL.format(port=smtp.port) + templates_dir(tmp_path, templates)
+    if auto_back_in_stock:
+        text += "\n[notify]\nauto_back_in_stock = true\n"
+    return text
 
 
 def write_mug_feed(stack: Stack, quantity: int, restock: str) -> None:
@@ -139,6 +150,16 @@ async def said_in_thread(stack: Stack, message: dict[str, Any], start: str) -> s
         SLOW,
     )
     return str(call.params["text"])
+
+
+async def date_moved(
+    stack: Stack, smtp: FakeSMTPServer, quantity: int = 0, restock: str = "2031-08-01"
+) -> tuple[dict[str, Any], int, AsyncSlackRequestSender]:
+    """The notice sent, then the supplier's next poll: a new date (or stock back)."""
+    sent = await notice_sent(stack, smtp)
+    write_mug_feed(stack, quantity, restock)
+    await stack.poll("Acme")
+    return sent
 
 
 def only(mails: list[ReceivedMail]) -> ReceivedMail:
@@ -237,10 +258,8 @@ async def test_a_date_slip_reaches_only_customers_told_the_old_date(
 async def test_a_restart_between_notice_and_follow_up_still_threads_and_sends_once(
     stack: Stack, smtp: FakeSMTPServer
 ) -> None:
-    _, alert_id, _ = await notice_sent(stack, smtp)
+    _, alert_id, _ = await date_moved(stack, smtp)
     first_grace = only(smtp.messages_to("grace@example.com"))
-    write_mug_feed(stack, 0, "2031-08-01")
-    await stack.poll("Acme")
 
     # Another Stockbot process on the same database (a restart, or a second replica)
     # sends the update: what was sent is read from the database, not from memory.
@@ -298,9 +317,7 @@ async def test_back_in_stock_tells_each_customer_once_that_it_is_on_its_way(
 async def test_auto_back_in_stock_sends_once_and_says_so_in_the_thread(
     stack: Stack, smtp: FakeSMTPServer
 ) -> None:
-    message, _, _ = await notice_sent(stack, smtp)
-    write_mug_feed(stack, 50, "")
-    await stack.poll("Acme")
+    message, _, _ = await date_moved(stack, smtp, quantity=50, restock="")
 
     [result] = await stack.runtime.notifier.send_due_back_in_stock()
     assert sorted(o.status for o in result.outcomes) == ["sent", "sent"]
@@ -319,9 +336,7 @@ async def test_auto_back_in_stock_sends_once_and_says_so_in_the_thread(
 async def test_backorders_order_id_tells_one_orders_story(
     stack: Stack, smtp: FakeSMTPServer
 ) -> None:
-    _, alert_id, _ = await notice_sent(stack, smtp)
-    write_mug_feed(stack, 0, "2031-08-01")
-    await stack.poll("Acme")
+    _, alert_id, _ = await date_moved(stack, smtp)
     mug = await product_id(stack, "MUG-1")
     await stack.runtime.notifier.send(alert_id, mug, "New date.", "U0BOB", NoticeKind.DATE_UPDATE)
 
@@ -344,3 +359,27 @@ async def test_backorders_order_id_tells_one_orders_story(
 
     unknown = await stack.command("/backorders", "9999")
     assert unknown["text"].startswith("No such product or order: “9999”.")
+
+
+@pytest.mark.parametrize(
+    "templates",
+    [
+        {
+            "date_update.subject.j2": "{{ store_name }}: new date {{ restock_date_text }}",
+            "date_update.txt.j2": (
+                "Hi {{ customer_name }}, we said {{ previous_restock_date_text }}; "
+                "now {{ restock_date_text }}.{% if choice_url %} {{ choice_url }}{% endif %}\n"
+            ),
+        }
+    ],
+)
+async def test_a_shop_overrides_one_kind_of_email_only(stack: Stack, smtp: FakeSMTPServer) -> None:
+    _, alert_id, _ = await date_moved(stack, smtp)
+    # The notice kept the bundled templates.
+    assert only(smtp.messages_to("grace@example.com"))["Subject"].startswith("Update on your")
+    mug = await product_id(stack, "MUG-1")
+    await stack.runtime.notifier.send(alert_id, mug, "New date.", "U0BOB", NoticeKind.DATE_UPDATE)
+    update = smtp.messages_to("grace@example.com")[1]
+    assert update["Subject"] == "Mug Heaven: new date 1 August 2031"
+    assert update.text == "Hi Grace Hopper, we said 14 July 2031; now 1 August 2031.\n"
+    assert update.html is not None and "<p>New date.</p>" in update.html  # ours: multipart
