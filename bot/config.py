@@ -211,6 +211,14 @@ class EmailSection(_Section):
     timeout: float = Field(30, gt=0)
 
 
+class NotifySection(_Section):
+    """Follow-up emails to customers already told about a delay."""
+
+    # Tell customers their order is on its way as soon as stock covers it, without a
+    # click (still once per customer; the alert's thread says so).
+    auto_back_in_stock: bool = False
+
+
 def _known_kind(kind: str, registry: Mapping[str, Any]) -> str:
     if kind not in registry:
         raise ValueError(f"unknown kind {kind!r}; expected one of: {', '.join(sorted(registry))}")
@@ -292,6 +300,7 @@ class FileConfig(_Section):
     access: AccessSection | None = None
     auto_switch: AutoSwitchSection = AutoSwitchSection()
     email: EmailSection | None = None
+    notify: NotifySection = NotifySection()
     suppliers: list[SupplierSection] = Field(min_length=1)
     stores: list[StoreSection] = []
     replicas: ReplicasSection = ReplicasSection()
@@ -376,6 +385,7 @@ class Settings(BaseModel):
     access: AccessSection | None = None
     auto_switch: AutoSwitchSection = AutoSwitchSection()
     email: EmailSection | None = None
+    notify: NotifySection = NotifySection()
     suppliers: list[SupplierConfig]
     stores: list[StoreConfig] = []
     replicas: ReplicasSection = ReplicasSection()
@@ -485,6 +495,7 @@ def load_settings(path: str | os.PathLike[str]) -> Settings:
         access=file_config.access,
         auto_switch=file_config.auto_switch,
         email=_resolve_templates_dir(file_config.email, config_path.parent),
+        notify=file_config.notify,
         suppliers=suppliers,
         stores=stores,
         replicas=file_config.replicas,

@@ -25,6 +25,8 @@ SNOOZE_CHECK = timedelta(seconds=60)
 # once a day whichever process looks first).
 REVIEW_CHECK = timedelta(seconds=60)
 STORE_PUSH_EVERY = timedelta(seconds=60)
+# [notify] auto_back_in_stock: how often covered orders are looked for.
+BACK_IN_STOCK_CHECK = timedelta(seconds=60)
 
 
 def describe(summary: PollSummary) -> str:
@@ -141,6 +143,20 @@ def build_scheduler(runtime: Runtime) -> AsyncIOScheduler:
         coalesce=True,
         next_run_time=now + timedelta(minutes=1),
     )
+    if runtime.settings.notify.auto_back_in_stock:
+        scheduler.add_job(
+            once_across_replicas(
+                runtime,
+                "back_in_stock",
+                BACK_IN_STOCK_CHECK,
+                runtime.notifier.send_due_back_in_stock,
+            ),
+            IntervalTrigger(seconds=BACK_IN_STOCK_CHECK.total_seconds()),
+            id="back_in_stock",
+            name="tell customers their order is on its way",
+            max_instances=1,
+            coalesce=True,
+        )
 
     scheduler.add_job(
         once_across_replicas(runtime, "wake_snoozed", SNOOZE_CHECK, runtime.staff.wake_snoozed),

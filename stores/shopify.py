@@ -106,6 +106,31 @@ mutation SetPolicy($productId: ID!, $variants: [ProductVariantsBulkInput!]!) {
 }
 """
 
+# Order notes: tags added, the note read and written back with one more line.
+_ORDER_GID = "gid://shopify/Order/"
+
+ADD_TAGS = """
+mutation AddOrderTags($id: ID!, $tags: [String!]!) {
+  tagsAdd(id: $id, tags: $tags) {
+    userErrors { field message }
+  }
+}
+"""
+
+ORDER_NOTE = """
+query OrderNote($id: ID!) {
+  order(id: $id) { id note }
+}
+"""
+
+UPDATE_NOTE = """
+mutation UpdateOrderNote($input: OrderInput!) {
+  orderUpdate(input: $input) {
+    userErrors { field message }
+  }
+}
+"""
+
 
 class ShopifyOptions(StoreOptions):
     shop_url: StoreUrl  # https://{shop}.myshopify.com
@@ -213,6 +238,32 @@ class ShopifyStore(StoreAdapter):
                     variant = str(node.get("id", "")).removeprefix(_VARIANT_GID)
                     skus[variant] = stripped(node["sku"])
         return [_with_skus(order, skus) for order in orders]
+
+    # --- order notes -----------------------------------------------------------------
+
+    async def write_order_note(self, order_id: str, line: str, tags: Sequence[str]) -> None:
+        """Tags with `tagsAdd`, and `line` appended to the order's note (`orderUpdate`
+        replaces the note, so it is read first; a line already there is not added again)."""
+        headers = self.request_headers()
+        gid = _ORDER_GID + order_id
+        if tags:
+            data = await self._graphql(ADD_TAGS, {"id": gid, "tags": list(tags)}, headers)
+            self._refused(data, "tagsAdd")
+        data = await self._graphql(ORDER_NOTE, {"id": gid}, headers)
+        found = data.get("order")
+        if not isinstance(found, dict):
+            raise StoreRejected(f"Shopify has no order {order_id}")
+        note = str(found.get("note") or "")
+        if line in note.splitlines():
+            return
+        text = f"{note.rstrip()}\n{line}" if note.strip() else line
+        data = await self._graphql(UPDATE_NOTE, {"input": {"id": gid, "note": text}}, headers)
+        self._refused(data, "orderUpdate")
+
+    def _refused(self, data: dict[str, Any], field: str) -> None:
+        error = self._user_errors(data, field)
+        if error is not None:
+            raise StoreRejected(error)
 
     # --- inventory -------------------------------------------------------------------
 

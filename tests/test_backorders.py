@@ -279,7 +279,7 @@ async def test_backorders_command_lists_products_oldest_first(stack: Stack) -> N
     assert none["text"].startswith("✅ No backorders for `HAT-3` Green hat")
 
     unknown = await stack.command("/backorders", "CAP-3")
-    assert unknown["text"].startswith("No such product: “CAP-3”. Did you mean:")
+    assert unknown["text"].startswith("No such product or order: “CAP-3”. Did you mean:")
     assert "CAP-2" in unknown["text"]
 
 

@@ -80,6 +80,14 @@ class NotificationStatus(enum.StrEnum):
     FAILED = "failed"
 
 
+class NoticeKind(enum.StrEnum):
+    """What a customer email says: the first notice, then the follow-ups."""
+
+    NOTICE = "notice"  # the delay (and the restock date, the substitute), written by staff
+    DATE_UPDATE = "date_update"  # the supplier's restock date moved
+    BACK_IN_STOCK = "back_in_stock"  # the order is covered: it is on its way
+
+
 class AlertState(enum.StrEnum):
     OPEN = "open"
     ACKNOWLEDGED = "acknowledged"
@@ -404,13 +412,20 @@ class Substitution(Base):
 
 
 class CustomerNotification(Base):
-    """One email to one customer about one alert; the unique key makes it exactly once."""
+    """One email to one customer about one product; the unique key makes it exactly once.
+
+    A notice is once per alert and message (`message_hash` hashes its text); a follow-up
+    is once per product, customer, kind and `kind_key` (`alert_key` "product:<id>",
+    `message_hash` hashing "kind:kind_key"), whatever staff wrote.
+    """
 
     __tablename__ = "customer_notifications"
     __table_args__ = (
         UniqueConstraint(
             "alert_key", "customer_email", "message_hash", name="uq_customer_notifications_once"
         ),
+        # Follow-ups and the order timeline read a customer's emails about a product.
+        Index("ix_customer_notifications_product_customer", "product_id", "customer_email"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -426,6 +441,19 @@ class CustomerNotification(Base):
     created_by: Mapped[str] = mapped_column(String(100))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # A NoticeKind; `kind_key` tells follow-ups of one kind apart (a date update: the new
+    # restock date, ISO; back in stock: the order ids covered), "" for notices.
+    kind: Mapped[str] = mapped_column(
+        String(20), default=NoticeKind.NOTICE, server_default=NoticeKind.NOTICE.value
+    )
+    kind_key: Mapped[str] = mapped_column(String(200), default="", server_default="")
+    # The restock date this email told the customer (None: none known or none said).
+    restock_date: Mapped[date | None] = mapped_column()
+    # Every order of this customer the email was about (order_id is the first).
+    order_ids: Mapped[list[int]] = mapped_column(JSON, default=list, server_default="[]")
+    # The email's Message-ID header, chosen before sending: follow-ups thread under the
+    # customer's first notice through it.
+    message_id: Mapped[str | None] = mapped_column(String(255))
 
 
 class StoreInventory(Base):

@@ -19,6 +19,9 @@ class ActionId(StrEnum):
     UNDO_SWITCH = "undo_switch"
     SUBSTITUTE = "substitute_product"
     NOTIFY_CUSTOMERS = "notify_customers"
+    # Follow-ups to customers already emailed: the new restock date, or "on its way".
+    NOTIFY_DATE_UPDATE = "notify_date_update"
+    NOTIFY_BACK_IN_STOCK = "notify_back_in_stock"
     # The overflow menu of a product alert (snooze, substitute, email), and a group's list.
     ALERT_MENU = "alert_menu"
     OPEN_GROUP_LIST = "open_group_list"

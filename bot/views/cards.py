@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload
 
 from bot.core.backorders import OrderStats, order_stats, waiting_totals
+from bot.core.fixes.customer_notices import FollowUpsDue, follow_ups_due
 from bot.core.fixes.substitution import current_substitute
 from bot.core.fixes.switching import SwitchOption, latest_switch, switch_options, switch_text
 from bot.core.forecast import ForecastResult
@@ -103,6 +104,8 @@ class AlertCard:
     substitute: tuple[str, str] | None = None  # (sku, title)
     # An at-risk alert: why the forecast says it runs out (Slack mrkdwn, escaped).
     forecast_why: str | None = None
+    # Customers already emailed who are due news: a new restock date, or "on its way".
+    follow_ups: FollowUpsDue = field(default_factory=FollowUpsDue)
 
     @property
     def best_switch(self) -> SwitchOption | None:
@@ -169,7 +172,9 @@ async def alert_card(session: AsyncSession, alert: Alert) -> AlertCard:
         )
     group = await _group(session, alert) if alert.is_group else _Group()
     orders = options = last_switch = substitute = None
+    follow_ups = FollowUpsDue()
     if product is not None:
+        follow_ups = await follow_ups_due(session, product.id)
         orders = await order_stats(session, product.id)
         options = await switch_options(session, product.id)
         last_switch = await _switch_line(session, product.id, alert.opened_at)
@@ -201,6 +206,7 @@ async def alert_card(session: AsyncSession, alert: Alert) -> AlertCard:
         last_switch=last_switch,
         substitute=substitute,
         forecast_why=(alert.details or {}).get("why") if alert.kind == AlertKind.AT_RISK else None,
+        follow_ups=follow_ups,
     )
 
 

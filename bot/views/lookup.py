@@ -20,6 +20,7 @@ from bot.db.models import Alert, AlertKind, AlertState, Offer, Product, Supplier
 from bot.db.types import utcnow
 from bot.errors import UserError
 from bot.views.cards import MemberLine, ProductCard, group_members, product_card
+from bot.views.timeline import OrderStory, order_story
 
 MAX_LISTED_MEMBERS = 300
 
@@ -115,10 +116,14 @@ class StockLookup:
             total = await session.scalar(select(func.count()).where(Alert.group_id == alert_id))
             return GroupList(supplier.name if supplier else None, total or 0, members)
 
-    async def backorders(self, query: str) -> BackorderList | NotFound:
-        """`/backorders [SKU]`: every backordered product, or one product's waiting orders."""
+    async def backorders(self, query: str) -> BackorderList | NotFound | OrderStory:
+        """`/backorders [SKU | ORDER_ID]`: every backordered product, one product's waiting
+        orders, or one order's story."""
         async with self.sessions() as session:
-            return await backorder_list(session, query)
+            answer = await backorder_list(session, query)
+            if isinstance(answer, NotFound):
+                return await order_story(session, query) or answer
+            return answer
 
 
 async def lookup(session: AsyncSession, query: str) -> Answer:

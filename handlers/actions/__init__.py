@@ -11,7 +11,7 @@ from bot.slack.values import AlertRef, MenuChoice, OfferChoice, SnoozeChoice, Sw
 from handlers.actions.alert import acknowledge, snooze
 from handlers.actions.fixes import open_substitute_modal, switch_supplier, undo_switch
 from handlers.actions.menu import alert_menu, open_group_list
-from handlers.actions.notify import open_notify_modal
+from handlers.actions.notify import EMAIL_BUTTONS, open_notify_modal
 
 
 def register(app: AsyncApp) -> None:
@@ -24,9 +24,9 @@ def register(app: AsyncApp) -> None:
     app.action(ActionId.SUBSTITUTE, middleware=[clicked(AlertRef), allowed_only])(
         open_substitute_modal
     )
-    app.action(ActionId.NOTIFY_CUSTOMERS, middleware=[clicked(AlertRef), allowed_only])(
-        open_notify_modal
-    )
+    # Email customers, and the follow-ups (the new date, "on its way"): one listener.
+    for email_button in EMAIL_BUTTONS:
+        app.action(email_button, middleware=[clicked(AlertRef), allowed_only])(open_notify_modal)
     # Messages posted before the overflow menu keep their buttons: both stay wired.
     app.action(ActionId.ALERT_MENU, middleware=[clicked(MenuChoice), allowed_only])(alert_menu)
     # Looking is open to everyone.

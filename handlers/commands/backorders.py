@@ -1,4 +1,5 @@
-"""`/backorders [SKU]`: open backorders by product, or one product's waiting orders."""
+"""`/backorders [SKU | ORDER_ID]`: open backorders by product, one product's waiting
+orders, or one order's story."""
 
 from __future__ import annotations
 
@@ -14,8 +15,8 @@ from bot.slack.services import Services
 async def backorders(
     ack: AsyncAck, respond: AsyncRespond, command: dict[str, Any], services: Services
 ) -> None:
-    # Ack at once, then answer (visible only to the asker) through the response URL,
-    # as /stock does: a large catalog's read never holds up Slack's 3 seconds.
+    # Ack at once, then answer (only to the asker) through the response URL: an order's
+    # story reads its emails too, and Slack's 3 seconds never wait on it.
     await ack()
     answer = await services.lookup.backorders(command.get("text", ""))
     await reply(respond, backorders_message(answer))

@@ -19,7 +19,7 @@ from bot.core.fixes.switching import SwitchOption
 from bot.core.problems.states import PRODUCT_PROBLEMS
 from bot.core.text import clip
 from bot.slack.ids import ActionId, BlockId
-from bot.slack.render.base import BUTTON_LIMIT
+from bot.slack.render.base import BUTTON_LIMIT, plural
 from bot.slack.render.stock_text import money, price_change, switch_reason
 from bot.slack.values import AlertRef, MenuChoice, MenuItem, OfferChoice, SnoozeChoice, SwitchRef
 from bot.views.cards import AlertCard
@@ -78,6 +78,37 @@ def _undo_button(card: AlertCard) -> ButtonElement | None:
         value=SwitchRef(audit_id=card.last_switch.audit_id).encode(),
         style="danger",
     )
+
+
+def _follow_up_buttons(card: AlertCard) -> list[ButtonElement]:
+    """Tell customers already emailed the news: a new restock date, or "on its way"."""
+    due = card.follow_ups
+    buttons = []
+    if due.back_in_stock:
+        buttons.append(
+            ButtonElement(
+                text=clip(
+                    f"Tell {plural(due.back_in_stock, 'customer')} their order is on its way",
+                    BUTTON_LIMIT,
+                ),
+                action_id=ActionId.NOTIFY_BACK_IN_STOCK,
+                value=AlertRef(alert_id=card.alert_id).encode(),
+                style="primary",
+            )
+        )
+    if due.date_update and due.new_date is not None:
+        buttons.append(
+            ButtonElement(
+                text=clip(
+                    f"Update {plural(due.date_update, 'customer')} "
+                    f"(new date {due.new_date.day} {due.new_date:%b})",
+                    BUTTON_LIMIT,
+                ),
+                action_id=ActionId.NOTIFY_DATE_UPDATE,
+                value=AlertRef(alert_id=card.alert_id).encode(),
+            )
+        )
+    return buttons
 
 
 def _acknowledge(card: AlertCard, text: str = "Acknowledge") -> ButtonElement | None:
@@ -141,6 +172,7 @@ def _elements(card: AlertCard, currency: str) -> list[InteractiveElement]:
     is_product = card.product is not None and card.kind in PRODUCT_PROBLEMS
     candidates = [
         _undo_button(card),
+        *(_follow_up_buttons(card) if is_product else []),
         _switch_button(card) if is_product else None,
         _other_suppliers(card, currency) if is_product else None,
         _acknowledge(card),
@@ -152,9 +184,14 @@ def _elements(card: AlertCard, currency: str) -> list[InteractiveElement]:
 def action_blocks(card: AlertCard, currency: str) -> list[Block]:
     """What people can do about the alert: nothing but undo once it is resolved."""
     if card.is_resolved:
+        # Undo, and telling the customers their order is on its way.
         undo = _undo_button(card)
+        elements: list[InteractiveElement] = [
+            *([undo] if undo is not None else []),
+            *_follow_up_buttons(card),
+        ]
         block = BlockId.ALERT_FIXES.of(card.alert_id)
-        return [ActionsBlock(block_id=block, elements=[undo])] if undo else []
+        return [ActionsBlock(block_id=block, elements=elements)] if elements else []
     return [
         ActionsBlock(
             block_id=BlockId.ALERT_ACTIONS.of(card.alert_id), elements=_elements(card, currency)
