@@ -15,15 +15,13 @@ from pathlib import Path
 from typing import TypeVar
 
 import pytest
-from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.config import load_settings
 from bot.core.forecast import ForecastResult, forecasts
 from bot.db import create_engine, session_factory
-from bot.db.models import Offer, Product, StockObservation
 from tests.helpers import CATALOG_HEADER, run_cli, write_catalog
-from tests.probes import product_ids
+from tests.probes import arrange_stock_readings, product_ids
 
 T = TypeVar("T")
 
@@ -86,31 +84,7 @@ class Shop:
         """Record the supplier's readings of `sku` (time, quantity, availability) as a
         poll does on each change; the offer holds the last one, seen at `seen`."""
 
-        async def script(session: AsyncSession) -> None:
-            offer_id = await session.scalar(
-                select(Product.active_offer_id).where(Product.sku == sku)
-            )
-            assert offer_id is not None
-            previous = None
-            for moment, quantity, availability in readings:
-                session.add(
-                    StockObservation(
-                        offer_id=offer_id,
-                        quantity=quantity,
-                        previous_quantity=previous,
-                        availability=availability,
-                        observed_at=moment,
-                    )
-                )
-                previous = quantity
-            _, quantity, availability = readings[-1]
-            await session.execute(
-                update(Offer)
-                .where(Offer.id == offer_id)
-                .values(quantity=quantity, availability=availability, last_seen_at=seen)
-            )
-
-        self.run(script)
+        self.run(lambda session: arrange_stock_readings(session, sku, readings, seen))
 
     def forecasts(self, skus: Sequence[str], now: datetime = NOW) -> Mapping[str, ForecastResult]:
         settings = load_settings(self.path / "stockbot.toml")

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pytest
 from aiohttp import web
 from click.testing import CliRunner
 
@@ -98,6 +99,21 @@ def _logging_restored() -> Iterator[None]:
         for name, logger in list(loggers.items()):
             if isinstance(logger, logging.Logger):
                 logger.setLevel(levels.get(name, logging.NOTSET))
+
+
+def set_slack_env(
+    monkeypatch: pytest.MonkeyPatch, slack_api: FakeSlackAPI, database_url: str | None
+) -> None:
+    """The environment a bot reads: the fake Slack's tokens and address, and the test's
+    database (None: the default SQLite file beside the config)."""
+    monkeypatch.setenv("SLACK_BOT_TOKEN", BOT_TOKEN)
+    monkeypatch.setenv("SLACK_SIGNING_SECRET", SIGNING_SECRET)
+    monkeypatch.setenv("SLACK_API_URL", slack_api.url)
+    monkeypatch.delenv("SLACK_APP_TOKEN", raising=False)
+    if database_url is None:
+        monkeypatch.delenv("DATABASE_URL", raising=False)
+    else:
+        monkeypatch.setenv("DATABASE_URL", database_url)
 
 
 def write_catalog(directory: Path, rows: Iterable[str], name: str = "catalog.csv") -> Path:
