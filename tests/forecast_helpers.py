@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.config import load_settings
 from bot.core.forecast import ForecastResult, forecasts
 from bot.db import create_engine, session_factory
-from tests.helpers import CATALOG_HEADER, run_cli, write_catalog
+from tests.helpers import CATALOG_HEADER, cli_workdir, run_cli
 from tests.probes import arrange_stock_readings, product_ids
 
 T = TypeVar("T")
@@ -29,17 +29,6 @@ ORDERS_HEADER = "order_id,customer_name,customer_email,sku,quantity,ordered_at,s
 # The forecasts' clock: after any real poll a test makes, at midday.
 NOW = (datetime.now(UTC) + timedelta(days=1)).replace(hour=12, minute=0, second=0, microsecond=0)
 TODAY = NOW.replace(hour=0)
-
-CONFIG = """
-[slack]
-alert_channel = "#stock-alerts"
-
-[[suppliers]]
-name = "Acme"
-kind = "csv_feed"
-url = "feeds/acme.csv"
-poll_interval = "1h"
-"""
 
 
 @dataclass(frozen=True)
@@ -108,19 +97,10 @@ def open_shop(
     extra_config: str = "",
 ) -> Shop:
     """A configured shop whose catalog has `skus`, each from Acme (supplier SKU A-<sku>)."""
-    for name in ("SLACK_BOT_TOKEN", "SLACK_APP_TOKEN", "SLACK_SIGNING_SECRET", "DATABASE_URL"):
-        monkeypatch.delenv(name, raising=False)
-    if database_url is not None:
-        monkeypatch.setenv("DATABASE_URL", database_url)
-    (tmp_path / "stockbot.toml").write_text(CONFIG + extra_config)
     (tmp_path / "feeds").mkdir()
     (tmp_path / "feeds" / "acme.csv").write_text("sku,quantity\n")
     rows = [CATALOG_HEADER, *(f"{sku},{sku} title,Acme,A-{sku},1,0,4.00" for sku in skus)]
-    write_catalog(tmp_path, rows)
-    monkeypatch.setenv("STOCKBOT_CONFIG", str(tmp_path / "stockbot.toml"))
-    result = run_cli("catalog", "import", str(tmp_path / "catalog.csv"))
-    assert result.returncode == 0, result.stdout
-    return Shop(tmp_path)
+    return Shop(cli_workdir(tmp_path, monkeypatch, database_url, rows, extra_config=extra_config))
 
 
 def hours(count: float) -> timedelta:

@@ -7,9 +7,9 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from datetime import date, datetime, timedelta
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar
 
-from sqlalchemy import func, select, text, update
+from sqlalchemy import Select, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqlalchemy.orm import selectinload
 
@@ -37,6 +37,8 @@ from bot.db.models import (
 from bot.db.types import utcnow
 from tests.helpers import Stack
 
+T = TypeVar("T")
+
 
 @asynccontextmanager
 async def _reading(source: Stack | AsyncEngine) -> AsyncIterator[AsyncSession]:
@@ -47,14 +49,23 @@ async def _reading(source: Stack | AsyncEngine) -> AsyncIterator[AsyncSession]:
         yield session
 
 
+async def _one(source: Stack | AsyncEngine, statement: Select[tuple[T]], missing: str) -> T:
+    async with _reading(source) as session:
+        found = await session.scalar(statement)
+    assert found is not None, missing
+    return found
+
+
+async def _count(source: Stack | AsyncEngine, statement: Select[tuple[int]]) -> int:
+    async with _reading(source) as session:
+        return int(await session.scalar(statement) or 0)
+
+
 # --- catalog ------------------------------------------------------------------------------
 
 
 async def product_id(stack: Stack, sku: str) -> int:
-    async with _reading(stack) as session:
-        found = await session.scalar(select(Product.id).where(Product.sku == sku))
-    assert found is not None, f"no product {sku}"
-    return found
+    return await _one(stack, select(Product.id).where(Product.sku == sku), f"no product {sku}")
 
 
 async def supplier_ids(stack: Stack) -> dict[str, int]:
@@ -77,27 +88,20 @@ async def active_supplier_sku(stack: Stack, sku: str) -> str:
 
 
 async def product(stack: Stack, sku: str) -> Product:
-    async with _reading(stack) as session:
-        found = await session.scalar(select(Product).where(Product.sku == sku))
-    assert found is not None, f"no product {sku}"
-    return found
+    return await _one(stack, select(Product).where(Product.sku == sku), f"no product {sku}")
 
 
 async def product_count(stack: Stack) -> int:
-    async with _reading(stack) as session:
-        return int(await session.scalar(select(func.count()).select_from(Product)) or 0)
+    return await _count(stack, select(func.count()).select_from(Product))
 
 
 async def offer(stack: Stack, supplier_sku: str) -> Offer:
-    async with _reading(stack) as session:
-        found = await session.scalar(select(Offer).where(Offer.supplier_sku == supplier_sku))
-    assert found is not None, f"no offer {supplier_sku}"
-    return found
+    statement = select(Offer).where(Offer.supplier_sku == supplier_sku)
+    return await _one(stack, statement, f"no offer {supplier_sku}")
 
 
 async def offers_at_zero(stack: Stack) -> int:
-    async with _reading(stack) as session:
-        return int(await session.scalar(select(func.count()).where(Offer.quantity == 0)) or 0)
+    return await _count(stack, select(func.count()).where(Offer.quantity == 0))
 
 
 async def stock_history(stack: Stack, supplier_sku: str) -> list[tuple[int | None, int | None]]:
@@ -213,11 +217,7 @@ async def only_alert(source: Stack | AsyncEngine) -> Alert:
 
 
 async def acknowledged_count(stack: Stack) -> int:
-    async with _reading(stack) as session:
-        return int(
-            await session.scalar(select(func.count()).where(Alert.state == AlertState.ACKNOWLEDGED))
-            or 0
-        )
+    return await _count(stack, select(func.count()).where(Alert.state == AlertState.ACKNOWLEDGED))
 
 
 async def slack_holds(stack: Stack) -> list[SlackHold]:
@@ -305,11 +305,10 @@ async def webhook_deliveries(stack: Stack) -> list[tuple[str, str, str]]:
 
 async def deliveries_and_alerts(stack: Stack) -> tuple[int, int]:
     """(webhook deliveries recorded, alerts raised)."""
-    async with _reading(stack) as session:
-        return (
-            int(await session.scalar(select(func.count()).select_from(WebhookDelivery)) or 0),
-            int(await session.scalar(select(func.count()).select_from(Alert)) or 0),
-        )
+    return (
+        await _count(stack, select(func.count()).select_from(WebhookDelivery)),
+        await _count(stack, select(func.count()).select_from(Alert)),
+    )
 
 
 async def kept_forecasts(session: AsyncSession) -> list[tuple[date, float, str]]:
@@ -384,17 +383,18 @@ async def arrange_order(
     """An order of `quantity` x `sku`, `backordered` of them waiting, placed now: a state
     no import gives directly (allocation decides what is backordered)."""
     product = await product_id(stack, sku)
-    async with stack.runtime.writes() as session, session.begin():
-        session.add(
-            Order(
-                external_id=number,
-                customer_name=name,
-                customer_email=email,
-                ordered_at=utcnow(),
-                status=status,
-                lines=[OrderLine(product_id=product, quantity=quantity, backordered=backordered)],
-            )
-        )
+    line = OrderLine(product_id=product, quantity=quantity, backordered=backordered)
+    await _add(
+        stack,
+        Order(
+            external_id=number,
+            customer_name=name,
+            customer_email=email,
+            ordered_at=utcnow(),
+            status=status,
+            lines=[line],
+        ),
+    )
 
 
 async def arrange_substitute(
@@ -402,16 +402,19 @@ async def arrange_substitute(
 ) -> None:
     """`substitute_sku` chosen for `sku` on the alert, as the Substitute dialog records it."""
     product, substitute = await product_id(stack, sku), await product_id(stack, substitute_sku)
+    chosen = Substitution(
+        product_id=product,
+        substitute_id=substitute,
+        alert_id=alert_id,
+        created_by=chosen_by,
+        created_at=utcnow(),
+    )
+    await _add(stack, chosen)
+
+
+async def _add(stack: Stack, row: object) -> None:
     async with stack.runtime.writes() as session, session.begin():
-        session.add(
-            Substitution(
-                product_id=product,
-                substitute_id=substitute,
-                alert_id=alert_id,
-                created_by=chosen_by,
-                created_at=utcnow(),
-            )
-        )
+        session.add(row)
 
 
 async def arrange_stock_readings(
