@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 from datetime import date, datetime, timedelta
 from typing import Any, NamedTuple, TypeVar
 
-from sqlalchemy import Select, func, select, text, update
+from sqlalchemy import Select, delete, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqlalchemy.orm import selectinload
 
@@ -20,6 +20,7 @@ from bot.db.models import (
     AlertKind,
     AlertState,
     AuditEntry,
+    CatalogChange,
     CustomerNotification,
     DemandForecast,
     Offer,
@@ -114,6 +115,31 @@ async def stock_history(stack: Stack, supplier_sku: str) -> list[tuple[int | Non
             .order_by(StockObservation.id)
         )
         return [(previous, quantity) for previous, quantity in rows.tuples()]
+
+
+async def catalog_changes_logged(stack: Stack) -> int:
+    """Rows in the catalog change log (the typo index's feed)."""
+    return await _count(stack, select(func.count()).select_from(CatalogChange))
+
+
+async def catalog_changes_since(stack: Stack, change_id: int) -> list[int]:
+    """The products the change log names after `change_id`, in order."""
+    async with _reading(stack) as session:
+        statement = select(CatalogChange.product_id).where(CatalogChange.id > change_id)
+        return list(await session.scalars(statement.order_by(CatalogChange.id)))
+
+
+async def product_triggers(stack: Stack) -> list[str]:
+    """The names of the triggers on `products`, sorted."""
+    async with _reading(stack) as session:
+        if stack.runtime.engine.dialect.name == "sqlite":
+            query = "SELECT name FROM sqlite_master WHERE type = 'trigger' ORDER BY name"
+        else:
+            query = (
+                "SELECT tgname FROM pg_trigger WHERE tgrelid = 'products'::regclass "
+                "AND NOT tgisinternal ORDER BY tgname"
+            )
+        return list(await session.scalars(text(query)))
 
 
 # --- orders -------------------------------------------------------------------------------
@@ -335,6 +361,12 @@ async def arrange_offer_stock(stack: Stack, supplier_sku: str, **values: Any) ->
         assert offer is not None, f"no offer {supplier_sku}"
         for name, value in values.items():
             setattr(offer, name, value)
+
+
+async def arrange_product_deleted(stack: Stack, sku: str) -> None:
+    """`sku` deleted behind the import's back (by hand, or by another tool)."""
+    async with stack.runtime.writes() as session, session.begin():
+        await session.execute(delete(Product).where(Product.sku == sku))
 
 
 async def arrange_broken_table(stack: Stack, table: str) -> None:
