@@ -46,12 +46,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-# The states of a product's alert that get a chart when the alert first shows one of
-# them. At risk joins with one more entry here.
+# The states of a product's alert that get a chart when the alert first shows one of them.
 CHART_KINDS: frozenset[str] = frozenset(
-    kind
-    for kind in (AlertKind.LOW_STOCK, AlertKind.OUT_OF_STOCK, getattr(AlertKind, "AT_RISK", None))
-    if kind is not None
+    {AlertKind.AT_RISK, AlertKind.LOW_STOCK, AlertKind.OUT_OF_STOCK}
 )
 MAX_ATTEMPTS = 3
 # Only alerts that changed this recently get a chart: turning charts on (or a long
