@@ -192,7 +192,9 @@ def store_config_problems(tmp_path: Path, stores: str) -> list[str]:
 
 
 async def post(stack: Stack, path: str, body: bytes, headers: dict[str, str]) -> httpx.Response:
-    async with httpx.AsyncClient() as client:
+    # A deadline for a stuck server, not a measure: a delivery may wait its turn for
+    # the write lock behind polls on a loaded machine.
+    async with httpx.AsyncClient(timeout=60) as client:
         response = await client.post(stack.extra["base_url"] + path, content=body, headers=headers)
     await stack.deliver()  # after the worker, if it was quicker: nothing is posted twice
     return response
