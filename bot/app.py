@@ -32,6 +32,7 @@ def create_app(runtime: Runtime) -> AsyncApp:
         staff=runtime.staff,
         fixes=runtime.fixes,
         notifier=runtime.notifier,
+        choices=runtime.choices,
         lookup=runtime.lookup,
         access=runtime.access,
         alert_channel=settings.slack.alert_channel,

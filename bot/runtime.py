@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from bot import db
 from bot.config import Settings
 from bot.core import orders, store_orders, store_sync
+from bot.core.fixes.choices import CustomerChoices
 from bot.core.fixes.customer_notices import CustomerNotifier
 from bot.core.fixes.staff_actions import FixActions, StaffActions
 from bot.core.polling import Poller, ensure_suppliers
@@ -70,6 +71,7 @@ class Runtime:
     staff: StaffActions = field(init=False)
     fixes: FixActions = field(init=False)
     notifier: CustomerNotifier = field(init=False)
+    choices: CustomerChoices = field(init=False)
     lookup: StockLookup = field(init=False)
 
     def __post_init__(self) -> None:
@@ -79,6 +81,7 @@ class Runtime:
         self.fixes = FixActions(self.sessions, self.writes, kick, self.settings.slack.alert_channel)
         self.notifier = CustomerNotifier(self.sessions, self.writes, kick, self.settings)
         self.lookup = StockLookup(self.sessions)
+        self.choices = CustomerChoices(self.sessions, self.writes, kick, self.settings, self.stores)
 
     @classmethod
     async def start(

@@ -106,6 +106,20 @@ mutation SetPolicy($productId: ID!, $variants: [ProductVariantsBulkInput!]!) {
 }
 """
 
+# The customer asked to cancel: refund them, let Shopify email its confirmation, and
+# leave stock alone (Stockbot pushes the supplier's stock itself).
+CANCEL_ORDER = """
+mutation CancelOrder($orderId: ID!, $reason: OrderCancelReason!, $refund: Boolean!,
+                     $restock: Boolean!, $notifyCustomer: Boolean, $staffNote: String) {
+  orderCancel(orderId: $orderId, reason: $reason, refund: $refund, restock: $restock,
+              notifyCustomer: $notifyCustomer, staffNote: $staffNote) {
+    job { id }
+    orderCancelUserErrors { field message code }
+  }
+}
+"""
+_ORDER_GID = "gid://shopify/Order/"
+
 
 class ShopifyOptions(StoreOptions):
     shop_url: StoreUrl  # https://{shop}.myshopify.com
@@ -213,6 +227,21 @@ class ShopifyStore(StoreAdapter):
                     variant = str(node.get("id", "")).removeprefix(_VARIANT_GID)
                     skus[variant] = stripped(node["sku"])
         return [_with_skus(order, skus) for order in orders]
+
+    async def cancel_order(self, external_id: str) -> None:
+        variables = {
+            "orderId": _ORDER_GID + external_id,
+            "reason": "CUSTOMER",
+            "refund": True,
+            "restock": False,
+            "notifyCustomer": True,
+            "staffNote": "Cancelled from Stockbot: the customer chose to cancel.",
+        }
+        data = await self._graphql(CANCEL_ORDER, variables, self.request_headers())
+        errors = (data.get("orderCancel") or {}).get("orderCancelUserErrors") or []
+        if errors:
+            text = "; ".join(str(error.get("message", "")) for error in errors)
+            raise StoreRejected(f"Shopify refused to cancel: {self.redact(text)}")
 
     # --- inventory -------------------------------------------------------------------
 

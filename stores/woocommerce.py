@@ -19,6 +19,7 @@ import re
 from collections.abc import AsyncIterator, Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any, ClassVar
+from urllib.parse import quote
 
 import httpx
 from pydantic import Field, field_validator
@@ -123,6 +124,16 @@ class WooCommerceStore(StoreAdapter):
 
     def _order(self, raw: Any) -> StoreOrder | None:
         return self.read_order(raw, parse_order, "number")
+
+    async def cancel_order(self, external_id: str) -> None:
+        # Setting the status again is harmless, so a retried PUT cancels once.
+        await self.api.call(
+            "PUT",
+            f"{self.api_root}/orders/{quote(external_id, safe='')}",
+            self._check,
+            json_body={"status": "cancelled"},
+            headers=self.request_headers(),
+        )
 
     # --- inventory -------------------------------------------------------------------
 

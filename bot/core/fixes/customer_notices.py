@@ -31,6 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.config import Settings
 from bot.core.alerts import audit
+from bot.core.fixes.choice_links import ChoiceLinks
 from bot.core.fixes.substitution import current_substitute
 from bot.core.search import matching_words, not_found, product_by_sku
 from bot.core.text import clip, clip_lines, escape, mention
@@ -214,11 +215,17 @@ def default_message(target: Target) -> str:
 
 
 def notice_context(
-    target: Target, recipient: Recipient, message: str, store_name: str
+    target: Target,
+    recipient: Recipient,
+    message: str,
+    store_name: str,
+    links: ChoiceLinks | None = None,
 ) -> dict[str, Any]:
     """What the templates see (documented in bot/templates/customer_notice.txt.j2)."""
     product = target.product
     substitute = target.substitute
+    # The customer's choice link per order (None without [web] public_url).
+    urls = {o.id: links.link(o.id, product.id) if links else None for o in recipient.orders}
     return {
         "store_name": store_name,
         "customer_name": recipient.name,
@@ -226,9 +233,15 @@ def notice_context(
         "message": message,
         "product": {"sku": product.sku, "title": product.title},
         "orders": [
-            {"number": o.number, "quantity": o.quantity, "backordered": o.backordered}
+            {
+                "number": o.number,
+                "quantity": o.quantity,
+                "backordered": o.backordered,
+                "choice_url": urls[o.id],
+            }
             for o in recipient.orders
         ],
+        "choice_url": urls[recipient.orders[0].id],
         "order_numbers": recipient.order_numbers,
         "restock_date": target.restock_date,
         "restock_date_text": long_date(target.restock_date) if target.restock_date else None,
@@ -288,6 +301,7 @@ class CustomerNotifier:
         self.on_change = on_change
         self.settings = settings
         self._mailer: Mailer | None = None
+        self.links = ChoiceLinks.of(settings)
 
     @property
     def configured(self) -> bool:
@@ -362,7 +376,7 @@ class CustomerNotifier:
         try:
             mailer.check()
             store = self.settings.email.store_name if self.settings.email else ""
-            return mailer.render(notice_context(target, recipient, message, store))
+            return mailer.render(notice_context(target, recipient, message, store, self.links))
         except TemplateProblem as exc:
             raise NotifyProblem(
                 f"The customer email template has a problem, so nothing can be sent: {exc}."

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from bot.core.backorders import BackorderedProduct, BackorderList, NoSuchProduct, WaitingOrder
+from bot.core.fixes.choices import CHOICE_LABELS
 from bot.core.text import clip, escape
 from bot.slack.render.base import HEADER_LIMIT, Message, list_message, plural, text_message
 from bot.slack.render.stock_text import did_you_mean
@@ -38,6 +39,7 @@ def order_line(order: WaitingOrder, now: datetime) -> str:
         f"• Order {escape(clip(order.external_id, 40))} · {escape(clip(who, 80))}: "
         f"{order.backordered} of {order.quantity} waiting · "
         f"ordered {age(order.ordered_at, now)} ago"
+        + (f" · 🗳️ {CHOICE_LABELS.get(order.choice, '')}" if order.choice else "")
     )
 
 
