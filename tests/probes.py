@@ -22,6 +22,7 @@ from bot.db.models import (
     DemandForecast,
     Offer,
     Order,
+    OrderChoice,
     OrderLine,
     Product,
     StoreInventory,
@@ -262,3 +263,14 @@ async def arrange_broken_table(stack: Stack, table: str) -> None:
 async def backorder_alert(stack: Stack) -> Alert | None:
     """The latest backorder alert."""
     return await latest_alert(stack, AlertKind.BACKORDER)
+
+
+async def order_choices(stack: Stack) -> list[tuple[str, str]]:
+    """(order number, choice) of every recorded customer choice, in order of choosing."""
+    async with _reading(stack) as session:
+        rows = await session.execute(
+            select(Order.external_id, OrderChoice.choice)
+            .join(Order, Order.id == OrderChoice.order_id)
+            .order_by(OrderChoice.chosen_at, OrderChoice.id)
+        )
+        return [(number, choice) for number, choice in rows.tuples()]
