@@ -330,7 +330,8 @@ class ShopifyStore(StoreAdapter):
     def _token_hint(self) -> str:
         return (
             f"check the Admin API access token in {self.options.token_env} and that the app "
-            "has the read_orders, read_products and write_inventory permissions"
+            "has the read_orders, read_products and write_inventory permissions (and "
+            "write_orders to cancel orders)"
         )
 
 

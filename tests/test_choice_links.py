@@ -451,18 +451,37 @@ async def test_cancel_choice_gets_a_confirmed_button_that_cancels_in_shopify_onc
     assert "cancel_order_in_store" not in json.dumps(stack.only_alert()["blocks"])
 
 
-async def test_cancel_in_woocommerce_puts_the_cancelled_status(
+async def test_cancel_in_woocommerce_puts_the_cancelled_status_and_a_refusal_is_said(
     stack: Stack, smtp: FakeSMTPServer, woo: woocommerce.FakeWooCommerce, http: httpx.AsyncClient
 ) -> None:
-    woo.orders.append(woocommerce.order(1001, ("MUG-1", 1), email="bo@example.com"))
-    number = str(woo.orders[0]["id"])
-    _, url = await store_order_waiting(stack, smtp, WOO, "bo@example.com")
+    raw = woocommerce.order(1001, ("MUG-1", 1), email="bo@example.com")
+    raw["billing"].update(first_name="<b>Bo</b>", last_name="<!here>")
+    woo.orders.append(raw)
+    number = str(raw["id"])
+    message, url = await store_order_waiting(stack, smtp, WOO, "bo@example.com")
 
+    # Outside text is inert on the page (HTML) and in Slack (mrkdwn).
+    assert "Hello &lt;b&gt;Bo&lt;/b&gt;," in (await http.get(url)).text
     await http.post(url, data={"choice": "cancel"})
+    thread = await said(stack, message, "wants to cancel")
+    assert thread[-1].startswith(f"&lt;b&gt;Bo&lt;/b&gt; &lt;!here&gt;, order {number}, wants")
+
     shown = await alert_showing(stack, f"Cancel order {number} in WooCommerce")
     button = cancel_button(shown)
+    woo.script(
+        woocommerce.ORDER_UPDATES,
+        woocommerce.wc_error(400, "woocommerce_rest_cannot_edit", "Sorry, you cannot edit it."),
+    )
+    refused = await stack.click(ActionId.CANCEL_ORDER, shown, "U0ALICE", value=button["value"])
+    assert refused["text"].startswith(f"WooCommerce did not cancel order {number}: ")
+    assert "Sorry, you cannot edit it." in refused["text"]
+    await said(stack, message, "did not cancel")
+    # Still waiting for staff: the button stays and says the last try failed.
+    shown = await alert_showing(stack, "last try failed")
+    button = cancel_button(shown)
+
     answer = await stack.click(ActionId.CANCEL_ORDER, shown, "U0ALICE", value=button["value"])
     assert answer["text"] == f"Order {number} is cancelled in WooCommerce, as its customer asked."
-    [put] = woo.requests_for(f"/wp-json/wc/v3/orders/{number}", "PUT")
-    assert put.body == {"status": "cancelled"}
+    puts = woo.requests_for(f"/wp-json/wc/v3/orders/{number}", "PUT")
+    assert [put.body for put in puts] == [{"status": "cancelled"}] * 2
     assert woo.orders[0]["status"] == "cancelled"

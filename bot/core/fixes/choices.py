@@ -20,7 +20,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import and_, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import selectinload
 
@@ -197,7 +197,7 @@ async def cancel_requests(session: AsyncSession, product_id: int) -> list[Cancel
             order_number=number,
             customer_name=name,
             store_service=choice.store_service,
-            started=choice.cancel_started_at is not None and choice.cancel_error is None,
+            started=choice.cancel_started_at is not None,
             error=choice.cancel_error,
         )
         for choice, number, name in rows
@@ -415,10 +415,7 @@ class CustomerChoices:
                     OrderChoice.id == choice_id,
                     OrderChoice.choice == CustomerChoice.CANCEL,
                     OrderChoice.cancelled_at.is_(None),
-                    or_(
-                        OrderChoice.cancel_started_at.is_(None),
-                        OrderChoice.cancel_error.is_not(None),
-                    ),
+                    OrderChoice.cancel_started_at.is_(None),
                 )
                 .values(cancel_started_at=now, cancel_started_by=user_id, cancel_error=None)
             )
@@ -480,6 +477,7 @@ class CustomerChoices:
             choice = await session.get(OrderChoice, choice_id)
             assert choice is not None
             choice.cancel_error = error
+            choice.cancel_started_at = None  # staff may try again; the customer may change
             alert = await product_thread(session, choice.product_id)
             text = (
                 f"{service} did not cancel order {escape(order.external_id)} "
