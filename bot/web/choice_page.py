@@ -21,9 +21,6 @@ from urllib.parse import parse_qs
 
 from aiohttp import web
 from jinja2 import Environment, FileSystemLoader, select_autoescape
-from limits import parse
-from limits.storage import MemoryStorage
-from limits.strategies import MovingWindowRateLimiter
 
 from bot.core.fixes.choice_links import CHOICE_PATH
 from bot.core.fixes.choices import ChoicePage, CustomerChoices
@@ -32,7 +29,7 @@ from bot.db.models import CustomerChoice
 
 log = logging.getLogger(__name__)
 
-LINK_RATE = parse("20/10 minutes")
+LINK_RATE = "20/10 minutes"
 MAX_BODY = 1024
 HEADERS = {
     "Cache-Control": "no-store",
@@ -88,16 +85,14 @@ def _message(choices: CustomerChoices, status: int, message: str) -> web.Respons
     return _html(status, title=message, shop_name=choices.shop_name, page=None, message=message)
 
 
-def _page(
-    choices: CustomerChoices, request: web.Request, page: ChoicePage, *, answer: str = ""
-) -> web.Response:
+def _page(page: ChoicePage, *, answer: str = "", note: str = "") -> web.Response:
     return _html(
         200,
         title=f"Order {page.order_number}",
         shop_name=page.shop_name,
         page=page,
         answer=answer,
-        action=request.path,
+        note=note,
         choices=_labels(page),
         restock_text=long_date(page.restock_date) if page.restock_date else "",
     )
@@ -107,12 +102,18 @@ def choice_routes(web_app: web.Application, choices: CustomerChoices) -> None:
     """Add the choice page's routes (nothing without `[web] public_url`)."""
     if not choices.links.enabled:
         return
+    # Loaded only when links are on: a bot without them starts as before.
+    from limits import parse
+    from limits.storage import MemoryStorage
+    from limits.strategies import MovingWindowRateLimiter
+
     limiter = MovingWindowRateLimiter(MemoryStorage())
+    rate = parse(LINK_RATE)
 
     def allowed(token: str) -> bool:
         ids = choices.links.read(token)
         # A token that is not ours costs nothing to refuse: only real links are counted.
-        return ids is None or limiter.hit(LINK_RATE, "choice", *map(str, ids))
+        return ids is None or limiter.hit(rate, "choice", *map(str, ids))
 
     async def show(request: web.Request) -> web.Response:
         token = request.match_info["token"]
@@ -121,7 +122,7 @@ def choice_routes(web_app: web.Application, choices: CustomerChoices) -> None:
         page = await choices.page(token)
         if page is None:
             return _message(choices, 404, NOT_FOUND)
-        return _page(choices, request, page)
+        return _page(page)
 
     async def submit(request: web.Request) -> web.Response:
         token = request.match_info["token"]
@@ -140,10 +141,10 @@ def choice_routes(web_app: web.Application, choices: CustomerChoices) -> None:
             page = await choices.page(token)
             if page is None:
                 return _message(choices, 404, NOT_FOUND)
-            return _page(choices, request, page, answer=PICK_ONE)
+            return _page(page, note=PICK_ONE)
         if page is None:
             return _message(choices, 404, NOT_FOUND)
-        return _page(choices, request, page, answer=answer_sentence(page))
+        return _page(page, answer=answer_sentence(page))
 
     path = CHOICE_PATH + "{token}"
     web_app.router.add_get(path, show)

@@ -15,7 +15,6 @@ claimed once in the database so a double click or two bots cancel exactly once.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -48,8 +47,6 @@ from bot.db.types import utcnow
 from bot.db.upsert import dialect_insert
 from bot.errors import UserError
 from stores import StoreAdapter, StoreError
-
-log = logging.getLogger(__name__)
 
 CHOICE_AUDIT_ACTION = "customer_choice"
 CANCEL_AUDIT_ACTION = "cancel_order_in_store"
@@ -205,8 +202,9 @@ async def cancel_requests(session: AsyncSession, product_id: int) -> list[Cancel
 
 
 async def product_thread(session: AsyncSession, product_id: int) -> Alert | None:
-    """The product's open alert whose thread its news goes to (a grouped one's group)."""
-    alert = await session.scalar(
+    """The product's open alert, whose thread its news goes to (its group's thread when
+    it is grouped) and whose message shows the customers' choices."""
+    return await session.scalar(
         select(Alert)
         .where(
             Alert.product_id == product_id,
@@ -217,7 +215,6 @@ async def product_thread(session: AsyncSession, product_id: int) -> Alert | None
         .order_by(Alert.opened_at.desc(), Alert.id.desc())
         .limit(1)
     )
-    return alert
 
 
 class CustomerChoices:
