@@ -1,23 +1,30 @@
-"""Benchmark one poll cycle of a 100,000-SKU supplier feed against the machine's floor.
+"""Benchmark polling a 100,000-SKU supplier feed against the machine's floor.
 
 Run from the repo root:  python bench/poll_bench.py [--rows 100000] [--repeat 3]
+                                                    [--backend sqlite|postgres|both]
 
-The parent process generates a catalog and a CSV feed, serves the feed over
-loopback HTTP and runs every measurement in a child process of its own (this
-script again, with --phase), so that each peak RSS belongs to one phase only:
+The parent process generates a catalog and a CSV feed, serves it over loopback
+HTTP and runs every measurement in a child process of its own (this script again,
+with --phase, or the real command), so that each peak RSS belongs to one phase:
 
-* setup  - a fresh database: migrations plus `import_catalog` of the catalog
-           (timed and shown, but not part of the target). Done once; every poll
-           run starts from a copy of that database, as fresh as the first.
-* poll   - the bot's real path: load_settings + Runtime.start, then one timed
-           `runtime.poller.poll()` (fetch, parse, reconcile, history, alerts).
-           Alerts are stored, never delivered (no Slack token is configured).
-* floor  - the same machine's raw minimum: stream the feed with httpx, parse it
-           with the csv module and insert every row with one executemany in one
-           transaction, through the bot's engine (SQLAlchemy async + aiosqlite).
+* setup  - a fresh database: migrations, `import_catalog`, then the first poll of
+           the feed (both timed and shown, not part of the targets). Every later
+           run starts from a copy of that database.
+* poll   - the long-running bot's poll cycle, in process: load_settings +
+           Runtime.start, then one timed `runtime.poller.poll()` of the feed with
+           1% of its rows changed (fetch, parse, reconcile, history, alerts).
+* floor  - its floor, in process: stream the feed with httpx, parse it with the csv
+           module and insert every row with one executemany in one transaction,
+           through the bot's engine.
+* poll --once - the whole `stockbot poll --once` process, as cron runs it
+           (interpreter start, imports, migration check, poll, summary), same feed.
+* bare script - its floor: a process that GETs the feed (urllib), parses it with
+           `csv` and inserts it with one executemany (sqlite3; asyncpg on PostgreSQL).
 
-Targets: poll cycle <= 3x the floor and peak RSS < 300 MB. The script exits with
-status 1 when a target is missed, after printing everything.
+Targets: poll cycle <= 2x its floor, poll --once <= 3x the bare script, peak RSS
+< 300 MB. The script exits with status 1 when a target is missed, after printing
+everything. PostgreSQL runs on a throw-away server (as scripts/test-postgres.sh
+starts one) when its binaries are installed.
 """
 
 from __future__ import annotations
@@ -51,7 +58,9 @@ if str(REPO_ROOT) not in sys.path:  # runnable as a plain script, even without t
     sys.path.insert(0, str(REPO_ROOT))
 
 SUPPLIER = "Bench Supplier"
-TARGET_RATIO = 3.0
+TARGET_RATIO = 2.0  # the poll cycle against fetch+parse+insert, in process
+TARGET_PROCESS_RATIO = 3.0  # `stockbot poll --once` against the bare script
+CHANGED_EVERY = 100  # 1% of the feed's rows change between the first poll and the timed ones
 TARGET_RSS_MB = 300.0
 RESULT_MARK = "BENCH-RESULT "  # prefix of the one stdout line a child reports on
 CHUNK_SIZE = 64 * 1024  # what the bot's fetcher reads per chunk (transport.policy)
@@ -80,7 +89,8 @@ FLOOR_INSERT = "INSERT INTO stock (sku, qty, price) VALUES (:sku, :qty, :price)"
 @dataclass(frozen=True, slots=True)
 class Files:
     catalog: Path
-    feed: Path
+    feed: Path  # what the first poll reads
+    changed: Path  # the same with 1% of its rows changed: what the timed polls read
     low: int
     zero: int
 
@@ -90,6 +100,7 @@ def generate(directory: Path, rows: int, seed: int = 42) -> Files:
     rng = random.Random(seed)  # same files on every run, so runs are comparable
     catalog = ["sku,title,supplier,supplier_sku,priority,low_stock_threshold,price"]
     feed = ["sku,qty,price"]
+    changed = ["sku,qty,price"]
     low = zero = 0
     for n in range(1, rows + 1):
         threshold = rng.randint(3, 10)
@@ -104,46 +115,61 @@ def generate(directory: Path, rows: int, seed: int = 42) -> Files:
         catalog.append(f"SKU-{n:07d},Product {n},{SUPPLIER},SUP-{n:07d},1,{threshold},{price}")
         # The supplier's price differs a little from the catalog's, as it usually does.
         feed.append(f"SUP-{n:07d},{qty},{float(price) * 1.05:.2f}")
-    files = Files(directory / "catalog.csv", directory / "feed.csv", low, zero)
+        # Between polls some stock sells and some comes back.
+        later = qty + 1 if n % CHANGED_EVERY == 0 else qty
+        changed.append(f"SUP-{n:07d},{later},{float(price) * 1.05:.2f}")
+    files = Files(
+        directory / "catalog.csv", directory / "feed.csv", directory / "changed.csv", low, zero
+    )
     files.catalog.write_text("\n".join(catalog) + "\n", encoding="utf-8")
     files.feed.write_text("\n".join(feed) + "\n", encoding="utf-8")
+    files.changed.write_text("\n".join(changed) + "\n", encoding="utf-8")
     return files
 
 
 # --- loopback feed server ---------------------------------------------------------------
 
 
-def serve_feed(body: bytes) -> tuple[ThreadingHTTPServer, str]:
-    """Serve `body` at /feed.csv on 127.0.0.1 from a daemon thread; returns (server, url)."""
-    etag = '"' + hashlib.sha256(body).hexdigest()[:16] + '"'
+class FeedServer:
+    """Serves one body at /feed.csv on 127.0.0.1 from a daemon thread; `body` can change."""
 
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"  # keep-alive, as a real feed host would
+    def __init__(self, body: bytes) -> None:
+        self.body = body
+        owner = self
 
-        def do_GET(self) -> None:
-            if self.path != "/feed.csv":
-                self.send_error(404)
-                return
-            if self.headers.get("If-None-Match") == etag:
-                self.send_response(304)
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"  # keep-alive, as a real feed host would
+
+            def do_GET(self) -> None:
+                if self.path != "/feed.csv":
+                    self.send_error(404)
+                    return
+                body = owner.body
+                etag = '"' + hashlib.sha256(body).hexdigest()[:16] + '"'
+                if self.headers.get("If-None-Match") == etag:
+                    self.send_response(304)
+                    self.send_header("ETag", etag)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                self.send_response(200)
+                self.send_header("Content-Type", "text/csv; charset=utf-8")
+                self.send_header("Content-Length", str(len(body)))
                 self.send_header("ETag", etag)
-                self.send_header("Content-Length", "0")
                 self.end_headers()
-                return
-            self.send_response(200)
-            self.send_header("Content-Type", "text/csv; charset=utf-8")
-            self.send_header("Content-Length", str(len(body)))
-            self.send_header("ETag", etag)
-            self.end_headers()
-            self.wfile.write(body)
+                self.wfile.write(body)
 
-        def log_message(self, format: str, *args: Any) -> None:
-            pass  # one line per request would only clutter the report
+            def log_message(self, format: str, *args: Any) -> None:
+                pass  # one line per request would only clutter the report
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return server, f"http://127.0.0.1:{server.server_address[1]}/feed.csv"
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/feed.csv"
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
 
 
 # --- measuring inside a child -------------------------------------------------------------
@@ -182,8 +208,8 @@ def measured(
     result["peak_rss_mb"] = peak_rss_mb()
 
 
-def child_env(db_path: Path) -> dict[str, str]:
-    env = dict(os.environ, DATABASE_URL=f"sqlite:///{db_path}")
+def child_env(database_url: str) -> dict[str, str]:
+    env = dict(os.environ, DATABASE_URL=database_url, COLUMNS="120")
     for name in ("SLACK_BOT_TOKEN", "SLACK_APP_TOKEN", "SLACK_SIGNING_SECRET", "SLACK_API_URL"):
         env.pop(name, None)  # no Slack: alerts are stored, never delivered
     return env
@@ -198,11 +224,15 @@ async def phase_setup(args: argparse.Namespace, result: dict[str, Any]) -> None:
     runtime = await Runtime.start(settings)
     try:
         with measured(result, args.trace):
-            async with runtime.sessions() as session, session.begin():
+            async with runtime.writes() as session, session.begin():
                 report = await import_catalog(session, Path(args.catalog), {SUPPLIER})
         result["rows"] = report.offers_created
+        started = time.perf_counter()
+        summary = await runtime.poller.poll(SUPPLIER)  # every offer gets its stock
+        result["first_poll_seconds"] = time.perf_counter() - started
+        assert summary.ok, summary.error
     finally:
-        await runtime.close()  # checkpoints the WAL, so the .db file alone is the template
+        await runtime.close()  # checkpoints SQLite's WAL, so the .db file alone is the template
 
 
 async def phase_poll(
@@ -236,6 +266,8 @@ async def phase_poll(
 
 
 async def phase_floor(args: argparse.Namespace, result: dict[str, Any]) -> None:
+    from decimal import Decimal
+
     import httpx
     from sqlalchemy import text
 
@@ -243,7 +275,9 @@ async def phase_floor(args: argparse.Namespace, result: dict[str, Any]) -> None:
     from bot.db import create_engine
 
     # The bot's own engine factory: same driver and the same SQLite pragmas (WAL etc.).
-    engine = create_engine(normalise_database_url(f"sqlite:///{args.db}"))
+    engine = create_engine(normalise_database_url(os.environ["DATABASE_URL"]))
+    # NUMERIC affinity turns the price text into a number in SQLite; asyncpg wants Decimal.
+    price_of: Callable[[str], Any] = str if engine.dialect.name == "sqlite" else Decimal
     async with engine.begin() as connection:
         await connection.execute(text(FLOOR_DDL))
     client = httpx.AsyncClient()  # made before timing, like the bot's long-lived client
@@ -262,17 +296,67 @@ async def phase_floor(args: argparse.Namespace, result: dict[str, Any]) -> None:
                         del lines[0]
                         header = False
                     for sku, qty, price in csv.reader(lines):
-                        # NUMERIC affinity turns the price text into a number in SQLite.
-                        rows.append({"sku": sku, "qty": int(qty), "price": price})
+                        rows.append({"sku": sku, "qty": int(qty), "price": price_of(price)})
             if pending:
                 sku, qty, price = next(csv.reader([pending]))
-                rows.append({"sku": sku, "qty": int(qty), "price": price})
+                rows.append({"sku": sku, "qty": int(qty), "price": price_of(price)})
             async with engine.begin() as connection:
                 await connection.execute(text(FLOOR_INSERT), rows)
         result["rows"] = len(rows)
     finally:
         await client.aclose()
         await engine.dispose()
+
+
+# The whole-process floor: what a bare script does in its own process, stdlib and the
+# database driver only. argv: feed URL, database (SQLite file or PostgreSQL URL).
+BARE_SCRIPT = """
+import csv, io, sys, urllib.request
+url, database = sys.argv[1], sys.argv[2]
+with urllib.request.urlopen(url) as response:
+    reader = csv.reader(io.TextIOWrapper(response, encoding="utf-8"))
+    next(reader)
+    rows = [(sku, int(qty), price) for sku, qty, price in reader]
+if database.startswith("postgresql://"):
+    import asyncio, decimal, asyncpg
+    async def insert():
+        connection = await asyncpg.connect(database, ssl=False)
+        async with connection.transaction():
+            await connection.execute("CREATE TABLE stock (sku TEXT, qty INTEGER, price NUMERIC)")
+            await connection.executemany(
+                "INSERT INTO stock VALUES ($1, $2, $3)",
+                [(s, q, decimal.Decimal(p)) for s, q, p in rows],
+            )
+        await connection.close()
+    asyncio.run(insert())
+else:
+    import sqlite3
+    connection = sqlite3.connect(database)
+    with connection:
+        connection.execute("CREATE TABLE stock (sku TEXT, qty INTEGER, price NUMERIC)")
+        connection.executemany("INSERT INTO stock VALUES (?, ?, ?)", rows)
+    connection.close()
+print(len(rows))
+"""
+
+
+def timed_process(command: list[str], env: dict[str, str]) -> dict[str, Any]:
+    """Run a whole process; its wall time (start to exit) and its own peak RSS."""
+    started = time.perf_counter()
+    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    assert process.stdout is not None
+    output = process.stdout.read()
+    _pid, status, usage = os.wait4(process.pid, 0)
+    seconds = time.perf_counter() - started
+    process.returncode = os.waitstatus_to_exitcode(status)
+    if process.returncode != 0:
+        raise SystemExit(f"{command} failed ({process.returncode}):\n{output.decode()}")
+    return {
+        "seconds": seconds,
+        "peak_rss_mb": usage.ru_maxrss / 1024,
+        "start_rss_mb": 0.0,
+        "output": output.decode(),
+    }
 
 
 # --- profiling (--profile) -------------------------------------------------------------------
@@ -453,11 +537,11 @@ def run_phase(args: argparse.Namespace) -> int:
 
 def spawn(phase: str, env: dict[str, str], *options: str) -> dict[str, Any]:
     command = [sys.executable, str(Path(__file__).resolve()), "--phase", phase, *options]
-    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=900)
     sys.stderr.write(done.stderr)
     for line in done.stdout.splitlines():
         if line.startswith(RESULT_MARK):
-            return json.loads(line.removeprefix(RESULT_MARK))
+            return dict(json.loads(line.removeprefix(RESULT_MARK)))
     raise SystemExit(f"{phase} phase failed (exit {done.returncode}):\n{done.stdout}")
 
 
@@ -476,7 +560,7 @@ class Row:
 
     @property
     def rows(self) -> int:
-        return int(self.runs[0]["rows"])
+        return int(self.runs[0].get("rows", 0))
 
     @property
     def peak_rss(self) -> float:
@@ -487,10 +571,59 @@ class Row:
         return max(r["start_rss_mb"] for r in self.runs)
 
 
+class Databases:
+    """Fresh databases for one backend: empty ones, and copies of the set-up template."""
+
+    def __init__(self, backend: str, workdir: Path, admin: str | None) -> None:
+        self.backend, self.workdir, self.admin = backend, workdir, admin
+        self.template = self.empty("template")
+
+    def _admin(self, *statements: str) -> None:
+        import asyncpg
+
+        async def run() -> None:
+            connection = await asyncpg.connect(self.admin, ssl=False)  # local, throw-away
+            try:
+                for statement in statements:
+                    await connection.execute(statement)
+            finally:
+                await connection.close()
+
+        asyncio.run(run())
+
+    def _pg_url(self, name: str) -> str:
+        assert self.admin is not None
+        return self.admin.rsplit("/", 1)[0] + f"/{name}"
+
+    def empty(self, tag: str) -> str:
+        if self.backend == "sqlite":
+            return f"sqlite:///{self.workdir / f'{tag}.db'}"
+        name = f"stockbot_poll_{tag}"
+        self._admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)', f'CREATE DATABASE "{name}"')
+        return self._pg_url(name)
+
+    def copy(self, tag: str) -> str:
+        if self.backend == "sqlite":
+            path = self.workdir / f"{tag}.db"
+            shutil.copyfile(self.workdir / "template.db", path)
+            return f"sqlite:///{path}"
+        name = f"stockbot_poll_{tag}"
+        self._admin(
+            f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)',
+            f'CREATE DATABASE "{name}" TEMPLATE "stockbot_poll_template"',
+        )
+        return self._pg_url(name)
+
+    def bare_target(self, url: str) -> str:
+        """What the bare script takes: a file for SQLite, a plain URL for PostgreSQL."""
+        return url.removeprefix("sqlite:///")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rows", type=int, default=100_000, help="SKUs in the feed")
     parser.add_argument("--repeat", type=int, default=3, help="runs per phase (median is shown)")
+    parser.add_argument("--backend", choices=("sqlite", "postgres", "both"), default="both")
     parser.add_argument(
         "--tracemalloc",
         action="store_true",
@@ -505,7 +638,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep", action="store_true", help="keep the temp dir (and print it)")
     # Internal: what the parent passes to a child.
     parser.add_argument("--phase", choices=sorted(PHASES), help=argparse.SUPPRESS)
-    for name in ("--config", "--catalog", "--db", "--url"):
+    for name in ("--config", "--catalog", "--url"):
         parser.add_argument(name, help=argparse.SUPPRESS)
     parser.add_argument("--trace", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -514,9 +647,24 @@ def main(argv: list[str] | None = None) -> int:
     if args.rows < 1 or args.repeat < 1:
         parser.error("--rows and --repeat must be at least 1")
 
+    from bench.common import throwaway_postgres
+
     workdir = Path(tempfile.mkdtemp(prefix="stockbot-bench-"))
+    started = time.perf_counter()
     try:
-        return orchestrate(args, workdir)
+        files = generate(workdir, args.rows)
+        ok = True
+        if args.backend in ("sqlite", "both"):
+            ok &= orchestrate(args, workdir, files, Databases("sqlite", workdir, None))
+        if args.backend in ("postgres", "both"):
+            with throwaway_postgres() as admin:
+                if admin is None:
+                    print("\nPostgreSQL server binaries not found: skipped")
+                else:
+                    databases = Databases("postgres", workdir, admin)
+                    ok &= orchestrate(args, workdir, files, databases)
+        print(f"(whole benchmark: {time.perf_counter() - started:.0f} s)")
+        return 0 if ok else 1
     finally:
         if args.keep:
             print(f"files kept in {workdir}")
@@ -524,57 +672,55 @@ def main(argv: list[str] | None = None) -> int:
             shutil.rmtree(workdir, ignore_errors=True)
 
 
-def orchestrate(args: argparse.Namespace, workdir: Path) -> int:
-    started = time.perf_counter()
-    files = generate(workdir, args.rows)
-    body = files.feed.read_bytes()
-    server, url = serve_feed(body)
+def orchestrate(args: argparse.Namespace, workdir: Path, files: Files, dbs: Databases) -> bool:
+    server = FeedServer(files.feed.read_bytes())
+    title = "SQLite" if dbs.backend == "sqlite" else "PostgreSQL"
     print(
-        f"{args.rows:,} SKUs ({files.low:,} low, {files.zero:,} at zero), "
-        f"feed {len(body) / 2**20:.1f} MB at {url}; {args.repeat} run(s) per phase, "
-        f"each in its own process\n"
+        f"\n== {title} ==\n{args.rows:,} SKUs ({files.low:,} low, {files.zero:,} at zero), "
+        f"feed {len(server.body) / 2**20:.1f} MB at {server.url}, 1 row in {CHANGED_EVERY} "
+        f"changed after the first poll; {args.repeat} run(s) per phase, each in its own process\n"
     )
     config = workdir / "stockbot.toml"
-    config.write_text(CONFIG_TEMPLATE.format(name=SUPPLIER, url=url), encoding="utf-8")
-    template = workdir / "template.db"
-    common = ("--config", str(config), "--catalog", str(files.catalog), "--url", url)
-
-    def fresh_db(tag: str) -> Path:
-        path = workdir / f"{tag}.db"
-        shutil.copyfile(template, path)
-        return path
+    config.write_text(CONFIG_TEMPLATE.format(name=SUPPLIER, url=server.url), encoding="utf-8")
+    common = ("--config", str(config), "--catalog", str(files.catalog), "--url", server.url)
+    cli = [sys.executable, "-m", "bot", "--config", str(config), "poll", "--once"]
+    bare = [sys.executable, "-c", BARE_SCRIPT, server.url]
 
     try:
-        setup = Row("catalog import (setup)", [spawn("setup", child_env(template), *common)])
-        polls = Row("poll cycle", [])
+        setup = Row("catalog import (setup)", [spawn("setup", child_env(dbs.template), *common)])
+        first = Row("first poll (setup)", [{**setup.runs[0]}])
+        first.runs[0]["seconds"] = setup.runs[0]["first_poll_seconds"]
+        server.body = files.changed.read_bytes()  # the timed polls find 1% changed
+        polls = Row("poll cycle (1% changed)", [])
         floors = Row("floor: fetch+parse+insert", [])
+        processes = Row("stockbot poll --once", [])
+        bares = Row("floor: bare script", [])
         traced: dict[str, float] = {}
-        # Alternate the two phases so a slow spell of the machine hits both alike.
+        # Alternate the phases so a slow spell of the machine hits them all alike.
         for run in range(args.repeat):
-            db = fresh_db(f"poll{run}")
-            polls.runs.append(spawn("poll", child_env(db), *common))
-            floor_db = workdir / f"floor{run}.db"
-            floors.runs.append(spawn("floor", child_env(floor_db), *common, "--db", str(floor_db)))
+            polls.runs.append(spawn("poll", child_env(dbs.copy(f"poll{run}")), *common))
+            floors.runs.append(spawn("floor", child_env(dbs.empty(f"floor{run}")), *common))
+            processes.runs.append(timed_process(cli, child_env(dbs.copy(f"cli{run}"))))
+            target = dbs.bare_target(dbs.empty(f"bare{run}"))
+            bares.runs.append(timed_process([*bare, target], child_env(target)))
+            bares.runs[-1]["rows"] = int(bares.runs[-1]["output"].split()[-1])
+        processes.runs[0]["rows"] = polls.rows
         if args.tracemalloc:
-            db = fresh_db("traced")
-            for phase, extra in (("poll", ()), ("floor", ("--db", str(workdir / "ftrace.db")))):
-                out = spawn(phase, child_env(db), *common, *extra, "--trace")
-                traced[phase] = out["traced_peak_mb"]
+            for phase, url in (("poll", dbs.copy("traced")), ("floor", dbs.empty("ftraced"))):
+                traced[phase] = spawn(phase, child_env(url), *common, "--trace")["traced_peak_mb"]
         profiles = []
         if args.profile:
             for phase in ("stages", "cprofile"):
-                db = fresh_db(phase)
                 top = ("--top", str(args.top))
-                profiles.append(spawn(phase, child_env(db), *common, *top)["report"])
+                profiles.append(spawn(phase, child_env(dbs.copy(phase)), *common, *top)["report"])
     finally:
-        server.shutdown()
-        server.server_close()
+        server.close()
 
     for text in profiles:
         print(text, end="\n\n")
     if profiles:
         print("(profiled runs are slower than the timed ones; compare shares, not seconds)\n")
-    report(setup, polls, floors, traced)
+    report([setup, first, floors, polls, bares, processes], traced)
     summary = polls.runs[-1]["summary"]
     print(
         f"\npoll summary: {summary['rows_read']:,} rows read, {summary['changed']:,} changed, "
@@ -582,24 +728,28 @@ def orchestrate(args: argparse.Namespace, workdir: Path) -> int:
         f"{summary['alerts_opened']:,} alerts opened"
         + (f", ERROR: {summary['error']}" if not summary["ok"] else "")
     )
-    ratio = polls.seconds / floors.seconds
-    rss = polls.peak_rss
-    ratio_ok, rss_ok = ratio <= TARGET_RATIO, rss < TARGET_RSS_MB
+    ratio, process_ratio = polls.seconds / floors.seconds, processes.seconds / bares.seconds
+    rss = max(polls.peak_rss, processes.peak_rss)
+    ratio_ok, process_ok = ratio <= TARGET_RATIO, process_ratio <= TARGET_PROCESS_RATIO
+    rss_ok = rss < TARGET_RSS_MB
     correct = summary["ok"] and summary["rows_read"] == args.rows
     print(
         f"\npoll cycle / floor = {ratio:.2f}x (target <= {TARGET_RATIO:.0f}x)"
         f"  {'OK' if ratio_ok else 'MISSED'}"
     )
     print(
+        f"poll --once / bare script = {process_ratio:.2f}x (target <= "
+        f"{TARGET_PROCESS_RATIO:.0f}x)  {'OK' if process_ok else 'MISSED'}"
+    )
+    print(
         f"peak RSS = {rss:.0f} MB (target < {TARGET_RSS_MB:.0f} MB)  {'OK' if rss_ok else 'MISSED'}"
     )
     if not correct:
         print("the poll did not read the whole feed: the figures above are not valid")
-    print(f"(whole benchmark: {time.perf_counter() - started:.0f} s)")
-    return 0 if ratio_ok and rss_ok and correct else 1
+    return ratio_ok and process_ok and rss_ok and correct
 
 
-def report(setup: Row, polls: Row, floors: Row, traced: dict[str, float]) -> None:
+def report(rows: list[Row], traced: dict[str, float]) -> None:
     header = (
         f"{'phase':<28}{'median s':>10}{'best s':>9}{'rows/s':>11}"
         f"{'RSS at start MB':>17}{'peak RSS MB':>13}"
@@ -608,11 +758,14 @@ def report(setup: Row, polls: Row, floors: Row, traced: dict[str, float]) -> Non
         header += f"{'tracemalloc MB':>16}"
     print(header)
     print("-" * len(header))
-    for row, key in ((setup, None), (floors, "floor"), (polls, "poll")):
+    keys = {"poll cycle (1% changed)": "poll", "floor: fetch+parse+insert": "floor"}
+    for row in rows:
+        rate = f"{row.rows / row.seconds:>11,.0f}" if row.rows else f"{'':>11}"
         line = (
             f"{row.phase:<28}{row.seconds:>10.2f}{row.best:>9.2f}"
-            f"{row.rows / row.seconds:>11,.0f}{row.start_rss:>17.0f}{row.peak_rss:>13.0f}"
+            f"{rate}{row.start_rss:>17.0f}{row.peak_rss:>13.0f}"
         )
+        key = keys.get(row.phase)
         if traced:
             line += f"{traced[key]:>16.0f}" if key in traced else f"{'':>16}"
         print(line)

@@ -34,6 +34,8 @@ def create_app(runtime: Runtime) -> AsyncApp:
         notifier=runtime.notifier,
         choices=runtime.choices,
         lookup=runtime.lookup,
+        board=runtime.board,
+        home=runtime.home,
         access=runtime.access,
         alert_channel=settings.slack.alert_channel,
         currency=settings.catalog.currency,

@@ -10,10 +10,12 @@ import os
 import re
 import tomllib
 from collections.abc import Mapping, Sequence
+from datetime import time as dt_time
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
     BaseModel,
@@ -38,6 +40,9 @@ from transport import duration_text
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"
 
 FEED_POLL_TIMEOUT = timedelta(minutes=5)  # the longest default poll_timeout of a feed
+# ...and of an API supplier, asked SKU by SKU at its pace: 1,800 SKUs at 1 request a
+# second. A bigger catalog sets poll_timeout (and poll_interval) itself.
+API_POLL_TIMEOUT = timedelta(minutes=30)
 
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -119,6 +124,63 @@ class ForecastSection(_Section):
     # Days of sales history the rate is estimated from; 28 at least, so the last
     # 28 days' forecast error is always inside it.
     history_days: int = Field(90, ge=28, le=730)
+    # Forecasts are recomputed after polls that change stock, and at least this often
+    # (once across replicas): new orders and time passing move them too.
+    recompute_every: Duration = timedelta(minutes=15)
+
+    @field_validator("recompute_every")
+    @classmethod
+    def _at_least_a_minute(cls, every: timedelta) -> timedelta:
+        if every < timedelta(minutes=1):
+            raise ValueError("must be at least 1 minute (a recompute reads every product)")
+        return every
+
+
+class ReviewSection(_Section):
+    """The daily review in the alert channel: at `time` (HH:MM) in `timezone` (an IANA
+    name such as "Europe/Berlin"). Without a time, there is no daily review."""
+
+    time: dt_time | None = None
+    timezone: str = "UTC"
+
+    @field_validator("time", mode="before")
+    @classmethod
+    def _clock_time(cls, value: Any) -> dt_time | None:
+        if value is None or isinstance(value, dt_time):
+            return value
+        if isinstance(value, str) and re.fullmatch(r"\d{1,2}:\d{2}", value.strip()):
+            hours, minutes = (int(part) for part in value.strip().split(":"))
+            if hours < 24 and minutes < 60:
+                return dt_time(hours, minutes)
+        raise ValueError(f'expected a time of day such as "09:00", got {value!r}')
+
+    @field_validator("timezone")
+    @classmethod
+    def _iana(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f'expected an IANA time zone such as "Europe/Berlin", got {value!r}'
+            ) from None
+        return value
+
+    @property
+    def enabled(self) -> bool:
+        return self.time is not None
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+
+class ChartsSection(_Section):
+    """The stock chart posted in an alert's thread when it opens."""
+
+    enabled: bool = True
+    # Without Slack, charts are saved here (relative to the config file) and their
+    # path printed with the alert.
+    folder: Path = Path("charts")
 
 
 class AccessSection(_Section):
@@ -173,6 +235,14 @@ class WebSection(_Section):
         return url
 
 
+class NotifySection(_Section):
+    """Follow-up emails to customers already told about a delay."""
+
+    # Tell customers their order is on its way as soon as stock covers it, without a
+    # click (still once per customer; the alert's thread says so).
+    auto_back_in_stock: bool = False
+
+
 def _known_kind(kind: str, registry: Mapping[str, Any]) -> str:
     if kind not in registry:
         raise ValueError(f"unknown kind {kind!r}; expected one of: {', '.join(sorted(registry))}")
@@ -206,12 +276,12 @@ class SupplierSection(BaseModel):
         return timeout
 
     def effective_poll_timeout(self) -> timedelta:
-        """`poll_timeout`, else half the interval, and at most 5 minutes for a feed
-        (API suppliers are asked SKU by SKU at a set pace, so theirs take longer)."""
+        """`poll_timeout`, else half the interval: at most 5 minutes for a feed, 30 for
+        an API supplier (asked SKU by SKU at a set pace, so its polls take longer)."""
         if self.poll_timeout is not None:
             return self.poll_timeout
-        half = self.poll_interval / 2
-        return half if REGISTRY[self.kind].needs_skus else min(half, FEED_POLL_TIMEOUT)
+        cap = API_POLL_TIMEOUT if REGISTRY[self.kind].needs_skus else FEED_POLL_TIMEOUT
+        return min(self.poll_interval / 2, cap)
 
 
 class StoreSection(BaseModel):
@@ -249,14 +319,20 @@ class FileConfig(_Section):
     paths: PathsSection = PathsSection()
     catalog: CatalogSection = CatalogSection()
     forecast: ForecastSection = ForecastSection()
+    review: ReviewSection = ReviewSection()
+    charts: ChartsSection = ChartsSection()
     access: AccessSection | None = None
     auto_switch: AutoSwitchSection = AutoSwitchSection()
     email: EmailSection | None = None
     web: WebSection = WebSection()
+    notify: NotifySection = NotifySection()
     suppliers: list[SupplierSection] = Field(min_length=1)
     stores: list[StoreSection] = []
     replicas: ReplicasSection = ReplicasSection()
     database_url: str | None = None
+    # SQLite: how long a write waits while another process writes (the running bot's
+    # poll, another command) before it gives up with a plain message.
+    sqlite_lock_wait: Duration = timedelta(seconds=30)
 
     @field_validator("suppliers")
     @classmethod
@@ -330,14 +406,18 @@ class Settings(BaseModel):
     rules: RulesSection
     catalog: CatalogSection = CatalogSection()
     forecast: ForecastSection = ForecastSection()
+    review: ReviewSection = ReviewSection()
+    charts: ChartsSection = ChartsSection()
     access: AccessSection | None = None
     auto_switch: AutoSwitchSection = AutoSwitchSection()
     email: EmailSection | None = None
     web: WebSection = WebSection()
+    notify: NotifySection = NotifySection()
     suppliers: list[SupplierConfig]
     stores: list[StoreConfig] = []
     replicas: ReplicasSection = ReplicasSection()
     database_url: str
+    sqlite_lock_wait: timedelta = timedelta(seconds=30)
     slack_bot_token: SecretStr | None
     slack_signing_secret: SecretStr | None
     slack_app_token: SecretStr | None
@@ -406,6 +486,7 @@ def load_settings(path: str | os.PathLike[str]) -> Settings:
 
     problems: list[str] = []
     feeds_dir = _feeds_dir(file_config.paths, config_path.parent, problems)
+    charts = _charts_folder(file_config.charts, config_path.parent, problems)
     context = {"env": env, "base_dir": config_path.parent, "feeds_dir": feeds_dir}
     suppliers = [
         SupplierConfig(**common, options=options)
@@ -440,14 +521,18 @@ def load_settings(path: str | os.PathLike[str]) -> Settings:
         rules=file_config.rules,
         catalog=file_config.catalog,
         forecast=file_config.forecast,
+        review=file_config.review,
+        charts=charts,
         access=file_config.access,
         auto_switch=file_config.auto_switch,
         email=_resolve_templates_dir(file_config.email, config_path.parent),
         web=file_config.web,
+        notify=file_config.notify,
         suppliers=suppliers,
         stores=stores,
         replicas=file_config.replicas,
         database_url=normalise_database_url(database_url),
+        sqlite_lock_wait=file_config.sqlite_lock_wait,
         slack_bot_token=environment.slack_bot_token,
         slack_signing_secret=environment.slack_signing_secret,
         slack_app_token=environment.slack_app_token,
@@ -483,6 +568,13 @@ def _feeds_dir(paths: PathsSection, base_dir: Path, problems: list[str]) -> Path
     if not folder.is_dir():
         problems.append(f"paths.feeds_dir: {folder} is not a folder")
     return folder
+
+
+def _charts_folder(charts: ChartsSection, base_dir: Path, problems: list[str]) -> ChartsSection:
+    folder = base_dir / charts.folder.expanduser()
+    if folder.exists() and not folder.is_dir():
+        problems.append(f"charts.folder: {folder} is not a folder")
+    return charts.model_copy(update={"folder": folder})
 
 
 def _with_trailing_slash(url: str) -> str:

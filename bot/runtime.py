@@ -6,10 +6,14 @@ gets the delivery worker's `kick` as its plain `on_change` callback).
 
 from __future__ import annotations
 
+import functools
 import gc
 import logging
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING
 
 import httpx
 from slack_sdk.web.async_client import AsyncWebClient
@@ -19,21 +23,30 @@ from bot import db
 from bot.config import Settings
 from bot.core import orders, store_orders, store_sync
 from bot.core.fixes.choices import CustomerChoices
-from bot.core.fixes.customer_notices import CustomerNotifier
 from bot.core.fixes.staff_actions import FixActions, StaffActions
-from bot.core.polling import Poller, ensure_suppliers
+from bot.core.forecast.watch import WatchReport, watch
+from bot.core.polling import Poller, PollSummary, ensure_suppliers
 from bot.db.leases import Leases
 from bot.db.replicas import Heartbeat, Membership, new_replica_id
 from bot.db.sqlite_guard import BotLock, lock_sqlite_bot
+from bot.db.types import utcnow
 from bot.slack.access import OPEN_ACCESS_WARNING, AccessPolicy
+from bot.slack.charts import ChartPoster, ChartTarget, FileCharts, KickingSink, SlackCharts
 from bot.slack.client import slack_client
 from bot.slack.outbox import AlertSink, ConsoleSink, Deliverer, SlackSink
+from bot.slack.review import DailyReviews, HomeTabs
 from bot.views.lookup import StockLookup
+from bot.views.review import ReviewBoard
 from stores import StoreAdapter, store_class
+
+if TYPE_CHECKING:
+    from bot.core.fixes.customer_notices import CustomerNotifier
 
 log = logging.getLogger(__name__)
 
 USER_AGENT = "Stockbot/0.1 (+https://github.com/stockbot)"
+# The lease of the forecast recompute: one at a time across replicas.
+FORECAST_LEASE = "schedule:forecast"
 
 
 def _slack(settings: Settings, *, retries: bool = True) -> AsyncWebClient | None:
@@ -44,6 +57,22 @@ def _slack(settings: Settings, *, retries: bool = True) -> AsyncWebClient | None
     return slack_client(
         token.get_secret_value(), settings.slack_api_url, timeout=timeout, retries=retries
     )
+
+
+def _charts(
+    settings: Settings,
+    sessions: async_sessionmaker[AsyncSession],
+    writes: async_sessionmaker[AsyncSession],
+    membership: Membership,
+) -> ChartPoster | None:
+    if not settings.charts.enabled:
+        return None
+    # No automatic retries: an upload retried blindly could show twice.
+    client = _slack(settings, retries=False)
+    target: ChartTarget = (
+        SlackCharts(client) if client is not None else FileCharts(settings.charts.folder)
+    )
+    return ChartPoster(sessions, writes, target, membership, settings.forecast)
 
 
 @dataclass
@@ -58,6 +87,8 @@ class Runtime:
     http: httpx.AsyncClient
     slack: AsyncWebClient | None
     deliverer: Deliverer
+    # Stock charts in the threads of alerts as they open (None: [charts] enabled = false).
+    charts: ChartPoster | None
     poller: Poller
     access: AccessPolicy
     # This process among the replicas sharing the database, and the work it leases.
@@ -67,21 +98,52 @@ class Runtime:
     stores: dict[str, StoreAdapter] = field(default_factory=dict)
     # Held by `stockbot run` on SQLite, which serves one bot process.
     bot_lock: BotLock | None = None
+    # What time it is for polls and forecasts (tests move it).
+    clock: Callable[[], datetime] = utcnow
     # What people do from Slack: built once, used by the handlers and the scheduler.
     staff: StaffActions = field(init=False)
     fixes: FixActions = field(init=False)
-    notifier: CustomerNotifier = field(init=False)
+    # Customers' choices from their links (the page, the thread, the cancel button).
     choices: CustomerChoices = field(init=False)
     lookup: StockLookup = field(init=False)
+    # The daily picture: the review, the supplier scorecards, the App Home.
+    board: ReviewBoard = field(init=False)
+    reviews: DailyReviews = field(init=False)
+    home: HomeTabs = field(init=False)
 
     def __post_init__(self) -> None:
         # The core's services learn of Slack only as this callback.
         kick = self.deliverer.kick
         self.staff = StaffActions(self.sessions, self.writes, kick)
         self.fixes = FixActions(self.sessions, self.writes, kick, self.settings.slack.alert_channel)
-        self.notifier = CustomerNotifier(self.sessions, self.writes, kick, self.settings)
-        self.lookup = StockLookup(self.sessions)
         self.choices = CustomerChoices(self.sessions, self.writes, kick, self.settings, self.stores)
+        self.lookup = StockLookup(self.sessions, self.settings.forecast, clock=self.clock)
+        settings = self.settings
+        self.board = ReviewBoard(self.sessions, settings.database_url, settings.forecast)
+        currency = settings.catalog.currency
+        self.reviews = DailyReviews(
+            self.board,
+            self.writes,
+            self.slack,
+            settings.review,
+            settings.slack.alert_channel,
+            currency,
+        )
+        self.home = HomeTabs(self.board, self.writes, self.slack, currency)
+        # After each poll: Slack deliveries, and the Home tabs of recent viewers.
+        self.poller.on_change = self._after_poll
+
+    def _after_poll(self) -> None:
+        self.deliverer.kick()
+        self.home.kick()
+
+    @functools.cached_property
+    def notifier(self) -> CustomerNotifier:
+        """Customer emails, made on first use: the email machinery (templates, SMTP,
+        address checks) is loaded only by the processes that send them."""
+        from bot.core.fixes.customer_notices import CustomerNotifier
+
+        return CustomerNotifier(self.sessions, self.writes, self.deliverer.kick, self.settings)
 
     @classmethod
     async def start(
@@ -91,11 +153,15 @@ class Runtime:
         sink: AlertSink | None = None,
         per_channel_interval: float = 1.0,
         serving: bool = False,
+        clock: Callable[[], datetime] = utcnow,
     ) -> Runtime:
         """Open the database (migrating it) and build the clients and workers.
         `serving`: this is `stockbot run`, which SQLite allows once per database."""
         bot_lock = lock_sqlite_bot(settings.database_url) if serving else None
-        engine = db.create_engine(settings.database_url)
+        engine = db.create_engine(
+            settings.database_url,
+            sqlite_lock_wait=settings.sqlite_lock_wait.total_seconds(),
+        )
         await db.upgrade(engine)
         sessions = db.session_factory(engine)
         writes = db.writer_session_factory(engine)
@@ -123,11 +189,19 @@ class Runtime:
                 if outbox_client is not None
                 else ConsoleSink(currency=currency)
             )
+        charts = _charts(settings, sessions, writes, membership)
+        if charts is not None:
+            sink = KickingSink(sink, charts.kick)
         deliverer = Deliverer(
             sessions, writes, sink, membership, per_channel_interval=per_channel_interval
         )
         poller = Poller(
-            settings, sessions, http, on_change=deliverer.kick, exclusive=leases.exclusive
+            settings,
+            sessions,
+            http,
+            on_change=deliverer.kick,
+            exclusive=leases.exclusive,
+            clock=clock,
         )
         # Everything built so far lives as long as the process: keep the cyclic
         # garbage collector from rescanning it while a poll allocates 100,000 records.
@@ -144,13 +218,49 @@ class Runtime:
             http,
             slack,
             deliverer,
+            charts,
             poller,
             access,
             heartbeat,
             leases,
             stores,
             bot_lock,
+            clock,
         )
+
+    async def poll_cycle(self, name: str, *, accept_drop: bool = False) -> PollSummary:
+        """One poll of a supplier (scheduled, or `poll --once`): the poll, then, when
+        stock changed, the forecasts (their at-risk alerts and restock slips) follow."""
+        summary = await self.poller.poll(name, accept_drop=accept_drop)
+        if summary.ok and summary.changed:
+            async with self.leases.exclusive(FORECAST_LEASE):
+                await self.watch_forecasts()
+        return summary
+
+    async def watch_forecasts(self) -> WatchReport:
+        """Recompute every forecast off the event loop and bring the at-risk alerts in
+        line. The caller holds FORECAST_LEASE (or runs it through `run_if_due`)."""
+        report = await watch(
+            self.sessions,
+            self.writes,
+            self.settings.database_url,
+            self.clock(),
+            self.settings.forecast,
+            channel=self.settings.slack.alert_channel,
+            group_over=self.settings.rules.group_alerts_over,
+            on_change=self.deliverer.kick,
+        )
+        log.info(
+            "forecasts: %d products, %d at risk, %d spike(s), %d restock slip(s); "
+            "%d alert(s) opened, %d resolved",
+            report.products,
+            report.at_risk,
+            report.spikes,
+            report.slips,
+            report.opened,
+            report.resolved,
+        )
+        return report
 
     async def poll_store_orders(self, name: str) -> store_orders.OrderPollReport:
         """Read one store's open orders into the database; StoreError when it cannot."""

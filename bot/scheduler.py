@@ -21,7 +21,12 @@ from stores import StoreError
 log = logging.getLogger(__name__)
 
 SNOOZE_CHECK = timedelta(seconds=60)
+# How often the schedule looks whether the daily review is due (the database makes it
+# once a day whichever process looks first).
+REVIEW_CHECK = timedelta(seconds=60)
 STORE_PUSH_EVERY = timedelta(seconds=60)
+# [notify] auto_back_in_stock: how often covered orders are looked for.
+BACK_IN_STOCK_CHECK = timedelta(seconds=60)
 
 
 def describe(summary: PollSummary) -> str:
@@ -60,7 +65,7 @@ def build_scheduler(runtime: Runtime) -> AsyncIOScheduler:
         seconds = supplier.poll_interval.total_seconds()
 
         async def poll(name: str = supplier.name) -> None:
-            log.info(describe(await runtime.poller.poll(name)))
+            log.info(describe(await runtime.poll_cycle(name)))
 
         scheduler.add_job(
             once_across_replicas(runtime, f"poll:{supplier.name}", supplier.poll_interval, poll),
@@ -127,6 +132,32 @@ def build_scheduler(runtime: Runtime) -> AsyncIOScheduler:
             next_run_time=now,
         )
 
+    every = runtime.settings.forecast.recompute_every
+    scheduler.add_job(
+        # Lease "schedule:forecast", as the recompute after a poll: one at a time, anywhere.
+        once_across_replicas(runtime, "forecast", every, runtime.watch_forecasts),
+        IntervalTrigger(seconds=every.total_seconds()),
+        id="forecasts",
+        name="recompute forecasts",
+        max_instances=1,
+        coalesce=True,
+        next_run_time=now + timedelta(minutes=1),
+    )
+    if runtime.settings.notify.auto_back_in_stock:
+        scheduler.add_job(
+            once_across_replicas(
+                runtime,
+                "back_in_stock",
+                BACK_IN_STOCK_CHECK,
+                runtime.notifier.send_due_back_in_stock,
+            ),
+            IntervalTrigger(seconds=BACK_IN_STOCK_CHECK.total_seconds()),
+            id="back_in_stock",
+            name="tell customers their order is on its way",
+            max_instances=1,
+            coalesce=True,
+        )
+
     scheduler.add_job(
         once_across_replicas(runtime, "wake_snoozed", SNOOZE_CHECK, runtime.staff.wake_snoozed),
         IntervalTrigger(seconds=SNOOZE_CHECK.total_seconds()),
@@ -134,4 +165,14 @@ def build_scheduler(runtime: Runtime) -> AsyncIOScheduler:
         max_instances=1,
         coalesce=True,
     )
+    if runtime.settings.review.enabled:
+        scheduler.add_job(
+            runtime.reviews.tick,
+            IntervalTrigger(seconds=REVIEW_CHECK.total_seconds()),
+            id="daily_review",
+            name="daily review",
+            max_instances=1,
+            coalesce=True,
+            next_run_time=now,
+        )
     return scheduler

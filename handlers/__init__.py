@@ -12,7 +12,7 @@ from slack_bolt.async_app import AsyncApp
 from bot.slack.answers import ErrorAnswers
 from bot.slack.middleware import ProvideServices
 from bot.slack.services import Services
-from handlers import actions, commands, options, views
+from handlers import actions, commands, events, options, views
 
 
 def register(app: AsyncApp, services: Services) -> None:
@@ -22,3 +22,4 @@ def register(app: AsyncApp, services: Services) -> None:
     actions.register(app)
     views.register(app)
     options.register(app)
+    events.register(app)

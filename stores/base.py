@@ -332,6 +332,12 @@ class StoreAdapter(ServiceAdapter, ABC):
             name = str(raw.get(label) or "").strip() if isinstance(raw, dict) else ""
             return StoreOrder(external_id=ident, status="unknown", name=name)
 
+    async def write_order_note(self, order_id: str, line: str, tags: Sequence[str]) -> None:
+        """Write what a customer was told or chose onto the store's order `order_id`:
+        `line` appended to its staff-only notes (once: a retry finds it there), `tags`
+        added where the store has tags. Raises StoreError when the store refuses."""
+        raise StoreRejected(f"{self.service} orders cannot take notes")
+
     async def fill_skus(self, orders: Sequence[StoreOrder]) -> list[StoreOrder]:
         """The orders with a SKU on every line: a line the store sent without one gets
         its variant's (a line whose variant is gone is dropped). StoreError when the

@@ -106,6 +106,31 @@ mutation SetPolicy($productId: ID!, $variants: [ProductVariantsBulkInput!]!) {
 }
 """
 
+# Order notes: tags added, the note read and written back with one more line.
+_ORDER_GID = "gid://shopify/Order/"
+
+ADD_TAGS = """
+mutation AddOrderTags($id: ID!, $tags: [String!]!) {
+  tagsAdd(id: $id, tags: $tags) {
+    userErrors { field message }
+  }
+}
+"""
+
+ORDER_NOTE = """
+query OrderNote($id: ID!) {
+  order(id: $id) { id note }
+}
+"""
+
+UPDATE_NOTE = """
+mutation UpdateOrderNote($input: OrderInput!) {
+  orderUpdate(input: $input) {
+    userErrors { field message }
+  }
+}
+"""
+
 # The customer asked to cancel: refund them, let Shopify email its confirmation, and
 # leave stock alone (Stockbot pushes the supplier's stock itself).
 CANCEL_ORDER = """
@@ -118,7 +143,6 @@ mutation CancelOrder($orderId: ID!, $reason: OrderCancelReason!, $refund: Boolea
   }
 }
 """
-_ORDER_GID = "gid://shopify/Order/"
 
 
 class ShopifyOptions(StoreOptions):
@@ -238,10 +262,33 @@ class ShopifyStore(StoreAdapter):
             "staffNote": "Cancelled from Stockbot: the customer chose to cancel.",
         }
         data = await self._graphql(CANCEL_ORDER, variables, self.request_headers())
-        errors = (data.get("orderCancel") or {}).get("orderCancelUserErrors") or []
-        if errors:
-            text = "; ".join(str(error.get("message", "")) for error in errors)
-            raise StoreRejected(f"Shopify refused to cancel: {self.redact(text)}")
+        self._refused(data, "orderCancel", "orderCancelUserErrors")
+
+    # --- order notes -----------------------------------------------------------------
+
+    async def write_order_note(self, order_id: str, line: str, tags: Sequence[str]) -> None:
+        """Tags with `tagsAdd`, and `line` appended to the order's note (`orderUpdate`
+        replaces the note, so it is read first; a line already there is not added again)."""
+        headers = self.request_headers()
+        gid = _ORDER_GID + order_id
+        if tags:
+            data = await self._graphql(ADD_TAGS, {"id": gid, "tags": list(tags)}, headers)
+            self._refused(data, "tagsAdd")
+        data = await self._graphql(ORDER_NOTE, {"id": gid}, headers)
+        found = data.get("order")
+        if not isinstance(found, dict):
+            raise StoreRejected(f"Shopify has no order {order_id}")
+        note = str(found.get("note") or "")
+        if line in note.splitlines():
+            return
+        text = f"{note.rstrip()}\n{line}" if note.strip() else line
+        data = await self._graphql(UPDATE_NOTE, {"input": {"id": gid, "note": text}}, headers)
+        self._refused(data, "orderUpdate")
+
+    def _refused(self, data: dict[str, Any], field: str, errors: str = "userErrors") -> None:
+        error = self._user_errors(data, field, errors)
+        if error is not None:
+            raise StoreRejected(error)
 
     # --- inventory -------------------------------------------------------------------
 
@@ -282,8 +329,8 @@ class ShopifyStore(StoreAdapter):
         data = await self._graphql(SET_POLICY, variables, headers)
         return self._user_errors(data, "productVariantsBulkUpdate")
 
-    def _user_errors(self, data: dict[str, Any], field: str) -> str | None:
-        errors = (data.get(field) or {}).get("userErrors") or []
+    def _user_errors(self, data: dict[str, Any], field: str, key: str = "userErrors") -> str | None:
+        errors = (data.get(field) or {}).get(key) or []
         if not errors:
             return None
         text = "; ".join(str(error.get("message", "")) for error in errors)

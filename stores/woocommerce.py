@@ -16,7 +16,7 @@ from __future__ import annotations
 import base64
 import logging
 import re
-from collections.abc import AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 from urllib.parse import quote
@@ -134,6 +134,20 @@ class WooCommerceStore(StoreAdapter):
             json_body={"status": "cancelled"},
             headers=self.request_headers(),
         )
+
+    # --- order notes -----------------------------------------------------------------
+
+    async def write_order_note(self, order_id: str, line: str, tags: Sequence[str]) -> None:
+        """A private order note (`customer_note` false: the customer is not emailed by
+        WooCommerce). WooCommerce orders have no tags. A note already there is not added
+        again (a retry after a lost answer)."""
+        headers = self.request_headers()
+        url = f"{self.api_root}/orders/{quote(order_id, safe='')}/notes"
+        _, notes = await self.api.call("GET", url, self._check, headers=headers)
+        if any(isinstance(n, dict) and n.get("note") == line for n in notes or []):
+            return
+        body = {"note": line, "customer_note": False}
+        await self.api.call("POST", url, self._check, json_body=body, headers=headers)
 
     # --- inventory -------------------------------------------------------------------
 

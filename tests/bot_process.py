@@ -45,7 +45,7 @@ class BotProcess:
         self._log_file.flush()
         return self.log.read_text()
 
-    def wait_ready(self, timeout: float = 30) -> None:
+    def wait_ready(self, timeout: float = 90) -> None:
         deadline = time.monotonic() + timeout
         while True:
             try:

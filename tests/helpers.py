@@ -24,6 +24,7 @@ from bot.config import Settings
 from bot.core.catalog import ImportReport, import_catalog
 from bot.core.polling import PollSummary
 from bot.runtime import Runtime
+from bot.slack.charts import ChartReport
 from bot.slack.outbox import DeliveryReport
 from tests.fakes.slack_api import FakeSlackAPI
 from tests.fakes.slack_requests import AsyncSlackRequestSender
@@ -150,6 +151,11 @@ class Stack:
 
     async def deliver(self) -> DeliveryReport:
         return await self.runtime.deliverer.deliver_due()
+
+    async def post_charts(self) -> ChartReport:
+        """Show the charts due, as the chart worker of `stockbot run` does."""
+        assert self.runtime.charts is not None, "[charts] enabled = false"
+        return await self.runtime.charts.post_due()
 
     def alert_messages(self) -> list[dict[str, Any]]:
         """Top-level messages in the alert channel, as Slack now shows them."""

@@ -7,29 +7,37 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import date, datetime
+from decimal import Decimal
 from typing import Any, NamedTuple
 
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
+from bot.core.problems.restock_slips import restock_slips
 from bot.core.problems.states import PRODUCT_PROBLEMS
 from bot.db.models import (
     Alert,
     AlertKind,
     AlertState,
     AuditEntry,
+    DailyReview,
     DemandForecast,
+    HomeView,
     Offer,
     Order,
     OrderChoice,
     OrderLine,
     Product,
+    SlackHold,
+    StockObservation,
     StoreInventory,
     Substitution,
     Supplier,
+    SupplierPoll,
     WebhookDelivery,
 )
+from bot.db.types import utcnow
 from tests.helpers import Stack
 
 
@@ -274,3 +282,75 @@ async def order_choices(stack: Stack) -> list[tuple[str, str]]:
             .order_by(OrderChoice.chosen_at, OrderChoice.id)
         )
         return [(number, choice) for number, choice in rows.tuples()]
+
+
+async def arrange_slack_holds_passed(stack: Stack) -> None:
+    """Every Retry-After Slack gave has passed."""
+    async with stack.runtime.writes() as session, session.begin():
+        await session.execute(update(SlackHold).values(not_before=utcnow()))
+
+
+async def restock_slip_count(stack: Stack, supplier: str, since: datetime) -> int:
+    """The supplier's slipped restock dates, as the scorecard reads them."""
+    async with _reading(stack) as session:
+        supplier_id = (await supplier_ids(stack))[supplier]
+        return await restock_slips(session, supplier_id, since)
+
+
+# --- the daily picture (review, scorecards, App Home) --------------------------------------
+
+
+async def poll_outcomes(stack: Stack, supplier: str) -> list[bool]:
+    """Whether each recorded poll of `supplier` succeeded, oldest first."""
+    async with _reading(stack) as session:
+        rows = await session.scalars(
+            select(SupplierPoll.ok)
+            .join(Supplier, Supplier.id == SupplierPoll.supplier_id)
+            .where(Supplier.name == supplier)
+            .order_by(SupplierPoll.at, SupplierPoll.id)
+        )
+        return list(rows)
+
+
+async def arrange_stock_history(
+    stack: Stack,
+    supplier_sku: str,
+    readings: list[tuple[datetime, int, Decimal]],
+    **offer_values: Any,
+) -> None:
+    """Record an offer's past readings (time, quantity, price) as polls would have, and
+    set its current fields (`offer_values`) to match."""
+    async with stack.runtime.writes() as session, session.begin():
+        offer = await session.scalar(select(Offer).where(Offer.supplier_sku == supplier_sku))
+        assert offer is not None, f"no offer {supplier_sku}"
+        previous = None
+        for at, quantity, price in readings:
+            session.add(
+                StockObservation(
+                    offer_id=offer.id,
+                    quantity=quantity,
+                    previous_quantity=previous,
+                    availability="in_stock" if quantity else "out_of_stock",
+                    price=price,
+                    observed_at=at,
+                )
+            )
+            previous = quantity
+        for name, value in offer_values.items():
+            setattr(offer, name, value)
+
+
+async def arrange_home_viewer(
+    stack: Stack, user_id: str, opened_at: datetime, published_at: datetime
+) -> None:
+    """Someone who opened the Home tab at `opened_at`, last shown it at `published_at`."""
+    async with stack.runtime.writes() as session, session.begin():
+        await session.merge(
+            HomeView(user_id=user_id, opened_at=opened_at, published_at=published_at)
+        )
+
+
+async def review_days(stack: Stack) -> list[date]:
+    """The dates a daily review was claimed (posted or printed) for."""
+    async with _reading(stack) as session:
+        return list(await session.scalars(select(DailyReview.day).order_by(DailyReview.day)))

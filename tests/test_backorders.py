@@ -250,9 +250,14 @@ async def test_backorders_command_lists_products_oldest_first(stack: Stack) -> N
         ],
     )
     sender = await stack.serve_http()
-    response = await sender.slash_command("/backorders", "", user_id="U0ANYONE")
-    assert response.status_code == 200
-    answer = response.json()
+    # Acked at once with nothing to show; the answer comes through the response URL.
+    rid = "backorders-ack"
+    response = await sender.slash_command(
+        "/backorders", "", user_id="U0ANYONE", response_url=stack.slack.response_url(rid)
+    )
+    assert (response.status_code, response.content) == (200, b"")
+    await stack.slack.wait_for_async(f"response_url/{rid}")
+    [answer] = stack.slack.responses(rid)
     assert answer["response_type"] == "ephemeral"
     assert answer["text"] == "📦 Backorders: 2 products"
     assert BlockKitValidator().validate_blocks(answer["blocks"]) == []
@@ -263,18 +268,18 @@ async def test_backorders_command_lists_products_oldest_first(stack: Stack) -> N
     assert mug.startswith("• `MUG-1` Blue mug: *1 order / 2 units* waiting")
     assert "HAT-3" not in json.dumps(answer)
 
-    one = (await sender.slash_command("/backorders", "cap-2")).json()
+    one = await stack.command("/backorders", "cap-2")
     text = json.dumps(one["blocks"], ensure_ascii=False)
     assert one["text"] == "📦 Backorders: CAP-2 Red cap"
     assert text.index("Order 2002 · Grace Hopper: 1 of 1 waiting") < text.index(
         "Order 2003 · Alan Turing: 4 of 4 waiting"
     )
 
-    none = (await sender.slash_command("/backorders", "HAT-3")).json()
+    none = await stack.command("/backorders", "HAT-3")
     assert none["text"].startswith("✅ No backorders for `HAT-3` Green hat")
 
-    unknown = (await sender.slash_command("/backorders", "CAP-3")).json()
-    assert unknown["text"].startswith("No such product: “CAP-3”. Did you mean:")
+    unknown = await stack.command("/backorders", "CAP-3")
+    assert unknown["text"].startswith("No such product or order: “CAP-3”. Did you mean:")
     assert "CAP-2" in unknown["text"]
 
 
@@ -290,8 +295,8 @@ async def test_long_backorder_lists_stay_within_block_kit_limits(stack: Stack) -
         f"{3000 + i},Customer {i},c{i}@example.com,P-{i:03},1,2024-05-01" for i in range(count)
     ]
     await import_orders_csv(stack, orders)
-    sender = await stack.serve_http()
-    answer = (await sender.slash_command("/backorders", "")).json()
+    await stack.serve_http()
+    answer = await stack.command("/backorders")
     assert answer["text"] == f"📦 Backorders: {count} products"
     assert BlockKitValidator().validate_blocks(answer["blocks"]) == []
     body = answer["blocks"][1]["text"]["text"]

@@ -30,12 +30,21 @@ from tests.fakes.shopify_server import order as shopify_order
 from tests.fakes.smtp_server import FakeSMTPServer
 from tests.helpers import CONFIG, Stack
 from tests.probes import order_choices, product_alerts
+from tests.test_customer_follow_ups import (
+    UPDATE,
+    button,
+    open_follow_up,
+    redrawn_with,
+    said_in_thread,
+    write_mug_feed,
+)
 from tests.test_notify_customers import (
     CATALOG,
     EMAIL,
     click_email_customers,
     stockout_with_waiting_customers,
     submit,
+    view_text,
     write_acme_feed,
 )
 from tests.webhook_helpers import store_credentials
@@ -239,6 +248,62 @@ async def test_a_choice_is_recorded_said_in_the_thread_counted_and_listed(
         ("1002", "substitute"),
         ("1003", "cancel"),
     ]
+
+
+async def test_date_updates_skip_customers_who_chose_the_substitute_or_to_cancel(
+    stack: Stack, smtp: FakeSMTPServer, http: httpx.AsyncClient
+) -> None:
+    message = await emailed(stack, smtp)
+    ada_1001, ada_1003 = links_in(smtp, "ada@example.com")
+    [grace] = links_in(smtp, "grace@example.com")
+    await http.post(local(stack, grace), data={"choice": "substitute"})
+    await http.post(local(stack, ada_1003), data={"choice": "cancel"})  # 1001 still waits
+    await said(stack, message, "Ada Lovelace, order 1003, wants to cancel")
+
+    write_mug_feed(stack, 0, "2031-08-01")  # the supplier moves the date
+    await stack.poll("Acme")
+    alert = await redrawn_with(stack, message["ts"], UPDATE, present=True)
+    assert button(alert, UPDATE)["text"]["text"] == "Update 1 customer (new date 1 Aug)"
+    view = await open_follow_up(stack, stack.sender, alert, UPDATE)
+    assert "ada@example.com" in view_text(view).lower()
+    assert "grace@example.com" not in view_text(view)
+    await submit(stack.sender, view)
+    await said_in_thread(stack, message, "Emailed 1 customer about `MUG-1` Blue ceramic mug (the")
+
+    assert len(smtp.messages_to("grace@example.com")) == 1  # only the first notice
+    first, update = smtp.messages_to("ada@example.com")
+    assert "1 August 2031" in update.text
+    # The date update carries each order's link, in the text and in the HTML.
+    assert f"Order 1001: {ada_1001}" in update.text
+    assert f"Order 1003: {ada_1003}" in update.text
+    assert update.html is not None
+    assert f'<a href="{ada_1001}">Order 1001</a>' in update.html
+    assert f'<a href="{ada_1003}">Order 1003</a>' in update.html
+    assert first.html is not None and f'<a href="{ada_1001}">' in first.html
+
+
+async def test_backorders_order_id_shows_the_customers_choice(
+    stack: Stack, smtp: FakeSMTPServer, http: httpx.AsyncClient
+) -> None:
+    message = await emailed(stack, smtp)
+    [grace] = links_in(smtp, "grace@example.com")
+    _, ada_1003 = links_in(smtp, "ada@example.com")
+    await http.post(local(stack, grace), data={"choice": "substitute"})
+    await http.post(local(stack, ada_1003), data={"choice": "cancel"})
+    await said(stack, message, "Ada Lovelace, order 1003, wants to cancel")
+
+    story = json.dumps((await stack.command("/backorders", "1002"))["blocks"], ensure_ascii=False)
+    assert "🧾 Order 1002" in story
+    assert "the customer chose the substitute Green ceramic mug · `MUG-1`" in story
+    assert "🔁 Covered: the customer chose the substitute instead of waiting." in story
+    assert "Still waiting for stock" not in story
+
+    story = json.dumps((await stack.command("/backorders", "1003"))["blocks"], ensure_ascii=False)
+    assert "the customer wants to cancel · `MUG-1`" in story
+    assert "⏳ Still waiting for stock." in story
+
+    untouched = json.dumps((await stack.command("/backorders", "1001"))["blocks"])
+    assert "the customer" not in untouched
 
 
 async def test_a_customer_may_change_their_mind_and_a_double_submit_says_nothing_twice(

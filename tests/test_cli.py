@@ -214,7 +214,7 @@ def test_run_http_serves_slack_and_health(workdir: Path, monkeypatch: pytest.Mon
         )
         try:
             base = f"http://127.0.0.1:{port}"
-            deadline = time.monotonic() + 30
+            deadline = time.monotonic() + 90  # a start-up on a loaded machine
             while True:
                 try:
                     if httpx.get(base + "/healthz").status_code == 200:

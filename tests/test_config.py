@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import time, timedelta
 from pathlib import Path
 
 import pytest
@@ -86,6 +86,10 @@ def test_environment_supplies_secrets_and_endpoints(
             "supplier name 'Acme' is used twice",
         ),
         ("[slack\n", "not valid TOML"),
+        (
+            'sqlite_lock_wait = "a while"\n' + GOOD,
+            "sqlite_lock_wait: expected a duration such as '30s'",
+        ),
     ],
 )
 def test_mistakes_name_the_key(tmp_path: Path, text: str, expected: str) -> None:
@@ -129,6 +133,16 @@ def test_cli_without_any_config_says_how_to_give_one(monkeypatch: pytest.MonkeyP
     assert "--config PATH or set STOCKBOT_CONFIG" in result.output
 
 
+def assert_refused(tmp_path: Path, table: str, cases: list[tuple[str, str]]) -> None:
+    """Each key line in `table` is refused with a problem starting with its message."""
+    for line, expected in cases:
+        with pytest.raises(ConfigError) as caught:
+            load_settings(write(tmp_path, GOOD + f"\n[{table}]\n{line}\n"))
+        assert any(problem.startswith(expected) for problem in caught.value.problems), (
+            caught.value.problems
+        )
+
+
 def test_forecast_table_has_defaults_and_checked_keys(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -137,17 +151,16 @@ def test_forecast_table_has_defaults_and_checked_keys(
     assert (settings.forecast.warn_days, settings.forecast.history_days) == (3, 90)
     settings = load_settings(write(tmp_path, GOOD + "\n[forecast]\nwarn_days = 7\n"))
     assert settings.forecast.warn_days == 7
-    for table, expected in [
-        ("warn_days = 0", "forecast.warn_days: Input should be greater than or equal to 1"),
-        ("history_days = 10", "forecast.history_days: Input should be greater than or equal"),
-        ("history_days = 'long'", "forecast.history_days: Input should be a valid integer"),
-        ("horizon = 3", "forecast.horizon: unknown key (check the spelling)"),
-    ]:
-        with pytest.raises(ConfigError) as caught:
-            load_settings(write(tmp_path, GOOD + f"\n[forecast]\n{table}\n"))
-        assert any(problem.startswith(expected) for problem in caught.value.problems), (
-            caught.value.problems
-        )
+    assert_refused(
+        tmp_path,
+        "forecast",
+        [
+            ("warn_days = 0", "forecast.warn_days: Input should be greater than or equal to 1"),
+            ("history_days = 10", "forecast.history_days: Input should be greater than or equal"),
+            ("history_days = 'long'", "forecast.history_days: Input should be a valid integer"),
+            ("horizon = 3", "forecast.horizon: unknown key (check the spelling)"),
+        ],
+    )
 
 
 WITH_WEB = GOOD + '\n[web]\npublic_url = "https://bot.example.com/"\n'
@@ -186,3 +199,53 @@ def test_public_url_and_link_secret_load(tmp_path: Path, monkeypatch: pytest.Mon
     assert settings.link_secret.get_secret_value() == LINK_SECRET
     monkeypatch.delenv("STOCKBOT_LINK_SECRET")
     assert load_settings(write(tmp_path, GOOD)).web.public_url is None
+
+
+def test_the_review_is_off_until_a_time_is_set(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    assert not load_settings(write(tmp_path, GOOD)).review.enabled
+    table = '\n[review]\ntime = "09:00"\ntimezone = "Europe/Berlin"\n'
+    review = load_settings(write(tmp_path, GOOD + table)).review
+    assert review.enabled
+    assert (review.time, str(review.zone)) == (time(9, 0), "Europe/Berlin")
+
+
+@pytest.mark.parametrize(
+    ("table", "expected"),
+    [
+        ('time = "9am"', "review.time: expected a time of day such as \"09:00\", got '9am'"),
+        ('time = "24:00"', "review.time: expected a time of day"),
+        ('time = "09:00"\ntimezone = "Berlin"', "review.timezone: expected an IANA time zone"),
+        ('time = "09:00"\ntimezone = "CEST+2"', "review.timezone: expected an IANA time zone"),
+        ('at = "09:00"', "review.at: unknown key (check the spelling)"),
+    ],
+)
+def test_review_mistakes_name_the_key(tmp_path: Path, table: str, expected: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_settings(write(tmp_path, GOOD + f"\n[review]\n{table}\n"))
+    assert any(problem.startswith(expected) for problem in caught.value.problems), (
+        caught.value.problems
+    )
+
+
+def test_charts_table_has_defaults_and_checked_keys(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    settings = load_settings(write(tmp_path, GOOD))
+    assert settings.charts.enabled is True
+    assert settings.charts.folder == tmp_path / "charts"  # beside the config file
+    settings = load_settings(write(tmp_path, GOOD + "\n[charts]\nenabled = false\n"))
+    assert settings.charts.enabled is False
+    (tmp_path / "a-file").write_text("not a folder")
+    assert_refused(
+        tmp_path,
+        "charts",
+        [
+            ('folder = "a-file"', f"charts.folder: {tmp_path / 'a-file'} is not a folder"),
+            ("enabled = 'sometimes'", "charts.enabled: Input should be a valid boolean"),
+            ("size = 3", "charts.size: unknown key (check the spelling)"),
+        ],
+    )

@@ -16,7 +16,7 @@ import pytest
 from aiohttp import web
 from slack_bolt.async_app import AsyncApp
 from slack_sdk import WebClient
-from slack_sdk.errors import SlackApiError
+from slack_sdk.errors import SlackApiError, SlackRequestError
 from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
 from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
 from slack_sdk.signature import SignatureVerifier
@@ -600,3 +600,67 @@ def test_sync_sender_reaches_http_endpoint(api: FakeSlackAPI) -> None:
     resp = sender.event({"type": "app_mention", "text": "hi"})
     assert resp.status_code == 200
     assert api.responses("sync")[0]["event"]["type"] == "app_mention"
+
+
+# ---- App Home (review11): views.publish ------------------------------------------------------
+
+
+def test_views_publish_takes_a_home_tab_of_at_most_100_blocks(
+    api: FakeSlackAPI, client: WebClient
+) -> None:
+    home = {"type": "home", "blocks": [section(str(i)) for i in range(100)]}
+    first = client.views_publish(user_id="U0ALICE", view=home)["view"]
+    again = client.views_publish(user_id="U0ALICE", view={"type": "home", "blocks": [section()]})
+    assert again["view"]["id"] == first["id"]  # one Home tab per user, replaced
+    assert api.home_view("U0ALICE")["blocks"][0]["text"]["text"] == "Low stock: *SKU-1*"  # type: ignore[index]
+    assert api.home_view("U0BOB") is None
+    for bad in (modal(), {"type": "home", "blocks": [section(str(i)) for i in range(101)]}):
+        with pytest.raises(SlackApiError, match="invalid_arguments"):
+            client.views_publish(user_id="U0ALICE", view=bad)
+    assert len(api.calls_to("views.publish", ok=True)) == 2
+
+
+# ---- end of App Home (review11) --------------------------------------------------------------
+
+# -- files (files_upload_v2) ------------------------------------------------------------------
+
+PNG_BYTES = b"\x89PNG\r\n\x1a\n" + b"\x00" * 40
+
+
+async def test_files_upload_v2_shares_a_png_in_a_thread(
+    api: FakeSlackAPI, aclient: AsyncWebClient
+) -> None:
+    parent = await aclient.chat_postMessage(channel=ALERTS, text="SKU-1 is out of stock")
+
+    done = await aclient.files_upload_v2(
+        channel=ALERTS, thread_ts=parent["ts"], file=PNG_BYTES, filename="c.png", title="Stock"
+    )
+
+    [shared] = api.files_in_thread(ALERTS, parent["ts"])
+    assert (shared["title"], shared["name"], shared["content"]) == ("Stock", "c.png", PNG_BYTES)
+    assert done["file"]["id"] == shared["id"]
+    [reply] = (await aclient.conversations_replies(channel=ALERTS, ts=parent["ts"]))["messages"][1:]
+    assert reply["files"][0]["name"] == "c.png"
+    assert [c.method for c in api.calls if c.method.startswith(("files.", "upload"))] == [
+        "files.getUploadURLExternal",
+        "upload_url",
+        "files.completeUploadExternal",
+    ]
+    assert api.warnings == []
+
+
+async def test_files_upload_v2_refusals(api: FakeSlackAPI, aclient: AsyncWebClient) -> None:
+    parent = await aclient.chat_postMessage(channel=ALERTS, text="SKU-1 is out of stock")
+    # Bytes that are not the PNG they claim to be never reach the channel.
+    with pytest.raises(SlackRequestError, match="not a PNG"):
+        await aclient.files_upload_v2(
+            channel=ALERTS, thread_ts=parent["ts"], file=b"GIF89a....", filename="c.png"
+        )
+    assert [w.code for w in api.warnings] == ["bad_upload"]
+    with pytest.raises(SlackApiError, match="invalid_thread_ts"):
+        await aclient.files_upload_v2(
+            channel=ALERTS, thread_ts="1.000001", file=PNG_BYTES, filename="c.png"
+        )
+    with pytest.raises(SlackApiError, match="file_not_found"):
+        await aclient.files_completeUploadExternal(files=[{"id": "F0NOPE"}], channel_id=ALERTS)
+    assert api.files_in_thread(ALERTS, parent["ts"]) == []

@@ -175,6 +175,27 @@ def test_days_out_of_stock_are_left_out_not_counted_as_zero(shop_factory: ShopFa
     assert cap.rate_per_day < mug.rate_per_day
 
 
+def test_a_spike_stays_out_of_the_rate_unless_it_lasts_three_days(
+    shop_factory: ShopFactory,
+) -> None:
+    shop = shop_factory("CALM", "ONCE", "TWICE", "LASTS")
+    shop.sell("CALM", [2.0] * 40)
+    shop.sell("ONCE", [2.0] * 30 + [30.0] + [2.0] * 9)  # one rush day, weeks ago
+    shop.sell("TWICE", [2.0] * 38 + [30.0] * 2)  # two days: not yet a new level
+    shop.sell("LASTS", [2.0] * 37 + [30.0] * 3)  # three days in a row: the new normal
+    found = shop.forecasts(["CALM", "ONCE", "TWICE", "LASTS"])
+
+    assert found["CALM"].rate_per_day == pytest.approx(2.0)
+    assert (found["ONCE"].rate_per_day, found["ONCE"].history_days) == (pytest.approx(2.0), 39)
+    assert (found["TWICE"].rate_per_day, found["TWICE"].history_days) == (pytest.approx(2.0), 38)
+    # SES through all 40 days: the three 30s count.
+    level = 2.0
+    for units in [2.0] * 37 + [30.0] * 3:
+        level = 0.1 * units + 0.9 * level
+    assert found["LASTS"].rate_per_day == pytest.approx(level)
+    assert found["LASTS"].history_days == 40
+
+
 # --- how fast the supplier drains -------------------------------------------------------
 
 

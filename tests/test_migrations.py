@@ -94,3 +94,15 @@ async def test_the_migrations_build_what_the_models_describe(engine: AsyncEngine
             assert await connection.run_sync(differences) == []
     finally:
         await engine.dispose()
+
+
+def test_the_cheap_head_check_finds_the_heads_alembic_finds() -> None:
+    """Start-up reads the scripts' revision lines instead of importing Alembic: both must
+    agree, whatever the migrations' chain becomes."""
+    from alembic.script import ScriptDirectory
+
+    from bot.db import alembic_config, script_heads
+
+    heads = ScriptDirectory.from_config(alembic_config()).get_heads()
+    assert script_heads() == frozenset(heads)
+    assert len(heads) == 1

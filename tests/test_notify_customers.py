@@ -93,13 +93,7 @@ def config_path(
     if access_users is not None:
         text += f"\n[access]\nallowed_users = {json.dumps(access_users)}\n"
     if email_enabled:
-        text += EMAIL.format(port=smtp.port)
-        if templates:
-            folder = tmp_path / "email-templates"
-            folder.mkdir()
-            for name, body in templates.items():
-                (folder / name).write_text(body, encoding="utf-8")
-            text += 'templates_dir = "email-templates"\n'
+        text += EMAIL.format(port=smtp.port) + templates_dir(tmp_path, templates)
     path = tmp_path / "stockbot.toml"
     path.write_text(text, encoding="utf-8")
     (tmp_path / "feeds").mkdir()
@@ -107,6 +101,17 @@ def config_path(
 
 
 # -- helpers ---------------------------------------------------------------------------------
+
+
+def templates_dir(tmp_path: Path, templates: dict[str, str]) -> str:
+    """Write the [email] templates_dir files; the config line naming it ("" for none)."""
+    if not templates:
+        return ""
+    folder = tmp_path / "email-templates"
+    folder.mkdir()
+    for name, body in templates.items():
+        (folder / name).write_text(body, encoding="utf-8")
+    return 'templates_dir = "email-templates"\n'
 
 
 def write_acme_feed(stack: Stack) -> None:
@@ -548,6 +553,7 @@ async def test_slash_command_opens_the_same_modal(
         "alert_id": alert_id,
         "product_id": await product_id(stack, "MUG-1"),
         "channel_id": OPS_CHANNEL,
+        "kind": "notice",
     }
     await submit(sender, view)
     assert (await thread_note(stack, message)).startswith("Emailed 2 customers")

@@ -8,19 +8,31 @@ These run on SQLite, and on PostgreSQL under scripts/test-postgres.sh.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
+import os
+import sqlite3
+import subprocess
+import sys
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
+import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot import db
 from bot.config import normalise_database_url
 from bot.db.models import Alert
+from bot.slack.ids import ActionId
+from bot.slack.texts import GENERIC_ERROR
 from tests.bot_process import BotProcess
 from tests.fakes.slack_api import FakeSlackAPI
+from tests.fakes.slack_requests import AsyncSlackRequestSender
+from tests.fakes.supplier_server import FakeSupplierServer, stall
 from tests.helpers import ALERT_CHANNEL_ID, BOT_TOKEN, CATALOG_HEADER, SIGNING_SECRET, run_cli
 
 pytestmark = pytest.mark.database
@@ -143,6 +155,18 @@ def start(workdir: Path, bots: list[BotProcess], name: str) -> BotProcess:
     return bot
 
 
+def two_bots_sharing_postgres(
+    workdir: Path, bots: list[BotProcess], database_url: str | None
+) -> tuple[BotProcess, BotProcess]:
+    """Two `stockbot run --http` on the test's PostgreSQL, up and serving."""
+    if database_url is None:
+        pytest.skip("SQLite serves one bot process: nobody to share the work with")
+    first, second = start(workdir, bots, "first"), start(workdir, bots, "second")
+    first.wait_ready()
+    second.wait_ready()
+    return first, second
+
+
 async def test_two_bots_post_every_alert_once(
     workdir: Path,
     engine: AsyncEngine,
@@ -173,7 +197,7 @@ async def test_two_bots_post_every_alert_once(
 
 
 def _first_exit(first: BotProcess, second: BotProcess) -> int:
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 90  # generous: two interpreters start on a loaded machine
     while time.monotonic() < deadline:
         for bot in (first, second):
             if bot.process.poll() is not None:
@@ -237,3 +261,191 @@ async def test_answer_after_the_timeout_is_not_posted_again(
     assert len(slack_api.messages(ALERT_CHANNEL_ID)) == 1
     assert len(top_level_posts(slack_api)) == 1
     assert slack_api.calls_to("conversations.history")  # looked before posting again
+
+
+def lease_gauges(bot: BotProcess) -> dict[str, float]:
+    """`stockbot_supplier_lease_held` by supplier, as `bot`'s /metrics says it."""
+    response = httpx.get(bot.url + "/metrics")
+    assert response.status_code == 200
+    return {
+        sample.labels["supplier"]: sample.value
+        for family in text_string_to_metric_families(response.text)
+        for sample in family.samples
+        if sample.name == "stockbot_supplier_lease_held"
+    }
+
+
+async def test_metrics_say_which_bot_holds_which_suppliers_poll(
+    workdir: Path, bots: list[BotProcess], database_url: str | None
+) -> None:
+    """Two bots on PostgreSQL: /metrics on the one polling a supplier says 1 for it,
+    the other says 0; when the holder is killed, the other takes the supplier and says 1."""
+    with FakeSupplierServer() as feeds:
+        feeds.set_feed("/slow.csv", b"sku,quantity\nS-1,5\n")
+        # Every poll of Slow hangs, so whoever polls it holds its lease meanwhile.
+        feeds.script("/slow.csv", stall(60), stall(60))
+        config = CONFIG + SLOW_SUPPLIER.format(url=feeds.url("/slow.csv"))
+        (workdir / "stockbot.toml").write_text(config)
+        first, second = two_bots_sharing_postgres(workdir, bots, database_url)
+        await eventually(lambda: len(feeds.requests_for("/slow.csv")) == 1)
+        gauges = {bot: await asyncio.to_thread(lease_gauges, bot) for bot in (first, second)}
+        assert sorted(g["Slow"] for g in gauges.values()) == [0, 1], gauges
+        # Every configured supplier has its line on every bot; Acme polls every second.
+        assert all(set(g) == {"Acme", "Slow"} for g in gauges.values()), gauges
+        holder = first if gauges[first]["Slow"] == 1 else second
+        other = second if holder is first else first
+
+        holder.kill()
+        # takeover_after is 2 s: the other bot polls Slow at its next turn, and holds it.
+        await eventually(lambda: len(feeds.requests_for("/slow.csv")) == 2)
+        assert (await asyncio.to_thread(lease_gauges, other))["Slow"] == 1
+
+
+SLOW_SUPPLIER = """
+[[suppliers]]
+name = "Slow"
+kind = "csv_feed"
+url = "{url}"
+poll_interval = "20s"
+poll_timeout = "20s"
+timeout = 60
+"""
+
+
+@contextlib.contextmanager
+def write_lock_held(database: Path) -> Iterator[None]:
+    """Hold SQLite's write lock, as a poll of the running bot does while it commits."""
+    holder = sqlite3.connect(database, isolation_level=None)
+    try:
+        holder.execute("BEGIN IMMEDIATE")
+        yield
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+
+
+def cli_process(*args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "bot", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, "COLUMNS": "200"},
+    )
+
+
+async def test_commands_beside_a_running_sqlite_bot_wait_for_its_write_lock(
+    workdir: Path, bots: list[BotProcess], database_url: str | None
+) -> None:
+    """`catalog import`, `orders import` and `poll --once` beside `stockbot run` on SQLite
+    wait while the write lock is taken, then do their work; past `sqlite_lock_wait` a
+    command stops with a plain sentence and changes nothing."""
+    if database_url is not None:
+        pytest.skip("SQLite's write lock; PostgreSQL locks rows, not the database")
+    bot = start(workdir, bots, "bot")
+    bot.wait_ready()
+    database = workdir / "stockbot.db"
+    (workdir / "more.csv").write_text(
+        "\n".join([*CATALOG, "HAT-3,Green hat,Acme,A-HAT,1,5,3.00"]) + "\n"
+    )
+    (workdir / "more_orders.csv").write_text(
+        "\n".join([*ORDERS, ORDERS[1].replace("1001", "1002")])
+    )
+    with write_lock_held(database):
+        commands = [
+            cli_process("catalog", "import", str(workdir / "more.csv")),
+            cli_process("orders", "import", str(workdir / "more_orders.csv")),
+            cli_process("poll", "--once"),
+        ]
+        await asyncio.sleep(3)
+        # None could write while the lock was held, and none gave up.
+        assert [command.poll() for command in commands] == [None, None, None]
+    said = [command.communicate(timeout=120)[0] for command in commands]
+    assert [command.returncode for command in commands] == [0, 0, 0], said
+    assert "1 product(s) created" in said[0]
+    assert "1 order(s) created" in said[1]
+    assert "Acme" in said[2]
+    assert not any("Traceback" in output for output in said)
+
+    # A command told to wait one second, while the lock stays taken for longer.
+    impatient = workdir / "impatient.toml"  # beside stockbot.toml: the same database
+    impatient.write_text('sqlite_lock_wait = "1s"\n' + CONFIG)
+    (workdir / "most.csv").write_text(
+        "\n".join([*CATALOG, "SOCK-4,Red socks,Acme,A-SOCK,1,5,1.00"]) + "\n"
+    )
+    with write_lock_held(database):
+        command = cli_process(
+            "--config", str(impatient), "catalog", "import", str(workdir / "most.csv")
+        )
+        output = (await asyncio.to_thread(command.communicate, timeout=120))[0]
+    assert command.returncode == 1, output
+    assert "The database is busy" in output and "sqlite_lock_wait" in output
+    assert "Traceback" not in output
+    # It changed nothing: the same import, run again, creates the product now.
+    again = cli_process("catalog", "import", str(workdir / "most.csv"))
+    assert "1 product(s) created" in again.communicate(timeout=120)[0]
+    assert bot.process.poll() is None  # the bot kept running throughout
+
+
+async def answer_from(
+    bot: BotProcess, slack: FakeSlackAPI, rid: str, command: str, text: str = ""
+) -> dict[str, object]:
+    """Type `command` over HTTP to `bot`; the ephemeral answer from its response URL."""
+    sender = AsyncSlackRequestSender(bot.url, SIGNING_SECRET, slack_api=slack)
+    response = await sender.slash_command(command, text, response_url=slack.response_url(rid))
+    assert response.status_code == 200, response.text
+    await slack.wait_for_async(f"response_url/{rid}")
+    [answer] = slack.responses(rid)
+    return {"text": answer["text"], "blocks": answer.get("blocks")}
+
+
+async def test_slack_requests_get_the_same_answers_on_any_bot_and_clicks_count_once(
+    slack_api: FakeSlackAPI,
+    workdir: Path,
+    bots: list[BotProcess],
+    database_url: str | None,
+    engine: AsyncEngine,
+) -> None:
+    """Behind a load balancer each Slack request lands on either bot: both answer alike,
+    and a click on one bot's alert, handled by the other and retried by Slack onto the
+    first, acts once."""
+    write_feed(workdir, 0)  # the mug runs out, and an order waits for it
+    first, second = two_bots_sharing_postgres(workdir, bots, database_url)
+    await eventually(lambda: all_delivered(engine, 1))
+
+    for command, text in (("/stock", "MUG-1"), ("/stock", ""), ("/backorders", "")):
+        name = command.strip("/") + text
+        answers = [
+            await answer_from(bot, slack_api, f"{name}-{n}", command, text)
+            for n, bot in enumerate((first, second))
+        ]
+        assert answers[0] == answers[1], (command, text, answers)
+        assert "MUG-1" in json.dumps(answers[0]), answers[0]  # a real answer, not an error
+
+    [alert] = slack_api.messages(ALERT_CHANNEL_ID)
+    clicks = [
+        AsyncSlackRequestSender(bot.url, SIGNING_SECRET, slack_api=slack_api).block_action(
+            ActionId.ACKNOWLEDGE,
+            user_id="U0ALICE",
+            channel_id=ALERT_CHANNEL_ID,
+            message=alert,
+            response_url=slack_api.response_url(f"ack-{n}", channel=ALERT_CHANNEL_ID),
+            **retry,
+        )
+        for n, (bot, retry) in enumerate(((second, {}), (first, {"retry_num": 1})))
+    ]
+    # Both at once: the click and Slack's retry of it, on the two bots.
+    responses = await asyncio.gather(*clicks)
+    assert [r.status_code for r in responses] == [200, 200]
+
+    def acknowledged() -> bool:
+        [message] = slack_api.messages(ALERT_CHANNEL_ID)
+        return "Acknowledged by <@U0ALICE>" in json.dumps(message["blocks"])
+
+    await eventually(acknowledged)
+    await asyncio.sleep(3)  # more delivery rounds on both bots
+    [message] = slack_api.messages(ALERT_CHANNEL_ID)
+    notes = [r["text"] for r in message["replies"] if "Acknowledged" in r["text"]]
+    assert notes == ["Acknowledged by <@U0ALICE>."], notes
+    assert all(r.get("text") != GENERIC_ERROR for r in slack_api.responses())
+    assert len(top_level_posts(slack_api)) == 1

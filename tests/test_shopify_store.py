@@ -421,3 +421,41 @@ def test_webhook_signature() -> None:
     assert not verify_webhook(body + b" ", good, secret)
     assert not verify_webhook(body, good, "other")
     assert not verify_webhook(body, "", secret)
+
+
+# --- order notes -----------------------------------------------------------------------------
+
+
+async def test_order_notes_add_tags_and_append_one_line_once(
+    shop: FakeShopify, client: httpx.AsyncClient, clock: FakeClock
+) -> None:
+    shop.orders = [order(1001, ("TEE-RED-M", 1))]
+    order_id = str(shop.orders[0]["id"])
+    gid = f"gid://shopify/Order/{order_id}"
+    shop.notes[gid] = "Gift wrap, please."
+    store = make_store(shop, client, clock)
+    line = "Stockbot: told the new restock date, 1 August 2031"
+
+    await store.write_order_note(order_id, line, ["stockbot-backordered"])
+    # A retry after a lost answer: the tag is kept once, the line is not added twice.
+    await store.write_order_note(order_id, line, ["stockbot-backordered", "stockbot-date-updated"])
+
+    assert shop.notes[gid] == f"Gift wrap, please.\n{line}"
+    assert shop.tags[gid] == ["stockbot-backordered", "stockbot-date-updated"]
+    assert shop.operations() == [
+        "AddOrderTags",
+        "OrderNote",
+        "UpdateOrderNote",
+        "AddOrderTags",
+        "OrderNote",
+    ]
+
+
+async def test_order_notes_for_an_unknown_order_are_refused_plainly(
+    shop: FakeShopify, client: httpx.AsyncClient, clock: FakeClock
+) -> None:
+    store = make_store(shop, client, clock)
+    with pytest.raises(StoreRejected, match="Shopify refused the change: Order does not exist"):
+        await store.write_order_note("999", "Stockbot: emailed", ["stockbot-backordered"])
+    with pytest.raises(StoreRejected, match="Shopify has no order 999"):
+        await store.write_order_note("999", "Stockbot: emailed", [])

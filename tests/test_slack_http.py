@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import timedelta
 
 import httpx
@@ -11,6 +12,7 @@ from sqlalchemy import select
 
 from bot.db.models import Alert, AlertState, AuditEntry
 from bot.db.types import utcnow
+from tests.fakes.slack_api import RecordedCall
 from tests.helpers import ALERT_CHANNEL_ID, CATALOG_HEADER, Stack, menu_choice
 
 CATALOG = [
@@ -20,6 +22,13 @@ CATALOG = [
     "MUG-2,Green ceramic mug,Acme,A-MUG2,1,5,4.00",
     "CAP-2,Red cap,Acme,A-CAP,1,3,2.00",
 ]
+
+
+def _update_saying(fragment: str) -> Callable[[RecordedCall], bool]:
+    """Matches the `chat.update` whose blocks say `fragment`."""
+    return lambda call: (
+        call.method == "chat.update" and fragment in json.dumps(call.params.get("blocks"))
+    )
 
 
 async def with_out_of_stock_alert(stack: Stack) -> dict:
@@ -105,6 +114,8 @@ async def test_acknowledge_updates_in_place_with_thread_reply(stack: Stack) -> N
     await stack.slack.wait_for_async(
         lambda call: call.method == "chat.postMessage" and call.params.get("thread_ts")
     )
+    # The thread note and the update are separate calls: either may land first.
+    await stack.slack.wait_for_async(_update_saying("Acknowledged by"))
     updated = stack.only_alert()
     assert updated["ts"] == message["ts"]
     assert "Acknowledged by <@U0ALICE>" in json.dumps(updated["blocks"])
@@ -139,6 +150,7 @@ async def test_snooze_then_reminder_when_it_ends(stack: Stack) -> None:
     await stack.slack.wait_for_async(
         lambda call: call.method == "chat.postMessage" and call.params.get("thread_ts")
     )
+    await stack.slack.wait_for_async(_update_saying("Snoozed by"))
     assert "Snoozed by <@U0BOB> until" in json.dumps(stack.only_alert()["blocks"])
     replies = stack.slack.thread_replies(ALERT_CHANNEL_ID, message["ts"])
     assert replies[-1]["text"] == "Snoozed for 4 hours by <@U0BOB>."

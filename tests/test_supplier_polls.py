@@ -208,3 +208,24 @@ def test_poll_timeout_defaults_below_the_interval_and_is_checked(tmp_path: Path)
     ]
     problems = load(tmp_path, supplier + 'poll_timeout = "soon"\n')
     assert problems[0].startswith("suppliers[0].poll_timeout: expected a duration")
+    problems = load(tmp_path, supplier + "poll_timeout = -5\n")
+    assert problems == ["suppliers[0].poll_timeout: must be longer than zero"]
+
+
+def test_api_suppliers_poll_timeout_is_half_the_interval_at_most_30_minutes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An API supplier is asked SKU by SKU (300 CJ SKUs at 1 a second: 5 minutes), so
+    its default is not a feed's 5 minutes; but a daily poll still ends within 30."""
+    monkeypatch.setenv("CJ_API_KEY", "CJ1@api@x")
+    supplier = '[[suppliers]]\nname = "CJ"\nkind = "cj_dropshipping"\napi_key_env = "CJ_API_KEY"\n'
+    path = tmp_path / "stockbot.toml"
+    for interval, timeout in (("30m", 15), ("2h", 30), ("1d", 30)):
+        assert load(tmp_path, supplier + f'poll_interval = "{interval}"\n') == []
+        assert load_settings(path).suppliers[0].poll_timeout == timedelta(minutes=timeout)
+    assert load(tmp_path, supplier + 'poll_interval = "1d"\npoll_timeout = "3h"\n') == []
+    assert load_settings(path).suppliers[0].poll_timeout == timedelta(hours=3)
+    problems = load(tmp_path, supplier + 'poll_interval = "1h"\npoll_timeout = "2h"\n')
+    assert problems == [
+        "suppliers[0].poll_timeout: must not be longer than poll_interval (60 minutes)"
+    ]

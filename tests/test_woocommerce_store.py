@@ -268,3 +268,32 @@ def test_webhook_signature() -> None:
     assert not verify_webhook(body, good, "wrong")
     assert not verify_webhook(b"{}", good, secret)
     assert not verify_webhook(body, "not base64 ü", secret)
+
+
+# --- order notes -----------------------------------------------------------------------------
+
+
+async def test_order_notes_are_private_and_written_once(
+    woo: FakeWooCommerce, client: httpx.AsyncClient, clock: FakeClock
+) -> None:
+    woo.orders = [order(1001, ("MUG", 1))]
+    order_id = str(woo.orders[0]["id"])
+    store = make_store(woo, client, clock)
+    line = "Stockbot: told the customer their order is on its way"
+
+    await store.write_order_note(order_id, line, ["stockbot-back-in-stock"])
+    await store.write_order_note(order_id, line, [])  # a retry: not added twice
+
+    [note] = woo.notes[int(order_id)]
+    assert note["note"] == line
+    assert note["customer_note"] is False  # staff only: WooCommerce emails no one
+    posted = woo.requests_for(f"{ORDERS}/{order_id}/notes", "POST")
+    assert [r.body for r in posted] == [{"note": line, "customer_note": False}]
+
+
+async def test_order_notes_for_an_unknown_order_say_so(
+    woo: FakeWooCommerce, client: httpx.AsyncClient, clock: FakeClock
+) -> None:
+    store = make_store(woo, client, clock)
+    with pytest.raises(StoreRejected, match="Invalid ID"):
+        await store.write_order_note("999", "Stockbot: emailed", [])

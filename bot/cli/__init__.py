@@ -15,6 +15,7 @@ from bot.cli.common import StockbotGroup
 from bot.cli.db import db_group
 from bot.cli.orders import orders_group
 from bot.cli.poll import poll_command
+from bot.cli.review import review_command
 from bot.cli.run import run_command
 from bot.telemetry.logs import configure_logging
 
@@ -37,5 +38,5 @@ def main(ctx: click.Context, config_path: Path | None, verbose: bool) -> None:
     ctx.obj = config_path
 
 
-for command in (db_group, catalog_group, poll_command, run_command, orders_group):
+for command in (db_group, catalog_group, poll_command, run_command, orders_group, review_command):
     main.add_command(command)

@@ -52,7 +52,15 @@ def run_coroutine(coroutine: Coroutine[Any, Any, T]) -> T:
 
 
 async def drain_deliveries(runtime: Runtime, deadline: float) -> int:
-    """Deliver what is due now; give up at the deadline. Returns what is still pending."""
+    """Deliver what is due now, then the charts of the alerts that opened; give up on
+    deliveries at the deadline. Returns what is still pending."""
+    pending = await _deliver_until(runtime, deadline)
+    if runtime.charts is not None:
+        await runtime.charts.post_due()
+    return pending
+
+
+async def _deliver_until(runtime: Runtime, deadline: float) -> int:
     import asyncio  # see run_coroutine
 
     while True:
@@ -114,4 +122,17 @@ def _explain(exc: Exception) -> int | None:
     if isinstance(exc, DatabaseUnavailable):
         console().print(f"Database problem: {exc}", markup=False)
         return 1
+    from bot.db import is_lock_timeout
+
+    if is_lock_timeout(exc):
+        console().print(LOCK_TIMEOUT, markup=False)
+        return 1
     return None
+
+
+# Another process (the running bot's poll, another command) kept SQLite's write lock.
+LOCK_TIMEOUT = (
+    "The database is busy: another Stockbot process kept it locked for longer than "
+    "`sqlite_lock_wait` (30 s by default). Nothing was "
+    "changed; run the command again in a moment."
+)

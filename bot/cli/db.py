@@ -22,7 +22,9 @@ def db_upgrade(ctx: click.Context) -> None:
     settings = load_cli_settings(ctx)
 
     async def upgrade() -> str | None:
-        engine = db.create_engine(settings.database_url)
+        engine = db.create_engine(
+            settings.database_url, sqlite_lock_wait=settings.sqlite_lock_wait.total_seconds()
+        )
         try:
             await db.upgrade(engine)
             return await db.current_revision(engine)

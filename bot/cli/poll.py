@@ -53,7 +53,7 @@ def poll_command(
     async def run() -> tuple[list[PollSummary], int, list[PushReport]]:
         runtime = await Runtime.start(settings)
         try:
-            summaries = [await runtime.poller.poll(n, accept_drop=accept_drop) for n in names]
+            summaries = [await runtime.poll_cycle(n, accept_drop=accept_drop) for n in names]
             # Stock the polls changed goes to the storefronts now (failures are kept).
             pushes = await runtime.push_store_inventory()
             pending = await drain_deliveries(runtime, time.monotonic() + DELIVERY_WAIT_SECONDS)

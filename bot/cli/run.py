@@ -120,6 +120,10 @@ async def start(
     scheduler.start()
     running.callback(scheduler.shutdown, wait=False)
     running.push_async_callback(cancel, asyncio.create_task(runtime.deliverer.run()))
+    # The App Home dashboards of recent viewers follow the polls.
+    running.push_async_callback(cancel, asyncio.create_task(runtime.home.run()))
+    if runtime.charts is not None:
+        running.push_async_callback(cancel, asyncio.create_task(runtime.charts.run()))
 
     # Slack over HTTP, and store webhooks whatever the Slack mode, need a web server.
     webhooks = (settings.shopify_webhook_secret, settings.woocommerce_webhook_secret)

@@ -29,6 +29,9 @@ class EvaluationResult:
     updated: int = 0
     grouped: int = 0
     touched_alert_ids: set[int] = field(default_factory=set)
+    # Products whose alert (at risk, low stock, out of stock, backorder) opened now:
+    # the hook for what follows an opening, such as a chart in the new thread.
+    opened_product_ids: set[int] = field(default_factory=set)
 
 
 def supplier_dedup_key(kind: str, supplier_id: int) -> str:

@@ -27,7 +27,8 @@ from bot.core.fixes import switching
 from bot.core.reconcile import FeedStage, GuardCounts, mark_unknown_skus
 from bot.core.stock_changes import stock_changed
 from bot.db import SQLITE_BEGIN, writer_session_factory
-from bot.db.models import AlertKind, Offer, Supplier
+from bot.db.leases import poll_lease
+from bot.db.models import AlertKind, Offer, Supplier, SupplierPoll
 from bot.db.types import utcnow
 from bot.errors import StockbotError
 from bot.telemetry import metrics
@@ -106,6 +107,7 @@ class Poller:
         client: httpx.AsyncClient,
         on_change: Callable[[], None] | None = None,
         exclusive: Callable[[str], AbstractAsyncContextManager[object]] | None = None,
+        clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self.settings = settings
         self.sessions = sessions
@@ -118,6 +120,8 @@ class Poller:
         # Across processes too: one poll of a supplier at a time (a lease, bot.db.leases).
         self._exclusive = exclusive or (lambda _name: contextlib.nullcontext())
         self._adapters: dict[str, SupplierAdapter] = {}
+        # What time a poll records (tests move it; the bot's is the wall clock).
+        self.clock = clock
 
     @property
     def rules(self) -> RulesSection:
@@ -139,7 +143,7 @@ class Poller:
 
     async def poll(self, name: str, *, accept_drop: bool = False) -> PollSummary:
         """Poll one supplier now; waits if a poll of the same supplier is running."""
-        async with self._lock(name), self._exclusive(f"poll:{name}"):
+        async with self._lock(name), self._exclusive(poll_lease(name)):
             started = time.monotonic()
             summary = await self._poll(name, accept_drop=accept_drop)
             _count(summary, time.monotonic() - started)
@@ -151,7 +155,7 @@ class Poller:
         config = self.settings.supplier(name)
         summary = PollSummary(supplier=name)
         adapter = self._adapter(config)
-        started = utcnow()
+        started = self.clock()
         async with self.sessions() as session, session.begin():
             await ensure_suppliers(session, [config])
             supplier = await session.scalar(select(Supplier).where(Supplier.name == name))
@@ -260,6 +264,8 @@ class Poller:
                     consecutive_failures=0, last_poll_at=now, last_success_at=now, last_error=None
                 )
             )
+            # Poll history, for the supplier scorecard's feed uptime.
+            session.add(SupplierPoll(supplier_id=supplier_id, at=now, ok=True))
             summary.alerts_resolved += await alerts.resolve_supplier_alerts(
                 session, supplier_id, "The supplier's feed was read successfully again.", now
             )
@@ -301,6 +307,8 @@ class Poller:
             supplier.consecutive_failures += int(count_failure)
             supplier.last_poll_at = now
             supplier.last_error = summary.error
+            if count_failure:  # a used-up quota is a pause, not a poll that failed
+                session.add(SupplierPoll(supplier_id=supplier_id, at=now, ok=False))
             if bad_content and await alerts.raise_supplier_alert(
                 session, AlertKind.SUPPLIER_FEED, supplier_id, summary.error or "", channel, now
             ):

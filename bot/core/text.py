@@ -39,3 +39,21 @@ def clip_lines(lines: list[str], limit: int, line_limit: int = 500) -> str:
         shown.append(line)
         used += needed
     return "\n".join(shown)
+
+
+def span_words(seconds: float) -> str:
+    """A length of time as a phone reads it: '12 s', '5 min', '3 h', '2 days'."""
+    if seconds < 60:
+        return f"{max(0, round(seconds))} s"
+    if seconds < 3600:
+        return f"{round(seconds / 60)} min"
+    if seconds < 86400:
+        return f"{round(seconds / 3600)} h"
+    days = round(seconds / 86400)
+    return "1 day" if days == 1 else f"{days} days"
+
+
+def rate_words(per_day: float) -> str:
+    """'5/day', '0.4/day': a sales rate, rounded as far as it is worth reading."""
+    shown = f"{per_day:.0f}" if per_day >= 10 else f"{per_day:.1f}".removesuffix(".0")
+    return f"{shown}/day"

@@ -4,15 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import re
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, Executable, event, text
+from sqlalchemy import Connection, Executable, event, inspect, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import (
@@ -24,6 +21,9 @@ from sqlalchemy.ext.asyncio import (
 
 from bot.errors import DatabaseUnavailable
 
+if TYPE_CHECKING:
+    from alembic.config import Config
+
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 # Execution option: "IMMEDIATE" for a transaction that reads, then writes a lot
 # (a poll), "DEFERRED" (the default) otherwise.
@@ -34,9 +34,13 @@ MIGRATE_LOCK = 0x5707B07
 
 # A server that does not answer at all must not hold a start-up for a minute.
 CONNECT_TIMEOUT_SECONDS = 10
+# How long an SQLite writer waits for another process's write lock (`sqlite_lock_wait`).
+SQLITE_LOCK_WAIT_SECONDS = 30.0
 
 
-def create_engine(database_url: str) -> AsyncEngine:
+def create_engine(
+    database_url: str, *, sqlite_lock_wait: float = SQLITE_LOCK_WAIT_SECONDS
+) -> AsyncEngine:
     url = make_url(database_url)
     if url.get_backend_name() != "sqlite":
         return create_async_engine(
@@ -47,7 +51,8 @@ def create_engine(database_url: str) -> AsyncEngine:
             Path(url.database).parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise DatabaseUnavailable(_unreachable(url, exc)) from None
-    engine = create_async_engine(url, connect_args={"timeout": 30})
+    engine = create_async_engine(url, connect_args={"timeout": sqlite_lock_wait})
+    busy_timeout_ms = max(1, round(sqlite_lock_wait * 1000))
 
     @event.listens_for(engine.sync_engine, "connect")
     def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -58,7 +63,7 @@ def create_engine(database_url: str) -> AsyncEngine:
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute(f"PRAGMA busy_timeout={busy_timeout_ms}")
         # The poll's staging table is temporary: keep it in memory, not in a temp file.
         cursor.execute("PRAGMA temp_store=MEMORY")
         cursor.close()
@@ -109,6 +114,10 @@ async def execute_writes(
 
 
 def alembic_config(connection: Connection | None = None) -> Config:
+    # Alembic loads only when something is to migrate: most starts find the database
+    # at head (`upgrade` checks that without it), and it is slow to import.
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     if connection is not None:
@@ -116,14 +125,36 @@ def alembic_config(connection: Connection | None = None) -> Config:
     return config
 
 
+_REVISION = re.compile(r"^revision\b[^=]*=\s*[\"']([^\"']+)[\"']", re.MULTILINE)
+_DOWN_REVISION = re.compile(r"^down_revision\b[^=]*=(.*)$", re.MULTILINE)
+_QUOTED = re.compile(r"[\"']([^\"']+)[\"']")
+
+
 @functools.cache
 def script_heads() -> frozenset[str]:
-    """The newest revision(s) among the migration scripts (read once per process)."""
-    return frozenset(ScriptDirectory.from_config(alembic_config()).get_heads())
+    """The newest revision(s) among the migration scripts (read once per process), from
+    the scripts' own `revision` and `down_revision` lines: no Alembic import needed.
+    tests/test_migrations.py checks that Alembic finds the same heads."""
+    revisions: set[str] = set()
+    parents: set[str] = set()
+    for script in (MIGRATIONS_DIR / "versions").glob("*.py"):
+        source = script.read_text(encoding="utf-8")
+        revision = _REVISION.search(source)
+        if revision is None:
+            continue
+        revisions.add(revision.group(1))
+        down = _DOWN_REVISION.search(source)
+        if down is not None:
+            parents.update(_QUOTED.findall(down.group(1)))
+    return frozenset(revisions - parents)
 
 
 def _stored_heads(connection: Connection) -> frozenset[str]:
-    return frozenset(MigrationContext.configure(connection).get_current_heads())
+    """The revision(s) the database is at, as Alembic records them (none when new)."""
+    if not inspect(connection).has_table("alembic_version"):
+        return frozenset()
+    rows = connection.execute(text("SELECT version_num FROM alembic_version"))
+    return frozenset(str(row[0]) for row in rows)
 
 
 def _unreachable(url: URL, exc: BaseException) -> str:
@@ -137,6 +168,11 @@ def _unreachable(url: URL, exc: BaseException) -> str:
         f"the database {url.render_as_string(hide_password=True)} could not be opened "
         f"({reason}). Check {check}, and DATABASE_URL (or database_url in the configuration)."
     )
+
+
+def is_lock_timeout(exc: BaseException) -> bool:
+    """SQLite gave up waiting for another process's write lock ("database is locked")."""
+    return isinstance(exc, DBAPIError) and "database is locked" in str(exc.orig)
 
 
 async def ensure_reachable(engine: AsyncEngine) -> None:
@@ -158,6 +194,8 @@ async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
         # query answers, without Alembic loading env.py and its migration machinery.
         if revision == "head" and _stored_heads(connection) == script_heads():
             return
+        from alembic import command
+
         command.upgrade(alembic_config(connection), revision)
 
     if engine.dialect.name != "sqlite":
@@ -181,8 +219,6 @@ def _without_foreign_key_actions(connection: Connection, run: Callable[[Connecti
     to the old table (ON DELETE CASCADE): an order's lines would go with it. The pragma
     only takes effect outside a transaction, so it is set on the driver's connection
     before ours begins, and restored whatever happens."""
-    from alembic.runtime.migration import MigrationContext
-
     driver = connection.connection.dbapi_connection
     if driver is None:  # never: `connection` holds one while it is open
         raise RuntimeError("no database connection to migrate")
@@ -197,10 +233,10 @@ def _without_foreign_key_actions(connection: Connection, run: Callable[[Connecti
     pragma("OFF")
     try:
         with connection.begin():
-            before = MigrationContext.configure(connection).get_current_revision()
+            before = _stored_heads(connection)
             run(connection)
             # A full check reads every table: only worth it when something was migrated.
-            if MigrationContext.configure(connection).get_current_revision() != before:
+            if _stored_heads(connection) != before:
                 broken = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
                 if broken:  # rolls the migration back
                     raise RuntimeError(f"the migration left rows pointing nowhere: {broken[:5]}")
@@ -210,6 +246,8 @@ def _without_foreign_key_actions(connection: Connection, run: Callable[[Connecti
 
 async def current_revision(engine: AsyncEngine) -> str | None:
     def _read(connection: Connection) -> str | None:
+        from alembic.runtime.migration import MigrationContext
+
         return MigrationContext.configure(connection).get_current_revision()
 
     async with engine.connect() as connection:

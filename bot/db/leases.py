@@ -33,6 +33,11 @@ T = TypeVar("T")
 WAIT_STEP = 0.25
 
 
+def poll_lease(supplier: str) -> str:
+    """The lease a poll of `supplier` holds, from the bot or the command line."""
+    return f"poll:{supplier}"
+
+
 class Leases:
     def __init__(self, writes: async_sessionmaker[AsyncSession], membership: Membership) -> None:
         self.writes = writes

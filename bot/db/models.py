@@ -51,6 +51,8 @@ class AlertKind(enum.StrEnum):
     # Low stock, out of stock and backorder are the states of a product's one alert:
     # its kind moves in place (bot.core.problems); the others are their own alerts.
     LOW_STOCK = "low_stock"
+    # Predicted to run out within [forecast] warn_days (bot.core.forecast.watch).
+    AT_RISK = "at_risk"
     OUT_OF_STOCK = "out_of_stock"
     SUPPLIER_FEED = "supplier_feed"
     SUPPLIER_DOWN = "supplier_down"
@@ -76,6 +78,14 @@ class NotificationStatus(enum.StrEnum):
     SENDING = "sending"
     SENT = "sent"
     FAILED = "failed"
+
+
+class NoticeKind(enum.StrEnum):
+    """What a customer email says: the first notice, then the follow-ups."""
+
+    NOTICE = "notice"  # the delay (and the restock date, the substitute), written by staff
+    DATE_UPDATE = "date_update"  # the supplier's restock date moved
+    BACK_IN_STOCK = "back_in_stock"  # the order is covered: it is on its way
 
 
 class AlertState(enum.StrEnum):
@@ -162,6 +172,8 @@ class Offer(Base):
     __table_args__ = (
         UniqueConstraint("product_id", "supplier_id", name="uq_offers_product_supplier"),
         UniqueConstraint("supplier_id", "supplier_sku", name="uq_offers_supplier_sku"),
+        # Restock dates due, per supplier (the scorecard's restock-date reliability).
+        Index("ix_offers_supplier_restock_date", "supplier_id", "restock_date"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -258,6 +270,36 @@ class Alert(Base):
     @property
     def is_open(self) -> bool:
         return self.state != AlertState.RESOLVED
+
+
+class ChartState(enum.StrEnum):
+    PENDING = "pending"  # to show, now or at `next_attempt_at`
+    SHOWN = "shown"  # in the alert's thread (or saved to a file without Slack)
+    FAILED = "failed"  # given up on: logged; the alert itself is not affected
+    SKIPPED = "skipped"  # the alert resolved first, or opened before charts existed
+
+
+class AlertChart(Base):
+    """The stock chart shown in an alert's thread when it opened: one row per alert,
+    so it is shown once across retries, restarts and replicas."""
+
+    __tablename__ = "alert_charts"
+
+    alert_id: Mapped[int] = mapped_column(
+        ForeignKey("alerts.id", ondelete="CASCADE"), primary_key=True
+    )
+    state: Mapped[str] = mapped_column(String(20), default=ChartState.PENDING, index=True)
+    # The process (`Replica.id`) showing it now: others leave it alone while it lives.
+    claimed_by: Mapped[str | None] = mapped_column(String(64))
+    # Set just before the upload: while set, the file may be in the thread already, so
+    # it is looked for there before being uploaded again.
+    upload_started_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Slack's file id, or the path of the saved file without Slack.
+    shown_as: Mapped[str | None] = mapped_column(Text)
+    error: Mapped[str | None] = mapped_column(Text)
+    done_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 class AlertNote(Base):
@@ -408,13 +450,20 @@ class Substitution(Base):
 
 
 class CustomerNotification(Base):
-    """One email to one customer about one alert; the unique key makes it exactly once."""
+    """One email to one customer about one product; the unique key makes it exactly once.
+
+    A notice is once per alert and message (`message_hash` hashes its text); a follow-up
+    is once per product, customer, kind and `kind_key` (`alert_key` "product:<id>",
+    `message_hash` hashing "kind:kind_key"), whatever staff wrote.
+    """
 
     __tablename__ = "customer_notifications"
     __table_args__ = (
         UniqueConstraint(
             "alert_key", "customer_email", "message_hash", name="uq_customer_notifications_once"
         ),
+        # Follow-ups and the order timeline read a customer's emails about a product.
+        Index("ix_customer_notifications_product_customer", "product_id", "customer_email"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -430,6 +479,19 @@ class CustomerNotification(Base):
     created_by: Mapped[str] = mapped_column(String(100))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # A NoticeKind; `kind_key` tells follow-ups of one kind apart (a date update: the new
+    # restock date, ISO; back in stock: the order ids covered), "" for notices.
+    kind: Mapped[str] = mapped_column(
+        String(20), default=NoticeKind.NOTICE, server_default=NoticeKind.NOTICE.value
+    )
+    kind_key: Mapped[str] = mapped_column(String(200), default="", server_default="")
+    # The restock date this email told the customer (None: none known or none said).
+    restock_date: Mapped[date | None] = mapped_column()
+    # Every order of this customer the email was about (order_id is the first).
+    order_ids: Mapped[list[int]] = mapped_column(JSON, default=list, server_default="[]")
+    # The email's Message-ID header, chosen before sending: follow-ups thread under the
+    # customer's first notice through it.
+    message_id: Mapped[str | None] = mapped_column(String(255))
 
 
 class StoreInventory(Base):
@@ -512,3 +574,98 @@ class SlackHold(Base):
     method: Mapped[str] = mapped_column(String(50), primary_key=True)
     channel: Mapped[str] = mapped_column(String(100), primary_key=True)
     not_before: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class ProductForecast(Base):
+    """What the last forecast recompute says about a product that is, or nearly is,
+    at risk (its predicted stockout within 1.5x [forecast] warn_days) or that had a
+    demand spike today; other products have no row. The product's alert reads it."""
+
+    __tablename__ = "product_forecasts"
+
+    product_id: Mapped[int] = mapped_column(
+        ForeignKey("products.id", ondelete="CASCADE"), primary_key=True
+    )
+    computed_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    days_of_cover: Mapped[float | None] = mapped_column(Float)
+    # Within warn_days (an at-risk alert opens); within 1.5x warn_days (it stays open).
+    opens: Mapped[bool] = mapped_column(default=False, index=True)
+    holds: Mapped[bool] = mapped_column(default=False)
+    rate_per_day: Mapped[float] = mapped_column(Float, default=0.0)
+    drain_per_day: Mapped[float | None] = mapped_column(Float)
+    stock: Mapped[int | None] = mapped_column(Integer)
+    # The supplier's fall the drain is read from: first and last reading, seconds apart.
+    fell_from: Mapped[int | None] = mapped_column(Integer)
+    fell_to: Mapped[int | None] = mapped_column(Integer)
+    fell_seconds: Mapped[float | None] = mapped_column(Float)
+    # Units ordered today when that is a demand spike (else None).
+    spike_units: Mapped[int | None] = mapped_column(Integer)
+
+
+class RestockPromise(Base):
+    """The restock date an offer's supplier gave, as first promised: a later date, or
+    the date passing without stock, is a slip (RestockSlip)."""
+
+    __tablename__ = "restock_promises"
+
+    offer_id: Mapped[int] = mapped_column(
+        ForeignKey("offers.id", ondelete="CASCADE"), primary_key=True
+    )
+    promised: Mapped[date]
+    since: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class RestockSlip(Base):
+    """A supplier's restock date that slipped: moved later, or passed without stock.
+    Counted per supplier (bot.core.restock_slips.restock_slips)."""
+
+    __tablename__ = "restock_slips"
+    __table_args__ = (UniqueConstraint("offer_id", "promised", "kind"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    supplier_id: Mapped[int] = mapped_column(
+        ForeignKey("suppliers.id", ondelete="CASCADE"), index=True
+    )
+    offer_id: Mapped[int] = mapped_column(ForeignKey("offers.id", ondelete="CASCADE"))
+    product_id: Mapped[int] = mapped_column(ForeignKey("products.id", ondelete="CASCADE"))
+    # "moved" (to `new_date`) or "passed" (the promised date went by without stock).
+    kind: Mapped[str] = mapped_column(String(10))
+    promised: Mapped[date]
+    new_date: Mapped[date | None]
+    detected_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class SupplierPoll(Base):
+    """One poll of one supplier and whether it succeeded: the scorecard's feed uptime."""
+
+    __tablename__ = "supplier_polls"
+    __table_args__ = (Index("ix_supplier_polls_supplier_at", "supplier_id", "at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    supplier_id: Mapped[int] = mapped_column(ForeignKey("suppliers.id", ondelete="CASCADE"))
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+    ok: Mapped[bool]
+
+
+class DailyReview(Base):
+    """One daily review per date (in the review's time zone). The row is inserted
+    before the review is posted: its primary key lets one process post it, once."""
+
+    __tablename__ = "daily_reviews"
+
+    day: Mapped[date] = mapped_column(primary_key=True)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    channel: Mapped[str | None] = mapped_column(String(100))
+    posted_ts: Mapped[str | None] = mapped_column(String(50))
+    # The review's one-line summary, shown on the App Home ("last review").
+    summary: Mapped[str] = mapped_column(Text, default="")
+
+
+class HomeView(Base):
+    """Someone who opened Stockbot's App Home: refreshed after polls while recent."""
+
+    __tablename__ = "home_views"
+
+    user_id: Mapped[str] = mapped_column(String(50), primary_key=True)
+    opened_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    published_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

@@ -16,7 +16,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, Executable, delete, or_, select
+from sqlalchemy import ColumnElement, Executable, delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import InstrumentedAttribute
 
@@ -48,6 +48,34 @@ class Membership:
             Replica.seen_at > now - self.takeover_after, Replica.id != self.id
         )
         return or_(holder.is_(None), holder.not_in(others_alive))
+
+    def claim_oldest(
+        self,
+        key: InstrumentedAttribute[int],
+        holder: InstrumentedAttribute[str | None],
+        condition: ColumnElement[bool],
+        *skip: ColumnElement[bool],
+    ) -> Executable:
+        """An UPDATE … RETURNING that makes this process the `holder` of the row with the
+        lowest `key` meeting `condition` that no live process holds (and no `skip` rules
+        out); it returns that key, or nothing. Rows another transaction is claiming right
+        now are skipped, not waited for."""
+        now = utcnow()
+        oldest = (
+            select(key)
+            .where(condition, self.free(holder, now), *skip)
+            .order_by(key)
+            .limit(1)
+            .with_for_update(skip_locked=True)
+            .correlate(None)
+        )
+        table = key.class_
+        return (
+            update(table)
+            .where(key == oldest.scalar_subquery(), condition, self.free(holder, now))
+            .values({holder.key: self.id})
+            .returning(key)
+        )
 
 
 class Heartbeat:

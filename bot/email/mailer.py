@@ -1,8 +1,13 @@
 """Customer emails: Jinja2 templates a store can override, sent over SMTP with aiosmtplib.
 
-Templates are looked up in `[email] templates_dir` first, then in `bot/templates`, one
-file at a time, so a store may override only the subject or only the text. An HTML
-alternative is added when a `customer_notice.html.j2` template exists (autoescaped).
+Templates are looked up in `[email] templates_dir` first, then in `bot/email/templates`,
+one file at a time, so a store may override only the subject or only the text. Each kind
+of email (the notice, a date update, back in stock) has its own three templates:
+`<kind>.subject.j2`, `<kind>.txt.j2` and `<kind>.html.j2` (autoescaped). Every email is
+multipart: plain text and HTML.
+
+Threading: each email gets a Message-ID chosen before sending (it is recorded first);
+a follow-up names the customer's first notice in In-Reply-To and References.
 """
 
 from __future__ import annotations
@@ -30,12 +35,16 @@ from jinja2 import (
 )
 
 from bot.config import EmailSection
+from bot.db.models import NoticeKind
 from bot.db.types import utcnow
 
 BUNDLED_TEMPLATES = Path(__file__).with_name("templates")
-SUBJECT_TEMPLATE = "customer_notice.subject.j2"
-TEXT_TEMPLATE = "customer_notice.txt.j2"
-HTML_TEMPLATE = "customer_notice.html.j2"
+# The template names of each kind of email (NoticeKind values).
+TEMPLATE_NAMES = {
+    NoticeKind.NOTICE: "customer_notice",
+    NoticeKind.DATE_UPDATE: "date_update",
+    NoticeKind.BACK_IN_STOCK: "back_in_stock",
+}
 MAX_SUBJECT = 200
 MAX_REASON = 300
 
@@ -91,22 +100,22 @@ class Mailer:
         if folder is not None and not folder.is_dir():
             raise TemplateProblem(f"[email] templates_dir {folder} is not a folder")
 
-    def render(self, context: Mapping[str, Any]) -> RenderedNotice:
-        subject = " ".join(self._render(SUBJECT_TEMPLATE, context).split())
-        text = self._render(TEXT_TEMPLATE, context).strip() + "\n"
-        html = self._render(HTML_TEMPLATE, context) if self._exists(HTML_TEMPLATE) else None
+    def render(
+        self, context: Mapping[str, Any], kind: NoticeKind = NoticeKind.NOTICE
+    ) -> RenderedNotice:
+        name = TEMPLATE_NAMES[kind]
+        subject_template = f"{name}.subject.j2"
+        subject = " ".join(self._render(subject_template, context).split())
+        text = self._render(f"{name}.txt.j2", context).strip() + "\n"
+        html = self._render(f"{name}.html.j2", context)
         if not subject:
-            raise TemplateProblem(f"{SUBJECT_TEMPLATE} renders an empty subject")
+            raise TemplateProblem(f"{subject_template} renders an empty subject")
         return RenderedNotice(subject=subject[:MAX_SUBJECT], text=text, html=html)
 
-    def _exists(self, name: str) -> bool:
-        try:
-            self._env.get_template(name)
-        except TemplateNotFound:
-            return False
-        except TemplateError:
-            return True  # it exists but is broken: _render says how
-        return True
+    def new_message_id(self) -> str:
+        """A Message-ID on the sender's domain, chosen (and recorded) before sending."""
+        _, sender_address = parseaddr(self.config.from_address)
+        return make_msgid(domain=sender_address.rpartition("@")[2] or None)
 
     def _render(self, name: str, context: Mapping[str, Any]) -> str:
         try:
@@ -118,14 +127,26 @@ class Mailer:
         except TemplateError as exc:
             raise TemplateProblem(f"{name}: {exc.message or exc}") from exc
 
-    def build(self, notice: RenderedNotice, to_address: str, to_name: str = "") -> EmailMessage:
+    def build(
+        self,
+        notice: RenderedNotice,
+        to_address: str,
+        to_name: str = "",
+        *,
+        message_id: str | None = None,
+        in_reply_to: str | None = None,
+    ) -> EmailMessage:
+        """The email; `in_reply_to`: the Message-ID of the customer's first notice."""
         sender_name, sender_address = parseaddr(self.config.from_address)
         message = EmailMessage()
         message["From"] = formataddr((sender_name or self.config.store_name, sender_address))
         message["To"] = formataddr((to_name, to_address))
         message["Subject"] = notice.subject
         message["Date"] = format_datetime(utcnow())
-        message["Message-ID"] = make_msgid(domain=sender_address.rpartition("@")[2] or None)
+        message["Message-ID"] = message_id or self.new_message_id()
+        if in_reply_to:
+            message["In-Reply-To"] = in_reply_to
+            message["References"] = in_reply_to
         if self.config.reply_to:
             message["Reply-To"] = self.config.reply_to
         message.set_content(notice.text)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from bot.currency import DEFAULT_CURRENCY
 from bot.slack.render.alert_message import fallback_text
+from bot.slack.render.base import Message
 from bot.slack.render.stock_text import kind_label, offer_lines
 from bot.views.cards import AlertCard
 from bot.views.lookup import AlertSummary
@@ -41,3 +42,15 @@ def console_alert_summary(summary: AlertSummary) -> str:
         waiting = f", {line.waiting_units} units waiting" if line.waiting_units else ""
         lines.append(f"  - {kind_label(line.kind)}: {subject}{stock}{waiting} ({line.state})")
     return "\n".join(lines)
+
+
+def console_message(message: Message) -> str:
+    """A Block Kit message as plain lines: each section's text, blank lines between."""
+    parts = []
+    for block in message.blocks:
+        text = block.get("text")
+        if isinstance(text, dict):
+            parts.append(_plain(str(text.get("text", ""))))
+        for element in block.get("elements", []) if block.get("type") == "context" else []:
+            parts.append(_plain(str(element.get("text", ""))))
+    return "\n\n".join(part for part in parts if part)

@@ -21,6 +21,9 @@ class ActionId(StrEnum):
     CANCEL_ORDER = "cancel_order_in_store"
     SUBSTITUTE = "substitute_product"
     NOTIFY_CUSTOMERS = "notify_customers"
+    # Follow-ups to customers already emailed: the new restock date, or "on its way".
+    NOTIFY_DATE_UPDATE = "notify_date_update"
+    NOTIFY_BACK_IN_STOCK = "notify_back_in_stock"
     # The overflow menu of a product alert (snooze, substitute, email), and a group's list.
     ALERT_MENU = "alert_menu"
     OPEN_GROUP_LIST = "open_group_list"
@@ -57,6 +60,7 @@ class Command(StrEnum):
     SWITCH_SUPPLIER = "/switch-supplier"
     SUBSTITUTE = "/substitute"
     NOTIFY_CUSTOMERS = "/notify-customers"
+    SUPPLIERS = "/suppliers"
 
 
 # Where a refusal shows in each modal when it is about what was typed or chosen.

@@ -7,7 +7,9 @@ thread notes follow. Nothing is lost or posted twice, across restarts and replic
 - a post is marked (`post_started_at`) before the call and carries the alert's id in
   its message metadata; a post whose outcome is unknown (timeout, crash) is looked
   for in the channel's history before being posted again;
-- Slack's Retry-After holds the whole method and channel (`bot.slack.holds`);
+- what goes next, new problems first, is `bot.slack.outbox_queue`'s call; an update
+  renders the alert as it is when its turn comes, so queued changes go in one call;
+- Slack's Retry-After holds every call to the channel (`bot.slack.holds`);
 - an alert resolved before it was ever shown is not posted at all (nor its notes).
 """
 
@@ -21,14 +23,14 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Protocol, TypeVar
+from typing import Any, NamedTuple, Protocol, TypeVar
 
 import aiohttp
 from rich.console import Console
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.web.async_slack_response import AsyncSlackResponse
-from sqlalchemy import ColumnElement, Executable, and_, delete, not_, or_, select, update
+from sqlalchemy import Executable, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.currency import DEFAULT_CURRENCY
@@ -38,6 +40,7 @@ from bot.db.replicas import Membership
 from bot.db.types import utcnow
 from bot.slack.console import console_text
 from bot.slack.holds import SlackHolds
+from bot.slack.outbox_queue import OutboxQueue
 from bot.slack.render.alert_message import alert_message
 from bot.views.cards import AlertCard, alert_card
 
@@ -90,10 +93,10 @@ class RetryLater(Exception):
 
 
 class Held(RetryLater):
-    """No call was made: Slack's Retry-After for this method and channel still runs."""
+    """No call was made: Slack's Retry-After for this channel still runs."""
 
-    def __init__(self, method: str) -> None:
-        super().__init__(f"{method} is held: Slack asked us to slow down", timedelta(0))
+    def __init__(self, channel: str) -> None:
+        super().__init__(f"{channel} is held: Slack asked us to slow down", timedelta(0))
 
 
 class MessageGone(Exception):
@@ -304,6 +307,12 @@ class ConsoleSink:
         return None
 
 
+class _Due(NamedTuple):
+    alert: Alert
+    card: AlertCard
+    worth_showing: bool
+
+
 @dataclass(slots=True)
 class DeliveryReport:
     delivered: int = 0
@@ -330,11 +339,11 @@ class Deliverer:
         self.sink = sink
         self.membership = membership
         self.holds = SlackHolds(writes)
+        self.queue = OutboxQueue(writes, membership, self.holds)
         self.per_channel_interval = per_channel_interval
         self.batch_size = batch_size
-        self._last_sent: dict[str, float] = {}
-        # Configured channel names (#stock-alerts) and the IDs Slack answered with.
-        self._channel_ids: dict[str, str] = {}
+        # When each channel may next be called (time.monotonic()), by its canonical name.
+        self._next_turn: dict[str, float] = {}
         self._lock = asyncio.Lock()
         self._wake = asyncio.Event()
 
@@ -351,14 +360,16 @@ class Deliverer:
             tried: set[int] = set()
             failed_channels: set[str] = set()
             while len(tried) < self.batch_size:
-                alert_id = await self._claim(self._due_to_sync(), tried, failed_channels)
+                alert_id = await self.queue.claim(self.queue.due_to_sync(), tried, failed_channels)
                 if alert_id is None:
                     break
                 tried.add(alert_id)
                 await self._attempt(alert_id, self._sync_alert, report, failed_channels)
             # Notes of alerts that have nothing else to send.
             while len(tried) < 2 * self.batch_size:
-                alert_id = await self._claim(self._notes_waiting(), tried, failed_channels)
+                alert_id = await self.queue.claim(
+                    self.queue.notes_waiting(), tried, failed_channels
+                )
                 if alert_id is None:
                     break
                 tried.add(alert_id)
@@ -380,82 +391,24 @@ class Deliverer:
             report.deferred += 1
             report.last_error = str(exc)
             if not isinstance(exc, Held) and not exc.rate_limited:
-                failed_channels |= self._names_of(channel)
+                failed_channels |= self.holds.names_of(channel)
         finally:
-            await self._release(alert_id)
-
-    def _due_to_sync(self) -> ColumnElement[bool]:
-        now = utcnow()
-        return and_(
-            Alert.needs_sync.is_(True),
-            Alert.group_id.is_(None),
-            or_(Alert.next_delivery_at.is_(None), Alert.next_delivery_at <= now),
-            # What Retry-After holds stays in the database for later.
-            not_(and_(Alert.slack_ts.is_(None), self._held(POST))),
-            not_(and_(Alert.slack_ts.is_not(None), self._held(UPDATE))),
-        )
-
-    def _notes_waiting(self) -> ColumnElement[bool]:
-        waiting = select(AlertNote.alert_id).where(AlertNote.posted_ts.is_(None))
-        return and_(Alert.id.in_(waiting), Alert.slack_ts.is_not(None), not_(self._held(POST)))
-
-    def _held(self, method: str) -> ColumnElement[bool]:
-        channels = set()
-        for channel in self.holds.channels_held(method):
-            channels |= self._names_of(channel)
-        return Alert.slack_channel.in_(channels) if channels else Alert.id.is_(None)
-
-    async def _claim(
-        self, condition: ColumnElement[bool], tried: set[int], failed_channels: set[str]
-    ) -> int | None:
-        """Claim the oldest alert meeting `condition` that no live process holds."""
-        now = utcnow()
-        # Rows another transaction is claiming right now are skipped, not waited for.
-        oldest = (
-            select(Alert.id)
-            .where(condition, self.membership.free(Alert.claimed_by, now))
-            .order_by(Alert.id)
-            .limit(1)
-            .with_for_update(skip_locked=True)
-            .correlate(None)
-        )
-        if tried:
-            oldest = oldest.where(Alert.id.not_in(tried))
-        if failed_channels:
-            oldest = oldest.where(Alert.slack_channel.not_in(failed_channels))
-        claimed = await self._write(
-            update(Alert)
-            .where(
-                Alert.id == oldest.scalar_subquery(),
-                self.membership.free(Alert.claimed_by, now),
-            )
-            .values(claimed_by=self.membership.id)
-            .returning(Alert.id)
-        )
-        return int(claimed[0]) if claimed else None
-
-    async def _release(self, alert_id: int) -> None:
-        await self._write(
-            update(Alert)
-            .where(Alert.id == alert_id, Alert.claimed_by == self.membership.id)
-            .values(claimed_by=None)
-        )
+            await self.queue.release(alert_id)
 
     # -- one alert -------------------------------------------------------------------------
 
     async def _sync_alert(self, alert_id: int) -> bool:
         """Bring the alert's message in line with the alert, then post its notes."""
-        async with self.sessions() as session:
-            alert = await session.get(Alert, alert_id)
-            if alert is None or not alert.needs_sync:
-                return False
-            worth_showing = alert.is_open or await _acted_on(session, alert.id)
-            if alert.slack_ts is None and alert.post_started_at is None and not worth_showing:
-                # Opened and resolved while Slack was away: nobody needs to see it now.
-                await self._drop(alert)
-                return False
-            seen_change = alert.changed_at
-            card = await alert_card(session, alert)
+        due = await self._read_due(alert_id)
+        if due is not None and self._turn_in(due.alert.slack_channel or "") > 0:
+            # Wait for the channel's turn, then read the alert again: what is sent is the
+            # alert as it is then, every change made meanwhile in the one call.
+            await self._wait_turn(due.alert.slack_channel or "")
+            due = await self._read_due(alert_id)
+        if due is None:
+            return False
+        alert, card, worth_showing = due
+        seen_change = alert.changed_at
         posted_or_updated = alert.slack_ts is not None and await self._update(alert, card)
         if not posted_or_updated and not await self._post(alert, card, worth_showing):
             await self._drop(alert)
@@ -473,6 +426,19 @@ class Deliverer:
         )
         await self._post_notes(alert.id)
         return True
+
+    async def _read_due(self, alert_id: int) -> _Due | None:
+        """The alert and its card, if its message needs posting or updating."""
+        async with self.sessions() as session:
+            alert = await session.get(Alert, alert_id)
+            if alert is None or not alert.needs_sync:
+                return None
+            worth_showing = alert.is_open or await _acted_on(session, alert.id)
+            if alert.slack_ts is None and alert.post_started_at is None and not worth_showing:
+                # Opened and resolved while Slack was away: nobody needs to see it now.
+                await self._drop(alert)
+                return None
+            return _Due(alert, await alert_card(session, alert), worth_showing)
 
     async def _update(self, alert: Alert, card: AlertCard) -> bool:
         """chat.update the alert's message; False if it was deleted in Slack."""
@@ -504,8 +470,8 @@ class Deliverer:
                 return True
             if not worth_showing:
                 return False
-        if self.holds.held(POST, self._names_of(channel)):
-            raise Held(POST)
+        if self.holds.held(channel):
+            raise Held(channel)
         await self._mark_posting(Alert, alert.id)
         alert.post_started_at = utcnow()
         try:
@@ -519,8 +485,8 @@ class Deliverer:
 
     async def _store_post(self, alert: Alert, posted: Posted) -> None:
         """The message's ts, stored at once: from now on it is only ever updated."""
-        if alert.slack_channel and alert.slack_channel != posted.channel:
-            self._channel_ids[alert.slack_channel] = posted.channel
+        if alert.slack_channel:
+            self.holds.learn(alert.slack_channel, posted.channel)
         alert.slack_channel, alert.slack_ts = posted.channel, posted.ts
         alert.post_started_at = None
         await self._write(
@@ -571,8 +537,8 @@ class Deliverer:
                     pace=False,
                 )
             if ts is None:
-                if self.holds.held(POST, self._names_of(channel)):
-                    raise Held(POST)
+                if self.holds.held(channel):
+                    raise Held(channel)
                 await self._mark_posting(AlertNote, note.id)
                 try:
                     ts = await self._slack(
@@ -596,21 +562,19 @@ class Deliverer:
 
     # -- Slack calls ---------------------------------------------------------------------
 
-    def _names_of(self, channel: str) -> set[str]:
-        """A channel as configured and as Slack names it: holds and failures cover both."""
-        names = {channel}
-        names |= {i for n, i in self._channel_ids.items() if n == channel}
-        names |= {n for n, i in self._channel_ids.items() if i == channel}
-        return names
-
     async def _slack(
         self, method: str, channel: str, call: Callable[[], Awaitable[T]], *, pace: bool = True
     ) -> T:
-        """One Slack call, unless Retry-After holds it; a 429 holds it for everyone."""
-        if self.holds.held(method, self._names_of(channel)):
-            raise Held(method)
+        """One Slack call, unless Retry-After holds the channel; a 429 holds the channel
+        for every call, of every process."""
+        if self.holds.held(channel):
+            raise Held(channel)
         if pace:
-            await self._pace(channel)
+            # Slack allows about one message per second per channel.
+            await self._wait_turn(channel)
+            self._next_turn[self.holds.canonical(channel)] = (
+                time.monotonic() + self.per_channel_interval
+            )
         try:
             return await call()
         except RetryLater as exc:
@@ -618,12 +582,13 @@ class Deliverer:
                 await self.holds.hold(method, channel, utcnow() + exc.after)
             raise
 
-    async def _pace(self, channel: str) -> None:
-        # Slack allows about one message per second per channel.
-        wait = self._last_sent.get(channel, 0) + self.per_channel_interval - time.monotonic()
-        if wait > 0:
+    def _turn_in(self, channel: str) -> float:
+        """Seconds until the channel may be called again (0: now)."""
+        return max(self._next_turn.get(self.holds.canonical(channel), 0) - time.monotonic(), 0)
+
+    async def _wait_turn(self, channel: str) -> None:
+        if wait := self._turn_in(channel):
             await asyncio.sleep(wait)
-        self._last_sent[channel] = time.monotonic()
 
     async def _defer(self, alert_id: int, exc: RetryLater) -> str:
         """Record a failed attempt; returns the alert's channel. A hold is the channel's

@@ -21,7 +21,8 @@ NOTIFY_USAGE = (
     "product, with a preview. The *Email customers* button on an alert does the same."
 )
 BACKORDERS_USAGE = (
-    "Type `/backorders` for every product, or `/backorders SKU` for one product's orders."
+    "Type `/backorders` for every product, `/backorders SKU` for one product's orders, "
+    "or `/backorders ORDER_ID` for one order's story."
 )
 PICK_A_SUBSTITUTE = "Pick a substitute."
 EMPTY_MESSAGE = "Write the message the customers will get."

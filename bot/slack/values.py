@@ -17,6 +17,7 @@ from typing import Annotated, Any, ClassVar, Self
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
 from bot.core.alerts import SNOOZE_CHOICES
+from bot.db.models import NoticeKind
 from bot.errors import UserError
 from bot.slack.ids import ActionId, BlockId
 from bot.slack.texts import STALE_BUTTON, STALE_FORM, SUBSTITUTE_USAGE, SWITCH_USAGE
@@ -154,6 +155,8 @@ class SubstituteForm(Form):
 class NotifyForm(Form):
     alert_id: Id | None
     product_id: Id
+    # Which email: the notice, a date update or back in stock (older modals: the notice).
+    kind: NoticeKind = NoticeKind.NOTICE
 
 
 class CommandArgs(BaseModel):

@@ -64,3 +64,9 @@ SUPPLIER_FAILURES = Gauge(
     ["supplier"],
     registry=REGISTRY,
 )
+SUPPLIER_LEASE_HELD = Gauge(
+    "stockbot_supplier_lease_held",
+    "1 while this process holds the supplier's poll lease (is polling it), 0 otherwise.",
+    ["supplier"],
+    registry=REGISTRY,
+)

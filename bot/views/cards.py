@@ -21,10 +21,12 @@ from bot.core.fixes.choices import (
     cancel_requests,
     choice_counts,
 )
+from bot.core.fixes.customer_notices import FollowUpsDue, follow_ups_due
 from bot.core.fixes.substitution import current_substitute
 from bot.core.fixes.switching import SwitchOption, latest_switch, switch_options, switch_text
+from bot.core.forecast import ForecastResult
 from bot.core.problems.states import severity
-from bot.db.models import Alert, AlertState, Offer, Product, Supplier
+from bot.db.models import Alert, AlertKind, AlertState, Offer, Product, Supplier
 
 # As many as a message section can show (the rest: "Open list").
 MAX_GROUP_MEMBERS_SHOWN = 60
@@ -49,6 +51,9 @@ class ProductCard:
     threshold: int
     offers: list[OfferLine]
     open_alerts: list[tuple[int, str]] = field(default_factory=list)
+    product_id: int | None = None
+    # What the forecast says (`/stock` asks for it; alert cards leave it out).
+    forecast: ForecastResult | None = None
 
     @property
     def active(self) -> OfferLine | None:
@@ -106,10 +111,18 @@ class AlertCard:
     # What the waiting customers chose on their choice links, and who asked to cancel.
     choices: ChoiceCounts | None = None
     cancel_requests: list[CancelRequest] = field(default_factory=list)
+    # An at-risk alert: why the forecast says it runs out (Slack mrkdwn, escaped).
+    forecast_why: str | None = None
+    # Customers already emailed who are due news: a new restock date, or "on its way".
+    follow_ups: FollowUpsDue = field(default_factory=FollowUpsDue)
 
     @property
     def best_switch(self) -> SwitchOption | None:
-        return next((option for option in self.switch_options if option.in_stock), None)
+        in_stock = [option for option in self.switch_options if option.in_stock]
+        if self.kind == AlertKind.AT_RISK and in_stock:
+            # Switching early: to the alternative with the most stock, so the most cover.
+            return max(in_stock, key=lambda option: option.quantity or 0)
+        return next(iter(in_stock), None)
 
     @property
     def is_group(self) -> bool:
@@ -153,6 +166,7 @@ async def product_card(session: AsyncSession, product: Product) -> ProductCard:
         threshold=product.low_stock_threshold,
         offers=[_offer_line(offer, product.active_offer_id) for offer in offers],
         open_alerts=list(open_alerts.tuples()),
+        product_id=product.id,
     )
 
 
@@ -168,9 +182,11 @@ async def alert_card(session: AsyncSession, alert: Alert) -> AlertCard:
     group = await _group(session, alert) if alert.is_group else _Group()
     orders = options = last_switch = substitute = choices = None
     cancels: list[CancelRequest] = []
+    follow_ups = FollowUpsDue()
     if product is not None:
         choices = await choice_counts(session, product.id)
         cancels = await cancel_requests(session, product.id)
+        follow_ups = await follow_ups_due(session, product.id)
         orders = await order_stats(session, product.id)
         options = await switch_options(session, product.id)
         last_switch = await _switch_line(session, product.id, alert.opened_at)
@@ -203,6 +219,8 @@ async def alert_card(session: AsyncSession, alert: Alert) -> AlertCard:
         substitute=substitute,
         choices=choices,
         cancel_requests=cancels,
+        forecast_why=(alert.details or {}).get("why") if alert.kind == AlertKind.AT_RISK else None,
+        follow_ups=follow_ups,
     )
 
 

@@ -8,7 +8,8 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.db.models import Alert, AlertNote, AlertState, Supplier
+from bot.db.leases import poll_lease
+from bot.db.models import Alert, AlertNote, AlertState, Lease, Supplier
 
 # An outbox item older than this means Slack has not been reached for a while.
 OUTBOX_STUCK_AFTER = timedelta(minutes=10)
@@ -60,3 +61,16 @@ async def health(session: AsyncSession, *, now: datetime, supplier_down_after: i
         supplier_failures=failures,
         reasons=reasons,
     )
+
+
+async def poll_leases_held(
+    session: AsyncSession, holder: str, suppliers: list[str]
+) -> dict[str, bool]:
+    """For each supplier, whether process `holder` (a replica id) holds its poll lease now.
+    The leases table decides, so every replica's answer agrees with the others'."""
+    names = {poll_lease(name): name for name in suppliers}
+    held = await session.scalars(
+        select(Lease.name).where(Lease.name.in_(names), Lease.holder == holder)
+    )
+    mine = {names[name] for name in held}
+    return {name: name in mine for name in suppliers}

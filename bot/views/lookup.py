@@ -3,17 +3,24 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from bot.config import ForecastSection
 from bot.core.backorders import BackorderList, backorder_list, waiting_totals
+from bot.core.forecast import forecast_for
 from bot.core.problems.states import severity
 from bot.core.search import MAX_MATCHES, NotFound, matching_words, not_found, product_by_sku
 from bot.db.models import Alert, AlertKind, AlertState, Offer, Product, Supplier
+from bot.db.types import utcnow
 from bot.errors import UserError
 from bot.views.cards import MemberLine, ProductCard, group_members, product_card
+from bot.views.timeline import OrderStory, order_story
 
 MAX_LISTED_MEMBERS = 300
 
@@ -85,11 +92,18 @@ class StockLookup:
     """`/stock` and `/backorders` as a read-only service: each question gets its own session."""
 
     sessions: async_sessionmaker[AsyncSession]
+    forecast: ForecastSection = field(default_factory=ForecastSection)
+    clock: Callable[[], datetime] = utcnow
     slots: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(CONCURRENT_LOOKUPS))
 
     async def stock(self, query: str) -> Answer:
         async with self.slots, self.sessions() as session:
-            return await lookup(session, query)
+            answer = await lookup(session, query)
+            if isinstance(answer, ProductCard) and answer.product_id is not None:
+                # One product's forecast: a few bulk queries and a little numpy.
+                found = await forecast_for(session, answer.product_id, self.clock(), self.forecast)
+                answer = dataclasses.replace(answer, forecast=found)
+            return answer
 
     async def group_list(self, alert_id: int) -> GroupList:
         """The products of a grouped alert message, most severe first."""
@@ -102,10 +116,14 @@ class StockLookup:
             total = await session.scalar(select(func.count()).where(Alert.group_id == alert_id))
             return GroupList(supplier.name if supplier else None, total or 0, members)
 
-    async def backorders(self, query: str) -> BackorderList | NotFound:
-        """`/backorders [SKU]`: every backordered product, or one product's waiting orders."""
+    async def backorders(self, query: str) -> BackorderList | NotFound | OrderStory:
+        """`/backorders [SKU | ORDER_ID]`: every backordered product, one product's waiting
+        orders, or one order's story."""
         async with self.sessions() as session:
-            return await backorder_list(session, query)
+            answer = await backorder_list(session, query)
+            if isinstance(answer, NotFound):
+                return await order_story(session, query) or answer
+            return answer
 
 
 async def lookup(session: AsyncSession, query: str) -> Answer:

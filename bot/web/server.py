@@ -12,7 +12,7 @@ from sqlalchemy.exc import DBAPIError
 from bot.db.types import utcnow
 from bot.runtime import Runtime
 from bot.telemetry import metrics
-from bot.views.health import Health, health
+from bot.views.health import Health, health, poll_leases_held
 from bot.web.choice_page import choice_routes
 from bot.web.webhooks import WEBHOOKS, webhook_handler
 
@@ -66,6 +66,15 @@ def add_routes(web_app: web.Application, runtime: Runtime) -> web.Application:
         metrics.SUPPLIER_FAILURES.clear()
         for supplier, failures in state.supplier_failures.items():
             metrics.SUPPLIER_FAILURES.labels(supplier=supplier).set(failures)
+        async with runtime.sessions() as session:
+            held = await poll_leases_held(
+                session,
+                runtime.leases.membership.id,
+                [supplier.name for supplier in runtime.settings.suppliers],
+            )
+        metrics.SUPPLIER_LEASE_HELD.clear()
+        for supplier, holds in held.items():
+            metrics.SUPPLIER_LEASE_HELD.labels(supplier=supplier).set(int(holds))
         body = generate_latest(metrics.REGISTRY)
         return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 

@@ -12,7 +12,7 @@ from handlers.actions.alert import acknowledge, snooze
 from handlers.actions.choices import cancel_order
 from handlers.actions.fixes import open_substitute_modal, switch_supplier, undo_switch
 from handlers.actions.menu import alert_menu, open_group_list
-from handlers.actions.notify import open_notify_modal
+from handlers.actions.notify import EMAIL_BUTTONS, open_notify_modal
 
 
 def register(app: AsyncApp) -> None:
@@ -25,9 +25,9 @@ def register(app: AsyncApp) -> None:
     app.action(ActionId.SUBSTITUTE, middleware=[clicked(AlertRef), allowed_only])(
         open_substitute_modal
     )
-    app.action(ActionId.NOTIFY_CUSTOMERS, middleware=[clicked(AlertRef), allowed_only])(
-        open_notify_modal
-    )
+    # Email customers, and the follow-ups (the new date, "on its way"): one listener.
+    for email_button in EMAIL_BUTTONS:
+        app.action(email_button, middleware=[clicked(AlertRef), allowed_only])(open_notify_modal)
     app.action(ActionId.CANCEL_ORDER, middleware=[clicked(CancelRef), allowed_only])(cancel_order)
     # Messages posted before the overflow menu keep their buttons: both stay wired.
     app.action(ActionId.ALERT_MENU, middleware=[clicked(MenuChoice), allowed_only])(alert_menu)

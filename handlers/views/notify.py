@@ -28,7 +28,9 @@ async def send_emails(
     if not message:
         raise UserError(EMPTY_MESSAGE)
     await ack()  # closes the modal; Bolt runs the rest after answering Slack
-    result = await services.notifier.send(form.alert_id, form.product_id, message, user_id)
+    result = await services.notifier.send(
+        form.alert_id, form.product_id, message, user_id, form.kind
+    )
     if not result.posted_in_thread:
         # The alert's thread holds the result; otherwise the sender hears it alone.
         await tell(context, result_message(result))

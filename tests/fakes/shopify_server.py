@@ -142,6 +142,10 @@ class FakeShopify(FakeApiServer):
         self.quantities: dict[tuple[str, str], int] = {}  # (item gid, location gid)
         self.cancelled: list[str] = []  # order gids, in the order `orderCancel` took them
 
+        # Orders' notes and tags, by order GID (orders listed in `orders` exist).
+        self.notes: dict[str, str] = {}
+        self.tags: dict[str, list[str]] = {}
+
     @property
     def shop_url(self) -> str:
         return self.url
@@ -218,6 +222,15 @@ class FakeShopify(FakeApiServer):
             if problem is not None:
                 return web.json_response({"errors": [{"message": problem}], "extensions": cost()})
             data = {"orderCancel": self._cancel(variables["orderId"])}
+
+        elif "tagsAdd(" in query:
+            data = {"tagsAdd": self._tags_add(variables)}
+        elif "orderUpdate(" in query:
+            data = {"orderUpdate": self._order_update(variables["input"])}
+        elif "order(id:" in query:
+            gid = variables["id"]
+            found = {"id": gid, "note": self.notes.get(gid)} if self._order_exists(gid) else None
+            data = {"order": found}
         else:
             return web.json_response({"errors": [{"message": "Parse error"}], "extensions": cost()})
         return web.json_response({"data": data, "extensions": cost()})
@@ -271,7 +284,7 @@ class FakeShopify(FakeApiServer):
 
     def _cancel(self, gid: str) -> dict[str, Any]:
         """`orderCancel`: a job; a userError for an unknown or already cancelled order."""
-        found = next((o for o in self.orders if f"gid://shopify/Order/{o['id']}" == gid), None)
+        found = next((o for o in self.orders if _order_gid(o) == gid), None)
         if found is None:
             return _cancel_error(["orderId"], "Order does not exist", "NOT_FOUND")
         if found["cancelled_at"] is not None:
@@ -283,6 +296,29 @@ class FakeShopify(FakeApiServer):
             "orderCancelUserErrors": [],
         }
 
+    def _order_exists(self, gid: str) -> bool:
+        return any(_order_gid(raw) == gid for raw in self.orders)
+
+    def _tags_add(self, variables: dict[str, Any]) -> dict[str, Any]:
+        """`tagsAdd(id:, tags:)`: a list of strings on an order; existing tags stay."""
+        gid, tags = variables.get("id", ""), variables.get("tags")
+        if not self._order_exists(gid):
+            return _user_error(["id"], "Order does not exist")
+        if not isinstance(tags, list) or not all(isinstance(t, str) and t for t in tags):
+            return _user_error(["tags"], "Tags must be a list of strings")
+        kept = self.tags.setdefault(gid, [])
+        kept += [tag for tag in tags if tag not in kept]
+        return {"userErrors": []}
+
+    def _order_update(self, given: dict[str, Any]) -> dict[str, Any]:
+        """`orderUpdate(input: {id, note})`: the note is replaced by the one given."""
+        if set(given) != {"id", "note"} or not isinstance(given["note"], str):
+            return _user_error(["input"], "Only id and note are expected here")
+        if not self._order_exists(given["id"]):
+            return _user_error(["id"], "Order does not exist")
+        self.notes[given["id"]] = given["note"]
+        return {"userErrors": []}
+
     def _bulk_update(self, variables: dict[str, Any]) -> dict[str, Any]:
         by_gid = {variant.gid: variant for variant in self.variants.values()}
         for entry in variables["variants"]:
@@ -293,6 +329,10 @@ class FakeShopify(FakeApiServer):
                 return _user_error(["variants", "0", "inventoryPolicy"], "Invalid policy")
             variant.inventory_policy = entry["inventoryPolicy"]
         return {"userErrors": []}
+
+
+def _order_gid(raw: dict[str, Any]) -> str:
+    return f"gid://shopify/Order/{raw['id']}"
 
 
 def _undefined_input_field(version: str, given: dict[str, Any]) -> str | None:

@@ -73,6 +73,8 @@ _FIRST_TS_MICROS = 1_700_000_000_000_100
 _TS_STEP_MICROS = 100
 _CHANNEL_ID_RE = re.compile(r"^[CGD][A-Z0-9]{2,}$")
 _USER_ID_RE = re.compile(r"^[UW][A-Z0-9]{2,}$")
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
 # Form/JSON fields that slack-sdk sends as JSON-encoded strings in form bodies.
 _JSON_FIELDS = ("blocks", "attachments", "view", "metadata")
 
@@ -557,6 +559,8 @@ class FakeSlackAPI:
             "users.info": self._users_info,
             "usergroups.users.list": self._usergroups_users_list,
         }
+        self._files: dict[str, dict[str, Any]] = {}  # file id -> upload (see Files below)
+        self._handlers.update(self._file_handlers())
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -622,6 +626,7 @@ class FakeSlackAPI:
         app = web.Application()
         app.router.add_route("*", "/api/{method}", self._handle_api)
         app.router.add_post("/response_url/{rid}", self._handle_response_url)
+        self._file_routes(app)
         # Short shutdown timeout: tests must not wait on keep-alive connections at teardown.
         self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
         await self._runner.setup()
@@ -821,6 +826,7 @@ class FakeSlackAPI:
             self._response_urls.clear()
             self._all_responses.clear()
             self._faults.clear()
+            self._files.clear()
             self._buckets.clear()
             self._unreachable = None
 
@@ -1433,6 +1439,7 @@ class FakeSlackAPI:
         user_id = params.get("user_id")
         if not isinstance(user_id, str) or not user_id:
             raise _ApiError("invalid_arguments")
+        _check_home_view(params.get("view"))
         home = next(
             (
                 v
@@ -1445,6 +1452,20 @@ class FakeSlackAPI:
         self._views[result["view"]["id"]]["user_id"] = user_id
         result["view"]["user_id"] = user_id
         return result
+
+    # ---- App Home (review11): the Home tab a user sees --------------------------------------
+
+    def home_view(self, user_id: str) -> dict[str, Any] | None:
+        """The Home tab last published for `user_id`, as Slack shows it; None if never."""
+        with self._lock:
+            found = [
+                v
+                for v in self._views.values()
+                if v.get("type") == "home" and v.get("user_id") == user_id
+            ]
+            return copy.deepcopy(found[-1]) if found else None
+
+    # ---- end of App Home (review11) ---------------------------------------------------------
 
     def _users_info(self, params: dict[str, Any]) -> dict[str, Any]:
         user_id = params.get("user")
@@ -1460,10 +1481,142 @@ class FakeSlackAPI:
             raise _ApiError("no_such_subteam")
         return {"users": list(self._usergroups[group])}
 
+    # ========================================================================================
+    # Files (files_upload_v2): files.getUploadURLExternal, the upload URL, and
+    # files.completeUploadExternal. Everything about files stays inside this block.
+    # ========================================================================================
+
+    def _file_handlers(self) -> dict[str, Callable[[dict[str, Any]], dict[str, Any]]]:
+        return {
+            "files.getUploadURLExternal": self._files_get_upload_url_external,
+            "files.completeUploadExternal": self._files_complete_upload_external,
+        }
+
+    def _file_routes(self, app: web.Application) -> None:
+        # Slack's upload URLs are on files.slack.com; this fake serves them itself.
+        app.router.add_post("/upload/v1/{file_id}", self._handle_file_upload)
+
+    def files_in_thread(self, channel: str, ts: str) -> list[dict[str, Any]]:
+        """Files shared in the thread under ``ts`` (each with its uploaded ``content``)."""
+        with self._lock:
+            shared = [f["id"] for r in self.thread_replies(channel, ts) for f in r.get("files", [])]
+            return [copy.deepcopy(self._files[file_id]) for file_id in shared]
+
+    def _files_get_upload_url_external(self, params: dict[str, Any]) -> dict[str, Any]:
+        filename = params.get("filename")
+        try:
+            length = int(params.get("length", ""))
+        except ValueError:
+            length = 0
+        if not isinstance(filename, str) or not filename or length <= 0:
+            raise _ApiError("invalid_arguments")
+        file_id = f"F{next(self._id_counter):08d}"
+        alt_txt = params.get("alt_txt")
+        self._files[file_id] = {
+            "id": file_id,
+            "name": filename,
+            "title": filename,
+            "length": length,
+            "alt_txt": alt_txt,
+            "content": None,
+            "shared_in": [],
+        }
+        return {"upload_url": f"{self.base_url}/upload/v1/{file_id}", "file_id": file_id}
+
+    async def _handle_file_upload(self, request: web.Request) -> web.StreamResponse:
+        file_id = request.match_info["file_id"]
+        body = await request.read()
+        with self._lock:
+            entry = self._files.get(file_id)
+            problem = ""
+            if entry is None:
+                problem = "unknown upload URL"
+            elif len(body) != entry["length"]:
+                problem = f"{len(body)} bytes sent, {entry['length']} announced"
+            elif entry["name"].lower().endswith(".png") and not body.startswith(PNG_SIGNATURE):
+                problem = "not a PNG"
+            status = 400 if problem else 200
+            if not problem and entry is not None:
+                entry["content"] = body
+            else:
+                self._warn("bad_upload", "upload_url", f"{file_id}: {problem}")
+            self._record(RecordedCall("upload_url", {"file_id": file_id}, {}, status, {}))
+        return web.Response(status=status, text=problem or f"OK - {len(body)}")
+
+    def _files_complete_upload_external(self, params: dict[str, Any]) -> dict[str, Any]:
+        files = params.get("files")
+        if isinstance(files, str):
+            try:
+                files = json.loads(files)
+            except ValueError:
+                raise _ApiError("invalid_arguments") from None
+        if not isinstance(files, list) or not files:
+            raise _ApiError("invalid_arguments")
+        entries = []
+        for item in files:
+            entry = self._files.get(item.get("id")) if isinstance(item, dict) else None
+            if entry is None or entry["content"] is None:
+                raise _ApiError("file_not_found")
+            entries.append((entry, item))
+        comment = params.get("initial_comment") or ""
+        if len(comment) > MAX_MESSAGE_TEXT:
+            raise _ApiError("msg_too_long")
+        cid = None
+        if params.get("channel_id"):
+            cid = self._resolve_channel(params.get("channel_id"), allow_names=False)
+            thread_ts = params.get("thread_ts") or None
+            if thread_ts is not None and thread_ts not in self._messages.get(cid, {}):
+                raise _ApiError("invalid_thread_ts")
+        shared = []
+        for entry, item in entries:
+            if item.get("title"):
+                entry["title"] = str(item["title"])
+            shared.append(self._file_object(entry))
+        if cid is not None:
+            msg = self._bot_message({"text": comment})
+            msg.update({"upload": True, "files": shared})
+            self._store_message(cid, msg, params.get("thread_ts") or None)
+            for entry, _ in entries:
+                entry["shared_in"].append({"channel": cid, "ts": msg["ts"]})
+        return {"files": [{"id": f["id"], "title": f["title"]} for f in shared]}
+
+    @staticmethod
+    def _file_object(entry: dict[str, Any]) -> dict[str, Any]:
+        png = entry["name"].lower().endswith(".png")
+        return {
+            "id": entry["id"],
+            "name": entry["name"],
+            "title": entry["title"],
+            "mimetype": "image/png" if png else "application/octet-stream",
+            "filetype": "png" if png else "binary",
+            "size": len(entry["content"] or b""),
+            "user": BOT_USER_ID,
+        }
+
+    # ========================================================================================
+    # end of files
+    # ========================================================================================
+
 
 # --------------------------------------------------------------------------------------------
 # module helpers
 # --------------------------------------------------------------------------------------------
+
+
+# ---- App Home (review11): views.publish takes only a Home tab ----------------------------
+
+
+def _check_home_view(view: Any) -> None:
+    """Slack's views.publish publishes Home tabs only: a modal is refused (the blocks,
+    at most 100, are checked by the validator like any view's)."""
+    if isinstance(view, dict) and view.get("type") != "home":
+        raise _ApiError(
+            "invalid_arguments",
+            response_metadata={"messages": ["[ERROR] must be home [json-pointer:/view/type]"]},
+        )
+
+
+# ---- end of App Home (review11) -------------------------------------------------------------
 
 
 async def _read_params(request: web.Request) -> dict[str, Any]:

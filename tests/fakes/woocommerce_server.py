@@ -27,6 +27,7 @@ ORDERS = f"{API}/orders"
 PRODUCTS = f"{API}/products"
 UPDATES = "PUT"  # script key for every product/variation update
 ORDER_UPDATES = "PUT order"  # script key for order updates (a cancel)
+NOTES = "NOTES"  # script key for every order note request
 
 
 def wc_error(status: int, code: str, message: str) -> Reply:
@@ -79,6 +80,7 @@ class FakeWooCommerce(FakeApiServer):
         self.link_header = True  # False: only X-WP-TotalPages tells of more pages
         self.page_size = 100  # lower it to get several pages
         self.items: dict[int, dict[str, Any]] = {}  # products and variations by id
+        self.notes: dict[int, list[dict[str, Any]]] = {}  # order notes by order id
 
     @property
     def site_url(self) -> str:
@@ -89,6 +91,8 @@ class FakeWooCommerce(FakeApiServer):
         router.add_put(ORDERS + "/{id:\\d+}", self._update_order)
         router.add_get(PRODUCTS, self._products)
         router.add_put(PRODUCTS + "/{id:\\d+}", self._update)
+        router.add_get(ORDERS + "/{id:\\d+}/notes", self._notes)
+        router.add_post(ORDERS + "/{id:\\d+}/notes", self._notes)
         router.add_put(PRODUCTS + "/{parent:\\d+}/variations/{id:\\d+}", self._update)
 
     def add_product(self, sku: str, stock: int | None = None, parent_id: int = 0) -> int:
@@ -143,6 +147,29 @@ class FakeWooCommerce(FakeApiServer):
             url = request.url.with_query(query)
             headers["Link"] = f'<{self.site_url}{url.path_qs}>; rel="next"'
         return web.json_response(matching[(page - 1) * per_page : page * per_page], headers=headers)
+
+    async def _notes(self, request: web.Request) -> web.Response:
+        """GET or POST `/orders/<id>/notes`; a new note is {note, customer_note}."""
+        body, early = await self._begin(request, NOTES)
+        if early is not None:
+            return early
+        order_id = int(request.match_info["id"])
+        if not any(int(o["id"]) == order_id for o in self.orders):
+            return send(wc_error(404, "woocommerce_rest_shop_order_invalid_id", "Invalid ID."))
+        notes = self.notes.setdefault(order_id, [])
+        if request.method == "GET":
+            return web.json_response(notes)
+        if not isinstance(body, dict) or not isinstance(body.get("note"), str) or not body["note"]:
+            return send(wc_error(400, "rest_missing_callback_param", "Missing parameter(s): note"))
+        if not isinstance(body.get("customer_note", False), bool) or set(body) - {
+            "note",
+            "customer_note",
+            "added_by_user",
+        }:
+            return send(wc_error(400, "rest_invalid_param", "Invalid parameter(s)"))
+        note = {"id": 200 + len(notes), "note": body["note"], **body}
+        notes.append(note)
+        return web.json_response(note, status=201)
 
     async def _products(self, request: web.Request) -> web.Response:
         _, early = await self._begin(request, PRODUCTS)

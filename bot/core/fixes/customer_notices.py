@@ -19,8 +19,8 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import date
 from typing import Any, Literal
 
@@ -30,7 +30,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.config import Settings
-from bot.core.alerts import audit
+from bot.core.alerts import audit, touch
+from bot.core.fixes import follow_ups
 from bot.core.fixes.choice_links import ChoiceLinks
 from bot.core.fixes.substitution import current_substitute
 from bot.core.search import matching_words, not_found, product_by_sku
@@ -41,6 +42,7 @@ from bot.db.models import (
     AlertNote,
     AlertState,
     CustomerNotification,
+    NoticeKind,
     NotificationStatus,
     Offer,
     Order,
@@ -56,8 +58,15 @@ from bot.telemetry import metrics
 log = logging.getLogger(__name__)
 
 NOTIFY_AUDIT_ACTION = "notify_customer"
+# Who sends what nobody clicked for ([notify] auto_back_in_stock).
+AUTO_SENDER = "stockbot"
 # Alerts whose customers may be told about a delay.
-PRODUCT_ALERT_KINDS = (AlertKind.OUT_OF_STOCK, AlertKind.LOW_STOCK, AlertKind.BACKORDER)
+PRODUCT_ALERT_KINDS = (
+    AlertKind.OUT_OF_STOCK,
+    AlertKind.LOW_STOCK,
+    AlertKind.BACKORDER,
+    AlertKind.AT_RISK,
+)
 NOTE_LIMIT = 3000
 
 NOT_CONFIGURED = (
@@ -99,6 +108,8 @@ class Recipient:
     address: str
     name: str
     orders: tuple[OrderRef, ...]
+    # A date update: the restock date this customer was told last.
+    told_date: date | None = None
 
     @property
     def order_numbers(self) -> str:
@@ -113,10 +124,25 @@ class Target:
     alert_id: int | None
     restock_date: date | None
     substitute: ProductRef | None
+    kind: NoticeKind = NoticeKind.NOTICE
 
     @property
     def alert_key(self) -> str:
-        return str(self.alert_id) if self.alert_id is not None else f"product:{self.product.id}"
+        """The notice's once-key scope; follow-ups are once per product, whatever alert."""
+        if self.alert_id is not None and self.kind == NoticeKind.NOTICE:
+            return str(self.alert_id)
+        return f"product:{self.product.id}"
+
+    def once_key(self, recipient: Recipient, message: str) -> tuple[str, str]:
+        """(kind_key, message_hash): what makes two emails to one customer the same.
+        A notice: its text. A date update: the new date. Back in stock: the orders."""
+        if self.kind == NoticeKind.DATE_UPDATE and self.restock_date is not None:
+            key = follow_ups.date_key(self.restock_date)
+        elif self.kind == NoticeKind.BACK_IN_STOCK:
+            key = follow_ups.orders_key(o.id for o in recipient.orders)
+        else:
+            return "", message_digest(message)
+        return key, message_digest(f"{self.kind}:{key}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,6 +163,17 @@ class Preview:
 class NobodyWaiting:
     product: ProductRef
     orders_without_email: list[str] = field(default_factory=list)
+    kind: NoticeKind = NoticeKind.NOTICE
+
+
+@dataclass(frozen=True, slots=True)
+class FollowUpsDue:
+    """Follow-ups the alert offers: customers to tell the new date, or that their order
+    is on its way."""
+
+    date_update: int = 0
+    new_date: date | None = None
+    back_in_stock: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -189,8 +226,20 @@ def long_date(day: date) -> str:
 
 def default_message(target: Target) -> str:
     """An honest default: the delay, the restock date if the supplier gave one, the
-    alternative if staff chose one, and a way out."""
+    alternative if staff chose one, and a way out. Follow-ups: the news."""
     title = target.product.title
+    if target.kind == NoticeKind.BACK_IN_STOCK:
+        return (
+            f"Good news: {title} is back in stock, so your order is on its way "
+            "(or will be very soon).\n\nThank you for your patience."
+        )
+    if target.kind == NoticeKind.DATE_UPDATE and target.restock_date:
+        return (
+            f"Our supplier has changed the date for {title}: it now expects it back in "
+            f"stock around {long_date(target.restock_date)}, and we will ship your order "
+            "as soon as it arrives.\n\nWe're sorry for the change. If you would rather "
+            "not wait, reply to this email and we will sort it out."
+        )
     parts = [
         f"We're sorry: {title} is currently unavailable from our supplier, "
         "so your order is delayed."
@@ -219,14 +268,19 @@ def notice_context(
     recipient: Recipient,
     message: str,
     store_name: str,
-    links: ChoiceLinks | None = None,
+    choice_url: str = "",
+    order_choice_urls: Mapping[int, str] | None = None,
 ) -> dict[str, Any]:
-    """What the templates see (documented in bot/templates/customer_notice.txt.j2)."""
+    """What the templates see (documented in bot/email/templates/customer_notice.txt.j2)."""
     product = target.product
     substitute = target.substitute
-    # The customer's choice link per order (None without [web] public_url).
-    urls = {o.id: links.link(o.id, product.id) if links else None for o in recipient.orders}
+    told = recipient.told_date
+    # Each order's own choice link ("" for none); choice_url is the first order's.
+    urls = order_choice_urls or {}
     return {
+        "kind": str(target.kind),
+        "choice_url": choice_url,
+        "previous_restock_date_text": long_date(told) if told else None,
         "store_name": store_name,
         "customer_name": recipient.name,
         "customer_email": recipient.address,
@@ -237,11 +291,10 @@ def notice_context(
                 "number": o.number,
                 "quantity": o.quantity,
                 "backordered": o.backordered,
-                "choice_url": urls[o.id],
+                "choice_url": urls.get(o.id, ""),
             }
             for o in recipient.orders
         ],
-        "choice_url": urls[recipient.orders[0].id],
         "order_numbers": recipient.order_numbers,
         "restock_date": target.restock_date,
         "restock_date_text": long_date(target.restock_date) if target.restock_date else None,
@@ -249,22 +302,39 @@ def notice_context(
     }
 
 
+def _what(target: Target) -> str:
+    """What a follow-up told, for the summary ("" for a notice)."""
+    if target.kind == NoticeKind.DATE_UPDATE and target.restock_date:
+        return f" (the new date, {long_date(target.restock_date)})"
+    if target.kind == NoticeKind.BACK_IN_STOCK:
+        return " (their order is on its way)"
+    return ""
+
+
 def summary_text(result: NotifyResult) -> str:
     """The result, per address, as Slack text (the thread note or the user's answer)."""
     product = result.target.product
-    about = f"`{escape(product.sku)}` {escape(product.title)}"
+    about = f"`{escape(product.sku)}` {escape(product.title)}{_what(result.target)}"
     sent, failed = result.having("sent"), result.having("failed")
     skipped = result.having("skipped")
-    by = mention(result.user_id)
+    by = (
+        "automatically (`[notify] auto_back_in_stock`)"
+        if result.user_id == AUTO_SENDER
+        else f"by {mention(result.user_id)}"
+    )
     if sent:
         plural = "customer" if len(sent) == 1 else "customers"
-        headline = f"Emailed {len(sent)} {plural} about {about} (sent by {by})."
+        headline = f"Emailed {len(sent)} {plural} about {about} (sent {by})."
         if failed:
             headline += f" {len(failed)} could not be emailed."
     elif failed:
-        headline = f"Could not email {len(failed)} of the customers waiting for {about} ({by})."
+        headline = (
+            f"Could not email {len(failed)} of the customers waiting for {about} (sent {by})."
+        )
     elif skipped:
         headline = f"Nothing new was sent about {about}: every customer already got this message."
+    elif result.target.kind != NoticeKind.NOTICE:
+        headline = f"Nothing new was sent about {about}: everyone due this news was told."
     else:
         headline = f"Nothing was sent about {about}: nobody is waiting for it any more."
     lines = [headline]
@@ -322,7 +392,9 @@ class CustomerNotifier:
 
     # -- preview -------------------------------------------------------------------------
 
-    async def preview_for_alert(self, alert_id: int) -> Preview | NobodyWaiting:
+    async def preview_for_alert(
+        self, alert_id: int, kind: NoticeKind = NoticeKind.NOTICE
+    ) -> Preview | NobodyWaiting:
         async with self.sessions() as session:
             alert = await session.get(Alert, alert_id)
             if alert is None:
@@ -332,7 +404,7 @@ class CustomerNotifier:
                     "That alert is about a supplier, not one product: use "
                     "`/notify-customers SKU` for each product."
                 )
-            target = await _target(session, alert.product_id, alert.id)
+            target = await _target(session, alert.product_id, alert.id, kind)
             return await self._preview(session, target)
 
     async def preview_for_query(self, query: str) -> Preview | NobodyWaiting | UnknownProduct:
@@ -358,9 +430,9 @@ class CustomerNotifier:
             return await self._preview(session, target)
 
     async def _preview(self, session: AsyncSession, target: Target) -> Preview | NobodyWaiting:
-        recipients, without_email, only_backordered = await _affected(session, target.product.id)
+        recipients, without_email, only_backordered = await _recipients(session, target)
         if not recipients:
-            return NobodyWaiting(target.product, without_email)
+            return NobodyWaiting(target.product, without_email, target.kind)
         message = default_message(target)
         return Preview(
             target=target,
@@ -371,12 +443,26 @@ class CustomerNotifier:
             sample=self._render(target, recipients[0], message),
         )
 
+    def choice_url(
+        self, target: Target, recipient: Recipient, order: OrderRef | None = None
+    ) -> str:
+        """The customer's own link to choose wait / substitute / cancel for one order (the
+        first when none is named), or "" for none: without `[web] public_url`, and in a
+        back-in-stock email (the order is covered, nothing is left to choose)."""
+        if target.kind == NoticeKind.BACK_IN_STOCK or not recipient.orders:
+            return ""
+        link = self.links.link((order or recipient.orders[0]).id, target.product.id)
+        return link or ""
+
     def _render(self, target: Target, recipient: Recipient, message: str) -> RenderedNotice:
         mailer = self.mailer
         try:
             mailer.check()
             store = self.settings.email.store_name if self.settings.email else ""
-            return mailer.render(notice_context(target, recipient, message, store, self.links))
+            urls = {o.id: self.choice_url(target, recipient, o) for o in recipient.orders}
+            link = self.choice_url(target, recipient)
+            context = notice_context(target, recipient, message, store, link, urls)
+            return mailer.render(context, target.kind)
         except TemplateProblem as exc:
             raise NotifyProblem(
                 f"The customer email template has a problem, so nothing can be sent: {exc}."
@@ -385,9 +471,15 @@ class CustomerNotifier:
     # -- send ----------------------------------------------------------------------------
 
     async def send(
-        self, alert_id: int | None, product_id: int, message: str, user_id: str
+        self,
+        alert_id: int | None,
+        product_id: int,
+        message: str,
+        user_id: str,
+        kind: NoticeKind = NoticeKind.NOTICE,
     ) -> NotifyResult:
-        """Email every affected customer once; record, audit and report the outcome."""
+        """Email every affected customer once; record, audit and report the outcome.
+        Follow-ups go to whoever is due one now (not who was in the preview)."""
         message = normalise_message(message)
         if not message:
             raise NotifyProblem("The message is empty, so nothing was sent.")
@@ -398,24 +490,37 @@ class CustomerNotifier:
                 raise NotifyProblem("That alert no longer exists, so nothing was sent.")
             if await session.get(Product, product_id) is None:
                 raise NotifyProblem("That product no longer exists, so nothing was sent.")
-            target = await _target(session, product_id, alert_id)
-            recipients, without_email, _ = await _affected(session, product_id)
+            target = await _target(session, product_id, alert_id, kind)
+            if kind == NoticeKind.DATE_UPDATE and target.restock_date is None:
+                raise NotifyProblem("The supplier gives no restock date now, so nothing was sent.")
+            recipients, without_email, _ = await _recipients(session, target)
+            firsts = follow_ups.first_notices(await follow_ups.told(session, product_id))
         # Render everything first: a broken template stops the batch before any email.
         notices = [self._render(target, r, message) for r in recipients]
         result = NotifyResult(target, user_id, orders_without_email=without_email)
-        digest = message_digest(message)
         down: str | None = None
         async with mailer.connect() as connection:
             for recipient, notice in zip(recipients, notices, strict=True):
-                row_id, skip_reason = await self._claim(target, recipient, digest, user_id)
-                if row_id is None:
-                    result.outcomes.append(Outcome(recipient, "skipped", skip_reason))
+                claimed = await self._claim(target, recipient, message, user_id)
+                if isinstance(claimed, str):
+                    result.outcomes.append(Outcome(recipient, "skipped", claimed))
                     continue
+                row_id, message_id = claimed
                 address, reason = _validated(recipient.address)
                 reason = reason or down
                 if reason is None:
+                    root = follow_ups.thread_root(
+                        firsts, recipient.key, (o.id for o in recipient.orders)
+                    )
+                    email = mailer.build(
+                        notice,
+                        address,
+                        recipient.name,
+                        message_id=message_id,
+                        in_reply_to=root if root != message_id else None,
+                    )
                     try:
-                        await connection.send(mailer.build(notice, address, recipient.name))
+                        await connection.send(email)
                     except MailError as exc:
                         reason = exc.reason
                         # Do not knock on a dead server once per customer.
@@ -430,20 +535,52 @@ class CustomerNotifier:
                 metrics.EMAILS.labels(outcome=outcome.status).inc()
                 result.outcomes.append(outcome)
         if result.attempted and alert is not None:
-            result.posted_in_thread = await self._note(alert, summary_text(result))
+            result.posted_in_thread = await self._note(
+                alert, summary_text(result), redraw=kind != NoticeKind.NOTICE
+            )
         return result
 
+    async def send_due_back_in_stock(self) -> list[NotifyResult]:
+        """`[notify] auto_back_in_stock`: tell every customer whose orders stock now covers
+        that they are on their way, each once (the claims decide, across replicas)."""
+        if not self.settings.notify.auto_back_in_stock or not self.configured:
+            return []
+        due: list[tuple[int, int | None]] = []
+        async with self.sessions() as session:
+            for product_id in await follow_ups.products_told(session):
+                if (await follow_ups_due(session, product_id)).back_in_stock:
+                    due.append((product_id, await _latest_alert(session, product_id)))
+        results = []
+        for product_id, alert_id in due:
+            async with self.sessions() as session:
+                target = await _target(session, product_id, alert_id, NoticeKind.BACK_IN_STOCK)
+            message = default_message(target)
+            results.append(
+                await self.send(
+                    alert_id, product_id, message, AUTO_SENDER, NoticeKind.BACK_IN_STOCK
+                )
+            )
+        return results
+
     async def _claim(
-        self, target: Target, recipient: Recipient, digest: str, user_id: str
-    ) -> tuple[int | None, str]:
-        """Own this customer's notification, or say why someone else already does."""
+        self, target: Target, recipient: Recipient, message: str, user_id: str
+    ) -> tuple[int, str] | str:
+        """Own this customer's email: (row id, its Message-ID); or say why someone else
+        already does."""
+        kind_key, digest = target.once_key(recipient, message)
+        message_id = self.mailer.new_message_id()
         row = CustomerNotification(
             alert_key=target.alert_key,
             alert_id=target.alert_id,
             product_id=target.product.id,
             order_id=recipient.orders[0].id,
+            order_ids=[o.id for o in recipient.orders],
             customer_email=recipient.key,
             message_hash=digest,
+            kind=target.kind,
+            kind_key=kind_key,
+            restock_date=target.restock_date,
+            message_id=message_id,
             status=NotificationStatus.SENDING,
             created_by=user_id,
             created_at=utcnow(),
@@ -452,7 +589,7 @@ class CustomerNotifier:
             # Its own committed transaction, before sending: the unique key is the lock.
             async with self.writes() as session, session.begin():
                 session.add(row)
-            return row.id, ""
+            return row.id, message_id
         except IntegrityError:
             pass
         same = (
@@ -460,6 +597,7 @@ class CustomerNotifier:
             CustomerNotification.customer_email == recipient.key,
             CustomerNotification.message_hash == digest,
         )
+        # A failed row is claimed again as it was: same Message-ID (it never went out).
         async with self.writes() as session, session.begin():
             retried = await session.execute(
                 update(CustomerNotification)
@@ -473,14 +611,18 @@ class CustomerNotifier:
             )
             existing = (
                 await session.execute(
-                    select(CustomerNotification.id, CustomerNotification.status).where(*same)
+                    select(
+                        CustomerNotification.id,
+                        CustomerNotification.status,
+                        CustomerNotification.message_id,
+                    ).where(*same)
                 )
             ).one()
         if retried.rowcount == 1:  # type: ignore[attr-defined]
-            return existing.id, ""
+            return existing.id, existing.message_id or message_id
         if existing.status == NotificationStatus.SENT:
-            return None, "already got this message, not sent again"
-        return None, "is being emailed by another submission (or was interrupted): not sent again"
+            return "already got this message, not sent again"
+        return "is being emailed by another submission (or was interrupted): not sent again"
 
     async def _finish(
         self, row_id: int, outcome: Outcome, target: Target, alert: Alert | None, user_id: str
@@ -513,12 +655,15 @@ class CustomerNotifier:
                 **details,
             )
 
-    async def _note(self, alert: Alert, text: str) -> bool:
-        """Put the result in the alert's thread (a grouped alert's lives in its group's)."""
+    async def _note(self, alert: Alert, text: str, *, redraw: bool = False) -> bool:
+        """Put the result in the alert's thread (a grouped alert's lives in its group's).
+        `redraw`: the follow-ups the alert offers changed."""
         async with self.writes() as session, session.begin():
             current = await session.get(Alert, alert.id)
             if current is None:
                 return False
+            if redraw:
+                touch(current, utcnow())
             thread = current
             if current.group_id is not None:
                 thread = await session.get(Alert, current.group_id) or current
@@ -551,7 +696,12 @@ def _validated(address: str) -> tuple[str, str | None]:
         return address, f"invalid address ({clip(str(exc).rstrip('.'), 120)})"
 
 
-async def _target(session: AsyncSession, product_id: int, alert_id: int | None) -> Target:
+async def _target(
+    session: AsyncSession,
+    product_id: int,
+    alert_id: int | None,
+    kind: NoticeKind = NoticeKind.NOTICE,
+) -> Target:
     product = await session.get(Product, product_id)
     assert product is not None
     restock = None
@@ -565,6 +715,72 @@ async def _target(session: AsyncSession, product_id: int, alert_id: int | None) 
         alert_id=alert_id,
         restock_date=restock,
         substitute=ProductRef.of(substitute) if substitute else None,
+        kind=kind,
+    )
+
+
+async def _recipients(
+    session: AsyncSession, target: Target
+) -> tuple[list[Recipient], list[str], bool]:
+    """Who gets this kind of email now: every waiting customer (a notice); those still
+    waiting who were told another date (a date update); those whose orders they were
+    told about are now covered (back in stock)."""
+    product_id = target.product.id
+    if target.kind == NoticeKind.NOTICE:
+        return await _affected(session, product_id)
+    emails = await follow_ups.told(session, product_id)
+    if target.kind == NoticeKind.BACK_IN_STOCK:
+        covered = await follow_ups.covered_told_orders(session, product_id, emails)
+        recipients, without_email = _grouped(covered)
+        return recipients, without_email, False
+    slipped = follow_ups.slipped(emails, target.restock_date)
+    waiting, _, only_backordered = await _affected(session, product_id)
+    wanting = await follow_ups.still_waiting_for_news(
+        session, product_id, {r.key for r in waiting if r.key in slipped}
+    )
+    recipients = [replace(r, told_date=slipped[r.key]) for r in waiting if r.key in wanting]
+    return recipients, [], only_backordered
+
+
+async def _latest_alert(session: AsyncSession, product_id: int) -> int | None:
+    """The product's latest alert (open or resolved): where follow-ups are said."""
+    return await session.scalar(
+        select(Alert.id)
+        .where(
+            Alert.product_id == product_id,
+            Alert.kind.in_(PRODUCT_ALERT_KINDS),
+            Alert.is_group.is_(False),
+        )
+        .order_by(Alert.opened_at.desc(), Alert.id.desc())
+        .limit(1)
+    )
+
+
+async def follow_ups_due(session: AsyncSession, product_id: int) -> FollowUpsDue:
+    """What the product's alert offers: "Update N customers", "Tell N customers"."""
+    emails = await follow_ups.told(session, product_id)
+    if not emails:
+        return FollowUpsDue()
+    product = await session.get(Product, product_id)
+    if product is None:
+        return FollowUpsDue()
+    restock = None
+    if product.active_offer_id is not None:
+        restock = await session.scalar(
+            select(Offer.restock_date).where(Offer.id == product.active_offer_id)
+        )
+    slipped = follow_ups.slipped(emails, restock)
+    date_updates = 0
+    if slipped:
+        waiting, _, _ = await _affected(session, product_id)
+        keys = {r.key for r in waiting if r.key in slipped}
+        date_updates = len(await follow_ups.still_waiting_for_news(session, product_id, keys))
+    covered = await follow_ups.covered_told_orders(session, product_id, emails)
+    recipients, _ = _grouped(covered)
+    return FollowUpsDue(
+        date_update=date_updates,
+        new_date=restock if date_updates else None,
+        back_in_stock=len(recipients),
     )
 
 
@@ -584,6 +800,15 @@ async def _affected(
     only_backordered = any(backordered > 0 for _, _, backordered in rows)
     if only_backordered:
         rows = [row for row in rows if row[2] > 0]
+    recipients, without_email = _grouped(rows)
+    return recipients, without_email, only_backordered
+
+
+def _grouped(
+    rows: Sequence[tuple[Order, int, int]] | Sequence[Any],
+) -> tuple[list[Recipient], list[str]]:
+    """(order, quantity, backordered) rows as one recipient per address, and the order
+    numbers that have no address."""
     # An order may hold the product on two lines: one entry per order.
     orders: dict[int, tuple[Order, int, int]] = {}
     for order, quantity, backordered in rows:
@@ -598,7 +823,7 @@ async def _affected(
             continue
         grouped.setdefault(key, []).append((order, quantity, backordered))
     recipients = [_recipient(key, entries) for key, entries in grouped.items()]
-    return recipients, without_email, only_backordered
+    return recipients, without_email
 
 
 def _recipient(key: str, entries: Sequence[tuple[Order, int, int]]) -> Recipient:

@@ -7,7 +7,7 @@ supplier switches once.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 
@@ -17,7 +17,9 @@ from sqlalchemy.orm import selectinload
 
 from bot.core import alerts
 from bot.core.availability import STOCKOUT, is_stockout
+from bot.core.forecast import forecast_for
 from bot.core.problems.states import NAME_LIMIT
+from bot.core.review.scorecard import Reliability, reliabilities
 from bot.core.stock_changes import stock_changed
 from bot.core.text import clip, escape, mention
 from bot.db.models import Alert, AlertNote, AlertState, AuditEntry, Offer, Product
@@ -25,6 +27,8 @@ from bot.db.types import utcnow
 from bot.errors import UserError
 
 SWITCH_ACTIONS = ("switch_supplier", "auto_switch", "undo_switch")
+# An alternative whose stock lasts this many days of our sales ranks as having enough.
+ENOUGH_COVER_DAYS = 14.0
 
 
 class SwitchRefused(UserError):
@@ -40,6 +44,14 @@ class SwitchOption:
     price_change_percent: float | None
     priority: int
     in_stock: bool
+    # Days its stock lasts at our own sales rate; None when we sell none or it is not known.
+    cover_days: float | None = None
+    # The supplier's feed uptime and restock dates met over 30 days.
+    reliability: Reliability = field(default_factory=Reliability)
+
+    @property
+    def enough_cover(self) -> bool:
+        return self.cover_days is None or self.cover_days >= ENOUGH_COVER_DAYS
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,14 +88,45 @@ async def _product(session: AsyncSession, product_id: int, *, lock: bool = False
     return product
 
 
-async def switch_options(session: AsyncSession, product_id: int) -> list[SwitchOption]:
-    """The product's other offers, in-stock first, then by priority, then price."""
+def _rank(option: SwitchOption) -> tuple[object, ...]:
+    """In stock first; then enough cover (short cover: the most first); then a reliable
+    supplier (feed up, restock dates kept); then priority, then price."""
+    short = not option.enough_cover
+    return (
+        not option.in_stock,
+        short,
+        -(option.cover_days or 0.0) if short else 0.0,
+        not option.reliability.reliable,
+        option.priority,
+        option.price is None,
+        option.price or 0,
+    )
+
+
+def _cover(offer: Offer, rate_per_day: float | None) -> float | None:
+    if not rate_per_day or offer.quantity is None or not _in_stock(offer):
+        return None
+    return offer.quantity / rate_per_day
+
+
+async def switch_options(
+    session: AsyncSession, product_id: int, now: datetime | None = None
+) -> list[SwitchOption]:
+    """The product's other offers, best first (see `_rank`)."""
+    now = now or utcnow()
     product = await _product(session, product_id)
     active = next((o for o in product.offers if o.id == product.active_offer_id), None)
     reference = active.price if active else None
     others = [o for o in product.offers if o.id != product.active_offer_id]
-    others.sort(key=lambda o: (not _in_stock(o), o.priority, o.price is None, o.price or 0))
-    return [
+    rate: float | None = None
+    reliability: dict[int, Reliability] = {}
+    # Cover and reliability only order in-stock alternatives among themselves: with one
+    # or none, there is nothing to rank (and no forecast to compute for each alert card).
+    if sum(_in_stock(o) for o in others) > 1:
+        forecast = await forecast_for(session, product_id, now)
+        rate = forecast.rate_per_day if forecast is not None else None
+        reliability = await reliabilities(session, sorted({o.supplier_id for o in others}), now)
+    options = [
         SwitchOption(
             offer_id=o.id,
             supplier=o.supplier.name,
@@ -92,13 +135,17 @@ async def switch_options(session: AsyncSession, product_id: int) -> list[SwitchO
             price_change_percent=_change(o.price, reference),
             priority=o.priority,
             in_stock=_in_stock(o),
+            cover_days=_cover(o, rate),
+            reliability=reliability.get(o.supplier_id, Reliability()),
         )
         for o in others
     ]
+    return sorted(options, key=_rank)
 
 
 async def best_alternative(session: AsyncSession, product_id: int) -> SwitchOption | None:
-    """The in-stock alternative a person would pick: higher priority, then lower price."""
+    """The in-stock alternative a person would pick: enough cover, a reliable supplier,
+    then higher priority, then lower price."""
     options = await switch_options(session, product_id)
     return next((o for o in options if o.in_stock), None)
 

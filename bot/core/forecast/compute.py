@@ -13,8 +13,16 @@ from bot.config import ForecastSection
 from bot.core.forecast.cover import cover
 from bot.core.forecast.drain import ROUND_CEILINGS, Restock, drains
 from bot.core.forecast.history import Bools, Floats, ForecastData, Ints
-from bot.core.forecast.rates import DataQuality, DemandClass, Method, sales_rates
+from bot.core.forecast.rates import (
+    DataQuality,
+    DemandClass,
+    Method,
+    Rates,
+    sales_rates,
+    series_mask,
+)
 from bot.core.forecast.result import ForecastResult
+from bot.core.forecast.spikes import spike_days
 from bot.core.forecast.stockouts import stockout_days
 
 
@@ -101,12 +109,41 @@ def readings(data: ForecastData) -> tuple[Ints, Floats, Floats]:
     return offer_ids[~stale], seconds[~stale], quantity[~stale]
 
 
+def without_spikes(sales: Floats, left_out: Bools, rates: Rates) -> Rates:
+    """Smooth sellers' rates again with their past spikes left out of the history
+    (bot.core.forecast.spikes): a one-day rush is not the new normal."""
+    smooth = np.array([method == Method.SES for method in rates.method], dtype=np.bool_)
+    if not smooth.any():
+        return rates
+    rows = np.flatnonzero(smooth)
+    spikes = spike_days(sales[rows], series_mask(sales[rows], left_out[rows]))
+    rows, spikes = rows[spikes.any(axis=1)], spikes[spikes.any(axis=1)]
+    if not len(rows):
+        return rates
+    again = sales_rates(sales[rows], left_out[rows] | spikes)
+    merged = Rates(
+        rate=rates.rate.copy(),
+        method=list(rates.method),
+        demand_class=list(rates.demand_class),
+        quality=list(rates.quality),
+        history_days=rates.history_days.copy(),
+        mae=rates.mae.copy(),
+    )
+    for column in ("rate", "history_days", "mae"):
+        getattr(merged, column)[rows] = getattr(again, column)
+    for at, row in enumerate(rows.tolist()):
+        merged.method[row] = again.method[at]
+        merged.demand_class[row] = again.demand_class[at]
+        merged.quality[row] = again.quality[at]
+    return merged
+
+
 def compute(data: ForecastData, now: datetime, config: ForecastSection) -> ForecastTable:
     """Every product's forecast as of `now`. Pass the data without keeping it
     (`compute(await load(...), ...)`): the sales and observations are let go once
     used, which keeps the whole catalog's recompute in a few hundred megabytes."""
     left_out = stockout_days(data, now.timestamp())
-    rates = sales_rates(data.sales, left_out)
+    rates = without_spikes(data.sales, left_out, sales_rates(data.sales, left_out))
     del left_out
     product_ids, offers = data.product_ids, data.offers
     offer_readings = readings(data)

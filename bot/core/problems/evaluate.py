@@ -21,6 +21,8 @@ from bot.core.availability import STOCKOUT, Availability
 from bot.core.backorders import waiting_totals
 from bot.core.problems.states import (
     PRODUCT_PROBLEMS,
+    REOPEN_AFTER,
+    ForecastFacts,
     ProductFacts,
     change_note,
     problem_of,
@@ -38,6 +40,7 @@ from bot.db.models import (
     OrderLine,
     OrderStatus,
     Product,
+    ProductForecast,
     Supplier,
 )
 
@@ -95,6 +98,7 @@ async def _targets(
         Offer.quantity <= Product.low_stock_threshold,
         Product.id.in_(waiting),
         Product.id.in_(alerted),
+        Product.id.in_(select(ProductForecast.product_id).where(ProductForecast.opens)),
     )
     if supplier_id is not None:
         # Its products in trouble, and those whose alert still names it (just switched away).
@@ -133,9 +137,17 @@ async def _facts(
 ) -> list[ProductFacts]:
     ids = [row[0] for row in rows]
     waiting, ordered = await _orders(session, ids) if any_orders else ({}, set())
+    forecasts = {
+        row.product_id: ForecastFacts.of(row)
+        for row in await session.scalars(
+            select(ProductForecast).where(ProductForecast.product_id.in_(ids))
+        )
+    }
     facts = []
     for pid, sku, supplier_id, supplier, quantity, availability, threshold in rows:
         orders, units, oldest = waiting.get(pid, (0, 0, None))
+        forecast = forecasts.get(pid)
+        pending = forecast is not None and forecast.stock != quantity
         facts.append(
             ProductFacts(
                 pid,
@@ -149,6 +161,8 @@ async def _facts(
                 units,
                 oldest,
                 pid in ordered,
+                None if pending else forecast,
+                pending,
             )
         )
     return facts
@@ -163,7 +177,14 @@ def _follow(
 ) -> bool:
     """Move an open alert to the product's problem now; True when it changed."""
     kind = problem_of(facts)
+    if kind is None and alert.kind == AlertKind.AT_RISK:
+        if facts.forecast_pending:
+            return False  # the recompute after this poll decides
+        if facts.still_at_risk:
+            kind = AlertKind.AT_RISK  # hysteresis: not resolved until past 1.5x warn_days
     details = facts.details()
+    if kind == AlertKind.AT_RISK:
+        details["worst"] = _worst(details, alert.details or {})
     if kind is None:
         # Unknown stock proves nothing: a stock problem stays open until stock is known.
         if not facts.known_fine and alert.kind != AlertKind.BACKORDER:
@@ -181,6 +202,56 @@ def _follow(
     if note and alert.group_id is None:
         notes.append(AlertNote(alert_id=alert.id, text=note, created_at=now))
     return True
+
+
+def _worst(details: dict[str, Any], old: dict[str, Any]) -> float | None:
+    """The shortest cover an at-risk alert has said so far."""
+    known = [c for c in (details.get("cover"), old.get("worst")) if c is not None]
+    return min(known) if known else None
+
+
+async def _recently_at_risk(
+    session: AsyncSession, product_ids: list[int], now: datetime
+) -> dict[int, float | None]:
+    """Products whose at-risk alert was resolved in the last REOPEN_AFTER: the
+    shortest cover it said."""
+    found: dict[int, float | None] = {}
+    for ids in chunks(product_ids):
+        for alert in await session.scalars(
+            select(Alert)
+            .where(
+                Alert.product_id.in_(ids),
+                Alert.kind == AlertKind.AT_RISK,
+                Alert.state == AlertState.RESOLVED,
+                Alert.resolved_at >= now - REOPEN_AFTER,
+            )
+            .order_by(Alert.resolved_at)
+        ):
+            assert alert.product_id is not None
+            found[alert.product_id] = (alert.details or {}).get("worst")
+    return found
+
+
+async def _not_reopened(
+    session: AsyncSession, opening: list[tuple[AlertKind, ProductFacts]], now: datetime
+) -> list[tuple[AlertKind, ProductFacts]]:
+    """Leave out at-risk alerts resolved less than a day ago, unless the forecast is
+    worse now (a shorter cover than the old alert ever said): no flapping."""
+    at_risk = [f.product_id for kind, f in opening if kind == AlertKind.AT_RISK]
+    if not at_risk:
+        return opening
+    recent = await _recently_at_risk(session, at_risk, now)
+
+    def worse(facts: ProductFacts) -> bool:
+        old = recent[facts.product_id]
+        cover = facts.forecast.cover if facts.forecast else None
+        return old is None or (cover is not None and cover < old)
+
+    return [
+        (kind, facts)
+        for kind, facts in opening
+        if kind != AlertKind.AT_RISK or facts.product_id not in recent or worse(facts)
+    ]
 
 
 async def evaluate(
@@ -223,10 +294,20 @@ async def evaluate(
                     groups.add(alert.group_id)
     session.add_all(notes)
     await session.flush()
-    for group_supplier, opening in to_open.items():
+    for group_supplier, candidates in to_open.items():
+        opening = await _not_reopened(session, candidates, now)
+        if not opening:
+            continue
         await _open(session, group_supplier, opening, channel, now, group_over, result)
     await alerts.settle_groups(session, groups, now)
     return result
+
+
+def _opening_details(kind: AlertKind, facts: ProductFacts) -> dict[str, Any]:
+    details = facts.details()
+    if kind == AlertKind.AT_RISK:
+        details["worst"] = details.get("cover")
+    return details
 
 
 async def _open(
@@ -252,10 +333,11 @@ async def _open(
             now,
             product_id=facts.product_id,
             supplier_id=facts.supplier_id,
-            details=facts.details(),
+            details=_opening_details(kind, facts),
             group_id=group_id,
         )
         for kind, facts in opening
     ]
     await session.execute(insert(Alert.__table__), rows)
     result.opened += len(rows)
+    result.opened_product_ids.update(facts.product_id for _, facts in opening)

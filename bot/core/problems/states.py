@@ -5,27 +5,36 @@ problem that holds now (`PRODUCT_PROBLEMS` order); when the facts change, the
 kind moves in place and the change is noted in the message's thread. A new state
 (say, "at risk" from a forecast) is one more entry in `_CONDITIONS`, `SEVERITY`
 and the texts below.
+
+At risk (a forecast's predicted stockout within [forecast] warn_days while stock is
+still above the low-stock threshold) is the mildest state: at risk -> low stock ->
+out of stock is one message. What the forecast says comes from the last recompute
+(`ProductForecast`, written by `bot.core.forecast.watch`) as `ForecastFacts`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import ColumnElement, and_, case
 
 from bot.core.availability import Availability, is_stockout
-from bot.core.text import clip, escape
-from bot.db.models import AlertKind
+from bot.core.text import clip, escape, rate_words, span_words
+from bot.db.models import AlertKind, ProductForecast
 
 # Product alert kinds, most severe first.
 PRODUCT_PROBLEMS: tuple[AlertKind, ...] = (
     AlertKind.OUT_OF_STOCK,
     AlertKind.BACKORDER,
     AlertKind.LOW_STOCK,
+    AlertKind.AT_RISK,
 )
+
+# A resolved at-risk alert does not come back this soon, unless the forecast is worse.
+REOPEN_AFTER = timedelta(hours=24)
 
 
 # Supplier names in notes and resolutions: short enough for one line on a phone.
@@ -35,6 +44,43 @@ NAME_LIMIT = 40
 def product_dedup_key(product_id: int) -> str:
     """One open product alert per product, whatever its state."""
     return f"product:{product_id}"
+
+
+@dataclass(frozen=True, slots=True)
+class ForecastFacts:
+    """The last forecast of a product at or near risk (see ProductForecast)."""
+
+    days_of_cover: float | None
+    opens: bool  # within warn_days
+    holds: bool  # within 1.5x warn_days
+    rate_per_day: float
+    drain_per_day: float | None
+    stock: int | None
+    fell_from: int | None = None
+    fell_to: int | None = None
+    fell_seconds: float | None = None
+    spike_units: int | None = None
+    spike_on: str | None = None  # the UTC date of the spike (ISO)
+
+    @classmethod
+    def of(cls, row: ProductForecast) -> ForecastFacts:
+        return cls(
+            row.days_of_cover,
+            row.opens,
+            row.holds,
+            row.rate_per_day,
+            row.drain_per_day,
+            row.stock,
+            row.fell_from,
+            row.fell_to,
+            row.fell_seconds,
+            row.spike_units,
+            row.computed_at.date().isoformat() if row.spike_units else None,
+        )
+
+    @property
+    def cover(self) -> float | None:
+        return None if self.days_of_cover is None else round(self.days_of_cover, 2)
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +99,24 @@ class ProductFacts:
     oldest_waiting: datetime | None = None
     # Any open order holds it (waiting or covered): how a backorder ends differs.
     has_open_orders: bool = False
+    forecast: ForecastFacts | None = None
+    # A forecast exists but was made for other stock (a poll since): the recompute
+    # that follows the poll decides, so an at-risk state is left as it is till then.
+    forecast_pending: bool = False
+
+    @property
+    def above_threshold(self) -> bool:
+        return self.quantity is not None and self.quantity > self.threshold
+
+    @property
+    def at_risk(self) -> bool:
+        """Predicted to run out within warn_days, with stock still above the threshold."""
+        return self.forecast is not None and self.forecast.opens and self.above_threshold
+
+    @property
+    def still_at_risk(self) -> bool:
+        """An open at-risk alert stays until the prediction is past 1.5x warn_days."""
+        return self.forecast is not None and self.forecast.holds and self.above_threshold
 
     @property
     def out_of_stock(self) -> bool:
@@ -68,13 +132,19 @@ class ProductFacts:
     def known_fine(self) -> bool:
         """Known to have enough: above the threshold, or in stock by a supplier that
         gives availability without numbers (e.g. print on demand)."""
-        if self.out_of_stock or self.low or self.waiting_units:
+        if self.out_of_stock or self.low or self.waiting_units or self.at_risk:
             return False
         return self.quantity is not None or self.availability == Availability.IN_STOCK
 
     def details(self) -> dict[str, Any]:
         """Stored on the alert: a change in any of these updates its message."""
+        forecast: dict[str, Any] = {}
+        if self.forecast is not None and self.forecast.holds:
+            forecast = {"cover": self.forecast.cover, "why": at_risk_reason(self)}
+        if self.forecast is not None and self.forecast.spike_on:
+            forecast["spike_on"] = self.forecast.spike_on
         return {
+            **forecast,
             "quantity": self.quantity,
             "availability": self.availability,
             "threshold": self.threshold,
@@ -89,6 +159,7 @@ _CONDITIONS: tuple[tuple[AlertKind, Callable[[ProductFacts], bool]], ...] = (
     (AlertKind.OUT_OF_STOCK, lambda f: f.out_of_stock),
     (AlertKind.BACKORDER, lambda f: f.waiting_units > 0),
     (AlertKind.LOW_STOCK, lambda f: f.low),
+    (AlertKind.AT_RISK, lambda f: f.at_risk),
 )
 
 
@@ -114,6 +185,42 @@ def severity(kind: Any, waiting_units: Any) -> ColumnElement[int]:
     )
 
 
+def at_risk_reason(facts: ProductFacts) -> str:
+    """Why the forecast says it runs out, in plain words (Slack mrkdwn, escaped):
+    "sells ~5/day, 12 left at Acme: about 2 days of cover", or from the supplier's
+    drain "Acme's stock fell 400 -> 240 in 12 s: out in about 20 s"."""
+    forecast = facts.forecast
+    if forecast is None or forecast.days_of_cover is None:
+        return ""
+    cover = span_words(forecast.days_of_cover * 86400)
+    supplier = escape(clip(facts.supplier or "the supplier", NAME_LIMIT))
+    drain = forecast.drain_per_day or 0.0
+    fell = forecast.fell_from is not None and forecast.fell_to is not None
+    if fell and forecast.fell_seconds and drain > forecast.rate_per_day:
+        return (
+            f"{supplier}'s stock fell {forecast.fell_from:,} -> {forecast.fell_to:,} in "
+            f"{span_words(forecast.fell_seconds)}: out in about {cover}"
+        )
+    left = forecast.stock if forecast.stock is not None else facts.quantity
+    stock = f"{left:,} left at {supplier}" if left is not None else f"at {supplier}"
+    if forecast.spike_units:
+        usually = rate_words(forecast.rate_per_day)
+        return (
+            f"{forecast.spike_units:,} ordered today (usually ~{usually}), "
+            f"{stock}: about {cover} of cover"
+        )
+    return f"sells ~{rate_words(forecast.rate_per_day)}, {stock}: about {cover} of cover"
+
+
+def spike_note(facts: ProductFacts) -> str:
+    forecast = facts.forecast
+    assert forecast is not None and forecast.spike_units
+    return (
+        f"📈 Demand spike: {forecast.spike_units:,} ordered today, usually "
+        f"~{rate_words(forecast.rate_per_day)}."
+    )
+
+
 def _at(facts: ProductFacts) -> str:
     return f" at {escape(clip(facts.supplier, NAME_LIMIT))}" if facts.supplier else ""
 
@@ -134,6 +241,8 @@ def change_note(old_kind: str, old: dict[str, Any], facts: ProductFacts, kind: A
         else ""
     )
     if kind != old_kind:
+        if kind == AlertKind.AT_RISK:
+            return f"Now at risk: {at_risk_reason(facts)}."
         if kind == AlertKind.OUT_OF_STOCK:
             return f"Now out of stock{_at(facts)}{waiting}."
         if kind == AlertKind.BACKORDER:
@@ -145,6 +254,9 @@ def change_note(old_kind: str, old: dict[str, Any], facts: ProductFacts, kind: A
             return "No order is waiting any more."
         verb = "is" if facts.waiting_orders == 1 else "are"
         return f"{waiting_text(facts.waiting_orders, facts.waiting_units)} {verb} now waiting."
+    spike_on = facts.forecast.spike_on if facts.forecast else None
+    if spike_on and old.get("spike_on") != spike_on:
+        return spike_note(facts)
     return ""
 
 
@@ -160,6 +272,8 @@ def resolution_text(old_kind: str, facts: ProductFacts) -> str:
             return f"every waiting order covered: in stock{_at(facts)}"
         supplier = escape(clip(facts.supplier, NAME_LIMIT))
         return f"no order counted as waiting: {supplier} gives no stock quantity now"
+    if old_kind == AlertKind.AT_RISK:
+        return f"no longer at risk{_at(facts)}{stock}"
     if old_kind == AlertKind.BACKORDER:
         return f"every waiting order covered: {facts.quantity or 0:,} in stock{_at(facts)}"
     return f"back in stock{_at(facts)}{stock}"

@@ -17,11 +17,12 @@ from slack_sdk.models.blocks import (
 
 from bot.core.alerts import SNOOZE_CHOICES, snooze_label
 from bot.core.fixes.choices import CancelRequest
+from bot.core.fixes.switching import SwitchOption
 from bot.core.problems.states import PRODUCT_PROBLEMS
 from bot.core.text import clip, escape
 from bot.slack.ids import ActionId, BlockId
-from bot.slack.render.base import BUTTON_LIMIT
-from bot.slack.render.stock_text import money, price_change
+from bot.slack.render.base import BUTTON_LIMIT, plural
+from bot.slack.render.stock_text import money, price_change, switch_reason
 from bot.slack.values import (
     AlertRef,
     CancelRef,
@@ -56,7 +57,8 @@ def _switch_button(card: AlertCard) -> ButtonElement | None:
 
 def _other_suppliers(card: AlertCard, currency: str) -> StaticSelectElement | None:
     """The other in-stock alternatives (switching to one without stock is refused)."""
-    others = [o for o in card.switch_options if o.in_stock][1:]
+    best = card.best_switch
+    others = [o for o in card.switch_options if o.in_stock and o is not best]
     if not others:
         return None
     return StaticSelectElement(
@@ -65,14 +67,19 @@ def _other_suppliers(card: AlertCard, currency: str) -> StaticSelectElement | No
         options=[
             Option(
                 value=OfferChoice(alert_id=card.alert_id, offer_id=option.offer_id).encode(),
-                label=clip(
-                    f"{option.supplier} · {option.quantity:,} · {money(option.price, currency)}",
-                    BUTTON_LIMIT,
-                ),
+                label=clip(_option_label(option, currency), BUTTON_LIMIT),
             )
             for option in others[:MAX_OPTIONS]
         ],
     )
+
+
+def _option_label(option: SwitchOption, currency: str) -> str:
+    """'Globex · lasts 8 days, reliable · 40 · $9.99': the reason first, so a phone's
+    narrow menu still shows why."""
+    reason = switch_reason(option)
+    why = f" · {reason}" if reason else ""
+    return f"{option.supplier}{why} · {option.quantity:,} · {money(option.price, currency)}"
 
 
 def _undo_button(card: AlertCard) -> ButtonElement | None:
@@ -84,6 +91,37 @@ def _undo_button(card: AlertCard) -> ButtonElement | None:
         value=SwitchRef(audit_id=card.last_switch.audit_id).encode(),
         style="danger",
     )
+
+
+def _follow_up_buttons(card: AlertCard) -> list[ButtonElement]:
+    """Tell customers already emailed the news: a new restock date, or "on its way"."""
+    due = card.follow_ups
+    buttons = []
+    if due.back_in_stock:
+        buttons.append(
+            ButtonElement(
+                text=clip(
+                    f"Tell {plural(due.back_in_stock, 'customer')} their order is on its way",
+                    BUTTON_LIMIT,
+                ),
+                action_id=ActionId.NOTIFY_BACK_IN_STOCK,
+                value=AlertRef(alert_id=card.alert_id).encode(),
+                style="primary",
+            )
+        )
+    if due.date_update and due.new_date is not None:
+        buttons.append(
+            ButtonElement(
+                text=clip(
+                    f"Update {plural(due.date_update, 'customer')} "
+                    f"(new date {due.new_date.day} {due.new_date:%b})",
+                    BUTTON_LIMIT,
+                ),
+                action_id=ActionId.NOTIFY_DATE_UPDATE,
+                value=AlertRef(alert_id=card.alert_id).encode(),
+            )
+        )
+    return buttons
 
 
 def _acknowledge(card: AlertCard, text: str = "Acknowledge") -> ButtonElement | None:
@@ -147,6 +185,7 @@ def _elements(card: AlertCard, currency: str) -> list[InteractiveElement]:
     is_product = card.product is not None and card.kind in PRODUCT_PROBLEMS
     candidates = [
         _undo_button(card),
+        *(_follow_up_buttons(card) if is_product else []),
         _switch_button(card) if is_product else None,
         _other_suppliers(card, currency) if is_product else None,
         _acknowledge(card),
@@ -158,9 +197,14 @@ def _elements(card: AlertCard, currency: str) -> list[InteractiveElement]:
 def action_blocks(card: AlertCard, currency: str) -> list[Block]:
     """What people can do about the alert: nothing but undo once it is resolved."""
     if card.is_resolved:
+        # Undo, and telling the customers their order is on its way.
         undo = _undo_button(card)
+        elements: list[InteractiveElement] = [
+            *([undo] if undo is not None else []),
+            *_follow_up_buttons(card),
+        ]
         block = BlockId.ALERT_FIXES.of(card.alert_id)
-        return [ActionsBlock(block_id=block, elements=[undo])] if undo else []
+        return [ActionsBlock(block_id=block, elements=elements)] if elements else []
     return [
         ActionsBlock(
             block_id=BlockId.ALERT_ACTIONS.of(card.alert_id), elements=_elements(card, currency)

@@ -80,6 +80,8 @@ def _product_headline(card: AlertCard) -> str:
     if card.kind == "low_stock" and active is not None:
         stock = quantity_text(active.quantity, active.availability)
         line += f": {stock} left (threshold {card.product.threshold})"
+    elif card.kind == "at_risk" and card.forecast_why:
+        line += f": {card.forecast_why.rpartition(': ')[2]}"
     elif card.kind == "out_of_stock" and active is not None and active.availability == "missing":
         line += " (missing from feed)"
     if waiting:
@@ -145,6 +147,8 @@ def _product_blocks(card: AlertCard, currency: str) -> list[Block]:
         lines.append(
             f"Stock *{stock}* at {escape(active.supplier)} (threshold {product.threshold}){restock}"
         )
+    if card.forecast_why:
+        lines.append(f"🔮 {card.forecast_why[:1].upper()}{card.forecast_why[1:]}")
     orders = card.orders
     if orders and orders.backordered_orders:
         since = (

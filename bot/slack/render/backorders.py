@@ -5,11 +5,27 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from bot.core.backorders import BackorderedProduct, BackorderList, NoSuchProduct, WaitingOrder
-from bot.core.fixes.choices import CHOICE_LABELS
-from bot.core.text import clip, escape
-from bot.slack.render.base import HEADER_LIMIT, Message, list_message, plural, text_message
+from bot.core.fixes.choices import CHOICE_LABELS, choice_words
+from bot.core.fixes.customer_notices import AUTO_SENDER, long_date
+from bot.core.text import clip, escape, mention
+from bot.db.models import NoticeKind, NotificationStatus, OrderStatus
+from bot.slack.render.base import (
+    HEADER_LIMIT,
+    Message,
+    list_message,
+    plural,
+    slack_date,
+    text_message,
+)
 from bot.slack.render.stock_text import did_you_mean
 from bot.slack.texts import BACKORDERS_USAGE
+from bot.views.timeline import OrderStory, StoryChoice, StoryEmail
+
+_EMAIL_KINDS = {
+    NoticeKind.NOTICE: "notice of the delay",
+    NoticeKind.DATE_UPDATE: "new restock date",
+    NoticeKind.BACK_IN_STOCK: "on its way",
+}
 
 
 def age(since: datetime, now: datetime) -> str:
@@ -77,12 +93,73 @@ def _one_product(answer: BackorderList) -> Message:
     )
 
 
-def backorders_message(answer: BackorderList | NoSuchProduct) -> Message:
-    """The ephemeral answer to `/backorders [SKU]`."""
+def _email_line(email: StoryEmail) -> str:
+    what = _EMAIL_KINDS.get(NoticeKind(email.kind), email.kind)
+    said = f", said {long_date(email.restock_date)}" if email.restock_date else ""
+    by = "automatically" if email.by == AUTO_SENDER else f"by {mention(email.by)}"
+    when = slack_date(email.at)
+    if email.status == NotificationStatus.SENT:
+        return f"📧 {when}: emailed, {what}{said} ({by}) · `{escape(email.sku)}`"
+    if email.status == NotificationStatus.FAILED:
+        reason = escape(clip(email.error or "unknown error", 120))
+        return f"❌ {when}: {what} not sent ({reason}) ({by})"
+    return f"⏳ {when}: {what} being sent, or interrupted ({by})"
+
+
+def _choice_line(choice: StoryChoice) -> str:
+    said = choice_words(choice.choice, choice.substitute_title)
+    line = f"🗳️ {slack_date(choice.at)}: the customer {said} · `{escape(choice.sku)}`"
+    if choice.cancelled_at is not None:
+        line += f"; cancelled in the store {slack_date(choice.cancelled_at)}"
+    elif choice.cancel_error:
+        line += f"; the store refused to cancel ({escape(clip(choice.cancel_error, 120))})"
+    return line
+
+
+def _state(story: OrderStory) -> str:
+    if story.status == OrderStatus.FULFILLED:
+        shipped = f" {slack_date(story.closed_at)}" if story.closed_at else ""
+        return f"📦 Shipped{shipped}."
+    if story.status == OrderStatus.CANCELLED:
+        return "🚫 Cancelled."
+    if story.takes_substitute:
+        return "🔁 Covered: the customer chose the substitute instead of waiting."
+    if story.waiting:
+        return "⏳ Still waiting for stock."
+    return "✅ Covered by stock: it ships with the supplier's next dispatch."
+
+
+def _story(story: OrderStory) -> Message:
+    """One order: waiting since, what its customer was told and when, where it stands."""
+    who = story.customer_name or "no customer name"
+    lines = [f"Ordered {slack_date(story.ordered_at)} · {escape(clip(who, 80))}"]
+    for line in story.lines:
+        waiting = f"{line.backordered} waiting" if line.backordered else "covered"
+        lines.append(
+            f"• `{escape(line.sku)}` {escape(clip(line.title, 80))}: "
+            f"{line.quantity} ordered, {waiting}"
+        )
+    lines += [_email_line(email) for email in story.emails] or ["No email sent yet."]
+    lines += [_choice_line(choice) for choice in story.choices]
+    if story.promised_dates:
+        lines.append("Restock dates told: " + ", ".join(map(long_date, story.promised_dates)))
+    lines.append(_state(story))
+    footer = f"From {escape(story.source)}."
+    if story.also_in:
+        footer += f" Order {escape(story.number)} also exists in: " + ", ".join(
+            escape(source) for source in story.also_in
+        )
+    return list_message(clip(f"🧾 Order {story.number}", HEADER_LIMIT), lines, footer)
+
+
+def backorders_message(answer: BackorderList | NoSuchProduct | OrderStory) -> Message:
+    """The ephemeral answer to `/backorders [SKU | ORDER_ID]`."""
+    if isinstance(answer, OrderStory):
+        return _story(answer)
     if isinstance(answer, NoSuchProduct):
         return text_message(
             did_you_mean(
-                f"No such product: “{escape(clip(answer.query, 100))}”.",
+                f"No such product or order: “{escape(clip(answer.query, 100))}”.",
                 answer.suggestions,
                 BACKORDERS_USAGE,
             )

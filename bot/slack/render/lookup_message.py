@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from slack_sdk.models.blocks import Block, HeaderBlock
 
+from bot.core.forecast import ForecastResult
 from bot.core.problems.states import PRODUCT_PROBLEMS
-from bot.core.text import clip, clip_lines, escape
+from bot.core.text import clip, clip_lines, escape, rate_words, span_words
 from bot.currency import DEFAULT_CURRENCY
 from bot.slack.render.base import (
     HEADER_LIMIT,
@@ -14,7 +15,9 @@ from bot.slack.render.base import (
     context,
     list_message,
     message,
+    plural,
     section,
+    slack_date,
     text_message,
 )
 from bot.slack.render.stock_text import (
@@ -29,6 +32,37 @@ from bot.slack.render.stock_text import (
 )
 from bot.views.cards import ProductCard
 from bot.views.lookup import AlertSummary, Answer, Matches, NotFound, OpenAlertLine
+
+METHOD_WORDS = {
+    "ses": "smoothed daily sales",
+    "tsb": "smoothed, for occasional sales",
+    "mean": "average so far",
+}
+
+
+def forecast_lines(forecast: ForecastResult) -> list[str]:
+    """What the forecast says, short lines for a phone; unknowns said, never zero."""
+    if forecast.method == "none":
+        sales = "No sales in the history window"
+    else:
+        sales = f"Sells ~{rate_words(forecast.rate_per_day)} ({METHOD_WORDS[forecast.method]})"
+    if forecast.data_quality == "little data":
+        sales += f" · _little data: {plural(forecast.history_days, 'day')}_"
+    lines = [sales]
+    if forecast.out_of_stock:
+        lines.append("No cover left: out of stock now")
+    elif forecast.days_of_cover is not None and forecast.predicted_stockout is not None:
+        cover = span_words(forecast.days_of_cover * 86400)
+        lines.append(
+            f"About {cover} of cover · out around {slack_date(forecast.predicted_stockout)}"
+        )
+    else:
+        lines.append("Days of cover: not known yet")
+    if forecast.drain_per_day is not None:
+        lines.append(f"Supplier stock drains ~{rate_words(forecast.drain_per_day)}")
+    if forecast.mae is not None:
+        lines.append(f"Forecast off by ~{forecast.mae:.1f}/day on average (last 28 days)")
+    return lines
 
 
 def product_status_message(card: ProductCard, currency: str = DEFAULT_CURRENCY) -> Message:
@@ -46,6 +80,8 @@ def product_status_message(card: ProductCard, currency: str = DEFAULT_CURRENCY) 
             + (clip_lines(offer_lines(card, currency), SECTION_LIMIT - 20) or "None")
         ),
     ]
+    if card.forecast is not None:
+        blocks.append(section("*Forecast*\n" + "\n".join(forecast_lines(card.forecast))))
     if card.open_alerts:
         kinds = ", ".join(kind_label(kind).lower() for _, kind in card.open_alerts)
         blocks.append(context(f"Open alerts: {kinds}"))

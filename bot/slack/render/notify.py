@@ -12,6 +12,7 @@ from slack_sdk.models.views import View
 
 from bot.core.fixes.customer_notices import (
     NobodyWaiting,
+    NoticeKind,
     NotifyResult,
     Preview,
     UnknownProduct,
@@ -54,18 +55,32 @@ def _preview_heading(preview: Preview) -> str:
     return f"*Preview* of the email to {who}, with the message as first written:"
 
 
-def notify_modal(preview: Preview, channel_id: str) -> dict[str, Any]:
-    """The modal: who gets an email, the editable message and a rendered preview."""
+def _who(preview: Preview) -> str:
+    """The modal's first line: who gets which email."""
     target = preview.target
     product = _product(target.product.sku, target.product.title)
+    customers = f"*{plural(len(preview.recipients), 'customer')}*"
+    if target.kind == NoticeKind.DATE_UPDATE and target.restock_date:
+        return (
+            f"{customers} waiting for {product} were told another date: each gets one email "
+            f"with the new date, *{long_date(target.restock_date)}*."
+        )
+    if target.kind == NoticeKind.BACK_IN_STOCK:
+        return (
+            f"{customers} told about a delay of {product} now have their order covered: "
+            "each gets one email saying it is on its way."
+        )
     orders = plural(preview.order_count, "open order")
     if preview.only_backordered:
         orders += " that stock cannot cover"
+    return f"{customers} waiting for {product} ({orders}) will get one email each."
+
+
+def notify_modal(preview: Preview, channel_id: str) -> dict[str, Any]:
+    """The modal: who gets an email, the editable message and a rendered preview."""
+    target = preview.target
     blocks: list[Block] = [
-        section(
-            f"*{plural(len(preview.recipients), 'customer')}* waiting for {product} ({orders}) "
-            "will get one email each."
-        ),
+        section(_who(preview)),
         context(
             f"Restock date: *{long_date(target.restock_date)}*"
             if target.restock_date
@@ -109,7 +124,12 @@ def notify_modal(preview: Preview, channel_id: str) -> dict[str, Any]:
             "even if it is sent again."
         )
     )
-    form = NotifyForm(alert_id=target.alert_id, product_id=target.product.id, channel_id=channel_id)
+    form = NotifyForm(
+        alert_id=target.alert_id,
+        product_id=target.product.id,
+        channel_id=channel_id,
+        kind=target.kind,
+    )
     view = View(
         type="modal",
         callback_id=CallbackId.NOTIFY_MODAL,
@@ -126,6 +146,11 @@ def answer_message(answer: NobodyWaiting | UnknownProduct) -> Message:
     """Why no modal opened: nobody waiting, or no such product."""
     if isinstance(answer, NobodyWaiting):
         product = _product(answer.product.sku, answer.product.title)
+        if answer.kind != NoticeKind.NOTICE:
+            return text_message(
+                f"Nobody needs this news about {product} any more: every customer due it "
+                "has been told."
+            )
         if answer.orders_without_email:
             numbers = escape(", ".join(answer.orders_without_email))
             return text_message(

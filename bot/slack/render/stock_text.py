@@ -10,6 +10,7 @@ from bot.currency import DEFAULT_CURRENCY, format_money
 from bot.views.cards import ProductCard
 
 KIND_TITLES = {
+    "at_risk": ("🔮", "At risk"),
     "low_stock": ("⚠️", "Low stock"),
     "out_of_stock": ("🚨", "Out of stock"),
     "supplier_feed": ("🧾", "Supplier feed problem"),
@@ -19,6 +20,7 @@ KIND_TITLES = {
 }
 # How a product's state reads after its SKU: "LAMP-02 out of stock".
 PROBLEM_WORDS = {
+    "at_risk": "at risk",
     "low_stock": "low stock",
     "out_of_stock": "out of stock",
     "backorder": "backordered",
@@ -87,6 +89,26 @@ def offer_lines(card: ProductCard, currency: str = DEFAULT_CURRENCY) -> list[str
         price = f"{money(offer.price, currency)}{change}"
         lines.append(f"• *{escape(offer.supplier)}*{marker}: {stock} · {price}{restock}")
     return lines
+
+
+def switch_reason(option: SwitchOption) -> str:
+    """Why an alternative ranks where it does, in a few words: how long its stock lasts
+    at our sales, and whether the supplier keeps its feed up and its restock dates."""
+    parts = []
+    if option.cover_days is not None:
+        days = option.cover_days
+        parts.append("lasts 60+ days" if days >= 60 else f"lasts {days:.0f} days")
+    reliability = option.reliability
+    if not reliability.reliable:
+        uptime = reliability.uptime
+        if uptime is not None and uptime < 95:
+            parts.append(f"feed up {uptime:.0f}%")
+        else:
+            restocks = reliability.restocks
+            parts.append(f"met {restocks.met}/{restocks.promised} restock dates")
+    elif reliability.uptime is not None:
+        parts.append("reliable")
+    return ", ".join(parts)
 
 
 def alternative_lines(options: list[SwitchOption], currency: str = DEFAULT_CURRENCY) -> list[str]:

@@ -1,7 +1,7 @@
 """choices: what waiting customers chose on their choice link
 
-Revision ID: 0014
-Revises: 0008
+Revision ID: 0013
+Revises: 0012
 Create Date: 2026-12-07 19:45:00.000000
 
 `order_choices` keeps each waiting customer's latest choice (wait, take the
@@ -15,8 +15,8 @@ from alembic import op
 
 from bot.db.types import UTCDateTime
 
-revision: str = "0014"
-down_revision: str | None = "0008"
+revision: str = "0013"
+down_revision: str | None = "0012"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

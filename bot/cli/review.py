@@ -1,0 +1,34 @@
+"""`stockbot review`: post the daily review now (print it without Slack)."""
+
+from __future__ import annotations
+
+import click
+
+from bot.cli.common import console, load_cli_settings, run_coroutine
+
+
+@click.command("review")
+@click.pass_context
+def review_command(ctx: click.Context) -> None:
+    """Post the daily review in the alert channel now; without Slack, print it.
+
+    It counts as today's review: the schedule ([review] time) does not post another."""
+    from bot.runtime import Runtime
+
+    settings = load_cli_settings(ctx)
+
+    async def run() -> str | None:
+        runtime = await Runtime.start(settings)
+        runtime.reviews.echo = lambda text: console().print(text, markup=False)
+        try:
+            return await runtime.reviews.post_now()
+        finally:
+            await runtime.close()
+
+    if not settings.slack_configured:
+        console().print(
+            "Slack is not configured (SLACK_BOT_TOKEN is not set): the review is shown here."
+        )
+    ts = run_coroutine(run())
+    if ts is not None:
+        console().print(f"Daily review posted in {settings.slack.alert_channel}.", markup=False)
