@@ -4,6 +4,9 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 DEMO_CONFIG := examples/stockbot.toml
+# Extra pytest arguments for `make test`, e.g. PYTEST_ARGS="-n 2" (pytest-xdist) on an
+# idle machine with cores to spare.
+PYTEST_ARGS ?=
 
 .PHONY: install install-oracle demo test test-postgres lint bench clean
 
@@ -33,8 +36,8 @@ lint: install
 	$(BIN)/lint-imports
 
 test: lint install-oracle
-	$(BIN)/python -m pytest
-	bash scripts/test-postgres.sh -q
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	bash scripts/test-postgres.sh -q $(PYTEST_ARGS)
 
 test-postgres: install
 	bash scripts/test-postgres.sh

@@ -37,7 +37,6 @@ import hashlib
 import json
 import os
 import random
-import resource
 import shutil
 import statistics
 import subprocess
@@ -56,6 +55,8 @@ from typing import Any
 REPO_ROOT = Path(__file__).resolve().parent.parent
 if str(REPO_ROOT) not in sys.path:  # runnable as a plain script, even without the editable install
     sys.path.insert(0, str(REPO_ROOT))
+
+from bench.common import current_rss_mb, peak_rss_mb  # noqa: E402
 
 SUPPLIER = "Bench Supplier"
 TARGET_RATIO = 2.0  # the poll cycle against fetch+parse+insert, in process
@@ -173,18 +174,6 @@ class FeedServer:
 
 
 # --- measuring inside a child -------------------------------------------------------------
-
-
-def current_rss_mb() -> float:
-    with open("/proc/self/status", encoding="ascii") as status:
-        for line in status:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    return 0.0
-
-
-def peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KB on Linux
 
 
 @contextmanager

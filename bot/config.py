@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from datetime import time as dt_time
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -249,6 +249,18 @@ def _known_kind(kind: str, registry: Mapping[str, Any]) -> str:
     return kind
 
 
+_Named = TypeVar("_Named", "SupplierSection", "StoreSection")
+
+
+def _named_once(sections: list[_Named], what: str) -> list[_Named]:
+    seen: set[str] = set()
+    for section in sections:
+        if section.name in seen:
+            raise ValueError(f"{what} name {section.name!r} is used twice")
+        seen.add(section.name)
+    return sections
+
+
 class SupplierSection(BaseModel):
     """Common keys of a `[[suppliers]]` table; the rest belong to the adapter kind."""
 
@@ -337,22 +349,12 @@ class FileConfig(_Section):
     @field_validator("suppliers")
     @classmethod
     def _unique_names(cls, suppliers: list[SupplierSection]) -> list[SupplierSection]:
-        seen: set[str] = set()
-        for supplier in suppliers:
-            if supplier.name in seen:
-                raise ValueError(f"supplier name {supplier.name!r} is used twice")
-            seen.add(supplier.name)
-        return suppliers
+        return _named_once(suppliers, "supplier")
 
     @field_validator("stores")
     @classmethod
     def _unique_store_names(cls, stores: list[StoreSection]) -> list[StoreSection]:
-        seen: set[str] = set()
-        for store in stores:
-            if store.name in seen:
-                raise ValueError(f"store name {store.name!r} is used twice")
-            seen.add(store.name)
-        return stores
+        return _named_once(stores, "store")
 
 
 class Environment(BaseSettings):

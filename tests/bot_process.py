@@ -42,10 +42,13 @@ class BotProcess:
 
     @property
     def output(self) -> str:
-        self._log_file.flush()
+        if not self._log_file.closed:
+            self._log_file.flush()
         return self.log.read_text()
 
     def wait_ready(self, timeout: float = 90) -> None:
+        """Until /healthz answers; `timeout` bounds a stuck start (a loaded machine takes
+        seconds to import the bot), it is no expected duration."""
         deadline = time.monotonic() + timeout
         while True:
             try:

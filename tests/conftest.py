@@ -13,7 +13,7 @@ from tests.adapter_helpers import START
 from tests.databases import DatabaseTemplate, PostgresTemplate, SqliteTemplate
 from tests.fakes.clock import FakeClock
 from tests.fakes.slack_api import FakeSlackAPI
-from tests.helpers import ALERT_CHANNEL_ID, BOT_TOKEN, CONFIG, SIGNING_SECRET, Stack
+from tests.helpers import ALERT_CHANNEL_ID, BOT_TOKEN, CONFIG, Stack, set_slack_env
 
 
 @pytest.fixture
@@ -65,14 +65,7 @@ async def database_url(
 def slack_env(
     monkeypatch: pytest.MonkeyPatch, slack_api: FakeSlackAPI, database_url: str | None
 ) -> None:
-    monkeypatch.setenv("SLACK_BOT_TOKEN", BOT_TOKEN)
-    monkeypatch.setenv("SLACK_SIGNING_SECRET", SIGNING_SECRET)
-    monkeypatch.setenv("SLACK_API_URL", slack_api.url)
-    monkeypatch.delenv("SLACK_APP_TOKEN", raising=False)
-    if database_url is None:
-        monkeypatch.delenv("DATABASE_URL", raising=False)
-    else:
-        monkeypatch.setenv("DATABASE_URL", database_url)
+    set_slack_env(monkeypatch, slack_api, database_url)
 
 
 @pytest.fixture

@@ -15,15 +15,13 @@ from pathlib import Path
 from typing import TypeVar
 
 import pytest
-from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.config import load_settings
 from bot.core.forecast import ForecastResult, forecasts
 from bot.db import create_engine, session_factory
-from bot.db.models import Offer, Product, StockObservation
-from tests.helpers import CATALOG_HEADER, run_cli, write_catalog
-from tests.probes import product_ids
+from tests.helpers import CATALOG_HEADER, cli_workdir, run_cli
+from tests.probes import arrange_stock_readings, product_ids
 
 T = TypeVar("T")
 
@@ -31,17 +29,6 @@ ORDERS_HEADER = "order_id,customer_name,customer_email,sku,quantity,ordered_at,s
 # The forecasts' clock: after any real poll a test makes, at midday.
 NOW = (datetime.now(UTC) + timedelta(days=1)).replace(hour=12, minute=0, second=0, microsecond=0)
 TODAY = NOW.replace(hour=0)
-
-CONFIG = """
-[slack]
-alert_channel = "#stock-alerts"
-
-[[suppliers]]
-name = "Acme"
-kind = "csv_feed"
-url = "feeds/acme.csv"
-poll_interval = "1h"
-"""
 
 
 @dataclass(frozen=True)
@@ -86,31 +73,7 @@ class Shop:
         """Record the supplier's readings of `sku` (time, quantity, availability) as a
         poll does on each change; the offer holds the last one, seen at `seen`."""
 
-        async def script(session: AsyncSession) -> None:
-            offer_id = await session.scalar(
-                select(Product.active_offer_id).where(Product.sku == sku)
-            )
-            assert offer_id is not None
-            previous = None
-            for moment, quantity, availability in readings:
-                session.add(
-                    StockObservation(
-                        offer_id=offer_id,
-                        quantity=quantity,
-                        previous_quantity=previous,
-                        availability=availability,
-                        observed_at=moment,
-                    )
-                )
-                previous = quantity
-            _, quantity, availability = readings[-1]
-            await session.execute(
-                update(Offer)
-                .where(Offer.id == offer_id)
-                .values(quantity=quantity, availability=availability, last_seen_at=seen)
-            )
-
-        self.run(script)
+        self.run(lambda session: arrange_stock_readings(session, sku, readings, seen))
 
     def forecasts(self, skus: Sequence[str], now: datetime = NOW) -> Mapping[str, ForecastResult]:
         settings = load_settings(self.path / "stockbot.toml")
@@ -134,19 +97,10 @@ def open_shop(
     extra_config: str = "",
 ) -> Shop:
     """A configured shop whose catalog has `skus`, each from Acme (supplier SKU A-<sku>)."""
-    for name in ("SLACK_BOT_TOKEN", "SLACK_APP_TOKEN", "SLACK_SIGNING_SECRET", "DATABASE_URL"):
-        monkeypatch.delenv(name, raising=False)
-    if database_url is not None:
-        monkeypatch.setenv("DATABASE_URL", database_url)
-    (tmp_path / "stockbot.toml").write_text(CONFIG + extra_config)
     (tmp_path / "feeds").mkdir()
     (tmp_path / "feeds" / "acme.csv").write_text("sku,quantity\n")
     rows = [CATALOG_HEADER, *(f"{sku},{sku} title,Acme,A-{sku},1,0,4.00" for sku in skus)]
-    write_catalog(tmp_path, rows)
-    monkeypatch.setenv("STOCKBOT_CONFIG", str(tmp_path / "stockbot.toml"))
-    result = run_cli("catalog", "import", str(tmp_path / "catalog.csv"))
-    assert result.returncode == 0, result.stdout
-    return Shop(tmp_path)
+    return Shop(cli_workdir(tmp_path, monkeypatch, database_url, rows, extra_config=extra_config))
 
 
 def hours(count: float) -> timedelta:

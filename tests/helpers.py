@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pytest
 from aiohttp import web
 from click.testing import CliRunner
 
@@ -53,6 +54,19 @@ name = "Beta"
 kind = "csv_feed"
 url = "feeds/beta.csv"
 poll_interval = "15m"
+"""
+
+
+# One supplier, Acme, polled hourly from `url`: the shop of the command-line tests.
+ACME_CONFIG = """
+[slack]
+alert_channel = "#stock-alerts"
+
+[[suppliers]]
+name = "Acme"
+kind = "csv_feed"
+url = "{url}"
+poll_interval = "1h"
 """
 
 
@@ -99,6 +113,43 @@ def _logging_restored() -> Iterator[None]:
         for name, logger in list(loggers.items()):
             if isinstance(logger, logging.Logger):
                 logger.setLevel(levels.get(name, logging.NOTSET))
+
+
+def set_slack_env(
+    monkeypatch: pytest.MonkeyPatch, slack_api: FakeSlackAPI, database_url: str | None
+) -> None:
+    """The environment a bot reads: the fake Slack's tokens and address, and the test's
+    database (None: the default SQLite file beside the config)."""
+    monkeypatch.setenv("SLACK_BOT_TOKEN", BOT_TOKEN)
+    monkeypatch.setenv("SLACK_SIGNING_SECRET", SIGNING_SECRET)
+    monkeypatch.setenv("SLACK_API_URL", slack_api.url)
+    monkeypatch.delenv("SLACK_APP_TOKEN", raising=False)
+    if database_url is None:
+        monkeypatch.delenv("DATABASE_URL", raising=False)
+    else:
+        monkeypatch.setenv("DATABASE_URL", database_url)
+
+
+def cli_workdir(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    database_url: str | None,
+    catalog: Iterable[str],
+    feed_url: str = "feeds/acme.csv",
+    extra_config: str = "",
+) -> Path:
+    """A folder where a shop owner types `stockbot` commands, Slack not set up: Acme's
+    config (STOCKBOT_CONFIG) and `catalog` imported, on the test's database."""
+    for name in ("SLACK_BOT_TOKEN", "SLACK_APP_TOKEN", "SLACK_SIGNING_SECRET", "DATABASE_URL"):
+        monkeypatch.delenv(name, raising=False)
+    if database_url is not None:
+        monkeypatch.setenv("DATABASE_URL", database_url)
+    config = tmp_path / "stockbot.toml"
+    config.write_text(ACME_CONFIG.format(url=feed_url) + extra_config)
+    monkeypatch.setenv("STOCKBOT_CONFIG", str(config))
+    result = run_cli("catalog", "import", str(write_catalog(tmp_path, catalog)))
+    assert result.returncode == 0, result.stdout
+    return tmp_path
 
 
 def write_catalog(directory: Path, rows: Iterable[str], name: str = "catalog.csv") -> Path:

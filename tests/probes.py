@@ -4,16 +4,17 @@ the database directly. A few `arrange_*` helpers script what no feed can say."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar
 
-from sqlalchemy import func, select, text, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import Select, delete, func, select, text, update
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqlalchemy.orm import selectinload
 
+from bot import db
 from bot.core.problems.restock_slips import restock_slips
 from bot.core.problems.states import PRODUCT_PROBLEMS
 from bot.db.models import (
@@ -21,6 +22,8 @@ from bot.db.models import (
     AlertKind,
     AlertState,
     AuditEntry,
+    CatalogChange,
+    CustomerNotification,
     DailyReview,
     DemandForecast,
     HomeView,
@@ -28,6 +31,7 @@ from bot.db.models import (
     Order,
     OrderChoice,
     OrderLine,
+    OrderStatus,
     Product,
     SlackHold,
     StockObservation,
@@ -40,21 +44,35 @@ from bot.db.models import (
 from bot.db.types import utcnow
 from tests.helpers import Stack
 
+T = TypeVar("T")
+
 
 @asynccontextmanager
-async def _reading(stack: Stack) -> AsyncIterator[AsyncSession]:
-    async with stack.runtime.sessions() as session:
+async def _reading(source: Stack | AsyncEngine) -> AsyncIterator[AsyncSession]:
+    """A session on the stack's database, or on an engine of the test's own (for tests
+    whose bots run in other processes)."""
+    sessions = source.runtime.sessions if isinstance(source, Stack) else db.session_factory(source)
+    async with sessions() as session:
         yield session
+
+
+async def _one(source: Stack | AsyncEngine, statement: Select[tuple[T]], missing: str) -> T:
+    async with _reading(source) as session:
+        found = await session.scalar(statement)
+    assert found is not None, missing
+    return found
+
+
+async def _count(source: Stack | AsyncEngine, statement: Select[tuple[int]]) -> int:
+    async with _reading(source) as session:
+        return int(await session.scalar(statement) or 0)
 
 
 # --- catalog ------------------------------------------------------------------------------
 
 
 async def product_id(stack: Stack, sku: str) -> int:
-    async with _reading(stack) as session:
-        found = await session.scalar(select(Product.id).where(Product.sku == sku))
-    assert found is not None, f"no product {sku}"
-    return found
+    return await _one(stack, select(Product.id).where(Product.sku == sku), f"no product {sku}")
 
 
 async def supplier_ids(stack: Stack) -> dict[str, int]:
@@ -74,6 +92,60 @@ async def active_supplier_sku(stack: Stack, sku: str) -> str:
             )
             or ""
         )
+
+
+async def product(stack: Stack, sku: str) -> Product:
+    return await _one(stack, select(Product).where(Product.sku == sku), f"no product {sku}")
+
+
+async def product_count(stack: Stack) -> int:
+    return await _count(stack, select(func.count()).select_from(Product))
+
+
+async def offer(stack: Stack, supplier_sku: str) -> Offer:
+    statement = select(Offer).where(Offer.supplier_sku == supplier_sku)
+    return await _one(stack, statement, f"no offer {supplier_sku}")
+
+
+async def offers_at_zero(stack: Stack) -> int:
+    return await _count(stack, select(func.count()).where(Offer.quantity == 0))
+
+
+async def stock_history(stack: Stack, supplier_sku: str) -> list[tuple[int | None, int | None]]:
+    """The offer's recorded stock changes: (previous quantity, quantity), oldest first."""
+    async with _reading(stack) as session:
+        rows = await session.execute(
+            select(StockObservation.previous_quantity, StockObservation.quantity)
+            .join(Offer, Offer.id == StockObservation.offer_id)
+            .where(Offer.supplier_sku == supplier_sku)
+            .order_by(StockObservation.id)
+        )
+        return [(previous, quantity) for previous, quantity in rows.tuples()]
+
+
+async def catalog_changes_logged(stack: Stack) -> int:
+    """Rows in the catalog change log (the typo index's feed)."""
+    return await _count(stack, select(func.count()).select_from(CatalogChange))
+
+
+async def catalog_changes_since(stack: Stack, change_id: int) -> list[int]:
+    """The products the change log names after `change_id`, in order."""
+    async with _reading(stack) as session:
+        statement = select(CatalogChange.product_id).where(CatalogChange.id > change_id)
+        return list(await session.scalars(statement.order_by(CatalogChange.id)))
+
+
+async def product_triggers(stack: Stack) -> list[str]:
+    """The names of the triggers on `products`, sorted."""
+    async with _reading(stack) as session:
+        if stack.runtime.engine.dialect.name == "sqlite":
+            query = "SELECT name FROM sqlite_master WHERE type = 'trigger' ORDER BY name"
+        else:
+            query = (
+                "SELECT tgname FROM pg_trigger WHERE tgrelid = 'products'::regclass "
+                "AND NOT tgisinternal ORDER BY tgname"
+            )
+        return list(await session.scalars(text(query)))
 
 
 # --- orders -------------------------------------------------------------------------------
@@ -164,6 +236,28 @@ async def product_alerts(stack: Stack) -> list[Alert]:
         )
 
 
+async def alerts(source: Stack | AsyncEngine) -> list[Alert]:
+    """Every alert (groups included), oldest first."""
+    async with _reading(source) as session:
+        return list(await session.scalars(select(Alert).order_by(Alert.id)))
+
+
+async def only_alert(source: Stack | AsyncEngine) -> Alert:
+    found = await alerts(source)
+    assert len(found) == 1, f"{len(found)} alerts"
+    return found[0]
+
+
+async def acknowledged_count(stack: Stack) -> int:
+    return await _count(stack, select(func.count()).where(Alert.state == AlertState.ACKNOWLEDGED))
+
+
+async def slack_holds(stack: Stack) -> list[SlackHold]:
+    """Slack methods held back after a Retry-After, per channel."""
+    async with _reading(stack) as session:
+        return list(await session.scalars(select(SlackHold)))
+
+
 async def alerts_of_kind(stack: Stack, kind: AlertKind) -> list[Alert]:
     async with _reading(stack) as session:
         return list(
@@ -202,6 +296,20 @@ async def audit_actions(stack: Stack) -> list[str]:
         return list(await session.scalars(select(AuditEntry.action).order_by(AuditEntry.id)))
 
 
+async def audit_entries(stack: Stack) -> list[AuditEntry]:
+    """The audit log, oldest first."""
+    async with _reading(stack) as session:
+        return list(await session.scalars(select(AuditEntry).order_by(AuditEntry.id)))
+
+
+async def customer_notifications(source: Stack | AsyncEngine) -> list[CustomerNotification]:
+    """Customer emails queued or sent, oldest first."""
+    async with _reading(source) as session:
+        return list(
+            await session.scalars(select(CustomerNotification).order_by(CustomerNotification.id))
+        )
+
+
 async def substitutes(stack: Stack) -> list[tuple[str, str]]:
     """Substitutes chosen: (note, who chose it)."""
     async with _reading(stack) as session:
@@ -229,11 +337,10 @@ async def webhook_deliveries(stack: Stack) -> list[tuple[str, str, str]]:
 
 async def deliveries_and_alerts(stack: Stack) -> tuple[int, int]:
     """(webhook deliveries recorded, alerts raised)."""
-    async with _reading(stack) as session:
-        return (
-            int(await session.scalar(select(func.count()).select_from(WebhookDelivery)) or 0),
-            int(await session.scalar(select(func.count()).select_from(Alert)) or 0),
-        )
+    return (
+        await _count(stack, select(func.count()).select_from(WebhookDelivery)),
+        await _count(stack, select(func.count()).select_from(Alert)),
+    )
 
 
 async def kept_forecasts(session: AsyncSession) -> list[tuple[date, float, str]]:
@@ -262,6 +369,12 @@ async def arrange_offer_stock(stack: Stack, supplier_sku: str, **values: Any) ->
             setattr(offer, name, value)
 
 
+async def arrange_product_deleted(stack: Stack, sku: str) -> None:
+    """`sku` deleted behind the import's back (by hand, or by another tool)."""
+    async with stack.runtime.writes() as session, session.begin():
+        await session.execute(delete(Product).where(Product.sku == sku))
+
+
 async def arrange_broken_table(stack: Stack, table: str) -> None:
     """Drop `table`, so that whatever writes it fails as a bug would."""
     async with stack.runtime.writes() as session, session.begin():
@@ -284,8 +397,14 @@ async def order_choices(stack: Stack) -> list[tuple[str, str]]:
         return [(number, choice) for number, choice in rows.tuples()]
 
 
-async def arrange_slack_holds_passed(stack: Stack) -> None:
-    """Every Retry-After Slack gave has passed."""
+async def arrange_backoff_passed(stack: Stack) -> None:
+    """Every alert's delivery back-off over, as if its time had come."""
+    async with stack.runtime.writes() as session, session.begin():
+        await session.execute(update(Alert).values(next_delivery_at=None))
+
+
+async def arrange_holds_passed(stack: Stack) -> None:
+    """Every Retry-After hold over, as if its seconds had passed."""
     async with stack.runtime.writes() as session, session.begin():
         await session.execute(update(SlackHold).values(not_before=utcnow()))
 
@@ -354,3 +473,90 @@ async def review_days(stack: Stack) -> list[date]:
     """The dates a daily review was claimed (posted or printed) for."""
     async with _reading(stack) as session:
         return list(await session.scalars(select(DailyReview.day).order_by(DailyReview.day)))
+
+
+async def arrange_snoozes_due(stack: Stack) -> None:
+    """Every snooze ended a second ago, as if its hours had passed."""
+    async with stack.runtime.writes() as session, session.begin():
+        await session.execute(
+            update(Alert)
+            .where(Alert.snoozed_until.is_not(None))
+            .values(snoozed_until=utcnow() - timedelta(seconds=1))
+        )
+
+
+async def arrange_order(
+    stack: Stack,
+    number: str,
+    name: str,
+    email: str,
+    sku: str = "MUG-1",
+    quantity: int = 1,
+    backordered: int = 1,
+    status: OrderStatus = OrderStatus.OPEN,
+) -> None:
+    """An order of `quantity` x `sku`, `backordered` of them waiting, placed now: a state
+    no import gives directly (allocation decides what is backordered)."""
+    product = await product_id(stack, sku)
+    line = OrderLine(product_id=product, quantity=quantity, backordered=backordered)
+    await _add(
+        stack,
+        Order(
+            external_id=number,
+            customer_name=name,
+            customer_email=email,
+            ordered_at=utcnow(),
+            status=status,
+            lines=[line],
+        ),
+    )
+
+
+async def arrange_substitute(
+    stack: Stack, sku: str, substitute_sku: str, alert_id: int, chosen_by: str
+) -> None:
+    """`substitute_sku` chosen for `sku` on the alert, as the Substitute dialog records it."""
+    product, substitute = await product_id(stack, sku), await product_id(stack, substitute_sku)
+    chosen = Substitution(
+        product_id=product,
+        substitute_id=substitute,
+        alert_id=alert_id,
+        created_by=chosen_by,
+        created_at=utcnow(),
+    )
+    await _add(stack, chosen)
+
+
+async def _add(stack: Stack, row: object) -> None:
+    async with stack.runtime.writes() as session, session.begin():
+        session.add(row)
+
+
+async def arrange_stock_readings(
+    session: AsyncSession,
+    sku: str,
+    readings: Sequence[tuple[datetime, int | None, str]],
+    seen: datetime,
+) -> None:
+    """The supplier's readings of `sku` (time, quantity, availability) recorded as a poll
+    records each change, at chosen times; the offer holds the last one, seen at `seen`."""
+    offer_id = await session.scalar(select(Product.active_offer_id).where(Product.sku == sku))
+    assert offer_id is not None, f"no active offer for {sku}"
+    previous = None
+    for moment, quantity, availability in readings:
+        session.add(
+            StockObservation(
+                offer_id=offer_id,
+                quantity=quantity,
+                previous_quantity=previous,
+                availability=availability,
+                observed_at=moment,
+            )
+        )
+        previous = quantity
+    _, quantity, availability = readings[-1]
+    await session.execute(
+        update(Offer)
+        .where(Offer.id == offer_id)
+        .values(quantity=quantity, availability=availability, last_seen_at=seen)
+    )

@@ -5,7 +5,10 @@ that cannot be made never touches the alert."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
+import re
 import struct
 from datetime import timedelta
 from pathlib import Path
@@ -59,7 +62,7 @@ async def test_a_stockout_alert_gets_its_chart_in_its_thread_once(stack: Stack) 
     assert report.shown == 1
     [chart] = charts(stack, alert)
     assert chart["title"] == TITLE
-    assert chart["name"] == f"LAMP-02-stock-alert-{chart['name'].split('-')[-1]}"
+    assert re.fullmatch(r"LAMP-02-stock-alert-\d+\.png", chart["name"]), chart["name"]
     assert png_size(chart["content"]) == (900, 750)  # big enough to read on a phone
     assert stack.slack.warnings == []
     # Later changes of the same alert (the other supplier's stock) bring no new chart.
@@ -187,3 +190,19 @@ def test_without_slack_the_chart_is_saved_and_its_path_printed(
     assert load_settings(config).charts.folder == tmp_path / "pictures"
     # Once: the next poll prints no chart again.
     assert "chart" not in run_cli("poll", "--once").stdout
+
+
+@pytest.mark.database
+async def test_the_running_bot_posts_the_chart_once_the_message_is_out(stack: Stack) -> None:
+    assert stack.runtime.charts is not None
+    # As `stockbot run`: the worker waits for the outbox's word that a message is posted
+    # (its own round comes only every 10 minutes here).
+    worker = asyncio.create_task(stack.runtime.charts.run(poll_every=600))
+    try:
+        alert = await lamp_runs_out(stack)
+        await stack.slack.wait_for_async("files.completeUploadExternal", timeout=60)
+    finally:
+        worker.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await worker
+    assert [c["title"] for c in charts(stack, alert)] == [TITLE]

@@ -5,12 +5,11 @@ from __future__ import annotations
 import asyncio
 import json
 
-from sqlalchemy import func, select
-
 from bot.config import load_settings
-from bot.db.models import Alert, AlertState, Offer, SlackHold, StockObservation
+from bot.db.models import AlertState
 from bot.db.types import utcnow
 from bot.runtime import Runtime
+from tests import probes
 from tests.helpers import ALERT_CHANNEL_ID, CATALOG_HEADER, Stack
 
 CATALOG = [
@@ -110,9 +109,7 @@ async def test_unknown_quantity_is_not_read_as_zero(stack: Stack) -> None:
     summary = await stack.poll("Acme")
     assert summary.alerts_opened == 0
     assert stack.alert_messages() == []
-    async with stack.runtime.sessions() as session:
-        offer = await session.scalar(select(Offer).where(Offer.supplier_sku == "A-MUG"))
-        assert offer is not None and offer.quantity is None
+    assert (await probes.offer(stack, "A-MUG")).quantity is None
 
 
 async def test_stock_history_records_changes_only(stack: Stack) -> None:
@@ -122,16 +119,7 @@ async def test_stock_history_records_changes_only(stack: Stack) -> None:
     await stack.poll("Acme")
     stack.write_feed("Acme", {"A-MUG": 29, "A-CAP": 50})
     await stack.poll("Acme")
-    async with stack.runtime.sessions() as session:
-        rows = (
-            await session.execute(
-                select(StockObservation.previous_quantity, StockObservation.quantity)
-                .join(Offer, Offer.id == StockObservation.offer_id)
-                .where(Offer.supplier_sku == "A-MUG")
-                .order_by(StockObservation.id)
-            )
-        ).all()
-    assert [tuple(r) for r in rows] == [(None, 30), (30, 29)]
+    assert await probes.stock_history(stack, "A-MUG") == [(None, 30), (30, 29)]
 
 
 async def test_feed_guard_refuses_a_mass_stockout(stack: Stack) -> None:
@@ -145,9 +133,7 @@ async def test_feed_guard_refuses_a_mass_stockout(stack: Stack) -> None:
     assert summary.error is not None and "(0 missing from the feed, 5 at zero)" in summary.error
     message = stack.only_alert()
     assert message["text"].startswith("🧾 Supplier feed problem: Acme")
-    async with stack.runtime.sessions() as session:
-        zero = await session.scalar(select(func.count()).where(Offer.quantity == 0))
-        assert zero == 0  # the stock was left as it was
+    assert await probes.offers_at_zero(stack) == 0  # the stock was left as it was
 
     stack.write_feed("Acme", {f"A-{i}": 20 for i in range(8)})
     summary = await stack.poll("Acme")
@@ -204,12 +190,9 @@ async def test_slack_outage_loses_nothing_and_posts_once(stack: Stack) -> None:
     await stack.poll("Acme")
     assert stack.alert_messages() == []  # Slack refused; the alert waits in the outbox
 
-    async with stack.runtime.writes() as session:
-        alert = await session.scalar(select(Alert))
-        assert alert is not None and alert.needs_sync and alert.last_delivery_error
-        # Pretend the back-off has passed.
-        alert.next_delivery_at = None
-        await session.commit()
+    alert = await probes.only_alert(stack)
+    assert alert.needs_sync and alert.last_delivery_error
+    await probes.arrange_backoff_passed(stack)
     await stack.deliver()
     await stack.deliver()
     assert len(stack.alert_messages()) == 1
@@ -222,13 +205,9 @@ async def test_rate_limit_is_honoured(stack: Stack) -> None:
     await stack.poll("Acme")
     assert stack.alert_messages() == []
     # Retry-After holds posting to the channel, not just this alert.
-    async with stack.runtime.sessions() as session:
-        hold = await session.scalar(select(SlackHold))
-        assert hold is not None and (hold.method, hold.channel) == (
-            "chat.postMessage",
-            "#stock-alerts",
-        )
-        assert 25 <= (hold.not_before - utcnow()).total_seconds() <= 31
+    [hold] = await probes.slack_holds(stack)
+    assert (hold.method, hold.channel) == ("chat.postMessage", "#stock-alerts")
+    assert 25 <= (hold.not_before - utcnow()).total_seconds() <= 31
     await stack.deliver()
     assert len(stack.slack.calls_to("chat.postMessage")) == 1
 
@@ -248,10 +227,9 @@ async def test_restart_delivers_pending_and_resolves_in_place(stack: Stack) -> N
     message = stack.only_alert()
     assert message["ts"] == posted["ts"]
     assert message["text"] == "✅ MUG-1 back in stock at Acme (40)"
-    async with runtime.sessions() as session:
-        alert = await session.scalar(select(Alert))
-        assert alert is not None and alert.state == AlertState.RESOLVED
-        assert (alert.slack_channel, alert.slack_ts) == (ALERT_CHANNEL_ID, posted["ts"])
+    alert = await probes.only_alert(stack)
+    assert alert.state == AlertState.RESOLVED
+    assert (alert.slack_channel, alert.slack_ts) == (ALERT_CHANNEL_ID, posted["ts"])
 
 
 async def test_huge_products_stay_within_block_kit_limits(stack: Stack) -> None:

@@ -5,9 +5,7 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from sqlalchemy import func, select
-
-from bot.db.models import Offer, Product
+from tests import probes
 from tests.helpers import Stack, run_cli, write_catalog
 
 GOOD_ROWS = [
@@ -21,11 +19,8 @@ GOOD_ROWS = [
 async def test_import_creates_products_and_active_offers(stack: Stack) -> None:
     report = await stack.import_catalog(GOOD_ROWS)
     assert (report.products_created, report.offers_created) == (2, 3)
-    async with stack.runtime.sessions() as session:
-        mug = await session.scalar(select(Product).where(Product.sku == "MUG-1"))
-        assert mug is not None and mug.low_stock_threshold == 5
-        active = await session.get(Offer, mug.active_offer_id)
-        assert active is not None and active.supplier_sku == "A-1"  # priority 1 is active
+    assert (await probes.product(stack, "MUG-1")).low_stock_threshold == 5
+    assert await probes.active_supplier_sku(stack, "MUG-1") == "A-1"  # priority 1 is active
 
 
 async def test_reimport_updates_in_place(stack: Stack) -> None:
@@ -33,10 +28,9 @@ async def test_reimport_updates_in_place(stack: Stack) -> None:
     changed = [*GOOD_ROWS[:3], "CAP-2,Red baseball cap,Beta,B-2,1,4,"]
     report = await stack.import_catalog(changed)
     assert (report.products_created, report.products_updated) == (0, 1)
-    async with stack.runtime.sessions() as session:
-        assert await session.scalar(select(func.count()).select_from(Product)) == 2
-        cap = await session.scalar(select(Product).where(Product.sku == "CAP-2"))
-        assert cap is not None and (cap.title, cap.low_stock_threshold) == ("Red baseball cap", 4)
+    assert await probes.product_count(stack) == 2
+    cap = await probes.product(stack, "CAP-2")
+    assert (cap.title, cap.low_stock_threshold) == ("Red baseball cap", 4)
 
 
 async def test_bad_file_is_rejected_whole_with_every_line(stack: Stack, tmp_path: Path) -> None:
@@ -64,8 +58,7 @@ async def test_bad_file_is_rejected_whole_with_every_line(stack: Stack, tmp_path
         "nothing was changed",
     ):
         assert expected in result.stdout
-    async with stack.runtime.sessions() as session:
-        assert await session.scalar(select(func.count()).select_from(Product)) == 0
+    assert await probes.product_count(stack) == 0
 
 
 async def test_missing_column_is_named(stack: Stack, tmp_path: Path) -> None:

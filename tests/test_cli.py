@@ -4,22 +4,18 @@
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 from alembic.script import ScriptDirectory
 from sqlalchemy import inspect
 
 from bot import db
 from bot.config import normalise_database_url
+from tests.bot_process import BotProcess
 from tests.fakes.slack_api import FakeSlackAPI
 from tests.fakes.slack_requests import SlackRequestSender
 from tests.fakes.supplier_server import FakeSupplierServer, Reply
@@ -28,21 +24,11 @@ from tests.helpers import (
     BOT_TOKEN,
     CATALOG_HEADER,
     SIGNING_SECRET,
+    cli_workdir,
     run_cli,
     run_process,
     write_catalog,
 )
-
-CONFIG = """
-[slack]
-alert_channel = "#stock-alerts"
-
-[[suppliers]]
-name = "Acme"
-kind = "csv_feed"
-url = "{url}"
-poll_interval = "1h"
-"""
 
 CATALOG = [
     CATALOG_HEADER,
@@ -65,15 +51,9 @@ def workdir(
     monkeypatch: pytest.MonkeyPatch,
     database_url: str | None,
 ) -> Path:
-    for name in ("SLACK_BOT_TOKEN", "SLACK_APP_TOKEN", "SLACK_SIGNING_SECRET", "DATABASE_URL"):
-        monkeypatch.delenv(name, raising=False)
-    if database_url is not None:
-        monkeypatch.setenv("DATABASE_URL", database_url)
-    (tmp_path / "stockbot.toml").write_text(CONFIG.format(url=feeds.url("/acme.csv")))
-    write_catalog(tmp_path, CATALOG)
-    monkeypatch.setenv("STOCKBOT_CONFIG", str(tmp_path / "stockbot.toml"))
-    assert run_cli("catalog", "import", str(tmp_path / "catalog.csv")).returncode == 0
-    return tmp_path
+    return cli_workdir(
+        tmp_path, monkeypatch, database_url, CATALOG, feed_url=feeds.url("/acme.csv")
+    )
 
 
 # What `stockbot --help` must not import: together they take about a second to load.
@@ -183,49 +163,17 @@ async def table_names(url: str) -> list[str]:
     return names
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def test_run_http_serves_slack_and_health(workdir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     with FakeSlackAPI(token=BOT_TOKEN, channels={"stock-alerts": ALERT_CHANNEL_ID}) as slack:
         monkeypatch.setenv("SLACK_BOT_TOKEN", BOT_TOKEN)
         monkeypatch.setenv("SLACK_SIGNING_SECRET", SIGNING_SECRET)
         monkeypatch.setenv("SLACK_API_URL", slack.url)
-        port = free_port()
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "bot",
-                "run",
-                "--http",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-            ],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            env=dict(os.environ),
-        )
+        bot = BotProcess(workdir, "run")
         try:
-            base = f"http://127.0.0.1:{port}"
-            deadline = time.monotonic() + 90  # a start-up on a loaded machine
-            while True:
-                try:
-                    if httpx.get(base + "/healthz").status_code == 200:
-                        break
-                except httpx.TransportError:
-                    if time.monotonic() > deadline or process.poll() is not None:
-                        raise
-                    time.sleep(0.1)
+            bot.wait_ready()
             # The scheduler polls at start-up and the alert reaches Slack.
             slack.wait_for("chat.postMessage", timeout=20)
-            sender = SlackRequestSender(base, SIGNING_SECRET, slack_api=slack)
+            sender = SlackRequestSender(bot.url, SIGNING_SECRET, slack_api=slack)
             answer = sender.slash_command("/stock", "MUG-1")
             assert answer.status_code == 200
             # Acked at once; the answer follows through the response URL.
@@ -233,9 +181,9 @@ def test_run_http_serves_slack_and_health(workdir: Path, monkeypatch: pytest.Mon
             assert "Blue mug" in slack.responses()[-1]["text"]
             assert sender.slash_command("/stock", "MUG-1", bad_signature=True).status_code == 401
         finally:
-            process.send_signal(signal.SIGTERM)
-            output, _ = process.communicate(timeout=20)
-        assert process.returncode == 0, output
+            returncode = bot.stop()
+        output = bot.output
+        assert returncode == 0, output
         assert "Traceback" not in output
         assert BOT_TOKEN not in output and SIGNING_SECRET not in output
 

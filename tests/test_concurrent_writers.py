@@ -12,11 +12,10 @@ import copy
 import uuid
 
 import pytest
-from sqlalchemy import select
 
-from bot.db.models import Alert, AlertState
 from bot.slack.ids import ActionId
 from bot.slack.texts import GENERIC_ERROR
+from tests import probes
 from tests.helpers import ALERT_CHANNEL_ID, CATALOG_HEADER, Stack
 from tests.webhook_helpers import SHOPIFY, set_secret
 
@@ -94,14 +93,7 @@ async def test_webhooks_and_clicks_during_polls_all_succeed(stack: Stack) -> Non
     assert failed_webhooks == [], f"{len(failed_webhooks)} of {WEBHOOKS} webhooks failed"
     # Each click ends acknowledged, or with an apology to the person who clicked.
     for _ in range(500):
-        async with stack.runtime.sessions() as session:
-            acknowledged = len(
-                (
-                    await session.scalars(
-                        select(Alert.id).where(Alert.state == AlertState.ACKNOWLEDGED)
-                    )
-                ).all()
-            )
+        acknowledged = await probes.acknowledged_count(stack)
         apologies = [r for r in stack.slack.responses() if r.get("text") == GENERIC_ERROR]
         if acknowledged + len(apologies) >= CLICKED:
             break

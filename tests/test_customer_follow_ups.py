@@ -21,11 +21,10 @@ from bot.runtime import Runtime
 from tests.fakes.slack_requests import AsyncSlackRequestSender
 from tests.fakes.smtp_server import FakeSMTPServer, ReceivedMail
 from tests.helpers import ALERT_CHANNEL_ID, Stack
-from tests.probes import product_id
+from tests.probes import arrange_order, product_id
 from tests.test_notify_customers import (
     EMAIL,
     MODAL,
-    add_order,
     click_email_customers,
     stockout_with_waiting_customers,
     submit,
@@ -233,7 +232,7 @@ async def test_a_date_slip_reaches_only_customers_told_the_old_date(
 ) -> None:
     message, _, sender = await notice_sent(stack, smtp)
     # Hedy ordered after the notice: never told a date, so nothing to correct.
-    await add_order(stack, "1011", "Hedy Lamarr", "hedy@example.com")
+    await arrange_order(stack, "1011", "Hedy Lamarr", "hedy@example.com")
 
     write_mug_feed(stack, 0, "2031-09-30")
     await stack.poll("Acme")

@@ -2,19 +2,11 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select, update
-
-from bot.db.models import Alert, SlackHold
-from bot.db.types import utcnow
+from tests import probes
 from tests.helpers import ALERT_CHANNEL_ID, CATALOG_HEADER, Stack
 
 PRODUCTS = 6
 CATALOG = [CATALOG_HEADER] + [f"P-{i},Product {i},Acme,A-{i},1,5,1.00" for i in range(PRODUCTS)]
-
-
-async def _alert_ids(stack: Stack) -> list[int]:
-    async with stack.runtime.sessions() as session:
-        return list(await session.scalars(select(Alert.id).order_by(Alert.id)))
 
 
 def feed(stack: Stack, **stock: int) -> None:
@@ -37,16 +29,14 @@ async def test_retry_after_holds_the_method_and_channel_for_every_alert(stack: S
     stack.slack.fail_next("chat.update", status=429, retry_after=30, times=10_000)
 
     # Six acknowledgements, each waking the delivery worker.
-    for alert_id in await _alert_ids(stack):
+    for alert_id in [alert.id for alert in await probes.alerts(stack)]:
         await stack.runtime.staff.acknowledge(alert_id, "U0ALICE")
         await stack.deliver()
 
     # One call learnt the Retry-After; the others waited for it instead of asking again.
     assert rate_limited(stack, "chat.update") == 1
     stack.slack.clear_faults()
-    async with stack.runtime.writes() as session, session.begin():
-        # Pretend the 30 seconds have passed.
-        await session.execute(update(SlackHold).values(not_before=utcnow()))
+    await probes.arrange_holds_passed(stack)  # the 30 seconds
     await stack.deliver()
     assert len(stack.slack.calls_to("chat.update", ok=True)) == PRODUCTS
     assert all("Acknowledged" in str(m["blocks"]) for m in stack.alert_messages())
@@ -66,9 +56,7 @@ async def test_alert_opened_and_resolved_while_slack_was_down_is_not_posted(
     feed(stack)  # ...and is back, P-0 too
     await stack.poll("Acme")
     stack.slack.set_unreachable(False)
-    async with stack.runtime.writes() as session, session.begin():
-        # Pretend the retry back-off has passed.
-        await session.execute(update(Alert).values(next_delivery_at=None))
+    await probes.arrange_backoff_passed(stack)
     await stack.deliver()
 
     # P-0's message, seen before, now says resolved; P-1's alert is never posted.
@@ -76,6 +64,4 @@ async def test_alert_opened_and_resolved_while_slack_was_down_is_not_posted(
     assert message["ts"] == seen["ts"]
     assert message["text"] == "✅ P-0 back in stock at Acme (50)"
     assert stack.slack.message(ALERT_CHANNEL_ID, seen["ts"]) is not None
-    async with stack.runtime.sessions() as session:
-        pending = await session.scalar(select(Alert.id).where(Alert.needs_sync.is_(True)))
-    assert pending is None
+    assert [a.id for a in await probes.alerts(stack) if a.needs_sync] == []

@@ -11,11 +11,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot import db
-from bot.db.models import CustomerNotification
+from tests import probes
 from tests.bot_process import BotProcess
 from tests.fakes.slack_api import FakeSlackAPI
 from tests.fakes.slack_requests import SlackRequestSender
@@ -73,11 +71,7 @@ def open_and_submit(bot: BotProcess, slack: FakeSlackAPI, trigger: str) -> None:
 
 
 async def statuses(engine: AsyncEngine) -> dict[str, str]:
-    async with db.session_factory(engine)() as session:
-        rows = await session.execute(
-            select(CustomerNotification.customer_email, CustomerNotification.status)
-        )
-        return {email: str(status) for email, status in rows.all()}
+    return {n.customer_email: str(n.status) for n in await probes.customer_notifications(engine)}
 
 
 async def test_killed_in_a_batch_the_rest_go_out_on_the_next_submit(

@@ -14,23 +14,15 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 import pytest
-from sqlalchemy import select
 
-from bot.db.models import (
-    Alert,
-    AuditEntry,
-    CustomerNotification,
-    Order,
-    OrderLine,
-    OrderStatus,
-    Product,
-    Substitution,
-)
+from bot.db.models import Order, OrderLine, OrderStatus, Product
 from bot.db.types import utcnow
 from bot.slack.texts import NOT_ALLOWED
+from tests import probes
 from tests.fakes.slack_requests import AsyncSlackRequestSender
 from tests.fakes.smtp_server import FakeSMTPServer
 from tests.helpers import ALERT_CHANNEL_ID, CATALOG_HEADER, CONFIG, Stack, menu_choice
+from tests.probes import arrange_order
 
 CATALOG = [
     CATALOG_HEADER,
@@ -125,64 +117,23 @@ def write_acme_feed(stack: Stack) -> None:
     )
 
 
-async def product_id(stack: Stack, sku: str) -> int:
-    async with stack.runtime.sessions() as session:
-        found = await session.scalar(select(Product.id).where(Product.sku == sku))
-        assert found is not None
-        return found
-
-
-async def add_order(
-    stack: Stack,
-    number: str,
-    name: str,
-    email: str,
-    sku: str = "MUG-1",
-    quantity: int = 1,
-    backordered: int = 1,
-    status: OrderStatus = OrderStatus.OPEN,
-) -> None:
-    product = await product_id(stack, sku)
-    async with stack.runtime.writes() as session, session.begin():
-        session.add(
-            Order(
-                external_id=number,
-                customer_name=name,
-                customer_email=email,
-                ordered_at=utcnow(),
-                status=status,
-                lines=[OrderLine(product_id=product, quantity=quantity, backordered=backordered)],
-            )
-        )
-
-
 async def stockout_with_waiting_customers(stack: Stack) -> tuple[dict[str, Any], int]:
     """MUG-1 runs out (alert posted); Ada (two orders) and Grace wait for it."""
     await stack.import_catalog(CATALOG)
     write_acme_feed(stack)
     await stack.poll("Acme")
     message = stack.only_alert()
-    await add_order(stack, "1001", "Ada Lovelace", "Ada@Example.com", quantity=2, backordered=2)
-    await add_order(stack, "1002", "Grace Hopper", "grace@example.com")
-    await add_order(stack, "1003", "Ada Lovelace", "ada@example.com")
+    await arrange_order(stack, "1001", "Ada Lovelace", "Ada@Example.com", quantity=2, backordered=2)
+    await arrange_order(stack, "1002", "Grace Hopper", "grace@example.com")
+    await arrange_order(stack, "1003", "Ada Lovelace", "ada@example.com")
     # Not waiting: covered by stock, already fulfilled, or another product.
-    await add_order(stack, "1004", "Alan Turing", "alan@example.com", backordered=0)
-    await add_order(
+    await arrange_order(stack, "1004", "Alan Turing", "alan@example.com", backordered=0)
+    await arrange_order(
         stack, "1005", "Edsger Dijkstra", "ewd@example.com", status=OrderStatus.FULFILLED
     )
-    await add_order(stack, "1006", "Barbara Liskov", "barbara@example.com", sku="CAP-2")
-    async with stack.runtime.writes() as session, session.begin():
-        alert_id = await session.scalar(select(Alert.id))
-        assert alert_id is not None
-        session.add(
-            Substitution(
-                product_id=await product_id(stack, "MUG-1"),
-                substitute_id=await product_id(stack, "MUG-2"),
-                alert_id=alert_id,
-                created_by="U0ALICE",
-                created_at=utcnow(),
-            )
-        )
+    await arrange_order(stack, "1006", "Barbara Liskov", "barbara@example.com", sku="CAP-2")
+    alert_id = (await probes.only_alert(stack)).id
+    await probes.arrange_substitute(stack, "MUG-1", "MUG-2", alert_id, chosen_by="U0ALICE")
     return message, alert_id
 
 
@@ -256,17 +207,6 @@ async def ephemeral_to(stack: Stack, user: str, count: int = 1) -> str:
     )
     assert call.ok, call.response
     return call.params["text"]
-
-
-async def notifications(stack: Stack) -> list[CustomerNotification]:
-    async with stack.runtime.sessions() as session:
-        rows = await session.scalars(select(CustomerNotification).order_by(CustomerNotification.id))
-        return list(rows.all())
-
-
-async def audit_log(stack: Stack) -> list[AuditEntry]:
-    async with stack.runtime.sessions() as session:
-        return list((await session.scalars(select(AuditEntry).order_by(AuditEntry.id))).all())
 
 
 class Opened(NamedTuple):
@@ -343,12 +283,12 @@ async def test_submitting_emails_each_customer_exactly_once(
         assert "Green ceramic mug instead" in mail.text
         assert mail.text.rstrip().endswith("Mug Heaven")
 
-    rows = await notifications(stack)
+    rows = await probes.customer_notifications(stack)
     assert {(r.customer_email, r.status, r.alert_key) for r in rows} == {
         ("ada@example.com", "sent", str(alert_id)),
         ("grace@example.com", "sent", str(alert_id)),
     }
-    entries = [a for a in await audit_log(stack) if a.action == "notify_customer"]
+    entries = [a for a in await probes.audit_entries(stack) if a.action == "notify_customer"]
     assert sorted(
         (a.actor, a.alert_id, a.details["email"], a.details["status"]) for a in entries
     ) == [
@@ -377,7 +317,7 @@ async def test_an_empty_message_is_refused_in_the_modal(
         "response_action": "errors",
         "errors": {"notify_message": "Write the message the customers will get."},
     }
-    assert await notifications(stack) == []
+    assert await probes.customer_notifications(stack) == []
     assert smtp.mails == []
 
 
@@ -388,8 +328,8 @@ async def test_a_bad_address_fails_alone_and_is_reported(
     stack: Stack, smtp: FakeSMTPServer
 ) -> None:
     message, alert_id = await stockout_with_waiting_customers(stack)
-    await add_order(stack, "1007", "Typo Tom", "tom@@example.com")
-    await add_order(stack, "1008", "No Email Nora", "")
+    await arrange_order(stack, "1007", "Typo Tom", "tom@@example.com")
+    await arrange_order(stack, "1008", "No Email Nora", "")
     sender = await stack.serve_http()
     view = await click_email_customers(stack, sender, message, alert_id)
     assert "No email address on order 1008" in view_text(view)
@@ -402,9 +342,9 @@ async def test_a_bad_address_fails_alone_and_is_reported(
     assert "No email address on order 1008" in note
     assert {m.rcpt_tos[0].lower() for m in smtp.mails} == {"ada@example.com", "grace@example.com"}
 
-    failed = [r for r in await notifications(stack) if r.status == "failed"]
+    failed = [r for r in await probes.customer_notifications(stack) if r.status == "failed"]
     assert [(r.customer_email, r.error is not None) for r in failed] == [("tom@@example.com", True)]
-    statuses = {a.details["email"]: a.details["status"] for a in await audit_log(stack)}
+    statuses = {a.details["email"]: a.details["status"] for a in await probes.audit_entries(stack)}
     assert statuses["tom@@example.com"] == "failed"
 
 
@@ -429,7 +369,7 @@ async def test_a_refused_recipient_fails_alone_and_a_resend_reaches_only_them(
     assert "⏭️ Ada@Example.com: already got this message, not sent again" in second
     assert len(smtp.messages_to("ada@example.com")) == 1
     assert len(smtp.messages_to("grace@example.com")) == 1
-    assert {r.status for r in await notifications(stack)} == {"sent"}
+    assert {r.status for r in await probes.customer_notifications(stack)} == {"sent"}
 
 
 async def test_smtp_server_down_is_reported_and_nothing_is_lost(
@@ -442,7 +382,7 @@ async def test_smtp_server_down_is_reported_and_nothing_is_lost(
     note = await thread_note(stack, message)
     assert note.startswith("Could not email 2 of the customers waiting for `MUG-1`")
     assert f"cannot use the mail server 127.0.0.1:{smtp.port}: connection refused" in note
-    rows = await notifications(stack)
+    rows = await probes.customer_notifications(stack)
     assert [(r.status, bool(r.error)) for r in rows] == [("failed", True), ("failed", True)]
 
     smtp.start()  # the server is back, on the same port
@@ -469,7 +409,7 @@ async def test_double_submit_and_slack_retry_send_nothing_twice(
 
     assert first.startswith("Nothing new was sent about `MUG-1` Blue ceramic mug")
     assert len(smtp.mails) == 2
-    assert len(await notifications(stack)) == 2
+    assert len(await probes.customer_notifications(stack)) == 2
     # Repeats that sent nothing tell only the person, not the whole thread.
     assert len(stack.slack.thread_replies(ALERT_CHANNEL_ID, message["ts"])) == 1
 
@@ -486,7 +426,7 @@ async def test_concurrent_submissions_email_each_customer_once(
     )
     assert len(smtp.messages_to("ada@example.com")) == 1
     assert len(smtp.messages_to("grace@example.com")) == 1
-    assert len(await notifications(stack)) == 2
+    assert len(await probes.customer_notifications(stack)) == 2
 
 
 # -- who may send ----------------------------------------------------------------------------
@@ -505,9 +445,9 @@ async def test_only_allowed_people_may_email_customers(stack: Stack, smtp: FakeS
     view = await click_email_customers(stack, sender, message, alert_id, user="U0ALICE")
     await submit(sender, view, user="U0MALLORY")
     assert await ephemeral_to(stack, "U0MALLORY") == NOT_ALLOWED
-    assert await notifications(stack) == []
+    assert await probes.customer_notifications(stack) == []
     assert smtp.mails == []
-    assert [a for a in await audit_log(stack) if a.action == "notify_customer"] == []
+    assert [a for a in await probes.audit_entries(stack) if a.action == "notify_customer"] == []
 
 
 @pytest.mark.parametrize("email_enabled", [False])
@@ -551,7 +491,7 @@ async def test_slash_command_opens_the_same_modal(
     # Attached to the open alert: same "exactly once" key, result in the same thread.
     assert json.loads(view["private_metadata"]) == {
         "alert_id": alert_id,
-        "product_id": await product_id(stack, "MUG-1"),
+        "product_id": await probes.product_id(stack, "MUG-1"),
         "channel_id": OPS_CHANNEL,
         "kind": "notice",
     }
@@ -585,7 +525,7 @@ async def test_without_an_alert_the_result_goes_to_the_person(
 ) -> None:
     await stockout_with_waiting_customers(stack)
     # The green mug is in stock (no alert), but an order still waits for it.
-    await add_order(stack, "1010", "Linus", "linus@example.com", sku="MUG-2", backordered=0)
+    await arrange_order(stack, "1010", "Linus", "linus@example.com", sku="MUG-2", backordered=0)
     sender = await stack.serve_http()
     await sender.slash_command(
         "/notify-customers", "MUG-2", user_id="U0ALICE", channel_id=OPS_CHANNEL, trigger_id="T-2"
@@ -605,8 +545,8 @@ async def test_without_an_alert_the_result_goes_to_the_person(
     assert len(ephemeral) == 1
     [mail] = smtp.messages_to("linus@example.com")
     assert mail["Subject"] == "Update on your order 1010: Green ceramic mug"
-    [row] = await notifications(stack)
-    assert row.alert_key == f"product:{await product_id(stack, 'MUG-2')}"
+    [row] = await probes.customer_notifications(stack)
+    assert row.alert_key == f"product:{await probes.product_id(stack, 'MUG-2')}"
     assert row.alert_id is None
 
 
@@ -629,7 +569,7 @@ async def test_without_an_alert_the_result_goes_to_the_person(
 )
 async def test_a_store_can_override_the_templates(stack: Stack, smtp: FakeSMTPServer) -> None:
     message, alert_id = await stockout_with_waiting_customers(stack)
-    await add_order(stack, "1009", "Bobby <Tables>", "bobby@example.com")
+    await arrange_order(stack, "1009", "Bobby <Tables>", "bobby@example.com")
     sender = await stack.serve_http()
     view = await click_email_customers(stack, sender, message, alert_id)
     assert "Subject: [Mug Heaven] MUG-1 is late" in view_text(view)
@@ -712,8 +652,8 @@ async def test_the_button_on_a_posted_alert_opens_the_modal(
     # Orders first, then the stockout: allocation marks them backordered and the alerts
     # Stockbot posts carry the "Email customers…" button.
     await stack.import_catalog(CATALOG)
-    await add_order(stack, "1001", "Ada Lovelace", "ada@example.com", quantity=2, backordered=0)
-    await add_order(stack, "1002", "Grace Hopper", "grace@example.com", backordered=0)
+    await arrange_order(stack, "1001", "Ada Lovelace", "ada@example.com", quantity=2, backordered=0)
+    await arrange_order(stack, "1002", "Grace Hopper", "grace@example.com", backordered=0)
     write_acme_feed(stack)
     await stack.poll("Acme")
     stockout = next(m for m in stack.alert_messages() if m["text"].startswith("🚨 MUG-1"))

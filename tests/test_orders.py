@@ -21,8 +21,8 @@ from tests.helpers import (
     BOT_TOKEN,
     CATALOG_HEADER,
     Stack,
+    cli_workdir,
     run_cli,
-    write_catalog,
 )
 from tests.probes import order_row_ids, order_rows
 
@@ -186,30 +186,12 @@ async def test_close_marks_the_order_and_unknown_ids_are_explained(stack: Stack)
 
 # -- the command line ---------------------------------------------------------------------
 
-CLI_CONFIG = """
-[slack]
-alert_channel = "#stock-alerts"
-
-[[suppliers]]
-name = "Acme"
-kind = "csv_feed"
-url = "feeds/acme.csv"
-poll_interval = "1h"
-"""
-
 
 @pytest.fixture
 def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, database_url: str | None) -> Path:
-    for name in ("SLACK_BOT_TOKEN", "SLACK_APP_TOKEN", "SLACK_SIGNING_SECRET", "DATABASE_URL"):
-        monkeypatch.delenv(name, raising=False)
-    if database_url is not None:
-        monkeypatch.setenv("DATABASE_URL", database_url)
-    (tmp_path / "stockbot.toml").write_text(CLI_CONFIG)
     (tmp_path / "feeds").mkdir()
     (tmp_path / "feeds" / "acme.csv").write_text("sku,quantity\nA-MUG,3\nA-CAP,40\n")
-    write_catalog(tmp_path, [CATALOG[0], CATALOG[1], CATALOG[3]])
-    monkeypatch.setenv("STOCKBOT_CONFIG", str(tmp_path / "stockbot.toml"))
-    assert run_cli("catalog", "import", str(tmp_path / "catalog.csv")).returncode == 0
+    cli_workdir(tmp_path, monkeypatch, database_url, [CATALOG[0], CATALOG[1], CATALOG[3]])
     assert run_cli("poll", "--once").returncode == 0
     return tmp_path
 

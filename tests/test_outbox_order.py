@@ -15,7 +15,7 @@ import pytest
 
 from bot.core.orders import import_orders
 from tests.helpers import ALERT_CHANNEL_ID, CATALOG_HEADER, Stack
-from tests.probes import arrange_slack_holds_passed
+from tests.probes import arrange_holds_passed
 from tests.test_orders import ORDERS_HEADER
 
 BACKLOG = 60
@@ -187,7 +187,7 @@ async def test_retry_after_holds_every_call_to_the_channel(stack: Stack) -> None
     calls = [(c.method, c.status) for c in stack.slack.calls[already:]]
     assert calls == [("chat.postMessage", 429)], calls
 
-    await arrange_slack_holds_passed(stack)  # pretend the 30 seconds have passed
+    await arrange_holds_passed(stack)  # pretend the 30 seconds have passed
     await stack.deliver()
     assert posts(stack, since=already) == ["🚨 P-1 out of stock at Acme"]
     shown = stack.slack.message(ALERT_CHANNEL_ID, seen["ts"])

@@ -21,19 +21,24 @@ from pathlib import Path
 import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot import db
 from bot.config import normalise_database_url
-from bot.db.models import Alert
 from bot.slack.ids import ActionId
 from bot.slack.texts import GENERIC_ERROR
+from tests import probes
 from tests.bot_process import BotProcess
 from tests.fakes.slack_api import FakeSlackAPI
 from tests.fakes.slack_requests import AsyncSlackRequestSender
 from tests.fakes.supplier_server import FakeSupplierServer, stall
-from tests.helpers import ALERT_CHANNEL_ID, BOT_TOKEN, CATALOG_HEADER, SIGNING_SECRET, run_cli
+from tests.helpers import (
+    ALERT_CHANNEL_ID,
+    CATALOG_HEADER,
+    SIGNING_SECRET,
+    run_cli,
+    set_slack_env,
+)
 
 pytestmark = pytest.mark.database
 
@@ -87,14 +92,7 @@ def workdir(
     (tmp_path / "catalog.csv").write_text("\n".join(CATALOG) + "\n")
     (tmp_path / "orders.csv").write_text("\n".join(order_rows) + "\n")
     monkeypatch.setenv("STOCKBOT_CONFIG", str(tmp_path / "stockbot.toml"))
-    monkeypatch.setenv("SLACK_BOT_TOKEN", BOT_TOKEN)
-    monkeypatch.setenv("SLACK_SIGNING_SECRET", SIGNING_SECRET)
-    monkeypatch.setenv("SLACK_API_URL", slack_api.url)
-    monkeypatch.delenv("SLACK_APP_TOKEN", raising=False)
-    if database_url is None:
-        monkeypatch.delenv("DATABASE_URL", raising=False)
-    else:
-        monkeypatch.setenv("DATABASE_URL", database_url)
+    set_slack_env(monkeypatch, slack_api, database_url)
     assert run_cli("catalog", "import", str(tmp_path / "catalog.csv")).returncode == 0
     assert run_cli("orders", "import", str(tmp_path / "orders.csv")).returncode == 0
     return tmp_path
@@ -116,11 +114,6 @@ def bots(workdir: Path) -> AsyncIterator[list[BotProcess]]:
         bot.stop()
 
 
-async def alerts(engine: AsyncEngine) -> list[Alert]:
-    async with db.session_factory(engine)() as session:
-        return list(await session.scalars(select(Alert).order_by(Alert.id)))
-
-
 async def eventually(check: Callable[[], object], within: float = 30) -> None:
     """Wait until `check()` (sync or async) is true; the test fails at the deadline."""
     deadline = time.monotonic() + within
@@ -136,7 +129,7 @@ async def eventually(check: Callable[[], object], within: float = 30) -> None:
 
 
 async def all_delivered(engine: AsyncEngine, count: int) -> bool:
-    found = await alerts(engine)
+    found = await probes.alerts(engine)
     return len(found) == count and all(a.slack_ts and not a.needs_sync for a in found)
 
 
@@ -192,7 +185,7 @@ async def test_two_bots_post_every_alert_once(
     await eventually(lambda: all_delivered(engine, 1))
     await asyncio.sleep(3)  # several more polls and delivery rounds on every bot
     posts = top_level_posts(slack_api)
-    assert sorted(posts) == sorted(a.slack_ts for a in await alerts(engine)), posts
+    assert sorted(posts) == sorted(a.slack_ts for a in await probes.alerts(engine)), posts
     assert len(slack_api.messages(ALERT_CHANNEL_ID)) == 1
 
 
@@ -244,7 +237,7 @@ async def test_post_in_flight_when_a_bot_is_killed_is_not_posted_again(
 
 async def _posting(engine: AsyncEngine, bot: BotProcess) -> bool:
     """Is `bot` (a process id in its replica name) the one with the alert claimed?"""
-    [alert] = await alerts(engine)
+    [alert] = await probes.alerts(engine)
     return bool(alert.claimed_by and f":{bot.process.pid}:" in alert.claimed_by)
 
 

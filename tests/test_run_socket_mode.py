@@ -17,22 +17,18 @@ import pytest
 from tests.fakes.slack_api import FakeSlackAPI
 from tests.fakes.socket_mode import FakeSocketModeServer, serving_socket_mode
 from tests.fakes.supplier_server import FakeSupplierServer
-from tests.helpers import ALERT_CHANNEL_ID, BOT_TOKEN, CATALOG_HEADER, run_cli, write_catalog
+from tests.helpers import (
+    ACME_CONFIG,
+    ALERT_CHANNEL_ID,
+    BOT_TOKEN,
+    CATALOG_HEADER,
+    run_cli,
+    write_catalog,
+)
 
 APP_TOKEN = "xapp-1-A0STOCKBOT-test"
 # Bounds for waits on the child, never expected durations: a stuck bot fails the test.
 WAIT = 60.0
-
-CONFIG = """
-[slack]
-alert_channel = "#stock-alerts"
-
-[[suppliers]]
-name = "Acme"
-kind = "csv_feed"
-url = "{url}"
-poll_interval = "1h"
-"""
 
 
 @pytest.fixture
@@ -70,7 +66,7 @@ def workdir(
         monkeypatch.delenv("DATABASE_URL", raising=False)
     else:
         monkeypatch.setenv("DATABASE_URL", database_url)
-    (tmp_path / "stockbot.toml").write_text(CONFIG.format(url=feeds.url("/acme.csv")))
+    (tmp_path / "stockbot.toml").write_text(ACME_CONFIG.format(url=feeds.url("/acme.csv")))
     monkeypatch.setenv("STOCKBOT_CONFIG", str(tmp_path / "stockbot.toml"))
     catalog = write_catalog(tmp_path, [CATALOG_HEADER, "MUG-1,Blue mug,Acme,A-MUG,1,5,4.00"])
     assert run_cli("catalog", "import", str(catalog)).returncode == 0

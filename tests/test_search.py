@@ -9,16 +9,17 @@ from pathlib import Path
 
 import pytest
 from alembic import command
-from sqlalchemy import delete, func, select, text
+from sqlalchemy import delete, text
 
 from bot import db
 from bot.config import load_settings
 from bot.core import fuzzy
 from bot.core.catalog import CsvImportError, catalog_rows, check_catalog
 from bot.core.search import close_matches, matching_words, product_by_sku
-from bot.db.models import CatalogChange, Product
+from bot.db.models import Product
 from bot.runtime import Runtime
 from bot.views.lookup import Matches, NotFound, ProductCard
+from tests import probes
 from tests.helpers import CATALOG_HEADER, Stack, write_catalog
 
 CATALOG = [
@@ -154,8 +155,7 @@ async def test_word_index_follows_the_catalog(stack: Stack) -> None:
     await stack.import_catalog([CATALOG_HEADER, row("MUG-1", "Blue porcelain mug")])
     assert await words(stack, "ceramic") == (["MUG-2"], 1)
     assert await words(stack, "porcelain") == (["MUG-1"], 1)
-    async with stack.runtime.writes() as session, session.begin():
-        await session.execute(delete(Product).where(Product.sku == "MUG-2"))
+    await probes.arrange_product_deleted(stack, "MUG-2")
     assert await words(stack, "ceramic") == ([], 0)
 
 
@@ -198,9 +198,8 @@ async def test_index_catches_up_or_reloads_when_the_log_was_pruned(stack: Stack)
         before = await fuzzy.current_index(session)
     big = [row(f"BULK-{n:05d}", f"Bulk item {n}") for n in range(fuzzy.KEEP_CHANGES + 50)]
     await stack.import_catalog([CATALOG_HEADER, *big])
+    assert await probes.catalog_changes_logged(stack) == fuzzy.KEEP_CHANGES  # pruned
     async with stack.runtime.sessions() as session:
-        logged = await session.scalar(select(func.count()).select_from(CatalogChange))
-        assert logged == fuzzy.KEEP_CHANGES  # the import pruned the log
         oldest, newest = await fuzzy.catalog_version(session)
         assert oldest > before.version + 1
         after = await fuzzy.current_index(session)
@@ -224,29 +223,10 @@ def test_index_updates_in_place_and_compacts() -> None:
 
 async def test_triggers_are_in_place(stack: Stack) -> None:
     """A later migration that recreates `products` must recreate these (see 0004)."""
-    async with stack.runtime.sessions() as session:
-        if stack.runtime.engine.dialect.name == "sqlite":
-            names = await session.scalars(
-                text("SELECT name FROM sqlite_master WHERE type = 'trigger' ORDER BY name")
-            )
-            expected = [
-                "products_search_delete",
-                "products_search_insert",
-                "products_search_update",
-            ]
-        else:
-            names = await session.scalars(
-                text(
-                    "SELECT tgname FROM pg_trigger WHERE tgrelid = 'products'::regclass "
-                    "AND NOT tgisinternal ORDER BY tgname"
-                )
-            )
-            expected = [
-                "products_catalog_delete",
-                "products_catalog_insert",
-                "products_catalog_update",
-            ]
-        assert list(names) == expected
+    sqlite = stack.runtime.engine.dialect.name == "sqlite"
+    prefix = "products_search" if sqlite else "products_catalog"
+    expected = [f"{prefix}_delete", f"{prefix}_insert", f"{prefix}_update"]
+    assert await probes.product_triggers(stack) == expected
 
 
 async def test_only_sku_and_title_changes_are_logged(stack: Stack) -> None:
@@ -261,11 +241,8 @@ async def test_only_sku_and_title_changes_are_logged(stack: Stack) -> None:
     await stack.import_catalog([CATALOG_HEADER, row("MUG-1", "Large blue ceramic mug")])
     async with stack.runtime.sessions() as session:
         _, newest = await fuzzy.catalog_version(session)
-        changed = await session.scalars(
-            select(CatalogChange.product_id).where(CatalogChange.id > first)
-        )
-        mug = await product_by_sku(session, "MUG-1")
-        assert mug is not None and list(changed) == [mug.id] and newest > first
+    changed = await probes.catalog_changes_since(stack, first)
+    assert changed == [await probes.product_id(stack, "MUG-1")] and newest > first
 
 
 async def test_migration_backfills_an_existing_catalog(stack: Stack) -> None:
@@ -289,15 +266,7 @@ async def test_active_offer_is_the_preferred_one_however_far_apart(stack: Stack)
     rows += ["MUG-1,Blue mug,Acme,A-1,1,5,1.00"]
     report = await stack.import_catalog(rows)
     assert (report.products_created, report.offers_created) == (12_001, 12_002)
-    async with stack.runtime.sessions() as session:
-        mug = await product_by_sku(session, "MUG-1")
-        assert mug is not None
-        active = await session.scalar(
-            text("SELECT supplier_sku FROM offers WHERE id = :id").bindparams(
-                id=mug.active_offer_id
-            )
-        )
-        assert active == "A-1"
+    assert await probes.active_supplier_sku(stack, "MUG-1") == "A-1"
 
 
 def test_a_file_changed_between_check_and_import_is_refused(tmp_path: Path) -> None:

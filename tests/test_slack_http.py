@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from datetime import timedelta
 
 import httpx
 import pytest
-from sqlalchemy import select
 
-from bot.db.models import Alert, AlertState, AuditEntry
-from bot.db.types import utcnow
+from bot.db.models import AlertState
+from tests import probes
 from tests.fakes.slack_api import RecordedCall
 from tests.helpers import ALERT_CHANNEL_ID, CATALOG_HEADER, Stack, menu_choice
 
@@ -132,9 +130,8 @@ async def test_acknowledge_updates_in_place_with_thread_reply(stack: Stack) -> N
     )
     await stack.deliver()
     assert len(stack.slack.thread_replies(ALERT_CHANNEL_ID, message["ts"])) == 1
-    async with stack.runtime.sessions() as session:
-        audit = (await session.scalars(select(AuditEntry))).all()
-        assert [(a.actor, a.action) for a in audit] == [("U0ALICE", "acknowledge_alert")]
+    audit = await probes.audit_entries(stack)
+    assert [(a.actor, a.action) for a in audit] == [("U0ALICE", "acknowledge_alert")]
 
 
 async def test_snooze_then_reminder_when_it_ends(stack: Stack) -> None:
@@ -157,18 +154,12 @@ async def test_snooze_then_reminder_when_it_ends(stack: Stack) -> None:
 
     actions = stack.runtime.staff
     assert await actions.wake_snoozed() == 0  # not yet
-    async with stack.runtime.writes() as session:
-        alert = await session.scalar(select(Alert))
-        assert alert is not None
-        alert.snoozed_until = utcnow() - timedelta(seconds=1)  # four hours later…
-        await session.commit()
+    await probes.arrange_snoozes_due(stack)  # four hours later…
     assert await actions.wake_snoozed() == 1
     await stack.deliver()
     replies = stack.slack.thread_replies(ALERT_CHANNEL_ID, message["ts"])
     assert replies[-1]["text"].startswith("Reminder: the snooze by <@U0BOB> has ended")
-    async with stack.runtime.sessions() as session:
-        alert = await session.scalar(select(Alert))
-        assert alert is not None and alert.state == AlertState.OPEN
+    assert (await probes.only_alert(stack)).state == AlertState.OPEN
 
 
 async def test_action_on_a_resolved_alert_explains_itself(stack: Stack) -> None:

@@ -143,10 +143,15 @@ async def poll_orders(stack: Stack) -> store_orders.OrderPollReport:
 
 async def out_of_stock_with_webhooks(stack: Stack) -> None:
     """The catalog with nothing in stock, and the web server up for store webhooks."""
-    await stack.import_catalog(CATALOG)
-    stack.write_feed("Acme", {"A-MUG": 0, "A-CAP": 0})
-    await stack.poll("Acme")
+    await polled(stack, mugs=0, caps=0)
     await stack.serve_http()
+
+
+async def polled(stack: Stack, mugs: int, caps: int) -> None:
+    """The catalog imported, and Acme polled with `mugs` mugs and `caps` caps in stock."""
+    await stack.import_catalog(CATALOG)
+    stack.write_feed("Acme", {"A-MUG": mugs, "A-CAP": caps})
+    await stack.poll("Acme")
 
 
 def all_text(message: dict[str, Any]) -> str:
@@ -156,9 +161,7 @@ def all_text(message: dict[str, Any]) -> str:
 async def test_backordered_product_is_pushed_sellable_then_denied_after_restock(
     stack: Stack, shop: FakeShopify
 ) -> None:
-    await stack.import_catalog(CATALOG)
-    stack.write_feed("Acme", {"A-MUG": 5, "A-CAP": 3})
-    await stack.poll("Acme")
+    await polled(stack, mugs=5, caps=3)
     reports = await push(stack)
     assert [(r.store, r.pushed, r.failed) for r in reports] == [(STORE, 2, 0)]
     assert stock(shop, "MUG-1") == (5, "DENY")
@@ -214,9 +217,7 @@ async def test_switching_supplier_pushes_the_new_suppliers_quantity(
 async def test_store_down_keeps_the_update_and_reports_it_until_it_gets_through(
     stack: Stack, shop: FakeShopify
 ) -> None:
-    await stack.import_catalog(CATALOG)
-    stack.write_feed("Acme", {"A-MUG": 5, "A-CAP": 3})
-    await stack.poll("Acme")
+    await polled(stack, mugs=5, caps=3)
     shop.script(GRAPHQL, Reply(503, {"errors": "Service unavailable"}))  # max_attempts = 1
 
     report = (await push(stack))[0]
@@ -249,9 +250,7 @@ async def test_store_down_keeps_the_update_and_reports_it_until_it_gets_through(
 async def test_store_orders_become_orders_and_unlisted_ones_close(
     stack: Stack, shop: FakeShopify
 ) -> None:
-    await stack.import_catalog(CATALOG)
-    stack.write_feed("Acme", {"A-MUG": 3, "A-CAP": 3})
-    await stack.poll("Acme")
+    await polled(stack, mugs=3, caps=3)
     shop.orders = [
         order(1001, ("MUG-1", 2), created_at="2026-11-20T10:00:00Z"),
         order(1002, ("MUG-1", 2), ("UNKNOWN-9", 1), created_at="2026-11-21T10:00:00Z"),
@@ -307,9 +306,7 @@ async def test_poll_once_also_pushes_stock(
 async def test_woocommerce_store_gets_orders_and_stock(
     stack: Stack, woo: woocommerce.FakeWooCommerce
 ) -> None:
-    await stack.import_catalog(CATALOG)
-    stack.write_feed("Acme", {"A-MUG": 5, "A-CAP": 3})
-    await stack.poll("Acme")
+    await polled(stack, mugs=5, caps=3)
     await push(stack)
     assert (woo.item("MUG-1")["stock_quantity"], woo.item("MUG-1")["backorders"]) == (5, "no")
 

@@ -29,6 +29,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.core.availability import Availability
+from bot.db import staging
 from bot.db.models import Offer, Product, sku_key
 
 if TYPE_CHECKING:
@@ -74,12 +75,7 @@ class CatalogStage:
     async def create(
         cls, connection: AsyncConnection, supplier_ids: dict[str, int]
     ) -> CatalogStage:
-        def recreate(sync: Any) -> None:
-            # A failed import's table can outlive it on a pooled connection.
-            STAGE.drop(sync, checkfirst=True)
-            STAGE.create(sync)
-
-        await connection.run_sync(recreate)
+        await staging.recreate(connection, STAGE)
         return cls(connection, supplier_ids)
 
     async def add(self, rows: list[CatalogRow]) -> None:

@@ -590,6 +590,25 @@ async def apply_store_orders(
     return changes
 
 
+def _order_data(
+    record: StoreOrder,
+    ordered_at: datetime,
+    lines: dict[int, int],
+    source: str,
+    status: OrderStatus = OrderStatus.OPEN,
+) -> OrderData:
+    """A store order as an import row, its names cut to what the columns hold."""
+    return OrderData(
+        external_id=record.external_id,
+        customer_name=record.customer_name[: LENGTH_LIMITS["customer_name"]],
+        customer_email=record.customer_email[: LENGTH_LIMITS["customer_email"]],
+        ordered_at=ordered_at,
+        lines=lines,
+        source=source,
+        status=status,
+    )
+
+
 def _fulfilled_history(
     session: AsyncSession,
     record: StoreOrder,
@@ -607,15 +626,7 @@ def _fulfilled_history(
             lines[product_id] = lines.get(product_id, 0) + line.units_sold
     if not lines:
         return "ignored", "no line item matches a catalog product", set()
-    data = OrderData(
-        external_id=record.external_id,
-        customer_name=record.customer_name[: LENGTH_LIMITS["customer_name"]],
-        customer_email=record.customer_email[: LENGTH_LIMITS["customer_email"]],
-        ordered_at=record.ordered_at,
-        lines=lines,
-        source=source,
-        status=OrderStatus.FULFILLED,
-    )
+    data = _order_data(record, record.ordered_at, lines, source, OrderStatus.FULFILLED)
     apply_order(session, None, data, now)
     return "created", "fulfilled: kept as sales history", set()
 
@@ -658,14 +669,7 @@ async def _apply_store_order(
     if order is not None and order.status != OrderStatus.OPEN and _may_reopen(order, listing):
         order.status, order.closed_at, order.close_reason = OrderStatus.OPEN, None, None
         reopen = True
-    data = OrderData(
-        external_id=record.external_id,
-        customer_name=record.customer_name[: LENGTH_LIMITS["customer_name"]],
-        customer_email=record.customer_email[: LENGTH_LIMITS["customer_email"]],
-        ordered_at=record.ordered_at,
-        lines=lines,
-        source=source,
-    )
+    data = _order_data(record, record.ordered_at, lines, source)
     outcome, products = apply_order(session, order, data)
     if reopen:
         # Every line waits again, changed or not.

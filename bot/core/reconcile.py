@@ -36,6 +36,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.core.availability import Availability, Unlisted
+from bot.db import staging
 from bot.db.models import Offer, StockObservation
 from suppliers import StockRecord
 
@@ -76,12 +77,7 @@ class FeedStage:
 
     @classmethod
     async def create(cls, connection: AsyncConnection, supplier_id: int) -> FeedStage:
-        def recreate(sync: Any) -> None:
-            # A failed poll's table can outlive it on a pooled connection.
-            STAGE.drop(sync, checkfirst=True)
-            STAGE.create(sync)
-
-        await connection.run_sync(recreate)
+        await staging.recreate(connection, STAGE)
         return cls(connection, supplier_id)
 
     async def add(self, records: list[StockRecord]) -> None:

@@ -22,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import aiohttp
 from rich.console import Console
@@ -40,7 +40,9 @@ from bot.db.upsert import dialect_insert
 from bot.slack.outbox import AlertSink, Posted
 from bot.slack.render.chart_image import chart_png, title
 from bot.views.cards import AlertCard
-from bot.views.charts import CHART_DAYS, ProductChart, product_chart
+
+if TYPE_CHECKING:
+    from bot.views.charts import ProductChart
 
 log = logging.getLogger(__name__)
 
@@ -89,7 +91,7 @@ def file_name(sku: str, alert_id: int) -> str:
 def _alt_text(chart: ProductChart) -> str:
     suppliers = ", ".join(line.supplier for line in chart.stock) or "no supplier"
     return (
-        f"Chart of {chart.sku}'s stock over up to {CHART_DAYS} days at {suppliers}, "
+        f"Chart of {chart.sku}'s stock over up to 30 days at {suppliers}, "
         "the units sold each day, and the forecast down to the predicted stockout."
     )[:1000]
 
@@ -274,8 +276,14 @@ class ChartPoster:
             return report
 
     async def run(self, poll_every: float = 30.0) -> None:
-        """Show charts forever: soon after a post, and every `poll_every` seconds."""
+        """Show charts forever: soon after a post, and every `poll_every` seconds. The
+        first round waits too: start-up (and Slack's acks) come before any drawing."""
         while True:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(poll_every):
+                    await self._wake.wait()
+            self._wake.clear()
+            await asyncio.sleep(SETTLE_SECONDS)
             try:
                 await self.post_due()
             except Exception:
@@ -283,11 +291,6 @@ class ChartPoster:
                 if task is not None and task.cancelling():
                     raise
                 log.exception("posting charts failed; will try again")
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(poll_every):
-                    await self._wake.wait()
-            self._wake.clear()
-            await asyncio.sleep(SETTLE_SECONDS)
 
     # -- the queue -----------------------------------------------------------------------
 
@@ -329,6 +332,9 @@ class ChartPoster:
     # -- one chart -----------------------------------------------------------------------
 
     async def _show(self, alert_id: int, report: ChartReport) -> None:
+        # Loaded with the first chart: numpy and the forecast need not slow down start-up.
+        from bot.views.charts import product_chart
+
         async with self.sessions() as session:
             alert = await session.get(Alert, alert_id)
             row = await session.get(AlertChart, alert_id)

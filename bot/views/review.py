@@ -11,7 +11,7 @@ import math
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
-from typing import Generic, TypeVar
+from typing import TYPE_CHECKING, Generic, TypeVar
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -21,11 +21,13 @@ from bot.core.availability import STOCKOUT
 from bot.core.backorders import BackorderedProduct, BackorderList, backorder_list
 from bot.core.fixes.customer_notices import NOTIFY_AUDIT_ACTION
 from bot.core.fixes.switching import SWITCH_ACTIONS
-from bot.core.forecast import ForecastResult, recompute
 from bot.core.review.daily import LastReview, last_review
 from bot.core.review.scorecard import Scorecard, scorecards
 from bot.db.models import AuditEntry, NotificationStatus, Offer, Product, Supplier
 from bot.db.types import utcnow
+
+if TYPE_CHECKING:
+    from bot.core.forecast import ForecastResult
 
 T = TypeVar("T")
 
@@ -127,6 +129,9 @@ class ReviewBoard:
     forecast: ForecastSection
 
     async def review(self, now: datetime) -> Review:
+        # Imported here: numpy and the forecast engine stay out of start-up.
+        from bot.core.forecast import recompute
+
         report = await recompute(self.database_url, now, self.forecast, record=False)
         table = report.forecasts
         at_risk = [

@@ -17,7 +17,6 @@ from sqlalchemy.orm import selectinload
 
 from bot.core import alerts
 from bot.core.availability import STOCKOUT, is_stockout
-from bot.core.forecast import forecast_for
 from bot.core.problems.states import NAME_LIMIT
 from bot.core.review.scorecard import Reliability, reliabilities
 from bot.core.stock_changes import stock_changed
@@ -123,6 +122,9 @@ async def switch_options(
     # Cover and reliability only order in-stock alternatives among themselves: with one
     # or none, there is nothing to rank (and no forecast to compute for each alert card).
     if sum(_in_stock(o) for o in others) > 1:
+        # Imported here: numpy and the forecast engine stay out of start-up.
+        from bot.core.forecast import forecast_for
+
         forecast = await forecast_for(session, product_id, now)
         rate = forecast.rate_per_day if forecast is not None else None
         reliability = await reliabilities(session, sorted({o.supplier_id for o in others}), now)

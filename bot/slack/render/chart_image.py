@@ -9,9 +9,10 @@ state, so two threads may draw at once.
 from __future__ import annotations
 
 from datetime import datetime, time, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from bot.views.charts import ProductChart
+if TYPE_CHECKING:
+    from bot.views.charts import ProductChart
 
 WIDTH, HEIGHT, DPI = 9.0, 7.5, 100  # 900 x 750 pixels
 FONT = 17
