@@ -32,6 +32,7 @@ def create_app(runtime: Runtime) -> AsyncApp:
         staff=runtime.staff,
         fixes=runtime.fixes,
         notifier=runtime.notifier,
+        choices=runtime.choices,
         lookup=runtime.lookup,
         board=runtime.board,
         home=runtime.home,

@@ -14,6 +14,7 @@ from datetime import time as dt_time
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
@@ -211,6 +212,29 @@ class EmailSection(_Section):
     timeout: float = Field(30, gt=0)
 
 
+class WebSection(_Section):
+    """Stockbot's public web address: customers' choice links in emails point under it."""
+
+    # The HTTPS base URL at which `stockbot run --http` is reachable from the internet
+    # (behind the same reverse proxy as the Slack endpoint). Unset: emails carry no links.
+    public_url: str | None = None
+
+    @field_validator("public_url")
+    @classmethod
+    def _https_base(cls, url: str | None) -> str | None:
+        if url is None:
+            return None
+        url = url.strip().rstrip("/")
+        parts = urlsplit(url)
+        if parts.scheme != "https" or not parts.hostname:
+            raise ValueError(
+                f"expected an https:// address such as 'https://bot.example.com', got {url!r}"
+            )
+        if parts.query or parts.fragment:
+            raise ValueError("must be a base address, without ?query or #fragment")
+        return url
+
+
 class NotifySection(_Section):
     """Follow-up emails to customers already told about a delay."""
 
@@ -312,6 +336,7 @@ class FileConfig(_Section):
     access: AccessSection | None = None
     auto_switch: AutoSwitchSection = AutoSwitchSection()
     email: EmailSection | None = None
+    web: WebSection = WebSection()
     notify: NotifySection = NotifySection()
     suppliers: list[SupplierSection] = Field(min_length=1)
     stores: list[StoreSection] = []
@@ -346,6 +371,7 @@ class Environment(BaseSettings):
     smtp_password: SecretStr | None = None
     shopify_webhook_secret: SecretStr | None = None
     woocommerce_webhook_secret: SecretStr | None = None
+    stockbot_link_secret: SecretStr | None = None
 
     @field_validator("*", mode="before")
     @classmethod
@@ -387,6 +413,7 @@ class Settings(BaseModel):
     access: AccessSection | None = None
     auto_switch: AutoSwitchSection = AutoSwitchSection()
     email: EmailSection | None = None
+    web: WebSection = WebSection()
     notify: NotifySection = NotifySection()
     suppliers: list[SupplierConfig]
     stores: list[StoreConfig] = []
@@ -401,6 +428,8 @@ class Settings(BaseModel):
     smtp_password: SecretStr | None = None
     shopify_webhook_secret: SecretStr | None = None
     woocommerce_webhook_secret: SecretStr | None = None
+    # Signs customers' choice links; required when [web] public_url is set.
+    link_secret: SecretStr | None = None
 
     @property
     def slack_configured(self) -> bool:
@@ -478,6 +507,8 @@ def load_settings(path: str | os.PathLike[str]) -> Settings:
         environment = Environment()
     except ValidationError as exc:
         problems += _format_errors(exc, "environment")
+    else:
+        problems += _link_secret_problems(file_config.web, environment.stockbot_link_secret)
     if problems:
         raise ConfigError(problems, str(config_path))
 
@@ -497,6 +528,7 @@ def load_settings(path: str | os.PathLike[str]) -> Settings:
         access=file_config.access,
         auto_switch=file_config.auto_switch,
         email=_resolve_templates_dir(file_config.email, config_path.parent),
+        web=file_config.web,
         notify=file_config.notify,
         suppliers=suppliers,
         stores=stores,
@@ -511,7 +543,26 @@ def load_settings(path: str | os.PathLike[str]) -> Settings:
         smtp_password=environment.smtp_password,
         shopify_webhook_secret=environment.shopify_webhook_secret,
         woocommerce_webhook_secret=environment.woocommerce_webhook_secret,
+        link_secret=environment.stockbot_link_secret,
     )
+
+
+# Shorter than this, a link secret could be guessed from the links customers hold.
+MIN_LINK_SECRET = 32
+
+
+def _link_secret_problems(web: WebSection, secret: SecretStr | None) -> list[str]:
+    if web.public_url is None:
+        return []
+    if secret is None:
+        return [
+            "web.public_url is set, so the STOCKBOT_LINK_SECRET environment variable must be "
+            "set too (it signs customers' choice links): e.g. the output of "
+            "`python -c 'import secrets; print(secrets.token_urlsafe(32))'`"
+        ]
+    if len(secret.get_secret_value().strip()) < MIN_LINK_SECRET:
+        return [f"environment.STOCKBOT_LINK_SECRET: must be at least {MIN_LINK_SECRET} characters"]
+    return []
 
 
 def _feeds_dir(paths: PathsSection, base_dir: Path, problems: list[str]) -> Path:

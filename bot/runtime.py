@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from bot import db
 from bot.config import Settings
 from bot.core import orders, store_orders, store_sync
+from bot.core.fixes.choices import CustomerChoices
 from bot.core.fixes.staff_actions import FixActions, StaffActions
 from bot.core.forecast.watch import WatchReport, watch
 from bot.core.polling import Poller, PollSummary, ensure_suppliers
@@ -102,6 +103,8 @@ class Runtime:
     # What people do from Slack: built once, used by the handlers and the scheduler.
     staff: StaffActions = field(init=False)
     fixes: FixActions = field(init=False)
+    # Customers' choices from their links (the page, the thread, the cancel button).
+    choices: CustomerChoices = field(init=False)
     lookup: StockLookup = field(init=False)
     # The daily picture: the review, the supplier scorecards, the App Home.
     board: ReviewBoard = field(init=False)
@@ -113,6 +116,7 @@ class Runtime:
         kick = self.deliverer.kick
         self.staff = StaffActions(self.sessions, self.writes, kick)
         self.fixes = FixActions(self.sessions, self.writes, kick, self.settings.slack.alert_channel)
+        self.choices = CustomerChoices(self.sessions, self.writes, kick, self.settings, self.stores)
         self.lookup = StockLookup(self.sessions, self.settings.forecast, clock=self.clock)
         settings = self.settings
         self.board = ReviewBoard(self.sessions, settings.database_url, settings.forecast)

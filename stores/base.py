@@ -305,6 +305,11 @@ class StoreAdapter(ServiceAdapter, ABC):
         return results
 
     @abstractmethod
+    async def cancel_order(self, external_id: str) -> None:
+        """Cancel one order in the store (the customer asked to); StoreError when the
+        store refuses or cannot be reached."""
+
+    @abstractmethod
     def request_headers(self) -> dict[str, str]:
         """Headers for every call, credentials included (missing ones fail here)."""
 

@@ -131,6 +131,19 @@ mutation UpdateOrderNote($input: OrderInput!) {
 }
 """
 
+# The customer asked to cancel: refund them, let Shopify email its confirmation, and
+# leave stock alone (Stockbot pushes the supplier's stock itself).
+CANCEL_ORDER = """
+mutation CancelOrder($orderId: ID!, $reason: OrderCancelReason!, $refund: Boolean!,
+                     $restock: Boolean!, $notifyCustomer: Boolean, $staffNote: String) {
+  orderCancel(orderId: $orderId, reason: $reason, refund: $refund, restock: $restock,
+              notifyCustomer: $notifyCustomer, staffNote: $staffNote) {
+    job { id }
+    orderCancelUserErrors { field message code }
+  }
+}
+"""
+
 
 class ShopifyOptions(StoreOptions):
     shop_url: StoreUrl  # https://{shop}.myshopify.com
@@ -239,6 +252,18 @@ class ShopifyStore(StoreAdapter):
                     skus[variant] = stripped(node["sku"])
         return [_with_skus(order, skus) for order in orders]
 
+    async def cancel_order(self, external_id: str) -> None:
+        variables = {
+            "orderId": _ORDER_GID + external_id,
+            "reason": "CUSTOMER",
+            "refund": True,
+            "restock": False,
+            "notifyCustomer": True,
+            "staffNote": "Cancelled from Stockbot: the customer chose to cancel.",
+        }
+        data = await self._graphql(CANCEL_ORDER, variables, self.request_headers())
+        self._refused(data, "orderCancel", "orderCancelUserErrors")
+
     # --- order notes -----------------------------------------------------------------
 
     async def write_order_note(self, order_id: str, line: str, tags: Sequence[str]) -> None:
@@ -260,8 +285,8 @@ class ShopifyStore(StoreAdapter):
         data = await self._graphql(UPDATE_NOTE, {"input": {"id": gid, "note": text}}, headers)
         self._refused(data, "orderUpdate")
 
-    def _refused(self, data: dict[str, Any], field: str) -> None:
-        error = self._user_errors(data, field)
+    def _refused(self, data: dict[str, Any], field: str, errors: str = "userErrors") -> None:
+        error = self._user_errors(data, field, errors)
         if error is not None:
             raise StoreRejected(error)
 
@@ -304,8 +329,8 @@ class ShopifyStore(StoreAdapter):
         data = await self._graphql(SET_POLICY, variables, headers)
         return self._user_errors(data, "productVariantsBulkUpdate")
 
-    def _user_errors(self, data: dict[str, Any], field: str) -> str | None:
-        errors = (data.get(field) or {}).get("userErrors") or []
+    def _user_errors(self, data: dict[str, Any], field: str, key: str = "userErrors") -> str | None:
+        errors = (data.get(field) or {}).get(key) or []
         if not errors:
             return None
         text = "; ".join(str(error.get("message", "")) for error in errors)
@@ -352,7 +377,8 @@ class ShopifyStore(StoreAdapter):
     def _token_hint(self) -> str:
         return (
             f"check the Admin API access token in {self.options.token_env} and that the app "
-            "has the read_orders, read_products and write_inventory permissions"
+            "has the read_orders, read_products and write_inventory permissions (and "
+            "write_orders to cancel orders)"
         )
 
 

@@ -125,6 +125,16 @@ class WooCommerceStore(StoreAdapter):
     def _order(self, raw: Any) -> StoreOrder | None:
         return self.read_order(raw, parse_order, "number")
 
+    async def cancel_order(self, external_id: str) -> None:
+        # Setting the status again is harmless, so a retried PUT cancels once.
+        await self.api.call(
+            "PUT",
+            f"{self.api_root}/orders/{quote(external_id, safe='')}",
+            self._check,
+            json_body={"status": "cancelled"},
+            headers=self.request_headers(),
+        )
+
     # --- order notes -----------------------------------------------------------------
 
     async def write_order_note(self, order_id: str, line: str, tags: Sequence[str]) -> None:

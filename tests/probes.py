@@ -29,6 +29,7 @@ from bot.db.models import (
     HomeView,
     Offer,
     Order,
+    OrderChoice,
     OrderLine,
     OrderStatus,
     Product,
@@ -383,6 +384,17 @@ async def arrange_broken_table(stack: Stack, table: str) -> None:
 async def backorder_alert(stack: Stack) -> Alert | None:
     """The latest backorder alert."""
     return await latest_alert(stack, AlertKind.BACKORDER)
+
+
+async def order_choices(stack: Stack) -> list[tuple[str, str]]:
+    """(order number, choice) of every recorded customer choice, in order of choosing."""
+    async with _reading(stack) as session:
+        rows = await session.execute(
+            select(Order.external_id, OrderChoice.choice)
+            .join(Order, Order.id == OrderChoice.order_id)
+            .order_by(OrderChoice.chosen_at, OrderChoice.id)
+        )
+        return [(number, choice) for number, choice in rows.tuples()]
 
 
 async def arrange_backoff_passed(stack: Stack) -> None:

@@ -163,6 +163,44 @@ def test_forecast_table_has_defaults_and_checked_keys(
     )
 
 
+WITH_WEB = GOOD + '\n[web]\npublic_url = "https://bot.example.com/"\n'
+LINK_SECRET = "s" * 40
+
+
+def test_public_url_without_link_secret_refuses_to_start(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("STOCKBOT_LINK_SECRET", raising=False)
+    with pytest.raises(ConfigError) as caught:
+        load_settings(write(tmp_path, WITH_WEB))
+    assert "web.public_url" in str(caught.value)
+    assert "STOCKBOT_LINK_SECRET" in str(caught.value)
+
+
+def test_short_link_secret_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("STOCKBOT_LINK_SECRET", "short")
+    with pytest.raises(ConfigError) as caught:
+        load_settings(write(tmp_path, WITH_WEB))
+    assert "STOCKBOT_LINK_SECRET: must be at least 32 characters" in str(caught.value)
+
+
+def test_public_url_must_be_https(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("STOCKBOT_LINK_SECRET", LINK_SECRET)
+    with pytest.raises(ConfigError) as caught:
+        load_settings(write(tmp_path, WITH_WEB.replace("https://", "http://")))
+    assert "web.public_url: expected an https:// address" in str(caught.value)
+
+
+def test_public_url_and_link_secret_load(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("STOCKBOT_LINK_SECRET", LINK_SECRET)
+    settings = load_settings(write(tmp_path, WITH_WEB))
+    assert settings.web.public_url == "https://bot.example.com"
+    assert settings.link_secret is not None
+    assert settings.link_secret.get_secret_value() == LINK_SECRET
+    monkeypatch.delenv("STOCKBOT_LINK_SECRET")
+    assert load_settings(write(tmp_path, GOOD)).web.public_url is None
+
+
 def test_the_review_is_off_until_a_time_is_set(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

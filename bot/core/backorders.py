@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import CompoundSelect, Select, distinct, exists, func, select, union
+from sqlalchemy import CompoundSelect, Select, and_, distinct, exists, func, select, union
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.core.availability import Availability, is_stockout
@@ -21,6 +21,7 @@ from bot.db.chunks import chunks
 from bot.db.models import (
     Offer,
     Order,
+    OrderChoice,
     OrderLine,
     OrderStatus,
     Product,
@@ -53,6 +54,8 @@ class WaitingOrder:
     quantity: int
     backordered: int
     ordered_at: datetime
+    # What the customer chose on their choice link (a CustomerChoice value), if anything.
+    choice: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -256,8 +259,13 @@ def _waiting_query(product_id: int) -> Select[Any]:
             OrderLine.quantity,
             OrderLine.backordered,
             Order.ordered_at,
+            OrderChoice.choice,
         )
         .join(OrderLine, OrderLine.order_id == Order.id)
+        .outerjoin(
+            OrderChoice,
+            and_(OrderChoice.order_id == Order.id, OrderChoice.product_id == product_id),
+        )
         .where(
             OrderLine.product_id == product_id,
             Order.status == OrderStatus.OPEN,

@@ -380,6 +380,44 @@ class OrderLine(Base):
     product: Mapped[Product] = relationship()
 
 
+class CustomerChoice(enum.StrEnum):
+    """What a waiting customer chose on their choice page."""
+
+    WAIT = "wait"
+    SUBSTITUTE = "substitute"
+    CANCEL = "cancel"
+
+
+class OrderChoice(Base):
+    """A waiting customer's latest choice for one product of their order (their choice
+    link is scoped to both); a `cancel` choice waits here for staff to cancel in the store."""
+
+    __tablename__ = "order_choices"
+    __table_args__ = (
+        UniqueConstraint("order_id", "product_id", name="uq_order_choices_order_product"),
+        Index("ix_order_choices_product_id", "product_id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"))
+    product_id: Mapped[int] = mapped_column(ForeignKey("products.id", ondelete="CASCADE"))
+    # A CustomerChoice value.
+    choice: Mapped[str] = mapped_column(String(20))
+    # The substitute offered when it was chosen (a choice of `substitute` names it).
+    substitute_id: Mapped[int | None] = mapped_column(
+        ForeignKey("products.id", ondelete="SET NULL")
+    )
+    chosen_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # The platform ("Shopify") of the configured store the order came from, when chosen:
+    # staff are offered to cancel there. None: an imported order, or no such store.
+    store_service: Mapped[str | None] = mapped_column(String(50))
+    # Staff's cancelling in the store: claimed once (who, when), then done or failed.
+    cancel_started_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    cancel_started_by: Mapped[str | None] = mapped_column(String(100))
+    cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    cancel_error: Mapped[str | None] = mapped_column(Text)
+
+
 class WebhookDelivery(Base):
     """Webhook IDs already processed, so a redelivery changes nothing."""
 

@@ -17,6 +17,8 @@ class ActionId(StrEnum):
     SWITCH = "switch_supplier"
     SWITCH_PICK = "switch_supplier_pick"
     UNDO_SWITCH = "undo_switch"
+    # A waiting customer asked to cancel: staff cancel the order in its store.
+    CANCEL_ORDER = "cancel_order_in_store"
     SUBSTITUTE = "substitute_product"
     NOTIFY_CUSTOMERS = "notify_customers"
     # Follow-ups to customers already emailed: the new restock date, or "on its way".
@@ -34,6 +36,7 @@ class ActionId(StrEnum):
 class BlockId(StrEnum):
     ALERT_ACTIONS = "alert_actions"
     ALERT_FIXES = "alert_fixes"
+    ALERT_CANCELS = "alert_cancels"
     SUBSTITUTE_PICK = "substitute_pick"
     SUBSTITUTE_NOTE = "substitute_note"
     NOTIFY_MESSAGE = "notify_message"

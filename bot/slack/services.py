@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from bot.core.fixes.choices import CustomerChoices
 from bot.core.fixes.customer_notices import CustomerNotifier
 from bot.core.fixes.staff_actions import FixActions, StaffActions
 from bot.slack.access import AccessPolicy
@@ -17,6 +18,7 @@ class Services:
     staff: StaffActions
     fixes: FixActions
     notifier: CustomerNotifier
+    choices: CustomerChoices
     lookup: StockLookup
     board: ReviewBoard  # /suppliers
     home: HomeTabs  # the App Home dashboard

@@ -112,6 +112,13 @@ class MenuChoice(ButtonValue):
     alert_id: Id
 
 
+class CancelRef(ButtonValue):
+    """Cancel in its store the order whose customer chose to: "alert_id:choice_id"."""
+
+    alert_id: Id
+    choice_id: Id
+
+
 class SwitchRef(ButtonValue):
     """Undo this switch: "audit_id"."""
 

@@ -15,6 +15,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload
 
 from bot.core.backorders import OrderStats, order_stats, waiting_totals
+from bot.core.fixes.choices import (
+    CancelRequest,
+    ChoiceCounts,
+    cancel_requests,
+    choice_counts,
+)
 from bot.core.fixes.customer_notices import FollowUpsDue, follow_ups_due
 from bot.core.fixes.substitution import current_substitute
 from bot.core.fixes.switching import SwitchOption, latest_switch, switch_options, switch_text
@@ -102,6 +108,9 @@ class AlertCard:
     switch_options: list[SwitchOption] = field(default_factory=list)
     last_switch: SwitchLine | None = None
     substitute: tuple[str, str] | None = None  # (sku, title)
+    # What the waiting customers chose on their choice links, and who asked to cancel.
+    choices: ChoiceCounts | None = None
+    cancel_requests: list[CancelRequest] = field(default_factory=list)
     # An at-risk alert: why the forecast says it runs out (Slack mrkdwn, escaped).
     forecast_why: str | None = None
     # Customers already emailed who are due news: a new restock date, or "on its way".
@@ -171,9 +180,12 @@ async def alert_card(session: AsyncSession, alert: Alert) -> AlertCard:
             select(Offer.changed_at).where(Offer.id == product.active_offer_id)
         )
     group = await _group(session, alert) if alert.is_group else _Group()
-    orders = options = last_switch = substitute = None
+    orders = options = last_switch = substitute = choices = None
+    cancels: list[CancelRequest] = []
     follow_ups = FollowUpsDue()
     if product is not None:
+        choices = await choice_counts(session, product.id)
+        cancels = await cancel_requests(session, product.id)
         follow_ups = await follow_ups_due(session, product.id)
         orders = await order_stats(session, product.id)
         options = await switch_options(session, product.id)
@@ -205,6 +217,8 @@ async def alert_card(session: AsyncSession, alert: Alert) -> AlertCard:
         switch_options=options or [],
         last_switch=last_switch,
         substitute=substitute,
+        choices=choices,
+        cancel_requests=cancels,
         forecast_why=(alert.details or {}).get("why") if alert.kind == AlertKind.AT_RISK else None,
         follow_ups=follow_ups,
     )

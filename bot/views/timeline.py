@@ -10,7 +10,14 @@ from datetime import date, datetime
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.db.models import CustomerNotification, Order, OrderLine, Product
+from bot.db.models import (
+    CustomerChoice,
+    CustomerNotification,
+    Order,
+    OrderChoice,
+    OrderLine,
+    Product,
+)
 
 # A store's order numbers are often typed with their "#".
 _PREFIXES = "#"
@@ -36,6 +43,19 @@ class StoryEmail:
 
 
 @dataclass(frozen=True, slots=True)
+class StoryChoice:
+    """The customer's latest choice on their choice link for one product of the order."""
+
+    at: datetime
+    sku: str
+    choice: str  # a CustomerChoice
+    substitute_title: str | None
+    # Staff's cancelling in the store after a `cancel` choice.
+    cancelled_at: datetime | None
+    cancel_error: str | None
+
+
+@dataclass(frozen=True, slots=True)
 class OrderStory:
     number: str
     source: str
@@ -45,12 +65,21 @@ class OrderStory:
     closed_at: datetime | None
     lines: list[StoryLine]
     emails: list[StoryEmail]
+    choices: list[StoryChoice] = field(default_factory=list)
     # Other sources holding an order with this number (CSV 1001 is not Shopify 1001).
     also_in: list[str] = field(default_factory=list)
 
     @property
     def waiting(self) -> bool:
         return any(line.backordered > 0 for line in self.lines)
+
+    @property
+    def takes_substitute(self) -> bool:
+        """Every product it waits for is to be replaced by the substitute the customer
+        chose: nothing is left to wait for."""
+        chosen = {c.sku for c in self.choices if c.choice == CustomerChoice.SUBSTITUTE}
+        waiting = {line.sku for line in self.lines if line.backordered > 0}
+        return bool(waiting) and waiting <= chosen
 
     @property
     def promised_dates(self) -> list[date]:
@@ -97,6 +126,7 @@ async def order_story(session: AsyncSession, query: str) -> OrderStory | None:
         closed_at=order.closed_at,
         lines=[StoryLine(line.sku, line.title, line.quantity, line.backordered) for line in lines],
         emails=await _emails(session, order, skus),
+        choices=await _choices(session, order.id, skus),
         also_in=[other.source for other in orders[1:]],
     )
 
@@ -128,4 +158,28 @@ async def _emails(session: AsyncSession, order: Order, skus: dict[int, str]) -> 
         )
         for row in rows
         if order.id in (row.order_ids or []) or row.order_id == order.id
+    ]
+
+
+async def _choices(session: AsyncSession, order_id: int, skus: dict[int, str]) -> list[StoryChoice]:
+    """The customer's choices for this order's products, in the order chosen."""
+    rows = (
+        await session.execute(
+            select(OrderChoice, Product.title)
+            .outerjoin(Product, Product.id == OrderChoice.substitute_id)
+            .where(OrderChoice.order_id == order_id)
+            .order_by(OrderChoice.chosen_at, OrderChoice.id)
+        )
+    ).all()
+    return [
+        StoryChoice(
+            at=row.chosen_at,
+            sku=skus[row.product_id],
+            choice=row.choice,
+            substitute_title=title,
+            cancelled_at=row.cancelled_at,
+            cancel_error=row.cancel_error,
+        )
+        for row, title in rows
+        if row.product_id in skus
     ]

@@ -13,13 +13,15 @@ from bot.db.types import utcnow
 from bot.runtime import Runtime
 from bot.telemetry import metrics
 from bot.views.health import Health, health, poll_leases_held
+from bot.web.choice_page import choice_routes
 from bot.web.webhooks import WEBHOOKS, webhook_handler
 
 log = logging.getLogger(__name__)
 
 
 def add_routes(web_app: web.Application, runtime: Runtime) -> web.Application:
-    """Add `/healthz`, `/readyz`, `/metrics` and the store order webhooks."""
+    """Add `/healthz`, `/readyz`, `/metrics`, the store order webhooks and the
+    customers' choice page."""
 
     async def snapshot() -> Health:
         async with runtime.sessions() as session:
@@ -81,4 +83,5 @@ def add_routes(web_app: web.Application, runtime: Runtime) -> web.Application:
     web_app.router.add_get("/metrics", prometheus)
     for hook in WEBHOOKS:
         web_app.router.add_post(hook.path, webhook_handler(runtime, hook))
+    choice_routes(web_app, runtime.choices)
     return web_app

@@ -7,8 +7,9 @@ from slack_bolt.async_app import AsyncApp
 
 from bot.slack.ids import ActionId
 from bot.slack.middleware import allowed_only, clicked
-from bot.slack.values import AlertRef, MenuChoice, OfferChoice, SnoozeChoice, SwitchRef
+from bot.slack.values import AlertRef, CancelRef, MenuChoice, OfferChoice, SnoozeChoice, SwitchRef
 from handlers.actions.alert import acknowledge, snooze
+from handlers.actions.choices import cancel_order
 from handlers.actions.fixes import open_substitute_modal, switch_supplier, undo_switch
 from handlers.actions.menu import alert_menu, open_group_list
 from handlers.actions.notify import EMAIL_BUTTONS, open_notify_modal
@@ -27,6 +28,7 @@ def register(app: AsyncApp) -> None:
     # Email customers, and the follow-ups (the new date, "on its way"): one listener.
     for email_button in EMAIL_BUTTONS:
         app.action(email_button, middleware=[clicked(AlertRef), allowed_only])(open_notify_modal)
+    app.action(ActionId.CANCEL_ORDER, middleware=[clicked(CancelRef), allowed_only])(cancel_order)
     # Messages posted before the overflow menu keep their buttons: both stay wired.
     app.action(ActionId.ALERT_MENU, middleware=[clicked(MenuChoice), allowed_only])(alert_menu)
     # Looking is open to everyone.

@@ -140,6 +140,8 @@ class FakeShopify(FakeApiServer):
         self.variants: dict[str, Variant] = {}
         self.locations = {LOCATION}
         self.quantities: dict[tuple[str, str], int] = {}  # (item gid, location gid)
+        self.cancelled: list[str] = []  # order gids, in the order `orderCancel` took them
+
         # Orders' notes and tags, by order GID (orders listed in `orders` exist).
         self.notes: dict[str, str] = {}
         self.tags: dict[str, list[str]] = {}
@@ -215,6 +217,12 @@ class FakeShopify(FakeApiServer):
             data = {"inventorySetQuantities": self._set_quantities(version, variables["input"])}
         elif "productVariantsBulkUpdate(" in query:
             data = {"productVariantsBulkUpdate": self._bulk_update(variables)}
+        elif "orderCancel(" in query:
+            problem = _cancel_problem(variables)
+            if problem is not None:
+                return web.json_response({"errors": [{"message": problem}], "extensions": cost()})
+            data = {"orderCancel": self._cancel(variables["orderId"])}
+
         elif "tagsAdd(" in query:
             data = {"tagsAdd": self._tags_add(variables)}
         elif "orderUpdate(" in query:
@@ -273,6 +281,20 @@ class FakeShopify(FakeApiServer):
         for entry in given["quantities"]:
             self.quantities[(entry["inventoryItemId"], entry["locationId"])] = entry["quantity"]
         return {"userErrors": []}
+
+    def _cancel(self, gid: str) -> dict[str, Any]:
+        """`orderCancel`: a job; a userError for an unknown or already cancelled order."""
+        found = next((o for o in self.orders if _order_gid(o) == gid), None)
+        if found is None:
+            return _cancel_error(["orderId"], "Order does not exist", "NOT_FOUND")
+        if found["cancelled_at"] is not None:
+            return _cancel_error(["orderId"], "Order has already been cancelled", "INVALID")
+        found["cancelled_at"] = "2026-11-22T10:00:00-05:00"
+        self.cancelled.append(gid)
+        return {
+            "job": {"id": f"gid://shopify/Job/{len(self.cancelled)}"},
+            "orderCancelUserErrors": [],
+        }
 
     def _order_exists(self, gid: str) -> bool:
         return any(_order_gid(raw) == gid for raw in self.orders)
@@ -335,3 +357,26 @@ def _undefined_input_field(version: str, given: dict[str, Any]) -> str | None:
 
 def _user_error(path: list[str], message: str) -> dict[str, Any]:
     return {"userErrors": [{"field": path, "message": message}]}
+
+
+_CANCEL_REASONS = {"CUSTOMER", "DECLINED", "FRAUD", "INVENTORY", "OTHER", "STAFF"}
+
+
+def _cancel_problem(variables: dict[str, Any]) -> str | None:
+    """The GraphQL error for `orderCancel` variables of the wrong shape (refund and
+    restock are required Booleans, the reason an OrderCancelReason)."""
+    if not re.fullmatch(r"gid://shopify/Order/\d+", str(variables.get("orderId"))):
+        return "Variable $orderId of type ID! was provided invalid value"
+    if variables.get("reason") not in _CANCEL_REASONS:
+        return "Variable $reason of type OrderCancelReason! was provided invalid value"
+    for name in ("refund", "restock"):
+        if not isinstance(variables.get(name), bool):
+            return f"Variable ${name} of type Boolean! was provided invalid value"
+    return None
+
+
+def _cancel_error(path: list[str], message: str, code: str) -> dict[str, Any]:
+    return {
+        "job": None,
+        "orderCancelUserErrors": [{"field": path, "message": message, "code": code}],
+    }

@@ -26,6 +26,7 @@ API = "/wp-json/wc/v3"
 ORDERS = f"{API}/orders"
 PRODUCTS = f"{API}/products"
 UPDATES = "PUT"  # script key for every product/variation update
+ORDER_UPDATES = "PUT order"  # script key for order updates (a cancel)
 NOTES = "NOTES"  # script key for every order note request
 
 
@@ -87,6 +88,7 @@ class FakeWooCommerce(FakeApiServer):
 
     def add_routes(self, router: web.UrlDispatcher) -> None:
         router.add_get(ORDERS, self._orders)
+        router.add_put(ORDERS + "/{id:\\d+}", self._update_order)
         router.add_get(PRODUCTS, self._products)
         router.add_put(PRODUCTS + "/{id:\\d+}", self._update)
         router.add_get(ORDERS + "/{id:\\d+}/notes", self._notes)
@@ -177,6 +179,19 @@ class FakeWooCommerce(FakeApiServer):
         found = [item for item in self.items.values() if sku is None or item["sku"] == sku]
         return web.json_response(found)
 
+    async def _update_order(self, request: web.Request) -> web.Response:
+        """`PUT /orders/<id>`: only a known status may be set (what Stockbot sends)."""
+        body, early = await self._begin(request, ORDER_UPDATES)
+        if early is not None:
+            return early
+        found = next((o for o in self.orders if o["id"] == int(request.match_info["id"])), None)
+        if found is None:
+            return send(wc_error(404, "woocommerce_rest_shop_order_invalid_id", "Invalid ID."))
+        if set(body) != {"status"} or body["status"] not in _ORDER_STATUSES:
+            return send(wc_error(400, "rest_invalid_param", "Invalid parameter(s): status"))
+        found["status"] = body["status"]
+        return web.json_response(found)
+
     async def _update(self, request: web.Request) -> web.Response:
         body, early = await self._begin(request, UPDATES)
         if early is not None:
@@ -190,6 +205,17 @@ class FakeWooCommerce(FakeApiServer):
             return send(wc_error(400, "rest_invalid_param", message))
         item.update(body)
         return web.json_response(item)
+
+
+_ORDER_STATUSES = {
+    "pending",
+    "processing",
+    "on-hold",
+    "completed",
+    "cancelled",
+    "refunded",
+    "failed",
+}
 
 
 def _basic_user(header: str) -> str:

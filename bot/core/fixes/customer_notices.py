@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date
 from typing import Any, Literal
@@ -32,6 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.config import Settings
 from bot.core.alerts import audit, touch
 from bot.core.fixes import follow_ups
+from bot.core.fixes.choice_links import ChoiceLinks
 from bot.core.fixes.substitution import current_substitute
 from bot.core.search import matching_words, not_found, product_by_sku
 from bot.core.text import clip, clip_lines, escape, mention
@@ -263,12 +264,19 @@ def default_message(target: Target) -> str:
 
 
 def notice_context(
-    target: Target, recipient: Recipient, message: str, store_name: str, choice_url: str = ""
+    target: Target,
+    recipient: Recipient,
+    message: str,
+    store_name: str,
+    choice_url: str = "",
+    order_choice_urls: Mapping[int, str] | None = None,
 ) -> dict[str, Any]:
     """What the templates see (documented in bot/email/templates/customer_notice.txt.j2)."""
     product = target.product
     substitute = target.substitute
     told = recipient.told_date
+    # Each order's own choice link ("" for none); choice_url is the first order's.
+    urls = order_choice_urls or {}
     return {
         "kind": str(target.kind),
         "choice_url": choice_url,
@@ -279,7 +287,12 @@ def notice_context(
         "message": message,
         "product": {"sku": product.sku, "title": product.title},
         "orders": [
-            {"number": o.number, "quantity": o.quantity, "backordered": o.backordered}
+            {
+                "number": o.number,
+                "quantity": o.quantity,
+                "backordered": o.backordered,
+                "choice_url": urls.get(o.id, ""),
+            }
             for o in recipient.orders
         ],
         "order_numbers": recipient.order_numbers,
@@ -358,6 +371,7 @@ class CustomerNotifier:
         self.on_change = on_change
         self.settings = settings
         self._mailer: Mailer | None = None
+        self.links = ChoiceLinks.of(settings)
 
     @property
     def configured(self) -> bool:
@@ -429,18 +443,25 @@ class CustomerNotifier:
             sample=self._render(target, recipients[0], message),
         )
 
-    def choice_url(self, target: Target, recipient: Recipient) -> str:
-        """The customer's own link to choose wait / substitute / cancel, or "" for none:
-        filled by the choice links (branch choices12); until then no email has one."""
-        return ""
+    def choice_url(
+        self, target: Target, recipient: Recipient, order: OrderRef | None = None
+    ) -> str:
+        """The customer's own link to choose wait / substitute / cancel for one order (the
+        first when none is named), or "" for none: without `[web] public_url`, and in a
+        back-in-stock email (the order is covered, nothing is left to choose)."""
+        if target.kind == NoticeKind.BACK_IN_STOCK or not recipient.orders:
+            return ""
+        link = self.links.link((order or recipient.orders[0]).id, target.product.id)
+        return link or ""
 
     def _render(self, target: Target, recipient: Recipient, message: str) -> RenderedNotice:
         mailer = self.mailer
         try:
             mailer.check()
             store = self.settings.email.store_name if self.settings.email else ""
+            urls = {o.id: self.choice_url(target, recipient, o) for o in recipient.orders}
             link = self.choice_url(target, recipient)
-            context = notice_context(target, recipient, message, store, link)
+            context = notice_context(target, recipient, message, store, link, urls)
             return mailer.render(context, target.kind)
         except TemplateProblem as exc:
             raise NotifyProblem(

@@ -17,14 +17,16 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
 
-from sqlalchemy import select
+from sqlalchemy import and_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db.models import (
+    CustomerChoice,
     CustomerNotification,
     NoticeKind,
     NotificationStatus,
     Order,
+    OrderChoice,
     OrderLine,
     OrderStatus,
 )
@@ -32,6 +34,8 @@ from bot.db.models import (
 # Emails that told a customer something about their order's delay.
 TELLING_KINDS = (NoticeKind.NOTICE, NoticeKind.DATE_UPDATE)
 _CLAIMED = (NotificationStatus.SENDING, NotificationStatus.SENT)
+# Choices after which a customer no longer waits for the product itself.
+_NOT_WAITING = (CustomerChoice.SUBSTITUTE, CustomerChoice.CANCEL)
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,9 +172,22 @@ async def still_waiting_for_news(
     session: AsyncSession, product_id: int, customers: set[str]
 ) -> set[str]:
     """The customers (lower-cased addresses) who still wait for the product and so get
-    date updates: the one place to drop those who chose the substitute or to cancel
-    once customer choices are recorded (branch choices12). Today: all of them."""
-    return customers
+    date updates: those with an open order holding it whose latest choice on their
+    choice link is not the substitute or to cancel (no choice, or `wait`). A customer
+    who chose the substitute or to cancel for every such order needs no new date."""
+    if not customers:
+        return set()
+    rows = await session.execute(
+        select(Order.customer_email, OrderChoice.choice)
+        .join(OrderLine, OrderLine.order_id == Order.id)
+        .outerjoin(
+            OrderChoice,
+            and_(OrderChoice.order_id == Order.id, OrderChoice.product_id == product_id),
+        )
+        .where(OrderLine.product_id == product_id, Order.status == OrderStatus.OPEN)
+    )
+    waiting = {email.strip().lower() for email, choice in rows if choice not in _NOT_WAITING}
+    return customers & waiting
 
 
 async def products_told(session: AsyncSession) -> list[int]:

@@ -8,6 +8,7 @@ from slack_sdk.models.blocks import (
     ActionsBlock,
     Block,
     ButtonElement,
+    ConfirmObject,
     InteractiveElement,
     Option,
     OverflowMenuElement,
@@ -15,16 +16,28 @@ from slack_sdk.models.blocks import (
 )
 
 from bot.core.alerts import SNOOZE_CHOICES, snooze_label
+from bot.core.fixes.choices import CancelRequest
 from bot.core.fixes.switching import SwitchOption
 from bot.core.problems.states import PRODUCT_PROBLEMS
-from bot.core.text import clip
+from bot.core.text import clip, escape
 from bot.slack.ids import ActionId, BlockId
 from bot.slack.render.base import BUTTON_LIMIT, plural
 from bot.slack.render.stock_text import money, price_change, switch_reason
-from bot.slack.values import AlertRef, MenuChoice, MenuItem, OfferChoice, SnoozeChoice, SwitchRef
+from bot.slack.values import (
+    AlertRef,
+    CancelRef,
+    MenuChoice,
+    MenuItem,
+    OfferChoice,
+    SnoozeChoice,
+    SwitchRef,
+)
 from bot.views.cards import AlertCard
 
 MAX_OPTIONS = 100
+# Cancel buttons on one alert; more requests are listed in `/backorders SKU`.
+MAX_CANCEL_BUTTONS = 5
+CONFIRM_TITLE_LIMIT = 100
 _SNOOZE_ITEMS = {"1h": MenuItem.SNOOZE_1H, "4h": MenuItem.SNOOZE_4H, "24h": MenuItem.SNOOZE_24H}
 
 
@@ -197,3 +210,37 @@ def action_blocks(card: AlertCard, currency: str) -> list[Block]:
             block_id=BlockId.ALERT_ACTIONS.of(card.alert_id), elements=_elements(card, currency)
         )
     ]
+
+
+def _cancel_button(card: AlertCard, request: CancelRequest) -> ButtonElement:
+    number, service = request.order_number, request.store_service or ""
+    return ButtonElement(
+        text=clip(f"Cancel order {number} in {service}", BUTTON_LIMIT),
+        action_id=ActionId.CANCEL_ORDER,
+        value=CancelRef(alert_id=card.alert_id, choice_id=request.choice_id).encode(),
+        style="danger",
+        confirm=ConfirmObject(
+            title=clip(f"Cancel order {number}?", CONFIRM_TITLE_LIMIT),
+            text=clip(
+                f"This cancels order {escape(number)} in {escape(service)} and refunds the "
+                "customer, who asked to cancel. It cannot be undone.",
+                300,
+            ),
+            confirm="Cancel order",
+            deny="Keep it",
+            style="danger",
+        ),
+    )
+
+
+def cancel_blocks(card: AlertCard) -> list[Block]:
+    """One button per order whose customer asked to cancel, where its store can do it."""
+    if card.is_resolved:
+        return []
+    requests = [r for r in card.cancel_requests if r.store_service and not r.started]
+    buttons: list[InteractiveElement] = [
+        _cancel_button(card, request) for request in requests[:MAX_CANCEL_BUTTONS]
+    ]
+    if not buttons:
+        return []
+    return [ActionsBlock(block_id=BlockId.ALERT_CANCELS.of(card.alert_id), elements=buttons)]

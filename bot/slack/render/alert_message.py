@@ -11,10 +11,11 @@ from __future__ import annotations
 
 from slack_sdk.models.blocks import Block, HeaderBlock
 
+from bot.core.fixes.choices import counts_text
 from bot.core.problems.states import PRODUCT_PROBLEMS
 from bot.core.text import clip, clip_lines, escape, mention
 from bot.currency import DEFAULT_CURRENCY
-from bot.slack.render.alert_buttons import action_blocks
+from bot.slack.render.alert_buttons import action_blocks, cancel_blocks
 from bot.slack.render.base import (
     HEADER_LIMIT,
     SECTION_LIMIT,
@@ -40,6 +41,7 @@ NOTIFICATION_LIMIT = 99  # a lock screen shows about this much
 TITLE_LIMIT = 150
 SKU_LIMIT = 40
 NAME_LIMIT = 30
+MAX_CANCEL_LINES = 5
 
 
 def _sku(card: AlertCard) -> str:
@@ -156,11 +158,33 @@ def _product_blocks(card: AlertCard, currency: str) -> list[Block]:
         lines.append(f"⏳ *{units} waiting*{since}")
     elif orders and orders.open_orders:
         lines.append(f"{plural(orders.open_orders, 'open order')} affected")
+    if card.choices is not None:
+        lines.append(f"🗳️ {counts_text(card.choices)}")
+    lines += _cancel_lines(card)
     blocks: list[Block] = [section("\n".join(lines))]
     alternatives = alternative_lines(card.switch_options, currency)
     if alternatives:
         blocks.append(section("*Alternatives*\n" + clip_lines(alternatives, SECTION_LIMIT - 20)))
     return blocks
+
+
+def _cancel_lines(card: AlertCard) -> list[str]:
+    """Who asked to cancel: staff decide (a button where the store can do it)."""
+    lines = []
+    for request in card.cancel_requests[:MAX_CANCEL_LINES]:
+        who = escape(clip(request.customer_name.strip() or "A customer", NAME_LIMIT))
+        line = f"🛑 {who}, order {escape(request.order_number)}, wants to cancel"
+        if request.error:
+            line += f" (last try failed: {escape(clip(request.error, 80))})"
+        elif request.started:
+            line += " (being cancelled)"
+        elif not request.store_service:
+            line += ": cancel it in your store"
+        lines.append(line)
+    hidden = len(card.cancel_requests) - MAX_CANCEL_LINES
+    if hidden > 0:
+        lines.append(f"…and {hidden} more: `/backorders {_sku(card)}`")
+    return lines
 
 
 def _group_blocks(card: AlertCard) -> list[Block]:
@@ -208,5 +232,6 @@ def alert_message(card: AlertCard, currency: str = DEFAULT_CURRENCY) -> Message:
         sku, substitute_title = card.substitute
         lines.append(f"🔁 Substitute offered: `{escape(sku)}` {escape(substitute_title)}")
     blocks.append(context(*lines))
+    blocks += cancel_blocks(card)
     blocks += action_blocks(card, currency)
     return message(text, blocks)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from bot.core.backorders import BackorderedProduct, BackorderList, NoSuchProduct, WaitingOrder
+from bot.core.fixes.choices import CHOICE_LABELS, choice_words
 from bot.core.fixes.customer_notices import AUTO_SENDER, long_date
 from bot.core.text import clip, escape, mention
 from bot.db.models import NoticeKind, NotificationStatus, OrderStatus
@@ -18,7 +19,7 @@ from bot.slack.render.base import (
 )
 from bot.slack.render.stock_text import did_you_mean
 from bot.slack.texts import BACKORDERS_USAGE
-from bot.views.timeline import OrderStory, StoryEmail
+from bot.views.timeline import OrderStory, StoryChoice, StoryEmail
 
 _EMAIL_KINDS = {
     NoticeKind.NOTICE: "notice of the delay",
@@ -54,6 +55,7 @@ def order_line(order: WaitingOrder, now: datetime) -> str:
         f"• Order {escape(clip(order.external_id, 40))} · {escape(clip(who, 80))}: "
         f"{order.backordered} of {order.quantity} waiting · "
         f"ordered {age(order.ordered_at, now)} ago"
+        + (f" · 🗳️ {CHOICE_LABELS.get(order.choice, '')}" if order.choice else "")
     )
 
 
@@ -104,12 +106,24 @@ def _email_line(email: StoryEmail) -> str:
     return f"⏳ {when}: {what} being sent, or interrupted ({by})"
 
 
+def _choice_line(choice: StoryChoice) -> str:
+    said = choice_words(choice.choice, choice.substitute_title)
+    line = f"🗳️ {slack_date(choice.at)}: the customer {said} · `{escape(choice.sku)}`"
+    if choice.cancelled_at is not None:
+        line += f"; cancelled in the store {slack_date(choice.cancelled_at)}"
+    elif choice.cancel_error:
+        line += f"; the store refused to cancel ({escape(clip(choice.cancel_error, 120))})"
+    return line
+
+
 def _state(story: OrderStory) -> str:
     if story.status == OrderStatus.FULFILLED:
         shipped = f" {slack_date(story.closed_at)}" if story.closed_at else ""
         return f"📦 Shipped{shipped}."
     if story.status == OrderStatus.CANCELLED:
         return "🚫 Cancelled."
+    if story.takes_substitute:
+        return "🔁 Covered: the customer chose the substitute instead of waiting."
     if story.waiting:
         return "⏳ Still waiting for stock."
     return "✅ Covered by stock: it ships with the supplier's next dispatch."
@@ -126,6 +140,7 @@ def _story(story: OrderStory) -> Message:
             f"{line.quantity} ordered, {waiting}"
         )
     lines += [_email_line(email) for email in story.emails] or ["No email sent yet."]
+    lines += [_choice_line(choice) for choice in story.choices]
     if story.promised_dates:
         lines.append("Restock dates told: " + ", ".join(map(long_date, story.promised_dates)))
     lines.append(_state(story))

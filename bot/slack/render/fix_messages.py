@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from bot.core.fixes.choices import CancelResult
 from bot.core.fixes.substitution import SubstitutionResult
 from bot.core.fixes.switching import SwitchResult
 from bot.core.text import escape
@@ -25,4 +26,11 @@ def substituted_message(result: SubstitutionResult) -> Message:
     return text_message(
         f"{escape(result.substitute_sku)} {escape(result.substitute_title)} is now offered "
         f"instead of {escape(result.product_sku)} to the {result.orders} waiting order(s)."
+    )
+
+
+def order_cancelled_message(result: CancelResult) -> Message:
+    return text_message(
+        f"Order {escape(result.order_number)} is cancelled in {escape(result.store_service)}, "
+        "as its customer asked."
     )
