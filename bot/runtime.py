@@ -31,9 +31,9 @@ from bot.db.replicas import Heartbeat, Membership, new_replica_id
 from bot.db.sqlite_guard import BotLock, lock_sqlite_bot
 from bot.db.types import utcnow
 from bot.slack.access import OPEN_ACCESS_WARNING, AccessPolicy
-from bot.slack.charts import ChartPoster, ChartTarget, FileCharts, KickingSink, SlackCharts
 from bot.slack.client import slack_client
-from bot.slack.outbox import AlertSink, ConsoleSink, Deliverer, SlackSink
+from bot.slack.delivery.charts import ChartPoster, ChartTarget, FileCharts, KickingSink, SlackCharts
+from bot.slack.delivery.outbox import AlertSink, ConsoleSink, Deliverer, SlackSink
 from bot.slack.review import DailyReviews, HomeTabs
 from bot.views.lookup import StockLookup
 from bot.views.review import ReviewBoard

@@ -25,8 +25,8 @@ from bot.config import Settings
 from bot.core.catalog import ImportReport, import_catalog
 from bot.core.polling import PollSummary
 from bot.runtime import Runtime
-from bot.slack.charts import ChartReport
-from bot.slack.outbox import DeliveryReport
+from bot.slack.delivery.charts import ChartReport
+from bot.slack.delivery.outbox import DeliveryReport
 from tests.fakes.slack_api import FakeSlackAPI
 from tests.fakes.slack_requests import AsyncSlackRequestSender
 

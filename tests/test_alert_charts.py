@@ -126,7 +126,7 @@ async def test_a_chart_that_cannot_be_made_leaves_the_alert_alone(
     alert = await lamp_runs_out(stack)
     await arrange_broken_table(stack, "stock_observations")  # the history cannot be read
 
-    with caplog.at_level(logging.ERROR, logger="bot.slack.charts"):
+    with caplog.at_level(logging.ERROR, logger="bot.slack.delivery.charts"):
         report = await stack.post_charts()
 
     assert report.failed == 1

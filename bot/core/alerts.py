@@ -1,7 +1,7 @@
 """Alert lifecycle: open, group, resolve, acknowledge and snooze; supplier and store
 alerts. Product alerts decide their state in `bot.core.problems`.
 
-Alerts are stored first and marked `needs_sync`; `bot.slack.outbox` tells Slack
+Alerts are stored first and marked `needs_sync`; `bot.slack.delivery.outbox` tells Slack
 later. So nothing is lost when Slack is down and nothing is posted twice.
 """
 

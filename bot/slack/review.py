@@ -9,7 +9,6 @@ before posting (bot.core.review.daily), a viewer's refresh by moving its publish
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Callable
 from datetime import date, datetime
@@ -22,6 +21,7 @@ from bot.config import ReviewSection
 from bot.core.review import daily, home
 from bot.db.types import utcnow
 from bot.slack.console import console_message
+from bot.slack.delivery.worker import Wakeup, one_round
 from bot.slack.render.review import home_view, review_message
 from bot.views.review import ReviewBoard
 
@@ -125,7 +125,7 @@ class HomeTabs:
         self.writes = writes
         self.client = client
         self.currency = currency
-        self._wake = asyncio.Event()
+        self._wakeup = Wakeup()
 
     async def opened(self, user_id: str, now: datetime | None = None) -> None:
         """`user_id` opened the Home tab: show them the dashboard now."""
@@ -155,14 +155,10 @@ class HomeTabs:
 
     def kick(self) -> None:
         """Stock changed (a poll ran): refresh recent viewers soon."""
-        self._wake.set()
+        self._wakeup.kick()
 
     async def run(self) -> None:
         """Refresh after each kick, for as long as the bot runs."""
         while True:
-            await self._wake.wait()
-            self._wake.clear()
-            try:
-                await self.refresh_due()
-            except Exception:
-                log.exception("refreshing the Home tabs failed")
+            await self._wakeup.wait(None)
+            await one_round(self.refresh_due, log, "refreshing the Home tabs failed")

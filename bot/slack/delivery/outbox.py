@@ -7,16 +7,15 @@ thread notes follow. Nothing is lost or posted twice, across restarts and replic
 - a post is marked (`post_started_at`) before the call and carries the alert's id in
   its message metadata; a post whose outcome is unknown (timeout, crash) is looked
   for in the channel's history before being posted again;
-- what goes next, new problems first, is `bot.slack.outbox_queue`'s call; an update
+- what goes next, new problems first, is `bot.slack.delivery.outbox_queue`'s call; an update
   renders the alert as it is when its turn comes, so queued changes go in one call;
-- Slack's Retry-After holds every call to the channel (`bot.slack.holds`);
+- Slack's Retry-After holds every call to the channel (`bot.slack.delivery.holds`);
 - an alert resolved before it was ever shown is not posted at all (nor its notes).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import re
 import time
@@ -39,8 +38,9 @@ from bot.db.models import Alert, AlertNote, AuditEntry
 from bot.db.replicas import Membership
 from bot.db.types import utcnow
 from bot.slack.console import console_text
-from bot.slack.holds import SlackHolds
-from bot.slack.outbox_queue import OutboxQueue
+from bot.slack.delivery.holds import SlackHolds
+from bot.slack.delivery.outbox_queue import OutboxQueue
+from bot.slack.delivery.worker import Wakeup, one_round
 from bot.slack.render.alert_message import alert_message
 from bot.views.cards import AlertCard, alert_card
 
@@ -345,11 +345,11 @@ class Deliverer:
         # When each channel may next be called (time.monotonic()), by its canonical name.
         self._next_turn: dict[str, float] = {}
         self._lock = asyncio.Lock()
-        self._wake = asyncio.Event()
+        self._wakeup = Wakeup()
 
     def kick(self) -> None:
         """Ask the running worker to deliver now."""
-        self._wake.set()
+        self._wakeup.kick()
 
     # -- one round -------------------------------------------------------------------------
 
@@ -620,22 +620,20 @@ class Deliverer:
         """Deliver forever: at once when kicked, when a retry or a hold is due, and every
         `poll_every` seconds (work another process left, or did not finish)."""
         while True:
-            wait = poll_every
-            try:
+            next_at: datetime | None = None
+
+            async def deliver() -> None:
+                nonlocal next_at
                 await self.deliver_due()
                 _, next_at = await self.pending()
-                if next_at is not None:
-                    wait = min(wait, max((next_at - utcnow()).total_seconds(), 0.05))
-            except Exception:
-                task = asyncio.current_task()
-                if task is not None and task.cancelling():
-                    raise  # a cancellation the database driver wrapped: stop, don't loop
-                log.exception("alert delivery failed; will try again")
-            # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a cancel.
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(wait):
-                    await self._wake.wait()
-            self._wake.clear()
+
+            wait = poll_every
+            if (
+                await one_round(deliver, log, "alert delivery failed; will try again")
+                and next_at is not None
+            ):
+                wait = min(wait, max((next_at - utcnow()).total_seconds(), 0.05))
+            await self._wakeup.wait(wait)
 
     async def pending(self) -> tuple[int, datetime | None]:
         """How many alerts still wait for Slack, and when the next retry is due."""

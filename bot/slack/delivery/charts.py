@@ -15,7 +15,6 @@ A chart is an extra: a failure to read, draw or upload it is logged and given up
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import re
 from collections.abc import Callable
@@ -37,7 +36,8 @@ from bot.db.models import Alert, AlertChart, AlertKind, AlertState, ChartState
 from bot.db.replicas import Membership
 from bot.db.types import utcnow
 from bot.db.upsert import dialect_insert
-from bot.slack.outbox import AlertSink, Posted
+from bot.slack.delivery.outbox import AlertSink, Posted
+from bot.slack.delivery.worker import Wakeup, one_round
 from bot.slack.render.chart_image import chart_png, title
 from bot.views.cards import AlertCard
 
@@ -238,10 +238,10 @@ class ChartPoster:
         self.forecast = forecast
         self.batch_size = batch_size
         self._lock = asyncio.Lock()
-        self._wake = asyncio.Event()
+        self._wakeup = Wakeup()
 
     def kick(self) -> None:
-        self._wake.set()
+        self._wakeup.kick()
 
     async def post_due(self) -> ChartReport:
         async with self._lock:
@@ -276,18 +276,9 @@ class ChartPoster:
         """Show charts forever: soon after a post, and every `poll_every` seconds. The
         first round waits too: start-up (and Slack's acks) come before any drawing."""
         while True:
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(poll_every):
-                    await self._wake.wait()
-            self._wake.clear()
+            await self._wakeup.wait(poll_every)
             await asyncio.sleep(SETTLE_SECONDS)
-            try:
-                await self.post_due()
-            except Exception:
-                task = asyncio.current_task()
-                if task is not None and task.cancelling():
-                    raise
-                log.exception("posting charts failed; will try again")
+            await one_round(self.post_due, log, "posting charts failed; will try again")
 
     # -- the queue -----------------------------------------------------------------------
 

@@ -5,7 +5,7 @@ ones stockouts and backorders go first, then low stock, then the rest (supplier 
 store problems); within each class the oldest alert first. Updates wait behind new
 messages, so the changes they carry pile up and go in one call (each update renders
 the alert as it is when it is sent). Nothing is held to a channel Slack's Retry-After
-still holds (`bot.slack.holds`).
+still holds (`bot.slack.delivery.holds`).
 
 Each pick is one `UPDATE … WHERE id = (SELECT … ORDER BY … LIMIT 1 FOR UPDATE SKIP
 LOCKED)`: on PostgreSQL replicas skip the rows another is claiming, and a problem raised
@@ -23,7 +23,7 @@ from bot.db import execute_writes
 from bot.db.models import Alert, AlertKind, AlertNote
 from bot.db.replicas import Membership
 from bot.db.types import utcnow
-from bot.slack.holds import SlackHolds
+from bot.slack.delivery.holds import SlackHolds
 
 # The delivery classes, most urgent first.
 URGENT_KINDS = (AlertKind.OUT_OF_STOCK, AlertKind.BACKORDER)
