@@ -16,7 +16,6 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 import httpx
-from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot import db
@@ -31,7 +30,6 @@ from bot.db.replicas import Heartbeat, Membership, new_replica_id
 from bot.db.sqlite_guard import BotLock, lock_sqlite_bot
 from bot.db.types import utcnow
 from bot.slack.access import OPEN_ACCESS_WARNING, AccessPolicy
-from bot.slack.client import slack_client
 from bot.slack.delivery.charts import ChartPoster, ChartTarget, FileCharts, KickingSink, SlackCharts
 from bot.slack.delivery.outbox import AlertSink, ConsoleSink, Deliverer, SlackSink
 from bot.slack.review import DailyReviews, HomeTabs
@@ -40,6 +38,8 @@ from bot.views.review import ReviewBoard
 from stores import StoreAdapter, store_class
 
 if TYPE_CHECKING:
+    from slack_sdk.web.async_client import AsyncWebClient
+
     from bot.core.fixes.customer_notices import CustomerNotifier
 
 log = logging.getLogger(__name__)
@@ -54,6 +54,9 @@ def _slack(settings: Settings, *, retries: bool = True) -> AsyncWebClient | None
     if token is None:
         return None
     timeout = int(settings.slack.api_timeout.total_seconds()) or 1
+    # Imported here: the Slack client loads aiohttp, which a console-only run never needs.
+    from bot.slack.client import slack_client
+
     return slack_client(
         token.get_secret_value(), settings.slack_api_url, timeout=timeout, retries=retries
     )

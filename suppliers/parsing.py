@@ -22,6 +22,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Final
 
 from suppliers.base import (
+    Availability,
     FeedStats,
     StockRecord,
 )
@@ -136,6 +137,10 @@ _DECIMAL_COMMA = re.compile(r"[+-]?\d*,\d+")
 _CURRENCY = r"(?:[^\W\d_]{1,3}\.?|[^\w\s.,'+-])"
 _MONEY = re.compile(rf"{_CURRENCY}?\s*([+-]?[\d.,'\s]*\d[.,]?)\s*{_CURRENCY}?")
 _GROUP_SPACES = str.maketrans("", "", " '\u00a0\u202f")
+# The fast path of `RecordBuilder.build`: "12", "12.50", ".5" (no sign, no grouping).
+_UNSIGNED_PLAIN = re.compile(r"(?:\d+(?:\.\d*)?|\.\d+)")
+_FAST_DIGITS = len(str(MAX_QUANTITY)) - 1  # a quantity this short is never too large
+_IN_STOCK, _OUT_OF_STOCK = Availability.IN_STOCK, Availability.OUT_OF_STOCK
 
 
 def excerpt(text: str, limit: int = EXCERPT_CHARS) -> str:
@@ -361,6 +366,42 @@ class RecordBuilder:
         restock_date: object = None,
     ) -> StockRecord | None:
         self._count_row()
+        # Fast path, the usual row of a big feed: a text SKU, a plain whole-number
+        # quantity, a plain non-negative price (or none), no restock date. Anything
+        # else (and every row that would be set aside) takes the full path below.
+        if isinstance(sku, str) and isinstance(quantity, str) and restock_date is None:
+            sku_text = sku.strip()
+            count_text = quantity.strip()
+            if (
+                sku_text
+                and count_text.isdigit()
+                and count_text.isascii()
+                and len(count_text) <= _FAST_DIGITS
+                and "\ufffd" not in sku_text
+            ):
+                cost: Decimal | None = None
+                if price is not None:
+                    price_text = price.strip() if isinstance(price, str) else ""
+                    if _UNSIGNED_PLAIN.fullmatch(price_text):
+                        cost = Decimal(price_text)
+                    else:
+                        return self._build(line, sku, quantity, price, restock_date)
+                if self._first_seen.setdefault(sku_text, line) != line:
+                    return self._build(line, sku, quantity, price, restock_date)
+                count = int(count_text)
+                return StockRecord(
+                    sku_text, count, cost, None, _IN_STOCK if count > 0 else _OUT_OF_STOCK
+                )
+        return self._build(line, sku, quantity, price, restock_date)
+
+    def _build(
+        self,
+        line: int,
+        sku: object,
+        quantity: object,
+        price: object,
+        restock_date: object,
+    ) -> StockRecord | None:
         stats = self.stats
         try:
             sku_text = parse_sku(sku)

@@ -12,9 +12,9 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from datetime import date, datetime
+from typing import TYPE_CHECKING
 
 from slack_sdk.errors import SlackApiError
-from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.config import ReviewSection
@@ -24,6 +24,9 @@ from bot.slack.console import console_message
 from bot.slack.delivery.worker import Wakeup, one_round
 from bot.slack.render.review import home_view, review_message
 from bot.views.review import ReviewBoard
+
+if TYPE_CHECKING:  # the Slack client loads aiohttp: only when Slack is configured
+    from slack_sdk.web.async_client import AsyncWebClient
 
 log = logging.getLogger(__name__)
 

@@ -168,6 +168,37 @@ async def _facts(
     return facts
 
 
+async def _alerts_to_follow(
+    session: AsyncSession, facts: Sequence[ProductFacts]
+) -> tuple[dict[int | None, Alert], set[int]]:
+    """The products' open alerts that may change, by product, as objects for
+    `_follow` to move; and the products whose open alert already says what their
+    facts say (most of them after a poll), read from a few columns only."""
+    by_product = {f.product_id: f for f in facts}
+    current = await session.execute(
+        open_product_alerts()
+        .with_only_columns(Alert.id, Alert.product_id, Alert.kind, Alert.details)
+        .where(Alert.product_id.in_(list(by_product)))
+    )
+    settled: set[int] = set()
+    moving: list[int] = []
+    for alert_id, product_id, kind, details in current:
+        product_facts = by_product[product_id]
+        now_kind = problem_of(product_facts)
+        # What `_follow` would leave alone (at risk aside: it also keeps the worst cover).
+        if now_kind == kind != AlertKind.AT_RISK and product_facts.details() == details:
+            settled.add(product_id)
+        else:
+            moving.append(alert_id)
+    if not moving:
+        return {}, settled
+    alerts_by_product = {
+        alert.product_id: alert
+        for alert in await session.scalars(select(Alert).where(Alert.id.in_(moving)))
+    }
+    return alerts_by_product, settled
+
+
 def _follow(
     alert: Alert,
     facts: ProductFacts,
@@ -276,13 +307,10 @@ async def evaluate(
     )
     for chunk in chunks(await _targets(session, product_ids, supplier_id)):
         facts = await _facts(session, chunk, any_orders)
-        open_alerts = {
-            alert.product_id: alert
-            for alert in await session.scalars(
-                open_product_alerts().where(Alert.product_id.in_([f.product_id for f in facts]))
-            )
-        }
+        open_alerts, settled = await _alerts_to_follow(session, facts)
         for product_facts in facts:
+            if product_facts.product_id in settled:
+                continue
             alert = open_alerts.get(product_facts.product_id)
             if alert is None:
                 kind = problem_of(product_facts)

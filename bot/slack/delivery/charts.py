@@ -23,10 +23,8 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-import aiohttp
 from rich.console import Console
 from slack_sdk.errors import SlackApiError, SlackRequestError
-from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy import ColumnElement, Executable, and_, exists, literal, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -41,7 +39,9 @@ from bot.slack.delivery.worker import Wakeup, one_round
 from bot.slack.render.chart_image import chart_png, title
 from bot.views.cards import AlertCard
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # the Slack client loads aiohttp: only when Slack is configured
+    from slack_sdk.web.async_client import AsyncWebClient
+
     from bot.views.charts import ProductChart
 
 log = logging.getLogger(__name__)
@@ -136,6 +136,8 @@ class SlackCharts:
 
     @staticmethod
     async def _call(method: Any, **kwargs: Any) -> dict[str, Any]:
+        import aiohttp  # loaded already: the Slack client uses it
+
         try:
             response = await method(**kwargs)
         except SlackApiError as exc:

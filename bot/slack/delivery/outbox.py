@@ -22,13 +22,10 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, NamedTuple, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, TypeVar
 
-import aiohttp
 from rich.console import Console
 from slack_sdk.errors import SlackApiError
-from slack_sdk.web.async_client import AsyncWebClient
-from slack_sdk.web.async_slack_response import AsyncSlackResponse
 from sqlalchemy import Executable, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -43,6 +40,10 @@ from bot.slack.delivery.outbox_queue import OutboxQueue
 from bot.slack.delivery.worker import Wakeup, one_round
 from bot.slack.render.alert_message import alert_message
 from bot.views.cards import AlertCard, alert_card
+
+if TYPE_CHECKING:  # the Slack client loads aiohttp: only when Slack is configured
+    from slack_sdk.web.async_client import AsyncWebClient
+    from slack_sdk.web.async_slack_response import AsyncSlackResponse
 
 log = logging.getLogger(__name__)
 
@@ -233,6 +234,8 @@ class SlackSink:
     async def _call(
         self, method: Callable[..., Awaitable[AsyncSlackResponse]], **kwargs: Any
     ) -> dict[str, Any]:
+        import aiohttp  # loaded already: the Slack client uses it
+
         try:
             response = await method(**kwargs)
         except SlackApiError as exc:
