@@ -4,9 +4,9 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 DEMO_CONFIG := examples/stockbot.toml
-# Extra pytest arguments for `make test`, e.g. PYTEST_ARGS="-n 2" (pytest-xdist) on an
-# idle machine with cores to spare.
-PYTEST_ARGS ?=
+# pytest arguments for `make test`: two workers (pytest-xdist) by default, as CI's
+# machine has two cores; PYTEST_ARGS= runs the suite in one process.
+PYTEST_ARGS ?= -n 2
 
 .PHONY: install install-oracle demo test test-postgres lint bench clean
 
