@@ -450,21 +450,11 @@ class CustomerChoices:
                 channel=channel,
                 now=now,
             )
-            alert = await product_thread(session, choice.product_id)
             text = (
                 f"{mention(user_id)} cancelled order {escape(order.external_id)} in {service} "
                 f"({escape(order.customer_name.strip() or 'the customer')} asked to cancel)."
             )
-            await self._thread_note(session, alert, text, now)
-            audit(
-                session,
-                user_id,
-                CANCEL_AUDIT_ACTION,
-                alert,
-                product_id=choice.product_id,
-                order=order.external_id,
-                outcome="cancelled",
-            )
+            await self._record_cancel(session, choice, order, user_id, text, now, "cancelled")
         self.on_change()
 
     async def _cancel_failed(
@@ -475,23 +465,39 @@ class CustomerChoices:
             assert choice is not None
             choice.cancel_error = error
             choice.cancel_started_at = None  # staff may try again; the customer may change
-            alert = await product_thread(session, choice.product_id)
             text = (
                 f"{service} did not cancel order {escape(order.external_id)} "
                 f"({mention(user_id)} tried): {escape(error)}"
             )
-            await self._thread_note(session, alert, text, utcnow())
-            audit(
-                session,
-                user_id,
-                CANCEL_AUDIT_ACTION,
-                alert,
-                product_id=choice.product_id,
-                order=order.external_id,
-                outcome="failed",
-                error=error,
+            await self._record_cancel(
+                session, choice, order, user_id, text, utcnow(), "failed", error=error
             )
         self.on_change()
+
+    async def _record_cancel(
+        self,
+        session: AsyncSession,
+        choice: OrderChoice,
+        order: Order,
+        user_id: str,
+        text: str,
+        now: datetime,
+        outcome: str,
+        **details: str,
+    ) -> None:
+        """Say how a store cancel ended in the product's thread, and audit it."""
+        alert = await product_thread(session, choice.product_id)
+        await self._thread_note(session, alert, text, now)
+        audit(
+            session,
+            user_id,
+            CANCEL_AUDIT_ACTION,
+            alert,
+            product_id=choice.product_id,
+            order=order.external_id,
+            outcome=outcome,
+            **details,
+        )
 
     async def _thread_note(
         self, session: AsyncSession, alert: Alert | None, text: str, now: datetime
