@@ -76,7 +76,9 @@ async def a_shop_with_a_history(stack: Stack) -> None:
         f"H{day},Ada,ada@example.com,LAMP-1,5,{(today - timedelta(days=day)).isoformat()},fulfilled"
         for day in range(1, 21)
     ]
-    waiting = f"W1,Bo,bo@example.com,MUG-1,2,{(today - timedelta(days=3)).isoformat()},open"
+    # Three days and an hour ago, whatever the time of day the suite runs.
+    placed = datetime.now(UTC) - timedelta(days=3, hours=1)
+    waiting = f"W1,Bo,bo@example.com,MUG-1,2,{placed.isoformat()},open"
     await import_orders(stack, [*sales, waiting])
     await arrange_offer_stock(stack, "A-MUG", restock_date=today.date() - timedelta(days=2))
     await stack.runtime.fixes.switch(ALICE, sku="DESK-1", supplier_name="Beta")
