@@ -347,6 +347,10 @@ async def test_who_switched_is_a_real_mention(stack: Stack) -> None:
     await stack.slack.wait_for_async(
         lambda c: c.method == "chat.postMessage" and c.params.get("thread_ts")
     )
+    # The thread note and the message's update go out separately: wait for both.
+    await stack.slack.wait_for_async(
+        lambda c: c.method == "chat.update" and "switched" in str(c.params.get("text"))
+    )
     resolved = stack.only_alert()
     assert resolved["text"] == f"✅ LAMP-02 switched to Globex by <@{BOSS}>"
     assert "&lt;@" not in everything(resolved)
