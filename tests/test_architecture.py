@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-PACKAGES = ("bot", "handlers", "suppliers", "stores")
+PACKAGES = ("bot", "handlers", "suppliers", "stores", "transport")
 
 
 def test_layers_and_cycles_hold() -> None:

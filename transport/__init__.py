@@ -30,15 +30,20 @@ from transport.errors import (
     ServiceUnusable,
     TokenRejected,
 )
-from transport.limits import CallLimits
-from transport.policy import CHUNK_SIZE, FetchPolicy
+from transport.policy import CHUNK_SIZE, CallLimits, FetchPolicy
 from transport.redirects import send_following
 from transport.registry import KindRegistry
 from transport.retrying import with_retries
-from transport.status import RETRY_STATUSES, answer_error, failed_answer, transient
+from transport.status import (
+    RETRY_STATUSES,
+    answer_error,
+    failed_answer,
+    rate_limit_wait,
+    retry_after_seconds,
+    transient,
+)
 from transport.stream import body_chunks, open_stream
 from transport.urls import display_source, http_url, is_http_url
-from transport.waits import rate_limit_wait, retry_after_seconds
 from transport.wording import Speaker, duration_text, refused_access, status_text
 
 __all__ = [

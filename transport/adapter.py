@@ -9,8 +9,7 @@ import httpx
 from pydantic import BaseModel
 
 from transport.credentials import redact
-from transport.limits import CallLimits
-from transport.policy import FetchPolicy
+from transport.policy import CallLimits, FetchPolicy
 
 
 class ServiceAdapter:

@@ -1,4 +1,5 @@
-"""Timeouts, retry limits and the test hooks (sleep, jitter, clock) of outbound calls."""
+"""Timeouts, retry limits and the test hooks (sleep, jitter, clock) of outbound calls;
+`CallLimits`, the `[[suppliers]]` / `[[stores]]` keys that set them."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 import httpx
+from pydantic import BaseModel, Field
 
 CHUNK_SIZE = 64 * 1024
 
@@ -50,3 +52,18 @@ class FetchPolicy:
         """This policy with the limits a user configured; the test hooks stay."""
         longest = self.max_retry_after if max_wait is None else max_wait
         return replace(self, timeout=timeout, max_attempts=max_attempts, max_retry_after=longest)
+
+
+class CallLimits(BaseModel):
+    """Timeouts, attempts and pace; subclasses may change the defaults."""
+
+    timeout: float = Field(30.0, gt=0, le=600)  # seconds to wait for each answer
+    max_attempts: int = Field(4, ge=1, le=10)  # tries per request before giving up
+    requests_per_second: float = Field(1.0, gt=0, le=50)
+    # The longest wait the service may ask for (Retry-After, rate-limit reset)
+    # that Stockbot sits through within one poll; longer ones end the poll.
+    max_wait: float = Field(60.0, ge=0, le=3600)
+
+    def policy(self, base: FetchPolicy | None = None) -> FetchPolicy:
+        """`base` (a test's hooks, or the defaults) with these limits."""
+        return (base or FetchPolicy()).limited(self.timeout, self.max_attempts, self.max_wait)
