@@ -31,6 +31,7 @@ from tests.fakes.smtp_server import FakeSMTPServer
 from tests.helpers import CONFIG, Stack
 from tests.probes import order_choices, product_alerts
 from tests.test_customer_follow_ups import (
+    ON_ITS_WAY,
     UPDATE,
     button,
     open_follow_up,
@@ -273,13 +274,40 @@ async def test_date_updates_skip_customers_who_chose_the_substitute_or_to_cancel
     assert len(smtp.messages_to("grace@example.com")) == 1  # only the first notice
     first, update = smtp.messages_to("ada@example.com")
     assert "1 August 2031" in update.text
-    # The date update carries each order's link, in the text and in the HTML.
-    assert f"Order 1001: {ada_1001}" in update.text
-    assert f"Order 1003: {ada_1003}" in update.text
+    # Only the order still waiting: 1003's customer asked to cancel it.
+    assert update["Subject"] == "New date for your order 1001: Blue ceramic mug"
+    assert "1003" not in update.text
+    # The date update carries the order's link, in the text and in the HTML.
+    assert ada_1001 in update.text and ada_1003 not in update.text
     assert update.html is not None
-    assert f'<a href="{ada_1001}">Order 1001</a>' in update.html
-    assert f'<a href="{ada_1003}">Order 1003</a>' in update.html
+    assert f'<a href="{ada_1001}">' in update.html and ada_1003 not in update.html
     assert first.html is not None and f'<a href="{ada_1001}">' in first.html
+
+
+async def test_back_in_stock_news_goes_only_to_orders_still_waiting_for_the_product(
+    stack: Stack, smtp: FakeSMTPServer, http: httpx.AsyncClient
+) -> None:
+    message = await emailed(stack, smtp)
+    _, ada_1003 = links_in(smtp, "ada@example.com")
+    [grace] = links_in(smtp, "grace@example.com")
+    await http.post(local(stack, grace), data={"choice": "substitute"})
+    await http.post(local(stack, ada_1003), data={"choice": "cancel"})  # 1001 still waits
+    await said(stack, message, "Ada Lovelace, order 1003, wants to cancel")
+
+    write_mug_feed(stack, 50, "")  # stock is back: every order is covered
+    await stack.poll("Acme")
+    alert = await redrawn_with(stack, message["ts"], ON_ITS_WAY, present=True)
+    # Grace takes the substitute and 1003 is to be cancelled: "on its way" would be false.
+    assert button(alert, ON_ITS_WAY)["text"]["text"] == "Tell 1 customer their order is on its way"
+    view = await open_follow_up(stack, stack.sender, alert, ON_ITS_WAY)
+    assert "grace@example.com" not in view_text(view)
+    await submit(stack.sender, view)
+    await said_in_thread(stack, message, "Emailed 1 customer about `MUG-1` Blue ceramic mug (their")
+
+    assert len(smtp.messages_to("grace@example.com")) == 1  # only the first notice
+    _, news = smtp.messages_to("ada@example.com")
+    assert news["Subject"] == "Your order 1001: Blue ceramic mug is on its way"
+    assert "1003" not in news.text
 
 
 async def test_backorders_order_id_shows_the_customers_choice(

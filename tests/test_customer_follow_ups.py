@@ -254,6 +254,26 @@ async def test_a_date_slip_reaches_only_customers_told_the_old_date(
     assert button(alert, UPDATE)["text"]["text"] == "Update 2 customers (new date 14 Jul)"
 
 
+async def test_a_date_update_lists_only_the_orders_that_were_told_the_old_date(
+    stack: Stack, smtp: FakeSMTPServer
+) -> None:
+    message, _, sender = await notice_sent(stack, smtp)
+    # Ada orders again after the notice: nobody told her a date for 1013.
+    await arrange_order(stack, "1013", "Ada Lovelace", "ada@example.com")
+
+    write_mug_feed(stack, 0, "2031-08-01")
+    await stack.poll("Acme")
+    alert = await redrawn_with(stack, message["ts"], UPDATE, present=True)
+    view = await open_follow_up(stack, sender, alert, UPDATE)
+    assert "1013" not in view_text(view)
+    await submit(sender, view)
+    await said_in_thread(stack, message, "Emailed 2 customers about `MUG-1` Blue ceramic mug (the")
+    update = smtp.messages_to("ada@example.com")[1]
+    assert update["Subject"] == "New date for your orders 1001, 1003: Blue ceramic mug"
+    assert "1013" not in update.text
+    assert update.html is not None and "1013" not in update.html
+
+
 async def test_a_restart_between_notice_and_follow_up_still_threads_and_sends_once(
     stack: Stack, smtp: FakeSMTPServer
 ) -> None:

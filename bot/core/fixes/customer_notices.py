@@ -733,13 +733,34 @@ async def _recipients(
         covered = await follow_ups.covered_told_orders(session, product_id, emails)
         recipients, without_email = _grouped(covered)
         return recipients, without_email, False
-    slipped = follow_ups.slipped(emails, target.restock_date)
-    waiting, _, only_backordered = await _affected(session, product_id)
-    wanting = await follow_ups.still_waiting_for_news(
-        session, product_id, {r.key for r in waiting if r.key in slipped}
+    recipients, only_backordered = await _date_updates(
+        session, product_id, emails, target.restock_date
     )
-    recipients = [replace(r, told_date=slipped[r.key]) for r in waiting if r.key in wanting]
     return recipients, [], only_backordered
+
+
+async def _date_updates(
+    session: AsyncSession,
+    product_id: int,
+    emails: Sequence[follow_ups.Told],
+    restock_date: date | None,
+) -> tuple[list[Recipient], bool]:
+    """Customers told another date than the active supplier's, each with only the orders
+    that date was about and that still wait for the product; and whether only
+    backordered lines were counted."""
+    slipped = follow_ups.slipped(emails, restock_date)
+    if not slipped:
+        return [], False
+    waiting, _, only_backordered = await _affected(session, product_id)
+    told = follow_ups.orders_told_a_date(emails)
+    candidates = {o.id for r in waiting if r.key in slipped for o in r.orders if o.id in told}
+    due = await follow_ups.orders_waiting_for_news(session, product_id, candidates)
+    recipients = []
+    for recipient in waiting:
+        orders = tuple(o for o in recipient.orders if o.id in due)
+        if recipient.key in slipped and orders:
+            recipients.append(replace(recipient, orders=orders, told_date=slipped[recipient.key]))
+    return recipients, only_backordered
 
 
 async def _latest_alert(session: AsyncSession, product_id: int) -> int | None:
@@ -769,12 +790,8 @@ async def follow_ups_due(session: AsyncSession, product_id: int) -> FollowUpsDue
         restock = await session.scalar(
             select(Offer.restock_date).where(Offer.id == product.active_offer_id)
         )
-    slipped = follow_ups.slipped(emails, restock)
-    date_updates = 0
-    if slipped:
-        waiting, _, _ = await _affected(session, product_id)
-        keys = {r.key for r in waiting if r.key in slipped}
-        date_updates = len(await follow_ups.still_waiting_for_news(session, product_id, keys))
+    updates, _ = await _date_updates(session, product_id, emails, restock)
+    date_updates = len(updates)
     covered = await follow_ups.covered_told_orders(session, product_id, emails)
     recipients, _ = _grouped(covered)
     return FollowUpsDue(
