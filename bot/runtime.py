@@ -119,7 +119,14 @@ class Runtime:
         kick = self.deliverer.kick
         self.staff = StaffActions(self.sessions, self.writes, kick)
         self.fixes = FixActions(self.sessions, self.writes, kick, self.settings.slack.alert_channel)
-        self.choices = CustomerChoices(self.sessions, self.writes, kick, self.settings, self.stores)
+        self.choices = CustomerChoices(
+            self.sessions,
+            self.writes,
+            kick,
+            self.settings,
+            self.stores,
+            self.heartbeat.membership,
+        )
         self.lookup = StockLookup(self.sessions, self.settings.forecast, clock=self.clock)
         settings = self.settings
         self.board = ReviewBoard(self.sessions, settings.database_url, settings.forecast)

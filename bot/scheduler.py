@@ -25,6 +25,8 @@ SNOOZE_CHECK = timedelta(seconds=60)
 # once a day whichever process looks first).
 REVIEW_CHECK = timedelta(seconds=60)
 STORE_PUSH_EVERY = timedelta(seconds=60)
+# How often store cancels claimed by a process that stopped are looked for.
+CANCEL_CHECK = timedelta(seconds=60)
 # [notify] auto_back_in_stock: how often covered orders are looked for.
 BACK_IN_STOCK_CHECK = timedelta(seconds=60)
 
@@ -130,6 +132,19 @@ def build_scheduler(runtime: Runtime) -> AsyncIOScheduler:
             max_instances=1,
             coalesce=True,
             next_run_time=now,
+        )
+        scheduler.add_job(
+            once_across_replicas(
+                runtime,
+                "interrupted_cancels",
+                CANCEL_CHECK,
+                runtime.choices.release_interrupted_cancels,
+            ),
+            IntervalTrigger(seconds=CANCEL_CHECK.total_seconds()),
+            id="interrupted_cancels",
+            name="offer cancels a stopped process left unfinished again",
+            max_instances=1,
+            coalesce=True,
         )
 
     every = runtime.settings.forecast.recompute_every

@@ -29,7 +29,7 @@ from tests.fakes.shopify_server import FakeShopify
 from tests.fakes.shopify_server import order as shopify_order
 from tests.fakes.smtp_server import FakeSMTPServer
 from tests.helpers import CONFIG, Stack
-from tests.probes import order_choices, product_alerts
+from tests.probes import arrange_cancel_claimed, order_choices, product_alerts
 from tests.test_customer_follow_ups import (
     ON_ITS_WAY,
     UPDATE,
@@ -521,8 +521,7 @@ async def test_cancel_choice_gets_a_confirmed_button_that_cancels_in_shopify_onc
     [other] = [text for text in texts if text != done]
     assert other in (
         f"Order {number} is already cancelled.",
-        f"Order {number} is being cancelled already (or that was interrupted: check it "
-        "in Shopify).",
+        f"Order {number} is being cancelled already: the alert's thread will say how it went.",
     )
     late = await stack.click(ActionId.CANCEL_ORDER, shown, "U0ALICE", value=button["value"])
     assert late["text"] == f"Order {number} is already cancelled."
@@ -578,3 +577,41 @@ async def test_cancel_in_woocommerce_puts_the_cancelled_status_and_a_refusal_is_
     puts = woo.requests_for(f"/wp-json/wc/v3/orders/{number}", "PUT")
     assert [put.body for put in puts] == [{"status": "cancelled"}] * 2
     assert woo.orders[0]["status"] == "cancelled"
+
+
+async def test_a_cancel_cut_short_by_a_stopped_bot_is_offered_again(
+    stack: Stack, smtp: FakeSMTPServer, shop: FakeShopify, http: httpx.AsyncClient
+) -> None:
+    shop.orders.append(
+        shopify_order(1001, ("MUG-1", 1), email="ana@example.com", first="Ana", last="Silva")
+    )
+    number = str(shop.orders[0]["id"])
+    message, url = await store_order_waiting(stack, smtp, SHOP, "ana@example.com")
+    await http.post(url, data={"choice": "cancel"})
+    shown = await alert_showing(stack, f"Cancel order {number} in Shopify")
+    value = cancel_button(shown)["value"]
+
+    # This bot is calling Shopify about it right now: nobody else may, nothing is released.
+    await arrange_cancel_claimed(stack, number, stack.runtime.heartbeat.membership.id)
+    assert await stack.runtime.choices.release_interrupted_cancels() == 0
+    busy = await stack.click(ActionId.CANCEL_ORDER, shown, "U0BOB", value=value)
+    assert busy["text"] == (
+        f"Order {number} is being cancelled already: the alert's thread will say how it went."
+    )
+    assert shop.cancelled == []
+
+    # The bot that claimed it was killed before it called Shopify (or before it heard back).
+    await arrange_cancel_claimed(stack, number, "gone-host:4242:deadbeef")
+    assert await stack.runtime.choices.release_interrupted_cancels() == 1
+    assert await stack.runtime.choices.release_interrupted_cancels() == 0  # said once
+    thread = await said(stack, message, "was interrupted")
+    assert thread[-1] == (
+        f"Cancelling order {number} in Shopify was interrupted (Stockbot stopped). Check the "
+        "order in Shopify; if it is not cancelled, use the *Cancel order* button again."
+    )
+    shown = await alert_showing(stack, "last try failed: interrupted")
+    answer = await stack.click(
+        ActionId.CANCEL_ORDER, shown, "U0BOB", value=cancel_button(shown)["value"]
+    )
+    assert answer["text"] == f"Order {number} is cancelled in Shopify, as its customer asked."
+    assert shop.cancelled == [f"gid://shopify/Order/{number}"]

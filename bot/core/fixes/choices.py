@@ -19,7 +19,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from sqlalchemy import and_, func, select, update
+from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import selectinload
 
@@ -43,6 +43,7 @@ from bot.db.models import (
     OrderStatus,
     Product,
 )
+from bot.db.replicas import Membership
 from bot.db.types import utcnow
 from bot.db.upsert import dialect_insert
 from bot.errors import UserError
@@ -50,6 +51,9 @@ from stores import StoreAdapter, StoreError
 
 CHOICE_AUDIT_ACTION = "customer_choice"
 CANCEL_AUDIT_ACTION = "cancel_order_in_store"
+# Who releases a cancel its process left unfinished.
+RELEASER = "stockbot"
+INTERRUPTED = "interrupted when Stockbot stopped"
 _PRODUCT_ALERTS = (AlertKind.OUT_OF_STOCK, AlertKind.LOW_STOCK, AlertKind.BACKORDER)
 
 
@@ -227,12 +231,16 @@ class CustomerChoices:
         on_change: Callable[[], None],
         settings: Settings,
         stores: Mapping[str, StoreAdapter],
+        membership: Membership,
     ) -> None:
         self.sessions = sessions
         self.writes = writes
         self.on_change = on_change
         self.settings = settings
         self.stores = stores
+        # A cancel is claimed by this process; once a claimer stops beating (killed
+        # mid-call), its claim is free again.
+        self.membership = membership
         self.links = ChoiceLinks.of(settings)
 
     def store_service(self, source: str) -> str | None:
@@ -412,14 +420,22 @@ class CustomerChoices:
                     OrderChoice.id == choice_id,
                     OrderChoice.choice == CustomerChoice.CANCEL,
                     OrderChoice.cancelled_at.is_(None),
-                    OrderChoice.cancel_started_at.is_(None),
+                    or_(
+                        OrderChoice.cancel_started_at.is_(None),
+                        self.membership.gone(OrderChoice.cancel_claimed_by, now),
+                    ),
                 )
-                .values(cancel_started_at=now, cancel_started_by=user_id, cancel_error=None)
+                .values(
+                    cancel_started_at=now,
+                    cancel_started_by=user_id,
+                    cancel_claimed_by=self.membership.id,
+                    cancel_error=None,
+                )
             )
         if claimed.rowcount != 1:  # type: ignore[attr-defined]
             raise ChoiceRefused(
-                f"Order {number} is being cancelled already (or that was interrupted: check "
-                f"it in {store.service})."
+                f"Order {number} is being cancelled already: the alert's thread will say "
+                "how it went."
             )
         try:
             await store.cancel_order(order.external_id)
@@ -464,7 +480,8 @@ class CustomerChoices:
             choice = await session.get(OrderChoice, choice_id)
             assert choice is not None
             choice.cancel_error = error
-            choice.cancel_started_at = None  # staff may try again; the customer may change
+            # Staff may try again; the customer may change their mind.
+            choice.cancel_started_at, choice.cancel_claimed_by = None, None
             text = (
                 f"{service} did not cancel order {escape(order.external_id)} "
                 f"({mention(user_id)} tried): {escape(error)}"
@@ -473,6 +490,43 @@ class CustomerChoices:
                 session, choice, order, user_id, text, utcnow(), "failed", error=error
             )
         self.on_change()
+
+    async def release_interrupted_cancels(self) -> int:
+        """Cancels whose process stopped beating while it called the store (killed,
+        frozen): offered to staff again, with a word in the thread to check the store
+        first (the call may have gone through). Returns how many were released."""
+        now = utcnow()
+        async with self.writes() as session, session.begin():
+            rows = (
+                await session.execute(
+                    select(OrderChoice, Order)
+                    .join(Order, Order.id == OrderChoice.order_id)
+                    .where(
+                        OrderChoice.cancel_started_at.is_not(None),
+                        OrderChoice.cancelled_at.is_(None),
+                        self.membership.gone(OrderChoice.cancel_claimed_by, now),
+                    )
+                    .order_by(OrderChoice.id)
+                    .with_for_update()
+                )
+            ).all()
+            for choice, order in rows:
+                choice.cancel_started_at, choice.cancel_claimed_by = None, None
+                choice.cancel_error = INTERRUPTED
+                service = escape(
+                    self.store_service(order.source) or choice.store_service or "the store"
+                )
+                text = (
+                    f"Cancelling order {escape(order.external_id)} in {service} was "
+                    f"interrupted (Stockbot stopped). Check the order in {service}; if it is "
+                    "not cancelled, use the *Cancel order* button again."
+                )
+                await self._record_cancel(
+                    session, choice, order, RELEASER, text, now, "interrupted"
+                )
+        if rows:
+            self.on_change()
+        return len(rows)
 
     async def _record_cancel(
         self,
