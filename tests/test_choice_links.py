@@ -78,11 +78,19 @@ async def woo() -> AsyncIterator[woocommerce.FakeWooCommerce]:
 
 
 @pytest.fixture
+def store_extra() -> str:
+    """More keys for both `[[stores]]` tables (a module that imports these fixtures may
+    override it)."""
+    return ""
+
+
+@pytest.fixture
 def config_path(
     tmp_path: Path,
     smtp: FakeSMTPServer,
     shop: FakeShopify,
     woo: woocommerce.FakeWooCommerce,
+    store_extra: str,
     monkeypatch: pytest.MonkeyPatch,
 ) -> Path:
     monkeypatch.delenv("SMTP_USERNAME", raising=False)
@@ -100,6 +108,7 @@ token_env = "SHOPIFY_ADMIN_TOKEN"
 location_id = 4242
 max_attempts = 1
 requests_per_second = 50
+{store_extra}
 
 [[stores]]
 name = "{WOO}"
@@ -109,6 +118,7 @@ consumer_key_env = "WC_CONSUMER_KEY"
 consumer_secret_env = "WC_CONSUMER_SECRET"
 max_attempts = 1
 requests_per_second = 50
+{store_extra}
 """
     path = tmp_path / "stockbot.toml"
     path.write_text(text, encoding="utf-8")
@@ -140,6 +150,20 @@ async def emailed(stack: Stack, smtp: FakeSMTPServer) -> dict[str, Any]:
     [summary] = await thread_texts(stack, message, 1)
     assert summary.startswith("Emailed 2 customers")
     return message
+
+
+async def chosen(
+    stack: Stack, smtp: FakeSMTPServer, http: httpx.AsyncClient
+) -> tuple[dict[str, Any], str, str]:
+    """Emailed; then Grace takes the substitute and Ada wants to cancel 1003 (1001 still
+    waits). Returns the alert message and Ada's links for 1001 and 1003."""
+    message = await emailed(stack, smtp)
+    ada_1001, ada_1003 = links_in(smtp, "ada@example.com")
+    [grace] = links_in(smtp, "grace@example.com")
+    await http.post(local(stack, grace), data={"choice": "substitute"})
+    await http.post(local(stack, ada_1003), data={"choice": "cancel"})
+    await said(stack, message, "Ada Lovelace, order 1003, wants to cancel")
+    return message, ada_1001, ada_1003
 
 
 async def thread_texts(stack: Stack, message: dict[str, Any], count: int) -> list[str]:
@@ -254,12 +278,7 @@ async def test_a_choice_is_recorded_said_in_the_thread_counted_and_listed(
 async def test_date_updates_skip_customers_who_chose_the_substitute_or_to_cancel(
     stack: Stack, smtp: FakeSMTPServer, http: httpx.AsyncClient
 ) -> None:
-    message = await emailed(stack, smtp)
-    ada_1001, ada_1003 = links_in(smtp, "ada@example.com")
-    [grace] = links_in(smtp, "grace@example.com")
-    await http.post(local(stack, grace), data={"choice": "substitute"})
-    await http.post(local(stack, ada_1003), data={"choice": "cancel"})  # 1001 still waits
-    await said(stack, message, "Ada Lovelace, order 1003, wants to cancel")
+    message, ada_1001, ada_1003 = await chosen(stack, smtp, http)
 
     write_mug_feed(stack, 0, "2031-08-01")  # the supplier moves the date
     await stack.poll("Acme")
@@ -287,12 +306,7 @@ async def test_date_updates_skip_customers_who_chose_the_substitute_or_to_cancel
 async def test_back_in_stock_news_goes_only_to_orders_still_waiting_for_the_product(
     stack: Stack, smtp: FakeSMTPServer, http: httpx.AsyncClient
 ) -> None:
-    message = await emailed(stack, smtp)
-    _, ada_1003 = links_in(smtp, "ada@example.com")
-    [grace] = links_in(smtp, "grace@example.com")
-    await http.post(local(stack, grace), data={"choice": "substitute"})
-    await http.post(local(stack, ada_1003), data={"choice": "cancel"})  # 1001 still waits
-    await said(stack, message, "Ada Lovelace, order 1003, wants to cancel")
+    message, _, _ = await chosen(stack, smtp, http)
 
     write_mug_feed(stack, 50, "")  # stock is back: every order is covered
     await stack.poll("Acme")
@@ -458,10 +472,10 @@ async def test_without_public_url_emails_have_no_links(
 
 
 async def store_order_waiting(
-    stack: Stack, smtp: FakeSMTPServer, store: str, address: str
+    stack: Stack, smtp: FakeSMTPServer, store: str, address: str, customers: int = 1
 ) -> tuple[dict[str, Any], str]:
-    """MUG-1 out of stock; a store order waits for it and is emailed. Returns the alert
-    message and the customer's link."""
+    """MUG-1 out of stock; the store's orders (of `customers` customers) wait for it and
+    are emailed. Returns the alert message and the link of the customer at `address`."""
     await stack.import_catalog(CATALOG)
     write_acme_feed(stack)
     await stack.poll("Acme")
@@ -473,9 +487,21 @@ async def store_order_waiting(
     alert_id = alert.id
     view = await click_email_customers(stack, sender, message, alert_id)
     await submit(sender, view)
-    await said(stack, message, "Emailed 1 customer")
+    await said(stack, message, f"Emailed {customers} customer")
     [link] = links_in(smtp, address)
     return message, local(stack, link)
+
+
+async def ana_waits_in_shopify(
+    stack: Stack, smtp: FakeSMTPServer, shop: FakeShopify
+) -> tuple[dict[str, Any], str, str]:
+    """Ana Silva's Shopify order waits for MUG-1 and she is emailed. Returns the alert
+    message, her link and the order's number."""
+    shop.orders.append(
+        shopify_order(1001, ("MUG-1", 1), email="ana@example.com", first="Ana", last="Silva")
+    )
+    message, url = await store_order_waiting(stack, smtp, SHOP, "ana@example.com")
+    return message, url, str(shop.orders[0]["id"])
 
 
 def cancel_button(message: dict[str, Any]) -> dict[str, Any]:
@@ -491,11 +517,7 @@ def cancel_button(message: dict[str, Any]) -> dict[str, Any]:
 async def test_cancel_choice_gets_a_confirmed_button_that_cancels_in_shopify_once(
     stack: Stack, smtp: FakeSMTPServer, shop: FakeShopify, http: httpx.AsyncClient
 ) -> None:
-    shop.orders.append(
-        shopify_order(1001, ("MUG-1", 1), email="ana@example.com", first="Ana", last="Silva")
-    )
-    number = str(shop.orders[0]["id"])
-    message, url = await store_order_waiting(stack, smtp, SHOP, "ana@example.com")
+    message, url, number = await ana_waits_in_shopify(stack, smtp, shop)
 
     await http.post(url, data={"choice": "cancel"})
     thread = await said(stack, message, "wants to cancel")
@@ -582,11 +604,7 @@ async def test_cancel_in_woocommerce_puts_the_cancelled_status_and_a_refusal_is_
 async def test_a_cancel_cut_short_by_a_stopped_bot_is_offered_again(
     stack: Stack, smtp: FakeSMTPServer, shop: FakeShopify, http: httpx.AsyncClient
 ) -> None:
-    shop.orders.append(
-        shopify_order(1001, ("MUG-1", 1), email="ana@example.com", first="Ana", last="Silva")
-    )
-    number = str(shop.orders[0]["id"])
-    message, url = await store_order_waiting(stack, smtp, SHOP, "ana@example.com")
+    message, url, number = await ana_waits_in_shopify(stack, smtp, shop)
     await http.post(url, data={"choice": "cancel"})
     shown = await alert_showing(stack, f"Cancel order {number} in Shopify")
     value = cancel_button(shown)["value"]

@@ -24,7 +24,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import selectinload
 
 from bot.config import Settings
-from bot.core.alerts import audit, touch
+from bot.core.alerts import SYSTEM_ACTOR, audit, note_in_thread, touch
+from bot.core.fixes import store_notes
 from bot.core.fixes.choice_links import ChoiceLinks
 from bot.core.fixes.substitution import current_substitute
 from bot.core.orders import set_status
@@ -32,7 +33,6 @@ from bot.core.text import escape, mention
 from bot.db.models import (
     Alert,
     AlertKind,
-    AlertNote,
     AlertState,
     CloseReason,
     CustomerChoice,
@@ -51,8 +51,6 @@ from stores import StoreAdapter, StoreError
 
 CHOICE_AUDIT_ACTION = "customer_choice"
 CANCEL_AUDIT_ACTION = "cancel_order_in_store"
-# Who releases a cancel its process left unfinished.
-RELEASER = "stockbot"
 INTERRUPTED = "interrupted when Stockbot stopped"
 _PRODUCT_ALERTS = (AlertKind.OUT_OF_STOCK, AlertKind.LOW_STOCK, AlertKind.BACKORDER)
 
@@ -120,6 +118,19 @@ def choice_words(choice: str, substitute_title: str | None) -> str:
     if choice == CustomerChoice.CANCEL:
         return "wants to cancel"
     return "will wait"
+
+
+def choice_note_line(choice: str, product: Product, substitute: Product | None) -> str:
+    """A choice, as a line on the store's order."""
+    wanted = f"{product.title} ({product.sku})"
+    if choice == CustomerChoice.SUBSTITUTE and substitute is not None:
+        return (
+            f"the customer chose the substitute {substitute.title} ({substitute.sku}) "
+            f"instead of {wanted}."
+        )
+    if choice == CustomerChoice.CANCEL:
+        return f"the customer asked to cancel the order (it waits for {wanted})."
+    return f"the customer chose to wait for {wanted}."
 
 
 # What each choice means, said of one customer (`/backorders SKU`).
@@ -241,6 +252,8 @@ class CustomerChoices:
         # A cancel is claimed by this process; once a claimer stops beating (killed
         # mid-call), its claim is free again.
         self.membership = membership
+        # Stores whose orders get a note of each choice.
+        self.note_stores = store_notes.stores_taking_notes(settings)
         self.links = ChoiceLinks.of(settings)
 
     def store_service(self, source: str) -> str | None:
@@ -339,9 +352,8 @@ class CustomerChoices:
                 row.chosen_at = now
                 row.cancel_error = None
             if inserted or changed:
-                sub_title = substitute.title if substitute else None
                 noted = await self._note(
-                    session, order, product, picked.value, sub_title, again=changed
+                    session, order, product, picked.value, substitute, again=changed
                 )
         if noted:
             self.on_change()
@@ -354,15 +366,16 @@ class CustomerChoices:
         order: Order,
         product: Product,
         choice: str,
-        substitute_title: str | None,
+        substitute: Product | None,
         *,
         again: bool,
     ) -> bool:
-        """Say the choice in the product's thread and refresh its alert's counts."""
+        """Say the choice in the product's thread, refresh its alert's counts, and queue
+        it as a note on the order in its store."""
         alert = await product_thread(session, product.id)
         who = escape(order.customer_name.strip() or "A customer")
         mind = "changed their mind: " if again else ""
-        said = choice_words(choice, substitute_title)
+        said = choice_words(choice, substitute.title if substitute else None)
         text = f"{who}, order {escape(order.external_id)}, {mind}{said}."
         if choice == CustomerChoice.CANCEL:
             text += (
@@ -379,7 +392,18 @@ class CustomerChoices:
             order=order.external_id,
             choice=choice,
         )
-        await self._thread_note(session, alert, text, utcnow())
+        now = utcnow()
+        await self._thread_note(session, alert, text, now)
+        await store_notes.queue(
+            session,
+            self.note_stores,
+            [order.id],
+            product_id=product.id,
+            alert_id=alert.id if alert is not None else None,
+            event=choice,
+            line=choice_note_line(choice, product, substitute),
+            now=now,
+        )
         return alert is not None
 
     # -- staff cancel in the store ------------------------------------------------------
@@ -522,7 +546,7 @@ class CustomerChoices:
                     "not cancelled, use the *Cancel order* button again."
                 )
                 await self._record_cancel(
-                    session, choice, order, RELEASER, text, now, "interrupted"
+                    session, choice, order, SYSTEM_ACTOR, text, now, "interrupted"
                 )
         if rows:
             self.on_change()
@@ -558,8 +582,7 @@ class CustomerChoices:
     ) -> None:
         if alert is None:
             return
-        thread = await session.get(Alert, alert.group_id) if alert.group_id else None
-        session.add(AlertNote(alert_id=(thread or alert).id, text=text, created_at=now))
+        await note_in_thread(session, alert, text, now)
         touch(alert, now)
 
 

@@ -31,7 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.config import Settings
 from bot.core.alerts import audit, touch
-from bot.core.fixes import follow_ups
+from bot.core.fixes import follow_ups, store_notes
 from bot.core.fixes.choice_links import ChoiceLinks
 from bot.core.fixes.substitution import current_substitute
 from bot.core.search import matching_words, not_found, product_by_sku
@@ -302,6 +302,18 @@ def notice_context(
     }
 
 
+def email_note_line(target: Target) -> str:
+    """What an email told, as a line on the store's order."""
+    product = f"{target.product.title} ({target.product.sku})"
+    if target.kind == NoticeKind.BACK_IN_STOCK:
+        return f"emailed the customer that {product} is back in stock and the order is on its way."
+    day = target.restock_date
+    if target.kind == NoticeKind.DATE_UPDATE and day is not None:
+        return f"emailed the customer a new date for {product}: around {long_date(day)}."
+    when = f"expected back around {long_date(day)}" if day else "with no restock date yet"
+    return f"emailed the customer that {product} is delayed, {when}."
+
+
 def _what(target: Target) -> str:
     """What a follow-up told, for the summary ("" for a notice)."""
     if target.kind == NoticeKind.DATE_UPDATE and target.restock_date:
@@ -372,6 +384,8 @@ class CustomerNotifier:
         self.settings = settings
         self._mailer: Mailer | None = None
         self.links = ChoiceLinks.of(settings)
+        # Stores whose orders get a note of each email sent about them.
+        self.note_stores = store_notes.stores_taking_notes(settings)
 
     @property
     def configured(self) -> bool:
@@ -629,6 +643,7 @@ class CustomerNotifier:
     ) -> None:
         sent = outcome.status == "sent"
         status = NotificationStatus.SENT if sent else NotificationStatus.FAILED
+        now = utcnow()
         async with self.writes() as session, session.begin():
             await session.execute(
                 update(CustomerNotification)
@@ -636,9 +651,20 @@ class CustomerNotifier:
                 .values(
                     status=status,
                     error=outcome.reason or None,
-                    sent_at=utcnow() if sent else None,
+                    sent_at=now if sent else None,
                 )
             )
+            if sent:
+                await store_notes.queue(
+                    session,
+                    self.note_stores,
+                    (o.id for o in outcome.recipient.orders),
+                    product_id=target.product.id,
+                    alert_id=target.alert_id,
+                    event=target.kind,
+                    line=email_note_line(target),
+                    now=now,
+                )
             details: dict[str, Any] = {
                 "email": outcome.recipient.key,
                 "status": str(status),
