@@ -83,7 +83,9 @@ async def queue(
     rows = await session.execute(
         select(Order.id, Order.source).where(Order.id.in_(ids), Order.source.in_(sorted(stores)))
     )
-    stamped = f"Stockbot, {now.day} {now:%b %Y %H:%M}{_STAMP_END}{line}"
+    # To the second: a customer who changes their mind back gets a line of its own (a
+    # line already on the order is taken for a retry's and not added again).
+    stamped = f"Stockbot, {now.day} {now:%b %Y %H:%M:%S}{_STAMP_END}{line}"
     for order_id, source in rows:
         session.add(
             StoreNote(
