@@ -23,6 +23,7 @@ from pydantic import (
     ConfigDict,
     Field,
     SecretStr,
+    StrictBool,
     ValidationError,
     ValidationInfo,
     field_validator,
@@ -305,6 +306,8 @@ class StoreSection(BaseModel):
     name: str = Field(min_length=1, max_length=20)
     kind: str
     poll_interval: Duration = timedelta(minutes=15)
+    # Write what each order's customer was told and chose onto the order in the store.
+    write_order_notes: StrictBool = False
 
     @field_validator("name")
     @classmethod
@@ -396,6 +399,7 @@ class StoreConfig(BaseModel):
     kind: str
     poll_interval: timedelta
     options: StoreOptions
+    write_order_notes: bool = False
 
 
 class Settings(BaseModel):
@@ -614,5 +618,7 @@ def _kind_options(
         }
         if isinstance(section, SupplierSection):
             common["poll_timeout"] = section.effective_poll_timeout()
+        else:
+            common["write_order_notes"] = section.write_order_notes
         validated.append((common, options))
     return validated

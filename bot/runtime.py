@@ -23,6 +23,7 @@ from bot.config import Settings
 from bot.core import orders, store_orders, store_sync
 from bot.core.fixes.choices import CustomerChoices
 from bot.core.fixes.staff_actions import FixActions, StaffActions
+from bot.core.fixes.store_notes import NotesReport, StoreNoteWriter
 from bot.core.forecast.watch import WatchReport, watch
 from bot.core.polling import Poller, PollSummary, ensure_suppliers
 from bot.db.leases import Leases
@@ -108,6 +109,8 @@ class Runtime:
     fixes: FixActions = field(init=False)
     # Customers' choices from their links (the page, the thread, the cancel button).
     choices: CustomerChoices = field(init=False)
+    # What customers were told and chose, written on their orders in the stores.
+    store_notes: StoreNoteWriter = field(init=False)
     lookup: StockLookup = field(init=False)
     # The daily picture: the review, the supplier scorecards, the App Home.
     board: ReviewBoard = field(init=False)
@@ -119,7 +122,17 @@ class Runtime:
         kick = self.deliverer.kick
         self.staff = StaffActions(self.sessions, self.writes, kick)
         self.fixes = FixActions(self.sessions, self.writes, kick, self.settings.slack.alert_channel)
-        self.choices = CustomerChoices(self.sessions, self.writes, kick, self.settings, self.stores)
+        self.choices = CustomerChoices(
+            self.sessions,
+            self.writes,
+            kick,
+            self.settings,
+            self.stores,
+            self.heartbeat.membership,
+        )
+        self.store_notes = StoreNoteWriter(
+            self.sessions, self.writes, self.stores, self.heartbeat.membership, kick
+        )
         self.lookup = StockLookup(self.sessions, self.settings.forecast, clock=self.clock)
         settings = self.settings
         self.board = ReviewBoard(self.sessions, settings.database_url, settings.forecast)
@@ -281,6 +294,18 @@ class Runtime:
         )
         self.deliverer.kick()
         return reports
+
+    async def write_store_notes(self) -> NotesReport:
+        """Write the due notes on store orders; failures are retried, then said."""
+        report = await self.store_notes.write_due()
+        if report.written or report.failed:
+            log.info(
+                "store notes: %d written, %d failed (%d given up)",
+                report.written,
+                report.failed,
+                report.given_up,
+            )
+        return report
 
     async def close(self) -> None:
         await self.http.aclose()

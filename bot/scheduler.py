@@ -25,6 +25,10 @@ SNOOZE_CHECK = timedelta(seconds=60)
 # once a day whichever process looks first).
 REVIEW_CHECK = timedelta(seconds=60)
 STORE_PUSH_EVERY = timedelta(seconds=60)
+# How often notes on store orders are written ([[stores]] write_order_notes).
+STORE_NOTES_EVERY = timedelta(seconds=60)
+# How often store cancels claimed by a process that stopped are looked for.
+CANCEL_CHECK = timedelta(seconds=60)
 # [notify] auto_back_in_stock: how often covered orders are looked for.
 BACK_IN_STOCK_CHECK = timedelta(seconds=60)
 
@@ -55,6 +59,25 @@ def once_across_replicas(
         await runtime.leases.run_if_due(f"schedule:{name}", every * ON_TIME, job)
 
     return run
+
+
+def every_so_often(
+    scheduler: AsyncIOScheduler,
+    runtime: Runtime,
+    name: str,
+    every: timedelta,
+    job: Callable[[], Awaitable[object]],
+    title: str,
+) -> None:
+    """Housekeeping: `job` every `every`, by one replica (lease `schedule:<name>`)."""
+    scheduler.add_job(
+        once_across_replicas(runtime, name, every, job),
+        IntervalTrigger(seconds=every.total_seconds()),
+        id=name,
+        name=title,
+        max_instances=1,
+        coalesce=True,
+    )
 
 
 def build_scheduler(runtime: Runtime) -> AsyncIOScheduler:
@@ -131,6 +154,24 @@ def build_scheduler(runtime: Runtime) -> AsyncIOScheduler:
             coalesce=True,
             next_run_time=now,
         )
+        every_so_often(
+            scheduler,
+            runtime,
+            "interrupted_cancels",
+            CANCEL_CHECK,
+            runtime.choices.release_interrupted_cancels,
+            "offer again the store cancels a stopped process left unfinished",
+        )
+
+    if any(store.write_order_notes for store in runtime.settings.stores):
+        every_so_often(
+            scheduler,
+            runtime,
+            "store_notes",
+            STORE_NOTES_EVERY,
+            runtime.write_store_notes,
+            "write notes on store orders",
+        )
 
     every = runtime.settings.forecast.recompute_every
     scheduler.add_job(
@@ -144,26 +185,22 @@ def build_scheduler(runtime: Runtime) -> AsyncIOScheduler:
         next_run_time=now + timedelta(minutes=1),
     )
     if runtime.settings.notify.auto_back_in_stock:
-        scheduler.add_job(
-            once_across_replicas(
-                runtime,
-                "back_in_stock",
-                BACK_IN_STOCK_CHECK,
-                runtime.notifier.send_due_back_in_stock,
-            ),
-            IntervalTrigger(seconds=BACK_IN_STOCK_CHECK.total_seconds()),
-            id="back_in_stock",
-            name="tell customers their order is on its way",
-            max_instances=1,
-            coalesce=True,
+        every_so_often(
+            scheduler,
+            runtime,
+            "back_in_stock",
+            BACK_IN_STOCK_CHECK,
+            runtime.notifier.send_due_back_in_stock,
+            "tell customers their order is on its way",
         )
 
-    scheduler.add_job(
-        once_across_replicas(runtime, "wake_snoozed", SNOOZE_CHECK, runtime.staff.wake_snoozed),
-        IntervalTrigger(seconds=SNOOZE_CHECK.total_seconds()),
-        id="wake_snoozed",
-        max_instances=1,
-        coalesce=True,
+    every_so_often(
+        scheduler,
+        runtime,
+        "wake_snoozed",
+        SNOOZE_CHECK,
+        runtime.staff.wake_snoozed,
+        "wake snoozed alerts",
     )
     if runtime.settings.review.enabled:
         scheduler.add_job(

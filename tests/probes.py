@@ -36,6 +36,7 @@ from bot.db.models import (
     SlackHold,
     StockObservation,
     StoreInventory,
+    StoreNote,
     Substitution,
     Supplier,
     SupplierPoll,
@@ -560,3 +561,62 @@ async def arrange_stock_readings(
         .where(Offer.id == offer_id)
         .values(quantity=quantity, availability=availability, last_seen_at=seen)
     )
+
+
+# --- notes on store orders, and cancels in the store ----------------------------------------
+
+
+class StoreNoteRow(NamedTuple):
+    order: str  # the store's order id
+    store: str
+    event: str
+    state: str
+    attempts: int
+    tags: list[str]
+    line: str
+
+
+async def store_notes(stack: Stack) -> list[StoreNoteRow]:
+    """Every note queued for a store's order, oldest first."""
+    async with _reading(stack) as session:
+        rows = await session.execute(
+            select(Order.external_id, StoreNote)
+            .join(Order, Order.id == StoreNote.order_id)
+            .order_by(StoreNote.id)
+        )
+        return [
+            StoreNoteRow(number, n.store, n.event, n.state, n.attempts, list(n.tags), n.line)
+            for number, n in rows.tuples()
+        ]
+
+
+async def arrange_store_notes_due(stack: Stack) -> None:
+    """Every note's retry wait over, as if its minutes had passed."""
+    async with stack.runtime.writes() as session, session.begin():
+        await session.execute(update(StoreNote).values(next_attempt_at=None))
+
+
+async def arrange_store_notes_claimed(stack: Stack, holder: str) -> None:
+    """Every pending note claimed by the process `holder` (e.g. one that was killed)."""
+    async with stack.runtime.writes() as session, session.begin():
+        await session.execute(update(StoreNote).values(claimed_by=holder))
+
+
+async def arrange_store_notes_queued_at(stack: Stack, when: datetime) -> None:
+    """Every note queued at `when`."""
+    async with stack.runtime.writes() as session, session.begin():
+        await session.execute(update(StoreNote).values(created_at=when))
+
+
+async def arrange_cancel_claimed(stack: Stack, number: str, holder: str) -> None:
+    """Staff's cancel of order `number` claimed by the process `holder`, as if it were
+    calling the store now (a killed process leaves such a claim behind)."""
+    async with stack.runtime.writes() as session, session.begin():
+        order = await session.scalar(select(Order.id).where(Order.external_id == number))
+        await session.execute(
+            update(OrderChoice)
+            .where(OrderChoice.order_id == order)
+            .values(
+                cancel_started_at=utcnow(), cancel_started_by="U0GONE", cancel_claimed_by=holder
+            )
+        )

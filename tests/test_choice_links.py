@@ -29,8 +29,9 @@ from tests.fakes.shopify_server import FakeShopify
 from tests.fakes.shopify_server import order as shopify_order
 from tests.fakes.smtp_server import FakeSMTPServer
 from tests.helpers import CONFIG, Stack
-from tests.probes import order_choices, product_alerts
+from tests.probes import arrange_cancel_claimed, order_choices, product_alerts
 from tests.test_customer_follow_ups import (
+    ON_ITS_WAY,
     UPDATE,
     button,
     open_follow_up,
@@ -77,11 +78,19 @@ async def woo() -> AsyncIterator[woocommerce.FakeWooCommerce]:
 
 
 @pytest.fixture
+def store_extra() -> str:
+    """More keys for both `[[stores]]` tables (a module that imports these fixtures may
+    override it)."""
+    return ""
+
+
+@pytest.fixture
 def config_path(
     tmp_path: Path,
     smtp: FakeSMTPServer,
     shop: FakeShopify,
     woo: woocommerce.FakeWooCommerce,
+    store_extra: str,
     monkeypatch: pytest.MonkeyPatch,
 ) -> Path:
     monkeypatch.delenv("SMTP_USERNAME", raising=False)
@@ -99,6 +108,7 @@ token_env = "SHOPIFY_ADMIN_TOKEN"
 location_id = 4242
 max_attempts = 1
 requests_per_second = 50
+{store_extra}
 
 [[stores]]
 name = "{WOO}"
@@ -108,6 +118,7 @@ consumer_key_env = "WC_CONSUMER_KEY"
 consumer_secret_env = "WC_CONSUMER_SECRET"
 max_attempts = 1
 requests_per_second = 50
+{store_extra}
 """
     path = tmp_path / "stockbot.toml"
     path.write_text(text, encoding="utf-8")
@@ -139,6 +150,20 @@ async def emailed(stack: Stack, smtp: FakeSMTPServer) -> dict[str, Any]:
     [summary] = await thread_texts(stack, message, 1)
     assert summary.startswith("Emailed 2 customers")
     return message
+
+
+async def chosen(
+    stack: Stack, smtp: FakeSMTPServer, http: httpx.AsyncClient
+) -> tuple[dict[str, Any], str, str]:
+    """Emailed; then Grace takes the substitute and Ada wants to cancel 1003 (1001 still
+    waits). Returns the alert message and Ada's links for 1001 and 1003."""
+    message = await emailed(stack, smtp)
+    ada_1001, ada_1003 = links_in(smtp, "ada@example.com")
+    [grace] = links_in(smtp, "grace@example.com")
+    await http.post(local(stack, grace), data={"choice": "substitute"})
+    await http.post(local(stack, ada_1003), data={"choice": "cancel"})
+    await said(stack, message, "Ada Lovelace, order 1003, wants to cancel")
+    return message, ada_1001, ada_1003
 
 
 async def thread_texts(stack: Stack, message: dict[str, Any], count: int) -> list[str]:
@@ -253,12 +278,7 @@ async def test_a_choice_is_recorded_said_in_the_thread_counted_and_listed(
 async def test_date_updates_skip_customers_who_chose_the_substitute_or_to_cancel(
     stack: Stack, smtp: FakeSMTPServer, http: httpx.AsyncClient
 ) -> None:
-    message = await emailed(stack, smtp)
-    ada_1001, ada_1003 = links_in(smtp, "ada@example.com")
-    [grace] = links_in(smtp, "grace@example.com")
-    await http.post(local(stack, grace), data={"choice": "substitute"})
-    await http.post(local(stack, ada_1003), data={"choice": "cancel"})  # 1001 still waits
-    await said(stack, message, "Ada Lovelace, order 1003, wants to cancel")
+    message, ada_1001, ada_1003 = await chosen(stack, smtp, http)
 
     write_mug_feed(stack, 0, "2031-08-01")  # the supplier moves the date
     await stack.poll("Acme")
@@ -273,13 +293,35 @@ async def test_date_updates_skip_customers_who_chose_the_substitute_or_to_cancel
     assert len(smtp.messages_to("grace@example.com")) == 1  # only the first notice
     first, update = smtp.messages_to("ada@example.com")
     assert "1 August 2031" in update.text
-    # The date update carries each order's link, in the text and in the HTML.
-    assert f"Order 1001: {ada_1001}" in update.text
-    assert f"Order 1003: {ada_1003}" in update.text
+    # Only the order still waiting: 1003's customer asked to cancel it.
+    assert update["Subject"] == "New date for your order 1001: Blue ceramic mug"
+    assert "1003" not in update.text
+    # The date update carries the order's link, in the text and in the HTML.
+    assert ada_1001 in update.text and ada_1003 not in update.text
     assert update.html is not None
-    assert f'<a href="{ada_1001}">Order 1001</a>' in update.html
-    assert f'<a href="{ada_1003}">Order 1003</a>' in update.html
+    assert f'<a href="{ada_1001}">' in update.html and ada_1003 not in update.html
     assert first.html is not None and f'<a href="{ada_1001}">' in first.html
+
+
+async def test_back_in_stock_news_goes_only_to_orders_still_waiting_for_the_product(
+    stack: Stack, smtp: FakeSMTPServer, http: httpx.AsyncClient
+) -> None:
+    message, _, _ = await chosen(stack, smtp, http)
+
+    write_mug_feed(stack, 50, "")  # stock is back: every order is covered
+    await stack.poll("Acme")
+    alert = await redrawn_with(stack, message["ts"], ON_ITS_WAY, present=True)
+    # Grace takes the substitute and 1003 is to be cancelled: "on its way" would be false.
+    assert button(alert, ON_ITS_WAY)["text"]["text"] == "Tell 1 customer their order is on its way"
+    view = await open_follow_up(stack, stack.sender, alert, ON_ITS_WAY)
+    assert "grace@example.com" not in view_text(view)
+    await submit(stack.sender, view)
+    await said_in_thread(stack, message, "Emailed 1 customer about `MUG-1` Blue ceramic mug (their")
+
+    assert len(smtp.messages_to("grace@example.com")) == 1  # only the first notice
+    _, news = smtp.messages_to("ada@example.com")
+    assert news["Subject"] == "Your order 1001: Blue ceramic mug is on its way"
+    assert "1003" not in news.text
 
 
 async def test_backorders_order_id_shows_the_customers_choice(
@@ -430,10 +472,10 @@ async def test_without_public_url_emails_have_no_links(
 
 
 async def store_order_waiting(
-    stack: Stack, smtp: FakeSMTPServer, store: str, address: str
+    stack: Stack, smtp: FakeSMTPServer, store: str, address: str, customers: int = 1
 ) -> tuple[dict[str, Any], str]:
-    """MUG-1 out of stock; a store order waits for it and is emailed. Returns the alert
-    message and the customer's link."""
+    """MUG-1 out of stock; the store's orders (of `customers` customers) wait for it and
+    are emailed. Returns the alert message and the link of the customer at `address`."""
     await stack.import_catalog(CATALOG)
     write_acme_feed(stack)
     await stack.poll("Acme")
@@ -445,9 +487,21 @@ async def store_order_waiting(
     alert_id = alert.id
     view = await click_email_customers(stack, sender, message, alert_id)
     await submit(sender, view)
-    await said(stack, message, "Emailed 1 customer")
+    await said(stack, message, f"Emailed {customers} customer")
     [link] = links_in(smtp, address)
     return message, local(stack, link)
+
+
+async def ana_waits_in_shopify(
+    stack: Stack, smtp: FakeSMTPServer, shop: FakeShopify
+) -> tuple[dict[str, Any], str, str]:
+    """Ana Silva's Shopify order waits for MUG-1 and she is emailed. Returns the alert
+    message, her link and the order's number."""
+    shop.orders.append(
+        shopify_order(1001, ("MUG-1", 1), email="ana@example.com", first="Ana", last="Silva")
+    )
+    message, url = await store_order_waiting(stack, smtp, SHOP, "ana@example.com")
+    return message, url, str(shop.orders[0]["id"])
 
 
 def cancel_button(message: dict[str, Any]) -> dict[str, Any]:
@@ -463,11 +517,7 @@ def cancel_button(message: dict[str, Any]) -> dict[str, Any]:
 async def test_cancel_choice_gets_a_confirmed_button_that_cancels_in_shopify_once(
     stack: Stack, smtp: FakeSMTPServer, shop: FakeShopify, http: httpx.AsyncClient
 ) -> None:
-    shop.orders.append(
-        shopify_order(1001, ("MUG-1", 1), email="ana@example.com", first="Ana", last="Silva")
-    )
-    number = str(shop.orders[0]["id"])
-    message, url = await store_order_waiting(stack, smtp, SHOP, "ana@example.com")
+    message, url, number = await ana_waits_in_shopify(stack, smtp, shop)
 
     await http.post(url, data={"choice": "cancel"})
     thread = await said(stack, message, "wants to cancel")
@@ -493,8 +543,7 @@ async def test_cancel_choice_gets_a_confirmed_button_that_cancels_in_shopify_onc
     [other] = [text for text in texts if text != done]
     assert other in (
         f"Order {number} is already cancelled.",
-        f"Order {number} is being cancelled already (or that was interrupted: check it "
-        "in Shopify).",
+        f"Order {number} is being cancelled already: the alert's thread will say how it went.",
     )
     late = await stack.click(ActionId.CANCEL_ORDER, shown, "U0ALICE", value=button["value"])
     assert late["text"] == f"Order {number} is already cancelled."
@@ -550,3 +599,37 @@ async def test_cancel_in_woocommerce_puts_the_cancelled_status_and_a_refusal_is_
     puts = woo.requests_for(f"/wp-json/wc/v3/orders/{number}", "PUT")
     assert [put.body for put in puts] == [{"status": "cancelled"}] * 2
     assert woo.orders[0]["status"] == "cancelled"
+
+
+async def test_a_cancel_cut_short_by_a_stopped_bot_is_offered_again(
+    stack: Stack, smtp: FakeSMTPServer, shop: FakeShopify, http: httpx.AsyncClient
+) -> None:
+    message, url, number = await ana_waits_in_shopify(stack, smtp, shop)
+    await http.post(url, data={"choice": "cancel"})
+    shown = await alert_showing(stack, f"Cancel order {number} in Shopify")
+    value = cancel_button(shown)["value"]
+
+    # This bot is calling Shopify about it right now: nobody else may, nothing is released.
+    await arrange_cancel_claimed(stack, number, stack.runtime.heartbeat.membership.id)
+    assert await stack.runtime.choices.release_interrupted_cancels() == 0
+    busy = await stack.click(ActionId.CANCEL_ORDER, shown, "U0BOB", value=value)
+    assert busy["text"] == (
+        f"Order {number} is being cancelled already: the alert's thread will say how it went."
+    )
+    assert shop.cancelled == []
+
+    # The bot that claimed it was killed before it called Shopify (or before it heard back).
+    await arrange_cancel_claimed(stack, number, "gone-host:4242:deadbeef")
+    assert await stack.runtime.choices.release_interrupted_cancels() == 1
+    assert await stack.runtime.choices.release_interrupted_cancels() == 0  # said once
+    thread = await said(stack, message, "was interrupted")
+    assert thread[-1] == (
+        f"Cancelling order {number} in Shopify was interrupted (Stockbot stopped). Check the "
+        "order in Shopify; if it is not cancelled, use the *Cancel order* button again."
+    )
+    shown = await alert_showing(stack, "last try failed: interrupted")
+    answer = await stack.click(
+        ActionId.CANCEL_ORDER, shown, "U0BOB", value=cancel_button(shown)["value"]
+    )
+    assert answer["text"] == f"Order {number} is cancelled in Shopify, as its customer asked."
+    assert shop.cancelled == [f"gid://shopify/Order/{number}"]

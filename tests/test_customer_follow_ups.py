@@ -231,18 +231,23 @@ async def test_a_date_slip_reaches_only_customers_told_the_old_date(
     stack: Stack, smtp: FakeSMTPServer
 ) -> None:
     message, _, sender = await notice_sent(stack, smtp)
-    # Hedy ordered after the notice: never told a date, so nothing to correct.
+    # Hedy ordered after the notice, and Ada again: never told a date, nothing to correct.
     await arrange_order(stack, "1011", "Hedy Lamarr", "hedy@example.com")
+    await arrange_order(stack, "1013", "Ada Lovelace", "ada@example.com")
 
     write_mug_feed(stack, 0, "2031-09-30")
     await stack.poll("Acme")
     alert = await redrawn_with(stack, message["ts"], UPDATE, present=True)
     view = await open_follow_up(stack, sender, alert, UPDATE)
     assert "*2 customers*" in view_text(view)
-    assert "hedy@example.com" not in view_text(view)
+    assert "hedy@example.com" not in view_text(view) and "1013" not in view_text(view)
     await submit(sender, view)
     await said_in_thread(stack, message, "Emailed 2 customers about `MUG-1` Blue ceramic mug (the")
-    assert len(smtp.messages_to("ada@example.com")) == 2
+    _, update = smtp.messages_to("ada@example.com")
+    # Only the orders she was told the old date for.
+    assert update["Subject"] == "New date for your orders 1001, 1003: Blue ceramic mug"
+    assert "1013" not in update.text
+    assert update.html is not None and "1013" not in update.html
     assert len(smtp.messages_to("grace@example.com")) == 2
     assert smtp.messages_to("hedy@example.com") == []
 

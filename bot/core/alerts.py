@@ -44,6 +44,13 @@ def touch(alert: Alert, now: datetime) -> None:
     alert.next_delivery_at = None
 
 
+async def note_in_thread(session: AsyncSession, alert: Alert, text: str, now: datetime) -> None:
+    """A reply under the alert's message (a grouped alert's goes to its group's thread),
+    posted by the delivery worker. `text` is Slack mrkdwn, outside text escaped."""
+    thread = await session.get(Alert, alert.group_id) if alert.group_id else None
+    session.add(AlertNote(alert_id=(thread or alert).id, text=text, created_at=now))
+
+
 def mark_resolved(alert: Alert, now: datetime, resolution: str) -> None:
     """`resolution` is Slack mrkdwn: how it ended, outside text escaped."""
     alert.state = AlertState.RESOLVED

@@ -414,8 +414,46 @@ class OrderChoice(Base):
     # Staff's cancelling in the store: claimed once (who, when), then done or failed.
     cancel_started_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     cancel_started_by: Mapped[str | None] = mapped_column(String(100))
+    # The process (`Replica.id`) calling the store: once it stops beating, the claim is
+    # free again (the call may or may not have reached the store).
+    cancel_claimed_by: Mapped[str | None] = mapped_column(String(64))
     cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     cancel_error: Mapped[str | None] = mapped_column(Text)
+
+
+class StoreNoteState(enum.StrEnum):
+    PENDING = "pending"  # to write, now or at `next_attempt_at`
+    WRITTEN = "written"  # on the store's order
+    FAILED = "failed"  # given up on, and said in the product's thread
+
+
+class StoreNote(Base):
+    """A line (and tags) to write on a store's order: what its customer was told or
+    chose (`[[stores]] write_order_notes`). Queued in the transaction that records the
+    email or the choice, written by one process at a time (`claimed_by`)."""
+
+    __tablename__ = "store_notes"
+    __table_args__ = (Index("ix_store_notes_state", "state"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"))
+    product_id: Mapped[int | None] = mapped_column(ForeignKey("products.id", ondelete="SET NULL"))
+    # The thread a note that cannot be written is said in.
+    alert_id: Mapped[int | None] = mapped_column(ForeignKey("alerts.id", ondelete="SET NULL"))
+    # The `[[stores]]` name (the order's source) when it was queued.
+    store: Mapped[str] = mapped_column(String(20))
+    # A NoticeKind or a CustomerChoice: what happened.
+    event: Mapped[str] = mapped_column(String(20))
+    line: Mapped[str] = mapped_column(Text)
+    tags: Mapped[list[str]] = mapped_column(JSON, default=list)
+    state: Mapped[str] = mapped_column(String(20), default=StoreNoteState.PENDING)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # The process (`Replica.id`) writing it now: others leave it alone while it lives.
+    claimed_by: Mapped[str | None] = mapped_column(String(64))
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    done_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 class WebhookDelivery(Base):

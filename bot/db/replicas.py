@@ -49,6 +49,12 @@ class Membership:
         )
         return or_(holder.is_(None), holder.not_in(others_alive))
 
+    def gone(self, holder: InstrumentedAttribute[str | None], now: datetime) -> ColumnElement[bool]:
+        """`holder` is nobody, or a replica that stopped beating: unlike `free`, a claim of
+        this very process still holds (it is at work on it now)."""
+        alive = select(Replica.id).where(Replica.seen_at > now - self.takeover_after)
+        return or_(holder.is_(None), holder.not_in(alive))
+
     def claim_oldest(
         self,
         key: InstrumentedAttribute[int],

@@ -19,12 +19,13 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from sqlalchemy import and_, func, select, update
+from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import selectinload
 
 from bot.config import Settings
-from bot.core.alerts import audit, touch
+from bot.core.alerts import SYSTEM_ACTOR, audit, note_in_thread, touch
+from bot.core.fixes import store_notes
 from bot.core.fixes.choice_links import ChoiceLinks
 from bot.core.fixes.substitution import current_substitute
 from bot.core.orders import set_status
@@ -32,7 +33,6 @@ from bot.core.text import escape, mention
 from bot.db.models import (
     Alert,
     AlertKind,
-    AlertNote,
     AlertState,
     CloseReason,
     CustomerChoice,
@@ -43,6 +43,7 @@ from bot.db.models import (
     OrderStatus,
     Product,
 )
+from bot.db.replicas import Membership
 from bot.db.types import utcnow
 from bot.db.upsert import dialect_insert
 from bot.errors import UserError
@@ -50,6 +51,7 @@ from stores import StoreAdapter, StoreError
 
 CHOICE_AUDIT_ACTION = "customer_choice"
 CANCEL_AUDIT_ACTION = "cancel_order_in_store"
+INTERRUPTED = "interrupted when Stockbot stopped"
 _PRODUCT_ALERTS = (AlertKind.OUT_OF_STOCK, AlertKind.LOW_STOCK, AlertKind.BACKORDER)
 
 
@@ -116,6 +118,19 @@ def choice_words(choice: str, substitute_title: str | None) -> str:
     if choice == CustomerChoice.CANCEL:
         return "wants to cancel"
     return "will wait"
+
+
+def choice_note_line(choice: str, product: Product, substitute: Product | None) -> str:
+    """A choice, as a line on the store's order."""
+    wanted = f"{product.title} ({product.sku})"
+    if choice == CustomerChoice.SUBSTITUTE and substitute is not None:
+        return (
+            f"the customer chose the substitute {substitute.title} ({substitute.sku}) "
+            f"instead of {wanted}."
+        )
+    if choice == CustomerChoice.CANCEL:
+        return f"the customer asked to cancel the order (it waits for {wanted})."
+    return f"the customer chose to wait for {wanted}."
 
 
 # What each choice means, said of one customer (`/backorders SKU`).
@@ -227,12 +242,18 @@ class CustomerChoices:
         on_change: Callable[[], None],
         settings: Settings,
         stores: Mapping[str, StoreAdapter],
+        membership: Membership,
     ) -> None:
         self.sessions = sessions
         self.writes = writes
         self.on_change = on_change
         self.settings = settings
         self.stores = stores
+        # A cancel is claimed by this process; once a claimer stops beating (killed
+        # mid-call), its claim is free again.
+        self.membership = membership
+        # Stores whose orders get a note of each choice.
+        self.note_stores = store_notes.stores_taking_notes(settings)
         self.links = ChoiceLinks.of(settings)
 
     def store_service(self, source: str) -> str | None:
@@ -331,9 +352,8 @@ class CustomerChoices:
                 row.chosen_at = now
                 row.cancel_error = None
             if inserted or changed:
-                sub_title = substitute.title if substitute else None
                 noted = await self._note(
-                    session, order, product, picked.value, sub_title, again=changed
+                    session, order, product, picked.value, substitute, again=changed
                 )
         if noted:
             self.on_change()
@@ -346,15 +366,16 @@ class CustomerChoices:
         order: Order,
         product: Product,
         choice: str,
-        substitute_title: str | None,
+        substitute: Product | None,
         *,
         again: bool,
     ) -> bool:
-        """Say the choice in the product's thread and refresh its alert's counts."""
+        """Say the choice in the product's thread, refresh its alert's counts, and queue
+        it as a note on the order in its store."""
         alert = await product_thread(session, product.id)
         who = escape(order.customer_name.strip() or "A customer")
         mind = "changed their mind: " if again else ""
-        said = choice_words(choice, substitute_title)
+        said = choice_words(choice, substitute.title if substitute else None)
         text = f"{who}, order {escape(order.external_id)}, {mind}{said}."
         if choice == CustomerChoice.CANCEL:
             text += (
@@ -371,7 +392,18 @@ class CustomerChoices:
             order=order.external_id,
             choice=choice,
         )
-        await self._thread_note(session, alert, text, utcnow())
+        now = utcnow()
+        await self._thread_note(session, alert, text, now)
+        await store_notes.queue(
+            session,
+            self.note_stores,
+            [order.id],
+            product_id=product.id,
+            alert_id=alert.id if alert is not None else None,
+            event=choice,
+            line=choice_note_line(choice, product, substitute),
+            now=now,
+        )
         return alert is not None
 
     # -- staff cancel in the store ------------------------------------------------------
@@ -412,14 +444,22 @@ class CustomerChoices:
                     OrderChoice.id == choice_id,
                     OrderChoice.choice == CustomerChoice.CANCEL,
                     OrderChoice.cancelled_at.is_(None),
-                    OrderChoice.cancel_started_at.is_(None),
+                    or_(
+                        OrderChoice.cancel_started_at.is_(None),
+                        self.membership.gone(OrderChoice.cancel_claimed_by, now),
+                    ),
                 )
-                .values(cancel_started_at=now, cancel_started_by=user_id, cancel_error=None)
+                .values(
+                    cancel_started_at=now,
+                    cancel_started_by=user_id,
+                    cancel_claimed_by=self.membership.id,
+                    cancel_error=None,
+                )
             )
         if claimed.rowcount != 1:  # type: ignore[attr-defined]
             raise ChoiceRefused(
-                f"Order {number} is being cancelled already (or that was interrupted: check "
-                f"it in {store.service})."
+                f"Order {number} is being cancelled already: the alert's thread will say "
+                "how it went."
             )
         try:
             await store.cancel_order(order.external_id)
@@ -464,7 +504,8 @@ class CustomerChoices:
             choice = await session.get(OrderChoice, choice_id)
             assert choice is not None
             choice.cancel_error = error
-            choice.cancel_started_at = None  # staff may try again; the customer may change
+            # Staff may try again; the customer may change their mind.
+            choice.cancel_started_at, choice.cancel_claimed_by = None, None
             text = (
                 f"{service} did not cancel order {escape(order.external_id)} "
                 f"({mention(user_id)} tried): {escape(error)}"
@@ -473,6 +514,43 @@ class CustomerChoices:
                 session, choice, order, user_id, text, utcnow(), "failed", error=error
             )
         self.on_change()
+
+    async def release_interrupted_cancels(self) -> int:
+        """Cancels whose process stopped beating while it called the store (killed,
+        frozen): offered to staff again, with a word in the thread to check the store
+        first (the call may have gone through). Returns how many were released."""
+        now = utcnow()
+        async with self.writes() as session, session.begin():
+            rows = (
+                await session.execute(
+                    select(OrderChoice, Order)
+                    .join(Order, Order.id == OrderChoice.order_id)
+                    .where(
+                        OrderChoice.cancel_started_at.is_not(None),
+                        OrderChoice.cancelled_at.is_(None),
+                        self.membership.gone(OrderChoice.cancel_claimed_by, now),
+                    )
+                    .order_by(OrderChoice.id)
+                    .with_for_update()
+                )
+            ).all()
+            for choice, order in rows:
+                choice.cancel_started_at, choice.cancel_claimed_by = None, None
+                choice.cancel_error = INTERRUPTED
+                service = escape(
+                    self.store_service(order.source) or choice.store_service or "the store"
+                )
+                text = (
+                    f"Cancelling order {escape(order.external_id)} in {service} was "
+                    f"interrupted (Stockbot stopped). Check the order in {service}; if it is "
+                    "not cancelled, use the *Cancel order* button again."
+                )
+                await self._record_cancel(
+                    session, choice, order, SYSTEM_ACTOR, text, now, "interrupted"
+                )
+        if rows:
+            self.on_change()
+        return len(rows)
 
     async def _record_cancel(
         self,
@@ -504,8 +582,7 @@ class CustomerChoices:
     ) -> None:
         if alert is None:
             return
-        thread = await session.get(Alert, alert.group_id) if alert.group_id else None
-        session.add(AlertNote(alert_id=(thread or alert).id, text=text, created_at=now))
+        await note_in_thread(session, alert, text, now)
         touch(alert, now)
 
 

@@ -31,7 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.config import Settings
 from bot.core.alerts import audit, touch
-from bot.core.fixes import follow_ups
+from bot.core.fixes import follow_ups, store_notes
 from bot.core.fixes.choice_links import ChoiceLinks
 from bot.core.fixes.substitution import current_substitute
 from bot.core.search import matching_words, not_found, product_by_sku
@@ -302,6 +302,18 @@ def notice_context(
     }
 
 
+def email_note_line(target: Target) -> str:
+    """What an email told, as a line on the store's order."""
+    product = f"{target.product.title} ({target.product.sku})"
+    if target.kind == NoticeKind.BACK_IN_STOCK:
+        return f"emailed the customer that {product} is back in stock and the order is on its way."
+    day = target.restock_date
+    if target.kind == NoticeKind.DATE_UPDATE and day is not None:
+        return f"emailed the customer a new date for {product}: around {long_date(day)}."
+    when = f"expected back around {long_date(day)}" if day else "with no restock date yet"
+    return f"emailed the customer that {product} is delayed, {when}."
+
+
 def _what(target: Target) -> str:
     """What a follow-up told, for the summary ("" for a notice)."""
     if target.kind == NoticeKind.DATE_UPDATE and target.restock_date:
@@ -372,6 +384,8 @@ class CustomerNotifier:
         self.settings = settings
         self._mailer: Mailer | None = None
         self.links = ChoiceLinks.of(settings)
+        # Stores whose orders get a note of each email sent about them.
+        self.note_stores = store_notes.stores_taking_notes(settings)
 
     @property
     def configured(self) -> bool:
@@ -629,6 +643,7 @@ class CustomerNotifier:
     ) -> None:
         sent = outcome.status == "sent"
         status = NotificationStatus.SENT if sent else NotificationStatus.FAILED
+        now = utcnow()
         async with self.writes() as session, session.begin():
             await session.execute(
                 update(CustomerNotification)
@@ -636,9 +651,20 @@ class CustomerNotifier:
                 .values(
                     status=status,
                     error=outcome.reason or None,
-                    sent_at=utcnow() if sent else None,
+                    sent_at=now if sent else None,
                 )
             )
+            if sent:
+                await store_notes.queue(
+                    session,
+                    self.note_stores,
+                    (o.id for o in outcome.recipient.orders),
+                    product_id=target.product.id,
+                    alert_id=target.alert_id,
+                    event=target.kind,
+                    line=email_note_line(target),
+                    now=now,
+                )
             details: dict[str, Any] = {
                 "email": outcome.recipient.key,
                 "status": str(status),
@@ -733,13 +759,34 @@ async def _recipients(
         covered = await follow_ups.covered_told_orders(session, product_id, emails)
         recipients, without_email = _grouped(covered)
         return recipients, without_email, False
-    slipped = follow_ups.slipped(emails, target.restock_date)
-    waiting, _, only_backordered = await _affected(session, product_id)
-    wanting = await follow_ups.still_waiting_for_news(
-        session, product_id, {r.key for r in waiting if r.key in slipped}
+    recipients, only_backordered = await _date_updates(
+        session, product_id, emails, target.restock_date
     )
-    recipients = [replace(r, told_date=slipped[r.key]) for r in waiting if r.key in wanting]
     return recipients, [], only_backordered
+
+
+async def _date_updates(
+    session: AsyncSession,
+    product_id: int,
+    emails: Sequence[follow_ups.Told],
+    restock_date: date | None,
+) -> tuple[list[Recipient], bool]:
+    """Customers told another date than the active supplier's, each with only the orders
+    that date was about and that still wait for the product; and whether only
+    backordered lines were counted."""
+    slipped = follow_ups.slipped(emails, restock_date)
+    if not slipped:
+        return [], False
+    waiting, _, only_backordered = await _affected(session, product_id)
+    told = follow_ups.orders_told_a_date(emails)
+    candidates = {o.id for r in waiting if r.key in slipped for o in r.orders if o.id in told}
+    due = await follow_ups.orders_waiting_for_news(session, product_id, candidates)
+    recipients = []
+    for recipient in waiting:
+        orders = tuple(o for o in recipient.orders if o.id in due)
+        if recipient.key in slipped and orders:
+            recipients.append(replace(recipient, orders=orders, told_date=slipped[recipient.key]))
+    return recipients, only_backordered
 
 
 async def _latest_alert(session: AsyncSession, product_id: int) -> int | None:
@@ -769,12 +816,8 @@ async def follow_ups_due(session: AsyncSession, product_id: int) -> FollowUpsDue
         restock = await session.scalar(
             select(Offer.restock_date).where(Offer.id == product.active_offer_id)
         )
-    slipped = follow_ups.slipped(emails, restock)
-    date_updates = 0
-    if slipped:
-        waiting, _, _ = await _affected(session, product_id)
-        keys = {r.key for r in waiting if r.key in slipped}
-        date_updates = len(await follow_ups.still_waiting_for_news(session, product_id, keys))
+    updates, _ = await _date_updates(session, product_id, emails, restock)
+    date_updates = len(updates)
     covered = await follow_ups.covered_told_orders(session, product_id, emails)
     recipients, _ = _grouped(covered)
     return FollowUpsDue(

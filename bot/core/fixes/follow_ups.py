@@ -125,7 +125,8 @@ async def covered_told_orders(
     session: AsyncSession, product_id: int, emails: Sequence[Told]
 ) -> list[tuple[Order, int, int]]:
     """Open orders whose lines for the product stock now covers, that a customer was told
-    were delayed and not yet told are on their way: (order, quantity, backordered=0)."""
+    were delayed and not yet told are on their way, and that still wait for the product
+    (their customer did not choose the substitute or to cancel): (order, quantity, 0)."""
     told_orders = {i for e in emails if e.kind in TELLING_KINDS for i in e.order_ids}
     told_orders -= {i for e in emails if e.kind == NoticeKind.BACK_IN_STOCK for i in e.order_ids}
     if not told_orders:
@@ -143,7 +144,14 @@ async def covered_told_orders(
         )
     ).all()
     still_waiting = {order.id for order, _, backordered in rows if backordered > 0}
-    return [(order, quantity, 0) for order, quantity, _ in rows if order.id not in still_waiting]
+    waiting_for_it = await orders_waiting_for_news(
+        session, product_id, {order.id for order, _, _ in rows}
+    )
+    return [
+        (order, quantity, 0)
+        for order, quantity, _ in rows
+        if order.id not in still_waiting and order.id in waiting_for_it
+    ]
 
 
 def first_notices(emails: Sequence[Told]) -> dict[str, list[tuple[tuple[int, ...], str]]]:
@@ -168,26 +176,38 @@ def thread_root(
     return notices[0][1] if notices else None
 
 
-async def still_waiting_for_news(
-    session: AsyncSession, product_id: int, customers: set[str]
-) -> set[str]:
-    """The customers (lower-cased addresses) who still wait for the product and so get
-    date updates: those with an open order holding it whose latest choice on their
-    choice link is not the substitute or to cancel (no choice, or `wait`). A customer
-    who chose the substitute or to cancel for every such order needs no new date."""
-    if not customers:
+def orders_told_a_date(emails: Sequence[Told]) -> set[int]:
+    """The orders an email gave a restock date for."""
+    return {
+        order_id
+        for email in emails
+        if email.kind in TELLING_KINDS and email.restock_date is not None
+        for order_id in email.order_ids
+    }
+
+
+async def orders_waiting_for_news(
+    session: AsyncSession, product_id: int, order_ids: set[int]
+) -> set[int]:
+    """Those of `order_ids` still waiting for the product, and so due its news: open,
+    holding it, and their customer's latest choice on the choice link is not the
+    substitute or to cancel (no choice, or `wait`)."""
+    if not order_ids:
         return set()
     rows = await session.execute(
-        select(Order.customer_email, OrderChoice.choice)
+        select(Order.id, OrderChoice.choice)
         .join(OrderLine, OrderLine.order_id == Order.id)
         .outerjoin(
             OrderChoice,
             and_(OrderChoice.order_id == Order.id, OrderChoice.product_id == product_id),
         )
-        .where(OrderLine.product_id == product_id, Order.status == OrderStatus.OPEN)
+        .where(
+            OrderLine.product_id == product_id,
+            Order.status == OrderStatus.OPEN,
+            Order.id.in_(sorted(order_ids)),
+        )
     )
-    waiting = {email.strip().lower() for email, choice in rows if choice not in _NOT_WAITING}
-    return customers & waiting
+    return {order_id for order_id, choice in rows if choice not in _NOT_WAITING}
 
 
 async def products_told(session: AsyncSession) -> list[int]:
