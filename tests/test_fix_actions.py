@@ -66,6 +66,10 @@ async def test_switch_button_switches_once_and_resolves(stack: Stack) -> None:
     await stack.slack.wait_for_async(
         lambda c: c.method == "chat.postMessage" and c.params.get("thread_ts")
     )
+    # The thread note and the message's update go out separately: wait for both.
+    await stack.slack.wait_for_async(
+        lambda c: c.method == "chat.update" and "switched" in str(c.params.get("text"))
+    )
     assert await active_supplier_sku(stack, "MUG-1") == "B-MUG"
     updated = stack.only_alert()
     assert updated["ts"] == message["ts"]
@@ -147,6 +151,9 @@ async def test_substitute_from_the_alert_modal(stack: Stack) -> None:
     assert response.status_code == 200
     await stack.slack.wait_for_async(
         lambda c: c.method == "chat.postMessage" and c.params.get("thread_ts")
+    )
+    await stack.slack.wait_for_async(
+        lambda c: c.method == "chat.update" and "Substitute offered" in str(c.params.get("blocks"))
     )
     updated = stack.only_alert()
     assert "Substitute offered: `CAP-3` Green cap" in json.dumps(updated["blocks"])
