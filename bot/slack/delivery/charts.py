@@ -25,17 +25,16 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from rich.console import Console
 from slack_sdk.errors import SlackApiError, SlackRequestError
-from sqlalchemy import ColumnElement, Executable, and_, exists, literal, or_, select, update
+from sqlalchemy import ColumnElement, and_, exists, literal, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.config import ForecastSection
-from bot.db import execute_writes
 from bot.db.models import Alert, AlertChart, AlertKind, AlertState, ChartState
 from bot.db.replicas import Membership
 from bot.db.types import utcnow
 from bot.db.upsert import dialect_insert
-from bot.slack.delivery.outbox import AlertSink, Posted
-from bot.slack.delivery.worker import Wakeup, one_round
+from bot.slack.delivery.outbox import AlertSink, Posted, slack_history
+from bot.slack.delivery.worker import ClaimingWorker, claimed, one_round
 from bot.slack.render.chart_image import chart_png, title
 from bot.views.cards import AlertCard
 
@@ -116,22 +115,13 @@ class SlackCharts:
 
     async def find(self, channel: str, thread_ts: str, name: str) -> str | None:
         """The file `name` in the thread, if an earlier upload got it there."""
-        cursor = None
-        for _ in range(HISTORY_PAGES):
-            page = await self._call(
-                self.client.conversations_replies,
-                channel=channel,
-                ts=thread_ts,
-                limit=200,
-                cursor=cursor,
-            )
-            for message in page.get("messages") or []:
-                for shared in message.get("files") or []:
-                    if shared.get("name") == name:
-                        return str(shared.get("id") or "")
-            cursor = (page.get("response_metadata") or {}).get("next_cursor") or None
-            if not cursor:
-                break
+        replies = self.client.conversations_replies
+        async for message in slack_history(
+            self._call, replies, HISTORY_PAGES, channel=channel, ts=thread_ts
+        ):
+            for shared in message.get("files") or []:
+                if shared.get("name") == name:
+                    return str(shared.get("id") or "")
         return None
 
     @staticmethod
@@ -219,7 +209,7 @@ class ChartReport:
     deferred: int = 0
 
 
-class ChartPoster:
+class ChartPoster(ClaimingWorker):
     """Shows the charts due. Any number of processes may run one: each claims the
     charts it shows, and within a process one round runs at a time."""
 
@@ -233,28 +223,15 @@ class ChartPoster:
         *,
         batch_size: int = 20,
     ) -> None:
-        self.sessions = sessions
-        self.writes = writes
+        super().__init__(sessions, writes, membership, batch_size)
         self.target = target
-        self.membership = membership
         self.forecast = forecast
-        self.batch_size = batch_size
-        self._lock = asyncio.Lock()
-        self._wakeup = Wakeup()
-
-    def kick(self) -> None:
-        self._wakeup.kick()
 
     async def post_due(self) -> ChartReport:
         async with self._lock:
             report = ChartReport()
             await self._enqueue()
-            tried: set[int] = set()
-            while len(tried) < self.batch_size:
-                alert_id = await self._claim(tried)
-                if alert_id is None:
-                    break
-                tried.add(alert_id)
+            async for alert_id in claimed(self._claim, set(), self.batch_size):
                 try:
                     await self._show(alert_id, report)
                 except Exception as exc:  # a chart never breaks anything else
@@ -394,6 +371,3 @@ class ChartPoster:
             .where(AlertChart.alert_id == alert_id)
             .values(state=state, error=error, shown_as=shown_as, done_at=utcnow())
         )
-
-    async def _write(self, *statements: Executable) -> list[Any]:
-        return await execute_writes(self.writes, *statements)
