@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import functools
 import time
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
@@ -49,6 +49,26 @@ def run_coroutine(coroutine: Coroutine[Any, Any, T]) -> T:
     import asyncio  # a third of `stockbot --help`'s import time on its own
 
     return asyncio.run(coroutine)
+
+
+def run_then_deliver(settings: Settings, work: Callable[[Runtime], Awaitable[T]]) -> tuple[T, int]:
+    """Start the runtime, run `work`, deliver the alerts it raised (waiting for Slack
+    up to DELIVERY_WAIT_SECONDS) and close. Returns what `work` returned and how many
+    alert messages are still waiting (see `print_undelivered`)."""
+    # The runtime (database, HTTP, Slack clients) loads only when a command runs:
+    # `stockbot --help` stays fast.
+    from bot.runtime import Runtime
+
+    async def run() -> tuple[T, int]:
+        runtime = await Runtime.start(settings)
+        try:
+            result = await work(runtime)
+            pending = await drain_deliveries(runtime, time.monotonic() + DELIVERY_WAIT_SECONDS)
+            return result, pending
+        finally:
+            await runtime.close()
+
+    return run_coroutine(run())
 
 
 async def drain_deliveries(runtime: Runtime, deadline: float) -> int:
