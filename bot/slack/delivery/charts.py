@@ -33,7 +33,7 @@ from bot.db.models import Alert, AlertChart, AlertKind, AlertState, ChartState
 from bot.db.replicas import Membership
 from bot.db.types import utcnow
 from bot.db.upsert import dialect_insert
-from bot.slack.delivery.outbox import AlertSink, Posted, slack_history
+from bot.slack.delivery.outbox import AlertSink, Posted, RetryLater, slack_call, slack_history
 from bot.slack.delivery.worker import ClaimingWorker, claimed, one_round
 from bot.slack.render.chart_image import chart_png, title
 from bot.views.cards import AlertCard
@@ -59,17 +59,21 @@ HISTORY_PAGES = 5
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
 
-class ChartRetry(Exception):
-    """The upload may work later; `outcome_unknown` when Slack may have it already."""
-
-    def __init__(self, reason: str, after: timedelta, *, outcome_unknown: bool = False) -> None:
-        super().__init__(reason)
-        self.after = after
-        self.outcome_unknown = outcome_unknown
-
-
 class ChartRefused(Exception):
     """Slack refused the upload for a reason a retry will not fix."""
+
+
+def _refusal(exc: SlackApiError) -> Exception:
+    """Slack's error answer to a chart call: a RetryLater (the upload may work later;
+    `outcome_unknown` when Slack may have it already) or a ChartRefused."""
+    status = exc.response.status_code
+    error = str(exc.response.get("error", "") or status)
+    if status == 429 or error == "ratelimited":
+        after = int(exc.response.headers.get("Retry-After", 1) or 1)
+        return RetryLater("Slack asked us to slow down", timedelta(seconds=after))
+    if status >= 500:
+        return RetryLater(f"Slack answered HTTP {status}", timedelta(0), outcome_unknown=True)
+    return ChartRefused(f"Slack refused the chart ({error})")
 
 
 class ChartTarget(Protocol):
@@ -126,28 +130,7 @@ class SlackCharts:
 
     @staticmethod
     async def _call(method: Any, **kwargs: Any) -> dict[str, Any]:
-        import aiohttp  # loaded already: the Slack client uses it
-
-        try:
-            response = await method(**kwargs)
-        except SlackApiError as exc:
-            status = exc.response.status_code
-            error = str(exc.response.get("error", "") or status)
-            if status == 429 or error == "ratelimited":
-                after = int(exc.response.headers.get("Retry-After", 1) or 1)
-                raise ChartRetry("Slack asked us to slow down", timedelta(seconds=after)) from None
-            if status >= 500:
-                raise ChartRetry(
-                    f"Slack answered HTTP {status}", timedelta(0), outcome_unknown=True
-                ) from None
-            raise ChartRefused(f"Slack refused the chart ({error})") from None
-        except (aiohttp.ClientError, TimeoutError, OSError, SlackRequestError) as exc:
-            raise ChartRetry(
-                f"Slack could not be reached ({type(exc).__name__})",
-                timedelta(0),
-                outcome_unknown=True,
-            ) from None
-        return dict(response.data) if isinstance(response.data, dict) else {}
+        return await slack_call(method, _refusal, (SlackRequestError,), **kwargs)
 
 
 class FileCharts:
@@ -332,7 +315,7 @@ class ChartPoster(ClaimingWorker):
                 shown_as = await self.target.show(
                     channel, thread_ts, name, title(chart), _alt_text(chart), png
                 )
-        except ChartRetry as exc:
+        except RetryLater as exc:
             attempts = row.attempts + 1
             if attempts >= MAX_ATTEMPTS:
                 log.warning("gave up on the chart of alert %s: %s", alert_id, exc)

@@ -221,20 +221,7 @@ class SlackSink:
     async def _call(
         self, method: Callable[..., Awaitable[AsyncSlackResponse]], **kwargs: Any
     ) -> dict[str, Any]:
-        import aiohttp  # loaded already: the Slack client uses it
-
-        try:
-            response = await method(**kwargs)
-        except SlackApiError as exc:
-            raise _classify(exc) from None
-        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
-            # The request may have reached Slack before the answer was lost.
-            raise RetryLater(
-                f"Slack could not be reached ({type(exc).__name__})",
-                timedelta(0),
-                outcome_unknown=True,
-            ) from None
-        return dict(response.data) if isinstance(response.data, dict) else {}
+        return await slack_call(method, _classify, (), **kwargs)
 
 
 async def _acted_on(session: AsyncSession, alert_id: int) -> bool:
@@ -242,6 +229,38 @@ async def _acted_on(session: AsyncSession, alert_id: int) -> bool:
     return (
         await session.scalar(select(AuditEntry.id).where(AuditEntry.alert_id == alert_id).limit(1))
     ) is not None
+
+
+async def slack_call(
+    method: Callable[..., Awaitable[AsyncSlackResponse]],
+    classify: Callable[[SlackApiError], Exception],
+    unreachable: tuple[type[Exception], ...],
+    /,
+    **kwargs: Any,
+) -> dict[str, Any]:
+    """`method(**kwargs)`'s data. Slack's error answer raises what `classify` makes of
+    it; no answer (a connection error, or one of `unreachable`) raises a RetryLater
+    whose outcome is unknown."""
+    import aiohttp  # loaded already: the Slack client uses it
+
+    no_answer: tuple[type[Exception], ...] = (
+        aiohttp.ClientError,
+        TimeoutError,
+        OSError,
+        *unreachable,
+    )
+    try:
+        response = await method(**kwargs)
+    except SlackApiError as exc:
+        raise classify(exc) from None
+    except no_answer as exc:
+        # The request may have reached Slack before the answer was lost.
+        raise RetryLater(
+            f"Slack could not be reached ({type(exc).__name__})",
+            timedelta(0),
+            outcome_unknown=True,
+        ) from None
+    return dict(response.data) if isinstance(response.data, dict) else {}
 
 
 async def slack_history(
