@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import Executable
@@ -50,24 +51,18 @@ async def one_round(
     return True
 
 
+@dataclass(eq=False)
 class ClaimingWorker:
     """What the outbox and the chart poster share: any number of processes may run one;
     each claims the rows it works on, and within a process one round runs at a time
     (`self._lock`), started early by `kick`."""
 
-    def __init__(
-        self,
-        sessions: async_sessionmaker[AsyncSession],
-        writes: async_sessionmaker[AsyncSession],
-        membership: Membership,
-        batch_size: int,
-    ) -> None:
-        self.sessions = sessions
-        self.writes = writes
-        self.membership = membership
-        self.batch_size = batch_size
-        self._lock = asyncio.Lock()
-        self._wakeup = Wakeup()
+    sessions: async_sessionmaker[AsyncSession]
+    writes: async_sessionmaker[AsyncSession]
+    membership: Membership
+    batch_size: int
+    _lock: asyncio.Lock = field(default_factory=asyncio.Lock, init=False)
+    _wakeup: Wakeup = field(default_factory=Wakeup, init=False)
 
     def kick(self) -> None:
         """Ask the running worker to start a round now."""
