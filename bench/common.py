@@ -7,18 +7,22 @@ the installed package.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import random
 import resource
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 SUPPLIERS = ("Acme", "Beta")
+RESULT_MARK = "BENCH-RESULT "  # prefix of the one stdout line a child reports on
 CATALOG_HEADER = "sku,title,supplier,supplier_sku,priority,low_stock_threshold,price"
 
 _CATEGORIES = {
@@ -160,3 +164,15 @@ async def create_database(admin_url: str, name: str) -> str:
     finally:
         await admin.close()
     return admin_url.rsplit("/", 1)[0] + f"/{name}"
+
+
+def spawn(script: str, phase: str, env: dict[str, str], *options: str) -> dict[str, Any]:
+    """Run `script --phase PHASE OPTIONS…` in a child process (its own memory figures);
+    what it reported on its RESULT_MARK line."""
+    command = [sys.executable, str(Path(script).resolve()), "--phase", phase, *options]
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=900)
+    sys.stderr.write(done.stderr)
+    for line in done.stdout.splitlines():
+        if line.startswith(RESULT_MARK):
+            return dict(json.loads(line.removeprefix(RESULT_MARK)))
+    raise SystemExit(f"{phase} phase failed (exit {done.returncode}):\n{done.stdout}")

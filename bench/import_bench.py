@@ -28,10 +28,10 @@ import json
 import os
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +40,7 @@ if str(REPO_ROOT) not in sys.path:  # runnable as a plain script
     sys.path.insert(0, str(REPO_ROOT))
 
 from bench.common import (  # noqa: E402
+    RESULT_MARK,
     config_text,
     create_database,
     current_rss_mb,
@@ -47,9 +48,9 @@ from bench.common import (  # noqa: E402
     throwaway_postgres,
     write_catalog,
 )
+from bench.common import spawn as spawn_script  # noqa: E402
 
 TARGET_RSS_MB = 300.0
-RESULT_MARK = "BENCH-RESULT "
 FLOOR_DDL = "CREATE TABLE floor_rows (sku TEXT, title TEXT, supplier TEXT, supplier_sku TEXT)"
 FLOOR_INSERT = (
     "INSERT INTO floor_rows (sku, title, supplier, supplier_sku) "
@@ -95,14 +96,7 @@ async def phase(name: str, args: argparse.Namespace) -> dict[str, Any]:
     return result
 
 
-def spawn(name: str, env: dict[str, str], *options: str) -> dict[str, Any]:
-    command = [sys.executable, str(Path(__file__).resolve()), "--phase", name, *options]
-    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=900)
-    sys.stderr.write(done.stderr)
-    for line in done.stdout.splitlines():
-        if line.startswith(RESULT_MARK):
-            return dict(json.loads(line.removeprefix(RESULT_MARK)))
-    raise SystemExit(f"{name} phase failed (exit {done.returncode}):\n{done.stdout}")
+spawn = partial(spawn_script, __file__)
 
 
 async def fresh_url(backend: str, workdir: Path, tag: str, admin: str | None) -> str:

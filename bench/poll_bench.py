@@ -50,6 +50,7 @@ import tracemalloc
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import partial
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -58,14 +59,14 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 if str(REPO_ROOT) not in sys.path:  # runnable as a plain script, even without the editable install
     sys.path.insert(0, str(REPO_ROOT))
 
-from bench.common import current_rss_mb, peak_rss_mb  # noqa: E402
+from bench.common import RESULT_MARK, current_rss_mb, peak_rss_mb  # noqa: E402
+from bench.common import spawn as spawn_script  # noqa: E402
 
 SUPPLIER = "Bench Supplier"
 TARGET_RATIO = 2.0  # the poll cycle against fetch+parse+insert, in process
 TARGET_PROCESS_RATIO = 3.0  # `stockbot poll --once` against the bare script
 CHANGED_EVERY = 100  # 1% of the feed's rows change between the first poll and the timed ones
 TARGET_RSS_MB = 300.0
-RESULT_MARK = "BENCH-RESULT "  # prefix of the one stdout line a child reports on
 CHUNK_SIZE = 64 * 1024  # what the bot's fetcher reads per chunk (transport.policy)
 
 CONFIG_TEMPLATE = """\
@@ -536,14 +537,7 @@ def run_phase(args: argparse.Namespace) -> int:
 # --- the parent: orchestrate and report ------------------------------------------------------
 
 
-def spawn(phase: str, env: dict[str, str], *options: str) -> dict[str, Any]:
-    command = [sys.executable, str(Path(__file__).resolve()), "--phase", phase, *options]
-    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=900)
-    sys.stderr.write(done.stderr)
-    for line in done.stdout.splitlines():
-        if line.startswith(RESULT_MARK):
-            return dict(json.loads(line.removeprefix(RESULT_MARK)))
-    raise SystemExit(f"{phase} phase failed (exit {done.returncode}):\n{done.stdout}")
+spawn = partial(spawn_script, __file__)
 
 
 @dataclass(slots=True)

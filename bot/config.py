@@ -328,22 +328,30 @@ class StoreSection(BaseModel):
         return kind
 
 
-class FileConfig(_Section):
+class _AsWritten(BaseModel):
+    """The sections the bot keeps as the file gives them: `FileConfig` reads them and
+    `Settings` holds them (see `load_settings`)."""
+
     slack: SlackSection
-    rules: RulesSection = RulesSection()
-    paths: PathsSection = PathsSection()
     catalog: CatalogSection = CatalogSection()
     forecast: ForecastSection = ForecastSection()
     review: ReviewSection = ReviewSection()
-    charts: ChartsSection = ChartsSection()
     access: AccessSection | None = None
     auto_switch: AutoSwitchSection = AutoSwitchSection()
-    email: EmailSection | None = None
     web: WebSection = WebSection()
     notify: NotifySection = NotifySection()
+    replicas: ReplicasSection = ReplicasSection()
+
+
+class FileConfig(_AsWritten):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    rules: RulesSection = RulesSection()
+    paths: PathsSection = PathsSection()
+    charts: ChartsSection = ChartsSection()
+    email: EmailSection | None = None
     suppliers: list[SupplierSection] = Field(min_length=1)
     stores: list[StoreSection] = []
-    replicas: ReplicasSection = ReplicasSection()
     database_url: str | None = None
     # SQLite: how long a write waits while another process writes (the running bot's
     # poll, another command) before it gives up with a plain message.
@@ -402,26 +410,17 @@ class StoreConfig(BaseModel):
     write_order_notes: bool = False
 
 
-class Settings(BaseModel):
+class Settings(_AsWritten):
     """Everything the bot needs, validated."""
 
     model_config = ConfigDict(frozen=True)
 
     config_path: Path
-    slack: SlackSection
     rules: RulesSection
-    catalog: CatalogSection = CatalogSection()
-    forecast: ForecastSection = ForecastSection()
-    review: ReviewSection = ReviewSection()
     charts: ChartsSection = ChartsSection()
-    access: AccessSection | None = None
-    auto_switch: AutoSwitchSection = AutoSwitchSection()
     email: EmailSection | None = None
-    web: WebSection = WebSection()
-    notify: NotifySection = NotifySection()
     suppliers: list[SupplierConfig]
     stores: list[StoreConfig] = []
-    replicas: ReplicasSection = ReplicasSection()
     database_url: str
     sqlite_lock_wait: timedelta = timedelta(seconds=30)
     slack_bot_token: SecretStr | None
@@ -521,22 +520,15 @@ def load_settings(path: str | os.PathLike[str]) -> Settings:
         or file_config.database_url
         or f"sqlite:///{config_path.parent / 'stockbot.db'}"
     )
+    as_written = {name: getattr(file_config, name) for name in _AsWritten.model_fields}
     return Settings(
+        **as_written,
         config_path=config_path,
-        slack=file_config.slack,
         rules=file_config.rules,
-        catalog=file_config.catalog,
-        forecast=file_config.forecast,
-        review=file_config.review,
         charts=charts,
-        access=file_config.access,
-        auto_switch=file_config.auto_switch,
         email=_resolve_templates_dir(file_config.email, config_path.parent),
-        web=file_config.web,
-        notify=file_config.notify,
         suppliers=suppliers,
         stores=stores,
-        replicas=file_config.replicas,
         database_url=normalise_database_url(database_url),
         sqlite_lock_wait=file_config.sqlite_lock_wait,
         slack_bot_token=environment.slack_bot_token,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
@@ -61,49 +62,62 @@ def once_across_replicas(
     return run
 
 
-def every_so_often(
+def every(
     scheduler: AsyncIOScheduler,
-    runtime: Runtime,
-    name: str,
-    every: timedelta,
+    period: timedelta,
     job: Callable[[], Awaitable[object]],
-    title: str,
+    job_id: str,
+    *,
+    spread: bool = False,
+    **options: Any,
 ) -> None:
-    """Housekeeping: `job` every `every`, by one replica (lease `schedule:<name>`)."""
-    scheduler.add_job(
-        once_across_replicas(runtime, name, every, job),
-        IntervalTrigger(seconds=every.total_seconds()),
-        id=name,
-        name=title,
-        max_instances=1,
-        coalesce=True,
-    )
+    """Add `job` to run every `period`, one run at a time, a missed tick run once.
+
+    `spread`: for polls, of which there may be many at one interval: up to a tenth of
+    the period off the beat (30 s at the most), and a tick late by up to a period still
+    runs. `options` go to APScheduler's `add_job` (name, next_run_time)."""
+    seconds = period.total_seconds()
+    if spread:
+        # A little jitter keeps many suppliers from polling in lockstep.
+        trigger = IntervalTrigger(seconds=seconds, jitter=min(30, int(seconds * 0.1)))
+        options["misfire_grace_time"] = int(seconds)
+    else:
+        trigger = IntervalTrigger(seconds=seconds)
+    # max_instances=1: never two polls of one supplier (or two of any job) at once.
+    scheduler.add_job(job, trigger, id=job_id, max_instances=1, coalesce=True, **options)
 
 
 def build_scheduler(runtime: Runtime) -> AsyncIOScheduler:
     scheduler = AsyncIOScheduler(timezone=UTC)
     now = datetime.now(UTC)
 
+    def shared(
+        job_id: str,
+        period: timedelta,
+        job: Callable[[], Awaitable[object]],
+        *,
+        lease: str | None = None,
+        **options: Any,
+    ) -> None:
+        """`job` every `period`, run by one replica (lease "schedule:<lease or job_id>")."""
+        lease_job = once_across_replicas(runtime, lease or job_id, period, job)
+        every(scheduler, period, lease_job, job_id, **options)
+
     for supplier in runtime.settings.suppliers:
-        seconds = supplier.poll_interval.total_seconds()
 
         async def poll(name: str = supplier.name) -> None:
             log.info(describe(await runtime.poll_cycle(name)))
 
-        scheduler.add_job(
-            once_across_replicas(runtime, f"poll:{supplier.name}", supplier.poll_interval, poll),
-            # A little jitter keeps many suppliers from polling in lockstep.
-            IntervalTrigger(seconds=seconds, jitter=min(30, int(seconds * 0.1))),
-            id=f"poll:{supplier.name}",
+        shared(
+            f"poll:{supplier.name}",
+            supplier.poll_interval,
+            poll,
+            spread=True,
             name=f"poll {supplier.name}",
-            max_instances=1,  # never two polls of one supplier at once
-            coalesce=True,
-            misfire_grace_time=int(seconds),
             next_run_time=now,
         )
 
     for store in runtime.settings.stores:
-        seconds = store.poll_interval.total_seconds()
 
         async def poll_orders(name: str = store.name) -> None:
             try:
@@ -120,16 +134,12 @@ def build_scheduler(runtime: Runtime) -> AsyncIOScheduler:
                 report.closed,
             )
 
-        scheduler.add_job(
-            once_across_replicas(
-                runtime, f"store_orders:{store.name}", store.poll_interval, poll_orders
-            ),
-            IntervalTrigger(seconds=seconds, jitter=min(30, int(seconds * 0.1))),
-            id=f"store_orders:{store.name}",
+        shared(
+            f"store_orders:{store.name}",
+            store.poll_interval,
+            poll_orders,
+            spread=True,
             name=f"orders of {store.name}",
-            max_instances=1,
-            coalesce=True,
-            misfire_grace_time=int(seconds),
             next_run_time=now,
         )
 
@@ -145,71 +155,53 @@ def build_scheduler(runtime: Runtime) -> AsyncIOScheduler:
                         report.failed,
                     )
 
-        scheduler.add_job(
-            once_across_replicas(runtime, "store_push", STORE_PUSH_EVERY, push_inventory),
-            IntervalTrigger(seconds=STORE_PUSH_EVERY.total_seconds()),
-            id="store_push",
+        shared(
+            "store_push",
+            STORE_PUSH_EVERY,
+            push_inventory,
             name="push stock to stores",
-            max_instances=1,
-            coalesce=True,
             next_run_time=now,
         )
-        every_so_often(
-            scheduler,
-            runtime,
+        shared(
             "interrupted_cancels",
             CANCEL_CHECK,
             runtime.choices.release_interrupted_cancels,
-            "offer again the store cancels a stopped process left unfinished",
+            name="offer again the store cancels a stopped process left unfinished",
         )
 
     if any(store.write_order_notes for store in runtime.settings.stores):
-        every_so_often(
-            scheduler,
-            runtime,
+        shared(
             "store_notes",
             STORE_NOTES_EVERY,
             runtime.write_store_notes,
-            "write notes on store orders",
+            name="write notes on store orders",
         )
 
-    every = runtime.settings.forecast.recompute_every
-    scheduler.add_job(
-        # Lease "schedule:forecast", as the recompute after a poll: one at a time, anywhere.
-        once_across_replicas(runtime, "forecast", every, runtime.watch_forecasts),
-        IntervalTrigger(seconds=every.total_seconds()),
-        id="forecasts",
+    # Lease "schedule:forecast", as the recompute after a poll: one at a time, anywhere.
+    shared(
+        "forecasts",
+        runtime.settings.forecast.recompute_every,
+        runtime.watch_forecasts,
+        lease="forecast",
         name="recompute forecasts",
-        max_instances=1,
-        coalesce=True,
         next_run_time=now + timedelta(minutes=1),
     )
     if runtime.settings.notify.auto_back_in_stock:
-        every_so_often(
-            scheduler,
-            runtime,
+        shared(
             "back_in_stock",
             BACK_IN_STOCK_CHECK,
             runtime.notifier.send_due_back_in_stock,
-            "tell customers their order is on its way",
+            name="tell customers their order is on its way",
         )
-
-    every_so_often(
-        scheduler,
-        runtime,
-        "wake_snoozed",
-        SNOOZE_CHECK,
-        runtime.staff.wake_snoozed,
-        "wake snoozed alerts",
-    )
+    shared("wake_snoozed", SNOOZE_CHECK, runtime.staff.wake_snoozed)
     if runtime.settings.review.enabled:
-        scheduler.add_job(
+        # Not leased: the database makes the review once a day, whoever looks first.
+        every(
+            scheduler,
+            REVIEW_CHECK,
             runtime.reviews.tick,
-            IntervalTrigger(seconds=REVIEW_CHECK.total_seconds()),
-            id="daily_review",
+            "daily_review",
             name="daily review",
-            max_instances=1,
-            coalesce=True,
             next_run_time=now,
         )
     return scheduler

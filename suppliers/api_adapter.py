@@ -32,10 +32,9 @@ from suppliers.base import (
     FeedRead,
     FeedStats,
     OnceFeedRead,
-    ReadBounds,
+    ReadRequest,
     StockRecord,
     SupplierAdapter,
-    Validators,
 )
 from suppliers.not_found import NotFoundSkus
 from suppliers.parsing import excerpt
@@ -136,23 +135,17 @@ class ApiAdapterBase(SupplierAdapter):
         )
 
     @asynccontextmanager
-    async def read(
-        self,
-        validators: Validators | None,
-        skus: Sequence[str],
-        batch_size: int,
-        bounds: ReadBounds,
-    ) -> AsyncIterator[FeedRead]:
+    async def read(self, request: ReadRequest) -> AsyncIterator[FeedRead]:
         self.api.check_hold()
         self.credential()  # a missing key fails here, before any network call
-        self.unknown.catalog(skus)
-        asked = self.wanted(skus)
-        read = ApiFeedRead(self, asked, batch_size)
+        self.unknown.catalog(request.skus)
+        asked = self.wanted(request.skus)
+        read = ApiFeedRead(self, asked, request.batch_size)
         try:
             yield read
             if read.finished:
                 stats = read.stats
-                self._check_not_found(stats, len(asked), bounds.unknown_share)
+                self._check_not_found(stats, len(asked), request.bounds.unknown_share)
                 # Remembered only once the poll went through: a failed poll's report
                 # is rolled back by the bot, so those SKUs must be reported again.
                 self.unknown.remember(stats.not_found, self.policy.clock())

@@ -141,6 +141,16 @@ class ReadBounds:
     unknown_share: float = DEFAULT_UNKNOWN_SHARE
 
 
+@dataclass(frozen=True, slots=True)
+class ReadRequest:
+    """What `SupplierAdapter.open` was asked for, checked, as `read` gets it."""
+
+    validators: Validators | None
+    skus: Sequence[str]
+    batch_size: int
+    bounds: ReadBounds
+
+
 class FeedRead(ABC):
     """One open read of a supplier's stock.
 
@@ -258,35 +268,22 @@ class SupplierAdapter(ServiceAdapter, ABC):
         `bounds.seconds` the read fails with a FeedInvalid saying so."""
         if batch_size < 1:
             raise ValueError("batch_size must be at least 1")
-        return self._open(validators, skus, batch_size, bounds)
+        return self._open(ReadRequest(validators, skus, batch_size, bounds))
 
     @asynccontextmanager
-    async def _open(
-        self,
-        validators: Validators | None,
-        skus: Sequence[str],
-        batch_size: int,
-        bounds: ReadBounds,
-    ) -> AsyncIterator[FeedRead]:
-        deadline = None if bounds.seconds is None else Deadline(bounds.seconds, self.subject)
+    async def _open(self, request: ReadRequest) -> AsyncIterator[FeedRead]:
+        seconds = request.bounds.seconds
+        deadline = None if seconds is None else Deadline(seconds, self.subject)
         async with AsyncExitStack() as stack:
             # Opening (connecting, retries and their waits) counts against the deadline.
             async with _bounded(deadline):
-                read = await stack.enter_async_context(
-                    self.read(validators, skus, batch_size, bounds)
-                )
+                read = await stack.enter_async_context(self.read(request))
             if isinstance(read, OnceFeedRead):
                 read.deadline = deadline
             yield read
 
     @abstractmethod
-    def read(
-        self,
-        validators: Validators | None,
-        skus: Sequence[str],
-        batch_size: int,
-        bounds: ReadBounds,
-    ) -> AbstractAsyncContextManager[FeedRead]:
+    def read(self, request: ReadRequest) -> AbstractAsyncContextManager[FeedRead]:
         """What `open` returns, once its arguments are checked."""
 
     def describe(self) -> dict[str, Any]:

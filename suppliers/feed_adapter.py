@@ -6,7 +6,7 @@ from __future__ import annotations
 import codecs
 import re
 from abc import abstractmethod
-from collections.abc import AsyncGenerator, AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from contextlib import aclosing, asynccontextmanager
 from functools import cached_property
 from pathlib import Path
@@ -19,10 +19,9 @@ from suppliers.base import (
     FeedInvalid,
     FeedRead,
     OnceFeedRead,
-    ReadBounds,
+    ReadRequest,
     StockRecord,
     SupplierAdapter,
-    Validators,
 )
 from suppliers.feed_source import (
     FeedResponse,
@@ -161,23 +160,17 @@ class FeedAdapterBase(SupplierAdapter):
         )
 
     @asynccontextmanager
-    async def read(
-        self,
-        validators: Validators | None,
-        skus: Sequence[str],
-        batch_size: int,
-        bounds: ReadBounds,
-    ) -> AsyncIterator[FeedRead]:
+    async def read(self, request: ReadRequest) -> AsyncIterator[FeedRead]:
         async with open_feed(
             self.client,
             self.options.url,
-            validators=validators,
+            validators=request.validators,
             headers=self.request_headers(),
             public_headers=list(self.options.headers),
             policy=self.policy,
             within=self.options.feeds_dir,
         ) as response:
-            read = _StreamedFeedRead(self, response, batch_size)
+            read = _StreamedFeedRead(self, response, request.batch_size)
             try:
                 yield read
             finally:

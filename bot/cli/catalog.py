@@ -7,10 +7,11 @@ from typing import TYPE_CHECKING
 
 import click
 
-from bot.cli.common import console, load_cli_settings, run_coroutine
+from bot.cli.common import console, load_cli_settings, with_runtime
 
 if TYPE_CHECKING:
     from bot.core.catalog import ImportReport
+    from bot.runtime import Runtime
 
 
 @click.group(name="catalog")
@@ -28,21 +29,16 @@ def catalog_import(ctx: click.Context, file: Path) -> None:
     """
     # The database stack loads only when the command runs: `stockbot --help` stays fast.
     from bot.core.catalog import import_catalog
-    from bot.runtime import Runtime
 
     settings = load_cli_settings(ctx)
 
-    async def run() -> ImportReport:
-        runtime = await Runtime.start(settings)
-        try:
-            async with runtime.writes() as session, session.begin():
-                return await import_catalog(
-                    session, file, {supplier.name for supplier in settings.suppliers}
-                )
-        finally:
-            await runtime.close()
+    async def run(runtime: Runtime) -> ImportReport:
+        async with runtime.writes() as session, session.begin():
+            return await import_catalog(
+                session, file, {supplier.name for supplier in settings.suppliers}
+            )
 
-    report = run_coroutine(run())
+    report = with_runtime(settings, run)
     console().print(
         f"Imported {file.name}: {report.products_created} product(s) created, "
         f"{report.products_updated} updated; {report.offers_created} supplier offer(s) created, "

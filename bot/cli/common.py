@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import functools
 import time
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
@@ -49,6 +49,34 @@ def run_coroutine(coroutine: Coroutine[Any, Any, T]) -> T:
     import asyncio  # a third of `stockbot --help`'s import time on its own
 
     return asyncio.run(coroutine)
+
+
+def with_runtime(settings: Settings, work: Callable[[Runtime], Awaitable[T]]) -> T:
+    """Start the runtime, run `work` with it, close it; what `work` returned."""
+    # The runtime (database, HTTP, Slack clients) loads only when a command runs:
+    # `stockbot --help` stays fast.
+    from bot.runtime import Runtime
+
+    async def run() -> T:
+        runtime = await Runtime.start(settings)
+        try:
+            return await work(runtime)
+        finally:
+            await runtime.close()
+
+    return run_coroutine(run())
+
+
+def run_then_deliver(settings: Settings, work: Callable[[Runtime], Awaitable[T]]) -> tuple[T, int]:
+    """`with_runtime`, and after `work` deliver the alerts it raised (waiting for Slack
+    up to DELIVERY_WAIT_SECONDS). Returns what `work` returned and how many alert
+    messages are still waiting (see `print_undelivered`)."""
+
+    async def then_deliver(runtime: Runtime) -> tuple[T, int]:
+        result = await work(runtime)
+        return result, await drain_deliveries(runtime, time.monotonic() + DELIVERY_WAIT_SECONDS)
+
+    return with_runtime(settings, then_deliver)
 
 
 async def drain_deliveries(runtime: Runtime, deadline: float) -> int:

@@ -2,21 +2,13 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
 import click
 
-from bot.cli.common import (
-    DELIVERY_WAIT_SECONDS,
-    console,
-    drain_deliveries,
-    load_cli_settings,
-    print_undelivered,
-    run_coroutine,
-)
+from bot.cli.common import console, load_cli_settings, print_undelivered, run_then_deliver
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
@@ -24,28 +16,20 @@ if TYPE_CHECKING:
     from bot.config import Settings
     from bot.core.alerts import EvaluationResult
     from bot.core.orders import CloseResult, OrderImportReport
+    from bot.runtime import Runtime
 
 T = TypeVar("T")
 
 
 def _with_runtime(ctx: click.Context, work: Callable[[AsyncSession, Settings], Awaitable[T]]) -> T:
     """Run `work` in one transaction, then deliver the alerts it raised (as `poll --once`)."""
-    # The runtime loads only when a command runs: `stockbot --help` stays fast.
-    from bot.runtime import Runtime
-
     settings = load_cli_settings(ctx)
 
-    async def run() -> tuple[T, int]:
-        runtime = await Runtime.start(settings)
-        try:
-            async with runtime.writes() as session, session.begin():
-                result = await work(session, settings)
-            pending = await drain_deliveries(runtime, time.monotonic() + DELIVERY_WAIT_SECONDS)
-            return result, pending
-        finally:
-            await runtime.close()
+    async def in_transaction(runtime: Runtime) -> T:
+        async with runtime.writes() as session, session.begin():
+            return await work(session, settings)
 
-    result, pending = run_coroutine(run())
+    result, pending = run_then_deliver(settings, in_transaction)
     print_undelivered(pending, "`stockbot run`")
     return result
 

@@ -3,25 +3,18 @@
 from __future__ import annotations
 
 import sys
-import time
 from typing import TYPE_CHECKING
 
 import click
 
-from bot.cli.common import (
-    DELIVERY_WAIT_SECONDS,
-    console,
-    drain_deliveries,
-    load_cli_settings,
-    print_undelivered,
-    run_coroutine,
-)
+from bot.cli.common import console, load_cli_settings, print_undelivered, run_then_deliver
 
 if TYPE_CHECKING:
     from rich.table import Table
 
     from bot.core.polling import PollSummary
     from bot.core.store_sync import PushReport
+    from bot.runtime import Runtime
 
 
 @click.command("poll")
@@ -37,10 +30,6 @@ def poll_command(
     ctx: click.Context, once: bool, supplier_name: str | None, accept_drop: bool
 ) -> None:
     """Poll suppliers now and print a summary; alerts go to Slack or the console."""
-    # The runtime (database, HTTP, Slack clients) loads only when the command runs:
-    # `stockbot --help` stays fast.
-    from bot.runtime import Runtime
-
     if not once:
         raise click.UsageError("add --once to poll now; `stockbot run` polls on a schedule")
     settings = load_cli_settings(ctx)
@@ -50,22 +39,16 @@ def poll_command(
         else [s.name for s in settings.suppliers]
     )
 
-    async def run() -> tuple[list[PollSummary], int, list[PushReport]]:
-        runtime = await Runtime.start(settings)
-        try:
-            summaries = [await runtime.poll_cycle(n, accept_drop=accept_drop) for n in names]
-            # Stock the polls changed goes to the storefronts now (failures are kept).
-            pushes = await runtime.push_store_inventory()
-            pending = await drain_deliveries(runtime, time.monotonic() + DELIVERY_WAIT_SECONDS)
-            return summaries, pending, pushes
-        finally:
-            await runtime.close()
+    async def poll(runtime: Runtime) -> tuple[list[PollSummary], list[PushReport]]:
+        summaries = [await runtime.poll_cycle(n, accept_drop=accept_drop) for n in names]
+        # Stock the polls changed goes to the storefronts now (failures are kept).
+        return summaries, await runtime.push_store_inventory()
 
     if not settings.slack_configured:
         console().print(
             "Slack is not configured (SLACK_BOT_TOKEN is not set): alerts are shown here."
         )
-    summaries, pending, pushes = run_coroutine(run())
+    (summaries, pushes), pending = run_then_deliver(settings, poll)
     console().print(_summary_table(summaries))
     for push in pushes:
         failed = f", {push.failed} failed (kept; retried later)" if push.failed else ""

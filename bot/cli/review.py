@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import click
 
-from bot.cli.common import console, load_cli_settings, run_coroutine
+from bot.cli.common import console, load_cli_settings, with_runtime
+
+if TYPE_CHECKING:
+    from bot.runtime import Runtime
 
 
 @click.command("review")
@@ -13,22 +18,16 @@ def review_command(ctx: click.Context) -> None:
     """Post the daily review in the alert channel now; without Slack, print it.
 
     It counts as today's review: the schedule ([review] time) does not post another."""
-    from bot.runtime import Runtime
-
     settings = load_cli_settings(ctx)
 
-    async def run() -> str | None:
-        runtime = await Runtime.start(settings)
+    async def post(runtime: Runtime) -> str | None:
         runtime.reviews.echo = lambda text: console().print(text, markup=False)
-        try:
-            return await runtime.reviews.post_now()
-        finally:
-            await runtime.close()
+        return await runtime.reviews.post_now()
 
     if not settings.slack_configured:
         console().print(
             "Slack is not configured (SLACK_BOT_TOKEN is not set): the review is shown here."
         )
-    ts = run_coroutine(run())
+    ts = with_runtime(settings, post)
     if ts is not None:
         console().print(f"Daily review posted in {settings.slack.alert_channel}.", markup=False)

@@ -268,25 +268,40 @@ async def _open_members(session: AsyncSession, group: Alert) -> list[Alert]:
     )
 
 
+async def _set_state(
+    session: AsyncSession,
+    alert: Alert,
+    user_id: str,
+    now: datetime,
+    snoozed_until: datetime | None,
+    note: str,
+) -> int:
+    """Acknowledge the alert (`snoozed_until` None) or snooze it until then, with every
+    product still open in its group; `note` goes in the thread, saying how many
+    products that was. Returns that number."""
+    members = await _open_members(session, alert)
+    for each in (alert, *members):
+        if snoozed_until is None:
+            each.state = AlertState.ACKNOWLEDGED
+            each.acknowledged_by = user_id
+        else:
+            each.state = AlertState.SNOOZED
+            each.snoozed_by = user_id
+        each.snoozed_until = snoozed_until
+        touch(each, now)
+    every = f" (all {len(members)} open products)" if members else ""
+    session.add(AlertNote(alert_id=alert.id, text=f"{note}{every}.", created_at=now))
+    return len(members)
+
+
 async def acknowledge(session: AsyncSession, alert_id: int, user_id: str) -> Alert:
     """Acknowledge an alert; on a group, every product still open in it too."""
     alert = await _actionable_alert(session, alert_id)
     if alert.state == AlertState.ACKNOWLEDGED:
         return alert  # a double click or a Slack retry changes nothing
-    now = utcnow()
-    members = await _open_members(session, alert)
-    for each in (alert, *members):
-        each.state = AlertState.ACKNOWLEDGED
-        each.acknowledged_by = user_id
-        each.snoozed_until = None
-        touch(each, now)
-    every = f" (all {len(members)} open products)" if members else ""
-    session.add(
-        AlertNote(
-            alert_id=alert.id, text=f"Acknowledged by {mention(user_id)}{every}.", created_at=now
-        )
-    )
-    audit(session, user_id, "acknowledge_alert", alert, members=len(members))
+    note = f"Acknowledged by {mention(user_id)}"
+    members = await _set_state(session, alert, user_id, utcnow(), None, note)
+    audit(session, user_id, "acknowledge_alert", alert, members=members)
     await session.flush()
     return alert
 
@@ -310,20 +325,8 @@ async def snooze(session: AsyncSession, alert_id: int, user_id: str, choice: str
         and alert.snoozed_until >= until - (timedelta(minutes=1))
     ):
         return alert  # same snooze clicked twice
-    members = await _open_members(session, alert)
-    for each in (alert, *members):
-        each.state = AlertState.SNOOZED
-        each.snoozed_by = user_id
-        each.snoozed_until = until
-        touch(each, now)
-    every = f" (all {len(members)} open products)" if members else ""
-    session.add(
-        AlertNote(
-            alert_id=alert.id,
-            text=f"Snoozed for {snooze_label(choice)} by {mention(user_id)}{every}.",
-            created_at=now,
-        )
-    )
+    note = f"Snoozed for {snooze_label(choice)} by {mention(user_id)}"
+    await _set_state(session, alert, user_id, now, until, note)
     audit(session, user_id, "snooze_alert", alert, duration=choice, until=until.isoformat())
     await session.flush()
     return alert

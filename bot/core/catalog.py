@@ -14,7 +14,7 @@ import hashlib
 import io
 import itertools
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any, BinaryIO, TextIO
@@ -22,7 +22,7 @@ from typing import Any, BinaryIO, TextIO
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.core.catalog_stage import CatalogStage
+from bot.core.catalog_stage import CatalogStage, Written
 from bot.core.fuzzy import prune_change_log
 from bot.db.models import Supplier
 from bot.errors import UserError
@@ -60,11 +60,9 @@ class CatalogRow:
 
 
 @dataclass(slots=True)
-class ImportReport:
-    products_created: int = 0
-    products_updated: int = 0
-    offers_created: int = 0
-    offers_updated: int = 0
+class ImportReport(Written):
+    """What the import wrote, and what the reader should know about it."""
+
     warnings: list[str] = field(default_factory=list)
 
 
@@ -259,12 +257,12 @@ async def import_catalog(
     """Create or update products and offers from a catalog CSV, in one transaction."""
     # Reading and parsing run in a worker thread: the event loop keeps serving meanwhile.
     checked = await asyncio.to_thread(check_catalog, path)
-    report = ImportReport()
+    warnings: list[str] = []
 
     supplier_ids = await _ensure_suppliers(session, set(checked.suppliers))
     if configured_suppliers is not None:
         for name in sorted(set(supplier_ids) - configured_suppliers):
-            report.warnings.append(
+            warnings.append(
                 f"supplier {name!r} is not in the config file, so its stock will not be polled"
             )
 
@@ -273,12 +271,8 @@ async def import_catalog(
     while rows := await asyncio.to_thread(next, batches, None):
         await stage.add(rows)
     written = await stage.apply()
-    report.products_created = written.products_created
-    report.products_updated = written.products_updated
-    report.offers_created = written.offers_created
-    report.offers_updated = written.offers_updated
     await prune_change_log(session)
-    return report
+    return ImportReport(**asdict(written), warnings=warnings)
 
 
 async def _ensure_suppliers(session: AsyncSession, names: set[str]) -> dict[str, int]:

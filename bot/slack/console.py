@@ -24,10 +24,10 @@ def console_text(card: AlertCard, currency: str = DEFAULT_CURRENCY) -> str:
         return lines[0]
     if card.product:
         lines += [f"    {_plain(line)}" for line in offer_lines(card.product, currency)]
-    if card.members:
-        lines += [f"    - {m.sku} {m.title}" for m in card.members[:MEMBERS_SHOWN]]
-        if card.members_total > MEMBERS_SHOWN:
-            lines.append(f"    …and {card.members_total - MEMBERS_SHOWN} more")
+    if card.group.members:
+        lines += [f"    - {m.sku} {m.title}" for m in card.group.members[:MEMBERS_SHOWN]]
+        if card.group.total > MEMBERS_SHOWN:
+            lines.append(f"    …and {card.group.total - MEMBERS_SHOWN} more")
     return "\n".join(lines)
 
 

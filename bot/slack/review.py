@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import TYPE_CHECKING
 
@@ -31,26 +32,17 @@ if TYPE_CHECKING:  # the Slack client loads aiohttp: only when Slack is configur
 log = logging.getLogger(__name__)
 
 
+@dataclass(eq=False)
 class DailyReviews:
     """Posts the daily review: when due (the schedule), or now (`stockbot review`)."""
 
-    def __init__(
-        self,
-        board: ReviewBoard,
-        writes: async_sessionmaker[AsyncSession],
-        client: AsyncWebClient | None,
-        config: ReviewSection,
-        channel: str,
-        currency: str,
-        echo: Callable[[str], None] = print,
-    ) -> None:
-        self.board = board
-        self.writes = writes
-        self.client = client
-        self.config = config
-        self.channel = channel
-        self.currency = currency
-        self.echo = echo  # where the review goes without Slack
+    board: ReviewBoard
+    writes: async_sessionmaker[AsyncSession]
+    client: AsyncWebClient | None
+    config: ReviewSection
+    channel: str
+    currency: str
+    echo: Callable[[str], None] = print  # where the review goes without Slack
 
     async def post_if_due(self, now: datetime | None = None) -> bool:
         """Post today's review if its time has come and no process posted it yet."""
@@ -114,21 +106,15 @@ class DailyReviews:
         return ts
 
 
+@dataclass(eq=False)
 class HomeTabs:
     """Publishes the App Home dashboard (`views.publish`) for one person at a time."""
 
-    def __init__(
-        self,
-        board: ReviewBoard,
-        writes: async_sessionmaker[AsyncSession],
-        client: AsyncWebClient | None,
-        currency: str,
-    ) -> None:
-        self.board = board
-        self.writes = writes
-        self.client = client
-        self.currency = currency
-        self._wakeup = Wakeup()
+    board: ReviewBoard
+    writes: async_sessionmaker[AsyncSession]
+    client: AsyncWebClient | None
+    currency: str
+    _wakeup: Wakeup = field(default_factory=Wakeup, init=False)
 
     async def opened(self, user_id: str, now: datetime | None = None) -> None:
         """`user_id` opened the Home tab: show them the dashboard now."""

@@ -81,6 +81,19 @@ class SwitchLine:
     undoable: bool
 
 
+@dataclass(slots=True)
+class GroupCard:
+    """A grouped alert's products: the first few shown, how many in all and open, the
+    open ones by kind, and what waits for them all."""
+
+    members: list[MemberLine] = field(default_factory=list)
+    total: int = 0
+    open: int = 0
+    kinds: dict[str, int] = field(default_factory=dict)
+    waiting_orders: int = 0
+    waiting_units: int = 0
+
+
 @dataclass(frozen=True, slots=True)
 class AlertCard:
     alert_id: int
@@ -97,13 +110,8 @@ class AlertCard:
     supplier: str | None
     product: ProductCard | None = None
     stock_changed_at: datetime | None = None
-    members: list[MemberLine] = field(default_factory=list)
-    members_total: int = 0
-    members_open: int = 0
-    # Open members by kind, and what waits for them all.
-    member_kinds: dict[str, int] = field(default_factory=dict)
-    members_waiting_orders: int = 0
-    members_waiting_units: int = 0
+    # A grouped alert's products (none for an alert about one product).
+    group: GroupCard = field(default_factory=GroupCard)
     orders: OrderStats | None = None
     switch_options: list[SwitchOption] = field(default_factory=list)
     last_switch: SwitchLine | None = None
@@ -126,7 +134,7 @@ class AlertCard:
 
     @property
     def is_group(self) -> bool:
-        return self.members_total > 0
+        return self.group.total > 0
 
     @property
     def is_resolved(self) -> bool:
@@ -179,7 +187,7 @@ async def alert_card(session: AsyncSession, alert: Alert) -> AlertCard:
         stock_changed_at = await session.scalar(
             select(Offer.changed_at).where(Offer.id == product.active_offer_id)
         )
-    group = await _group(session, alert) if alert.is_group else _Group()
+    group = await _group(session, alert) if alert.is_group else GroupCard()
     orders = options = last_switch = substitute = choices = None
     cancels: list[CancelRequest] = []
     follow_ups = FollowUpsDue()
@@ -207,12 +215,7 @@ async def alert_card(session: AsyncSession, alert: Alert) -> AlertCard:
         supplier=supplier.name if supplier else None,
         product=card_product,
         stock_changed_at=stock_changed_at,
-        members=group.members,
-        members_total=group.total,
-        members_open=group.open,
-        member_kinds=group.kinds,
-        members_waiting_orders=group.waiting_orders,
-        members_waiting_units=group.waiting_units,
+        group=group,
         orders=orders,
         switch_options=options or [],
         last_switch=last_switch,
@@ -222,16 +225,6 @@ async def alert_card(session: AsyncSession, alert: Alert) -> AlertCard:
         forecast_why=(alert.details or {}).get("why") if alert.kind == AlertKind.AT_RISK else None,
         follow_ups=follow_ups,
     )
-
-
-@dataclass(slots=True)
-class _Group:
-    members: list[MemberLine] = field(default_factory=list)
-    total: int = 0
-    open: int = 0
-    kinds: dict[str, int] = field(default_factory=dict)
-    waiting_orders: int = 0
-    waiting_units: int = 0
 
 
 async def group_members(
@@ -278,8 +271,8 @@ async def group_members(
     ]
 
 
-async def _group(session: AsyncSession, alert: Alert) -> _Group:
-    group = _Group(members=await group_members(session, alert.id))
+async def _group(session: AsyncSession, alert: Alert) -> GroupCard:
+    group = GroupCard(members=await group_members(session, alert.id))
     group.total = await session.scalar(select(func.count()).where(Alert.group_id == alert.id)) or 0
     open_members = select(Alert.product_id).where(
         Alert.group_id == alert.id, Alert.state != AlertState.RESOLVED

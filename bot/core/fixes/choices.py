@@ -15,18 +15,19 @@ claimed once in the database so a double click or two bots cancel exactly once.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import date, datetime
 
 from sqlalchemy import and_, func, or_, select, update
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
 from bot.config import Settings
 from bot.core.alerts import SYSTEM_ACTOR, audit, note_in_thread, touch
 from bot.core.fixes import store_notes
 from bot.core.fixes.choice_links import ChoiceLinks
+from bot.core.fixes.service import Service
 from bot.core.fixes.substitution import current_substitute
 from bot.core.orders import set_status
 from bot.core.text import escape, mention
@@ -232,29 +233,22 @@ async def product_thread(session: AsyncSession, product_id: int) -> Alert | None
     )
 
 
-class CustomerChoices:
+@dataclass
+class CustomerChoices(Service):
     """The service behind the choice page and the alert's cancel button."""
 
-    def __init__(
-        self,
-        sessions: async_sessionmaker[AsyncSession],
-        writes: async_sessionmaker[AsyncSession],
-        on_change: Callable[[], None],
-        settings: Settings,
-        stores: Mapping[str, StoreAdapter],
-        membership: Membership,
-    ) -> None:
-        self.sessions = sessions
-        self.writes = writes
-        self.on_change = on_change
-        self.settings = settings
-        self.stores = stores
-        # A cancel is claimed by this process; once a claimer stops beating (killed
-        # mid-call), its claim is free again.
-        self.membership = membership
-        # Stores whose orders get a note of each choice.
-        self.note_stores = store_notes.stores_taking_notes(settings)
-        self.links = ChoiceLinks.of(settings)
+    settings: Settings
+    stores: Mapping[str, StoreAdapter]
+    # A cancel is claimed by this process; once a claimer stops beating (killed
+    # mid-call), its claim is free again.
+    membership: Membership
+    links: ChoiceLinks = field(init=False)
+    # Stores whose orders get a note of each choice.
+    note_stores: frozenset[str] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.links = ChoiceLinks.of(self.settings)
+        self.note_stores = store_notes.stores_taking_notes(self.settings)
 
     def store_service(self, source: str) -> str | None:
         store = self.stores.get(source)

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date
 from typing import Any, Literal
@@ -27,12 +27,13 @@ from typing import Any, Literal
 from email_validator import EmailNotValidError, validate_email
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.config import Settings
 from bot.core.alerts import audit, touch
 from bot.core.fixes import follow_ups, store_notes
 from bot.core.fixes.choice_links import ChoiceLinks
+from bot.core.fixes.service import Service
 from bot.core.fixes.substitution import current_substitute
 from bot.core.search import matching_words, not_found, product_by_sku
 from bot.core.text import clip, clip_lines, escape, mention
@@ -366,26 +367,20 @@ def _orders(recipient: Recipient) -> str:
     return f"{word} {escape(recipient.order_numbers)}"
 
 
-class CustomerNotifier:
-    """The service behind the modal: preview who gets what, then send exactly once."""
+@dataclass
+class CustomerNotifier(Service):
+    """The service behind the modal: preview who gets what, then send exactly once.
+    `on_change` is called after a note was added to an alert's thread."""
 
-    def __init__(
-        self,
-        sessions: async_sessionmaker[AsyncSession],
-        writes: async_sessionmaker[AsyncSession],
-        on_change: Callable[[], None],
-        settings: Settings,
-    ) -> None:
-        self.sessions = sessions
-        # Transactions that write take SQLite's write lock first (see bot.db).
-        self.writes = writes
-        # Called after a note was added to an alert's thread, e.g. to wake the Slack delivery.
-        self.on_change = on_change
-        self.settings = settings
-        self._mailer: Mailer | None = None
-        self.links = ChoiceLinks.of(settings)
-        # Stores whose orders get a note of each email sent about them.
-        self.note_stores = store_notes.stores_taking_notes(settings)
+    settings: Settings
+    _mailer: Mailer | None = field(default=None, init=False)
+    links: ChoiceLinks = field(init=False)
+    # Stores whose orders get a note of each email sent about them.
+    note_stores: frozenset[str] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.links = ChoiceLinks.of(self.settings)
+        self.note_stores = store_notes.stores_taking_notes(self.settings)
 
     @property
     def configured(self) -> bool:

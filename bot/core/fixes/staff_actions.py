@@ -11,10 +11,11 @@ from dataclasses import dataclass
 from functools import partial
 from typing import TypeVar
 
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.core import alerts
 from bot.core.fixes import substitution, switching
+from bot.core.fixes.service import Service
 from bot.core.search import close_matches, product_by_sku
 from bot.db.models import Alert, Product
 from bot.errors import UserError
@@ -25,25 +26,7 @@ T = TypeVar("T")
 
 
 @dataclass
-class _Service:
-    # For reads.
-    sessions: async_sessionmaker[AsyncSession]
-    # For transactions that write: they queue for SQLite's write lock up front instead
-    # of failing with "database is locked" when a poll commits between read and write.
-    writes: async_sessionmaker[AsyncSession]
-    # Called after every committed change, e.g. to wake the Slack delivery worker.
-    on_change: Callable[[], None]
-
-    async def _change(self, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
-        """Run `work` in one transaction, then tell `on_change`."""
-        async with self.writes() as session, session.begin():
-            result = await work(session)
-        self.on_change()
-        return result
-
-
-@dataclass
-class StaffActions(_Service):
+class StaffActions(Service):
     """Acknowledge and snooze alerts; wake the snoozes that are due."""
 
     async def acknowledge(self, alert_id: int, user_id: str) -> None:
@@ -61,7 +44,7 @@ class StaffActions(_Service):
 
 
 @dataclass
-class FixActions(_Service):
+class FixActions(Service):
     """Switch supplier, undo a switch, choose a substitute: each in one transaction."""
 
     channel: str

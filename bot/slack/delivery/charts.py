@@ -25,17 +25,16 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from rich.console import Console
 from slack_sdk.errors import SlackApiError, SlackRequestError
-from sqlalchemy import ColumnElement, Executable, and_, exists, literal, or_, select, update
+from sqlalchemy import ColumnElement, and_, exists, literal, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.config import ForecastSection
-from bot.db import execute_writes
 from bot.db.models import Alert, AlertChart, AlertKind, AlertState, ChartState
 from bot.db.replicas import Membership
 from bot.db.types import utcnow
 from bot.db.upsert import dialect_insert
-from bot.slack.delivery.outbox import AlertSink, Posted
-from bot.slack.delivery.worker import Wakeup, one_round
+from bot.slack.delivery.outbox import AlertSink, Posted, RetryLater, slack_call, slack_history
+from bot.slack.delivery.worker import ClaimingWorker, claimed, one_round
 from bot.slack.render.chart_image import chart_png, title
 from bot.views.cards import AlertCard
 
@@ -60,17 +59,21 @@ HISTORY_PAGES = 5
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
 
-class ChartRetry(Exception):
-    """The upload may work later; `outcome_unknown` when Slack may have it already."""
-
-    def __init__(self, reason: str, after: timedelta, *, outcome_unknown: bool = False) -> None:
-        super().__init__(reason)
-        self.after = after
-        self.outcome_unknown = outcome_unknown
-
-
 class ChartRefused(Exception):
     """Slack refused the upload for a reason a retry will not fix."""
+
+
+def _refusal(exc: SlackApiError) -> Exception:
+    """Slack's error answer to a chart call: a RetryLater (the upload may work later;
+    `outcome_unknown` when Slack may have it already) or a ChartRefused."""
+    status = exc.response.status_code
+    error = str(exc.response.get("error", "") or status)
+    if status == 429 or error == "ratelimited":
+        after = int(exc.response.headers.get("Retry-After", 1) or 1)
+        return RetryLater("Slack asked us to slow down", timedelta(seconds=after))
+    if status >= 500:
+        return RetryLater(f"Slack answered HTTP {status}", timedelta(0), outcome_unknown=True)
+    return ChartRefused(f"Slack refused the chart ({error})")
 
 
 class ChartTarget(Protocol):
@@ -116,48 +119,18 @@ class SlackCharts:
 
     async def find(self, channel: str, thread_ts: str, name: str) -> str | None:
         """The file `name` in the thread, if an earlier upload got it there."""
-        cursor = None
-        for _ in range(HISTORY_PAGES):
-            page = await self._call(
-                self.client.conversations_replies,
-                channel=channel,
-                ts=thread_ts,
-                limit=200,
-                cursor=cursor,
-            )
-            for message in page.get("messages") or []:
-                for shared in message.get("files") or []:
-                    if shared.get("name") == name:
-                        return str(shared.get("id") or "")
-            cursor = (page.get("response_metadata") or {}).get("next_cursor") or None
-            if not cursor:
-                break
+        replies = self.client.conversations_replies
+        async for message in slack_history(
+            self._call, replies, HISTORY_PAGES, channel=channel, ts=thread_ts
+        ):
+            for shared in message.get("files") or []:
+                if shared.get("name") == name:
+                    return str(shared.get("id") or "")
         return None
 
     @staticmethod
     async def _call(method: Any, **kwargs: Any) -> dict[str, Any]:
-        import aiohttp  # loaded already: the Slack client uses it
-
-        try:
-            response = await method(**kwargs)
-        except SlackApiError as exc:
-            status = exc.response.status_code
-            error = str(exc.response.get("error", "") or status)
-            if status == 429 or error == "ratelimited":
-                after = int(exc.response.headers.get("Retry-After", 1) or 1)
-                raise ChartRetry("Slack asked us to slow down", timedelta(seconds=after)) from None
-            if status >= 500:
-                raise ChartRetry(
-                    f"Slack answered HTTP {status}", timedelta(0), outcome_unknown=True
-                ) from None
-            raise ChartRefused(f"Slack refused the chart ({error})") from None
-        except (aiohttp.ClientError, TimeoutError, OSError, SlackRequestError) as exc:
-            raise ChartRetry(
-                f"Slack could not be reached ({type(exc).__name__})",
-                timedelta(0),
-                outcome_unknown=True,
-            ) from None
-        return dict(response.data) if isinstance(response.data, dict) else {}
+        return await slack_call(method, _refusal, (SlackRequestError,), **kwargs)
 
 
 class FileCharts:
@@ -219,7 +192,7 @@ class ChartReport:
     deferred: int = 0
 
 
-class ChartPoster:
+class ChartPoster(ClaimingWorker):
     """Shows the charts due. Any number of processes may run one: each claims the
     charts it shows, and within a process one round runs at a time."""
 
@@ -233,28 +206,15 @@ class ChartPoster:
         *,
         batch_size: int = 20,
     ) -> None:
-        self.sessions = sessions
-        self.writes = writes
+        super().__init__(sessions, writes, membership, batch_size)
         self.target = target
-        self.membership = membership
         self.forecast = forecast
-        self.batch_size = batch_size
-        self._lock = asyncio.Lock()
-        self._wakeup = Wakeup()
-
-    def kick(self) -> None:
-        self._wakeup.kick()
 
     async def post_due(self) -> ChartReport:
         async with self._lock:
             report = ChartReport()
             await self._enqueue()
-            tried: set[int] = set()
-            while len(tried) < self.batch_size:
-                alert_id = await self._claim(tried)
-                if alert_id is None:
-                    break
-                tried.add(alert_id)
+            async for alert_id in claimed(self._claim, set(), self.batch_size):
                 try:
                     await self._show(alert_id, report)
                 except Exception as exc:  # a chart never breaks anything else
@@ -355,7 +315,7 @@ class ChartPoster:
                 shown_as = await self.target.show(
                     channel, thread_ts, name, title(chart), _alt_text(chart), png
                 )
-        except ChartRetry as exc:
+        except RetryLater as exc:
             attempts = row.attempts + 1
             if attempts >= MAX_ATTEMPTS:
                 log.warning("gave up on the chart of alert %s: %s", alert_id, exc)
@@ -394,6 +354,3 @@ class ChartPoster:
             .where(AlertChart.alert_id == alert_id)
             .values(state=state, error=error, shown_as=shown_as, done_at=utcnow())
         )
-
-    async def _write(self, *statements: Executable) -> list[Any]:
-        return await execute_writes(self.writes, *statements)

@@ -19,25 +19,24 @@ import asyncio
 import logging
 import re
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, TypeVar
 
 from rich.console import Console
 from slack_sdk.errors import SlackApiError
-from sqlalchemy import Executable, delete, select, update
+from sqlalchemy import ColumnElement, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.currency import DEFAULT_CURRENCY
-from bot.db import execute_writes
 from bot.db.models import Alert, AlertNote, AuditEntry
 from bot.db.replicas import Membership
 from bot.db.types import utcnow
 from bot.slack.console import console_text
 from bot.slack.delivery.holds import SlackHolds
 from bot.slack.delivery.outbox_queue import OutboxQueue
-from bot.slack.delivery.worker import Wakeup, one_round
+from bot.slack.delivery.worker import ClaimingWorker, claimed, one_round
 from bot.slack.render.alert_message import alert_message
 from bot.views.cards import AlertCard, alert_card
 
@@ -171,42 +170,30 @@ class SlackSink:
     async def find_post(self, channel: str, alert_id: int, since: datetime) -> Posted | None:
         """The alert's message posted since `since`, if Slack has it."""
         channel_id = await self._channel_id(channel)
-        cursor = None
-        for _ in range(HISTORY_PAGES):
-            page = await self._call(
-                self.client.conversations_history,
-                channel=channel_id,
-                oldest=f"{(since - LOOKBACK).timestamp():.6f}",
-                include_all_metadata=True,
-                limit=200,
-                cursor=cursor,
-            )
-            for message in page.get("messages") or []:
-                if _carries(message, ALERT_EVENT, "alert_id", alert_id):
-                    return Posted(channel=channel_id, ts=str(message["ts"]))
-            cursor = _next_cursor(page)
-            if not cursor:
-                break
+        async for message in slack_history(
+            self._call,
+            self.client.conversations_history,
+            HISTORY_PAGES,
+            channel=channel_id,
+            oldest=f"{(since - LOOKBACK).timestamp():.6f}",
+            include_all_metadata=True,
+        ):
+            if _carries(message, ALERT_EVENT, "alert_id", alert_id):
+                return Posted(channel=channel_id, ts=str(message["ts"]))
         return None
 
     async def find_reply(self, channel: str, thread_ts: str, note_id: int) -> str | None:
         """The note's reply in the thread, if Slack has it."""
-        cursor = None
-        for _ in range(HISTORY_PAGES):
-            page = await self._call(
-                self.client.conversations_replies,
-                channel=channel,
-                ts=thread_ts,
-                include_all_metadata=True,
-                limit=200,
-                cursor=cursor,
-            )
-            for message in page.get("messages") or []:
-                if _carries(message, NOTE_EVENT, "note_id", note_id):
-                    return str(message["ts"])
-            cursor = _next_cursor(page)
-            if not cursor:
-                break
+        async for message in slack_history(
+            self._call,
+            self.client.conversations_replies,
+            HISTORY_PAGES,
+            channel=channel,
+            ts=thread_ts,
+            include_all_metadata=True,
+        ):
+            if _carries(message, NOTE_EVENT, "note_id", note_id):
+                return str(message["ts"])
         return None
 
     async def _channel_id(self, channel: str) -> str:
@@ -234,20 +221,7 @@ class SlackSink:
     async def _call(
         self, method: Callable[..., Awaitable[AsyncSlackResponse]], **kwargs: Any
     ) -> dict[str, Any]:
-        import aiohttp  # loaded already: the Slack client uses it
-
-        try:
-            response = await method(**kwargs)
-        except SlackApiError as exc:
-            raise _classify(exc) from None
-        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
-            # The request may have reached Slack before the answer was lost.
-            raise RetryLater(
-                f"Slack could not be reached ({type(exc).__name__})",
-                timedelta(0),
-                outcome_unknown=True,
-            ) from None
-        return dict(response.data) if isinstance(response.data, dict) else {}
+        return await slack_call(method, _classify, (), **kwargs)
 
 
 async def _acted_on(session: AsyncSession, alert_id: int) -> bool:
@@ -255,6 +229,56 @@ async def _acted_on(session: AsyncSession, alert_id: int) -> bool:
     return (
         await session.scalar(select(AuditEntry.id).where(AuditEntry.alert_id == alert_id).limit(1))
     ) is not None
+
+
+async def slack_call(
+    method: Callable[..., Awaitable[AsyncSlackResponse]],
+    classify: Callable[[SlackApiError], Exception],
+    unreachable: tuple[type[Exception], ...],
+    /,
+    **kwargs: Any,
+) -> dict[str, Any]:
+    """`method(**kwargs)`'s data. Slack's error answer raises what `classify` makes of
+    it; no answer (a connection error, or one of `unreachable`) raises a RetryLater
+    whose outcome is unknown."""
+    import aiohttp  # loaded already: the Slack client uses it
+
+    no_answer: tuple[type[Exception], ...] = (
+        aiohttp.ClientError,
+        TimeoutError,
+        OSError,
+        *unreachable,
+    )
+    try:
+        response = await method(**kwargs)
+    except SlackApiError as exc:
+        raise classify(exc) from None
+    except no_answer as exc:
+        # The request may have reached Slack before the answer was lost.
+        raise RetryLater(
+            f"Slack could not be reached ({type(exc).__name__})",
+            timedelta(0),
+            outcome_unknown=True,
+        ) from None
+    return dict(response.data) if isinstance(response.data, dict) else {}
+
+
+async def slack_history(
+    call: Callable[..., Awaitable[dict[str, Any]]],
+    method: Callable[..., Awaitable[AsyncSlackResponse]],
+    pages: int,
+    **kwargs: Any,
+) -> AsyncIterator[dict[str, Any]]:
+    """The messages of a history or replies listing, newest page first, `pages` pages
+    of 200 at the most; `call` makes each request (and says what its failures mean)."""
+    cursor = None
+    for _ in range(pages):
+        page = await call(method, limit=200, cursor=cursor, **kwargs)
+        for message in page.get("messages") or []:
+            yield message
+        cursor = _next_cursor(page)
+        if not cursor:
+            break
 
 
 def _next_cursor(page: dict[str, Any]) -> str | None:
@@ -323,7 +347,7 @@ class DeliveryReport:
     last_error: str | None = None
 
 
-class Deliverer:
+class Deliverer(ClaimingWorker):
     """Sends what the outbox holds. Any number of processes may run one: each claims
     the alerts it sends, and within a process one round runs at a time."""
 
@@ -337,22 +361,13 @@ class Deliverer:
         per_channel_interval: float = 1.0,
         batch_size: int = 100,
     ) -> None:
-        self.sessions = sessions
-        self.writes = writes
+        super().__init__(sessions, writes, membership, batch_size)
         self.sink = sink
-        self.membership = membership
         self.holds = SlackHolds(writes)
         self.queue = OutboxQueue(writes, membership, self.holds)
         self.per_channel_interval = per_channel_interval
-        self.batch_size = batch_size
         # When each channel may next be called (time.monotonic()), by its canonical name.
         self._next_turn: dict[str, float] = {}
-        self._lock = asyncio.Lock()
-        self._wakeup = Wakeup()
-
-    def kick(self) -> None:
-        """Ask the running worker to deliver now."""
-        self._wakeup.kick()
 
     # -- one round -------------------------------------------------------------------------
 
@@ -362,20 +377,18 @@ class Deliverer:
             await self.holds.load()
             tried: set[int] = set()
             failed_channels: set[str] = set()
-            while len(tried) < self.batch_size:
-                alert_id = await self.queue.claim(self.queue.due_to_sync(), tried, failed_channels)
-                if alert_id is None:
-                    break
-                tried.add(alert_id)
+
+            def claim(
+                condition: Callable[[], ColumnElement[bool]],
+            ) -> Callable[[set[int]], Awaitable[int | None]]:
+                return lambda tried: self.queue.claim(condition(), tried, failed_channels)
+
+            due = claim(self.queue.due_to_sync)
+            async for alert_id in claimed(due, tried, self.batch_size):
                 await self._attempt(alert_id, self._sync_alert, report, failed_channels)
             # Notes of alerts that have nothing else to send.
-            while len(tried) < 2 * self.batch_size:
-                alert_id = await self.queue.claim(
-                    self.queue.notes_waiting(), tried, failed_channels
-                )
-                if alert_id is None:
-                    break
-                tried.add(alert_id)
+            notes = claim(self.queue.notes_waiting)
+            async for alert_id in claimed(notes, tried, 2 * self.batch_size):
                 await self._attempt(alert_id, self._post_notes, report, failed_channels)
             return report
 
@@ -559,9 +572,6 @@ class Deliverer:
                 .values(posted_ts=ts, post_started_at=None)
             )
         return bool(notes)
-
-    async def _write(self, *statements: Executable) -> list[Any]:
-        return await execute_writes(self.writes, *statements)
 
     # -- Slack calls ---------------------------------------------------------------------
 

@@ -6,7 +6,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Executable
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot.db import execute_writes
+from bot.db.replicas import Membership
 
 
 class Wakeup:
@@ -41,3 +49,37 @@ async def one_round(
         log.exception(failure)
         return False
     return True
+
+
+@dataclass(eq=False)
+class ClaimingWorker:
+    """What the outbox and the chart poster share: any number of processes may run one;
+    each claims the rows it works on, and within a process one round runs at a time
+    (`self._lock`), started early by `kick`."""
+
+    sessions: async_sessionmaker[AsyncSession]
+    writes: async_sessionmaker[AsyncSession]
+    membership: Membership
+    batch_size: int
+    _lock: asyncio.Lock = field(default_factory=asyncio.Lock, init=False)
+    _wakeup: Wakeup = field(default_factory=Wakeup, init=False)
+
+    def kick(self) -> None:
+        """Ask the running worker to start a round now."""
+        self._wakeup.kick()
+
+    async def _write(self, *statements: Executable) -> list[Any]:
+        return await execute_writes(self.writes, *statements)
+
+
+async def claimed(
+    claim: Callable[[set[int]], Awaitable[int | None]], tried: set[int], limit: int
+) -> AsyncIterator[int]:
+    """The ids `claim` hands out, each added to `tried` (which `claim` skips) until
+    `tried` holds `limit` ids or nothing is left to claim."""
+    while len(tried) < limit:
+        claimed_id = await claim(tried)
+        if claimed_id is None:
+            return
+        tried.add(claimed_id)
+        yield claimed_id

@@ -57,16 +57,16 @@ def _subject(card: AlertCard) -> str:
 
 
 def _worst_member_kind(card: AlertCard) -> str:
-    open_kinds = [kind for kind in PRODUCT_PROBLEMS if card.member_kinds.get(kind)]
+    open_kinds = [kind for kind in PRODUCT_PROBLEMS if card.group.kinds.get(kind)]
     return open_kinds[0] if open_kinds else card.kind
 
 
 def _member_counts(card: AlertCard) -> str:
     """'40 out of stock, 15 backordered', worst first."""
     return ", ".join(
-        f"{card.member_kinds[kind]} {problem_words(kind)}"
+        f"{card.group.kinds[kind]} {problem_words(kind)}"
         for kind in PRODUCT_PROBLEMS
-        if card.member_kinds.get(kind)
+        if card.group.kinds.get(kind)
     )
 
 
@@ -96,11 +96,11 @@ def fallback_text(card: AlertCard) -> str:
     if card.is_group:
         counts = _member_counts(card)
         line = (
-            f"{kind_emoji(_worst_member_kind(card))} {card.members_total} products at "
+            f"{kind_emoji(_worst_member_kind(card))} {card.group.total} products at "
             f"{escape(clip(card.supplier or '', NAME_LIMIT))}" + (f": {counts}" if counts else "")
         )
-        if card.members_waiting_orders:
-            line += f" · {plural(card.members_waiting_orders, 'order')} waiting"
+        if card.group.waiting_orders:
+            line += f" · {plural(card.group.waiting_orders, 'order')} waiting"
         return clip(line, NOTIFICATION_LIMIT)
     if card.product is not None:
         return clip(_product_headline(card), NOTIFICATION_LIMIT)
@@ -114,7 +114,7 @@ def _resolved_line(card: AlertCard, *, markup: bool) -> str:
     """'✅ LAMP-02 back in stock at Acme (50)': how it ended, in one line."""
     how = card.resolution or "resolved"
     if card.is_group:
-        return f"✅ {card.members_total} products at {escape(card.supplier or '')}: {how}"
+        return f"✅ {card.group.total} products at {escape(card.supplier or '')}: {how}"
     if card.product is not None:
         sku = f"`{_sku(card)}`" if markup else _sku(card)
         return f"✅ {sku} {how}"
@@ -189,12 +189,12 @@ def _cancel_lines(card: AlertCard) -> list[str]:
 
 def _group_blocks(card: AlertCard) -> list[Block]:
     counts = _member_counts(card) or "none open"
-    summary = [f"{card.members_open} of {card.members_total} still open: {counts}"]
-    if card.members_waiting_orders:
-        units = waiting_text(card.members_waiting_orders, card.members_waiting_units)
+    summary = [f"{card.group.open} of {card.group.total} still open: {counts}"]
+    if card.group.waiting_orders:
+        units = waiting_text(card.group.waiting_orders, card.group.waiting_units)
         summary.append(f"⏳ *{units} waiting*")
-    lines = [member_line(member) for member in card.members]
-    hidden = card.members_total - len(card.members)
+    lines = [member_line(member) for member in card.group.members]
+    hidden = card.group.total - len(card.group.members)
     if hidden > 0:
         lines.append(f"…and {hidden} more: *Open list* shows them all")
     return [section("\n".join(summary)), section(clip_lines(lines, SECTION_LIMIT))]
@@ -203,7 +203,7 @@ def _group_blocks(card: AlertCard) -> list[Block]:
 def _header(card: AlertCard) -> str:
     if card.is_group:
         return (
-            f"{kind_emoji(_worst_member_kind(card))} {card.members_total} products at "
+            f"{kind_emoji(_worst_member_kind(card))} {card.group.total} products at "
             f"{card.supplier or ''}"
         )
     if card.product is not None:

@@ -157,12 +157,8 @@ def backorders_message(answer: BackorderList | NoSuchProduct | OrderStory) -> Me
     if isinstance(answer, OrderStory):
         return _story(answer)
     if isinstance(answer, NoSuchProduct):
-        return text_message(
-            did_you_mean(
-                f"No such product or order: “{escape(clip(answer.query, 100))}”.",
-                answer.suggestions,
-                BACKORDERS_USAGE,
-            )
+        return did_you_mean(
+            "No such product or order:", answer.query, answer.suggestions, BACKORDERS_USAGE
         )
     if answer.sku is not None:
         return _one_product(answer)

@@ -143,11 +143,10 @@ def lookup_message(answer: Answer, currency: str = DEFAULT_CURRENCY) -> Message:
     if isinstance(answer, Matches):
         return _matches_message(answer)
     if isinstance(answer, NotFound):
-        return text_message(
-            did_you_mean(
-                f"No product matches “{escape(clip(answer.query, 100))}”.",
-                answer.suggestions,
-                "Try a SKU or a few words of the product title.",
-            )
+        return did_you_mean(
+            "No product matches",
+            answer.query,
+            answer.suggestions,
+            "Try a SKU or a few words of the product title.",
         )
     return alert_summary_message(answer)

@@ -164,12 +164,11 @@ def answer_message(answer: NobodyWaiting | UnknownProduct) -> Message:
     if answer.several:
         listed = "\n".join(product_line(sku, title) for sku, title in answer.suggestions)
         return text_message(f"“{query}” matches several products; give one SKU:\n{listed}")
-    return text_message(
-        did_you_mean(
-            f"No product has the SKU “{query}”.",
-            answer.suggestions,
-            "Try `/stock words` to find the SKU, then `/notify-customers SKU`.",
-        )
+    return did_you_mean(
+        "No product has the SKU",
+        answer.query,
+        answer.suggestions,
+        "Try `/stock words` to find the SKU, then `/notify-customers SKU`.",
     )
 
 

@@ -7,6 +7,7 @@ from decimal import Decimal
 from bot.core.fixes.switching import SwitchOption
 from bot.core.text import clip, escape
 from bot.currency import DEFAULT_CURRENCY, format_money
+from bot.slack.render.base import Message, text_message
 from bot.views.cards import ProductCard
 
 KIND_TITLES = {
@@ -139,9 +140,13 @@ def product_line(sku: str, title: str) -> str:
     return f"• `{escape(sku)}` {escape(title)}"
 
 
-def did_you_mean(refusal: str, suggestions: list[tuple[str, str]], otherwise: str) -> str:
-    """A refusal for an unknown product, then the close matches, or a hint when none."""
+def did_you_mean(
+    refusal: str, query: str, suggestions: list[tuple[str, str]], otherwise: str
+) -> Message:
+    """`refusal` “query”. for an unknown product, then the close matches, or the hint
+    `otherwise` when none."""
+    refused = f"{refusal} “{escape(clip(query, 100))}”."
     if not suggestions:
-        return f"{refusal} {otherwise}"
+        return text_message(f"{refused} {otherwise}")
     listed = "\n".join(product_line(sku, clip(title, 120)) for sku, title in suggestions)
-    return f"{refusal} Did you mean:\n{listed}"
+    return text_message(f"{refused} Did you mean:\n{listed}")
