@@ -238,6 +238,55 @@ async def test_restock_dates_that_slip_are_said_and_counted(stack: Stack, clock:
     assert await restock_slip_count(stack, "Beta", NOON - timedelta(days=1)) == 0
 
 
+async def test_restock_dates_met_are_the_share_of_dates_kept(
+    stack: Stack, clock: FakeClock
+) -> None:
+    """Four dates Acme gave, as its feed said them day by day: two kept, one moved
+    later, one passed. Suppliers clear a date once they restock, so the dates the
+    offers carry at the end say nothing of the two kept."""
+    await stack.import_catalog(
+        [
+            CATALOG_HEADER,
+            "SOCK-9,Wool socks,Acme,A-SOCK,1,1,3.00",
+            "HAT-3,Felt hat,Acme,A-HAT,1,1,8.00",
+            "BAG-4,Tote bag,Acme,A-BAG,1,1,6.00",
+        ]
+    )
+    day = clock.now.date()
+    after = lambda days: day + timedelta(days=days)  # noqa: E731
+
+    def acme_says(sock: tuple[int, date | None], hat: tuple[int, date | None]) -> None:
+        rows = [("A-SOCK", *sock), ("A-HAT", *hat), ("A-BAG", 0, after(3))]
+        lines = ["sku,quantity,price,restock_date"]
+        lines += [f"{sku},{units},9.99,{when or ''}" for sku, units, when in rows]
+        (stack.tmp_path / "feeds" / "acme.csv").write_text("\n".join(lines) + "\n")
+
+    acme_says(sock=(0, after(2)), hat=(0, after(2)))
+    await cycle(stack)
+    # A day later the socks are back, a day early, and their date is gone; the hats'
+    # date moves four days later.
+    clock.advance(days=1)
+    acme_says(sock=(20, None), hat=(0, after(6)))
+    await cycle(stack)
+    # The bags' date passes without stock (the scheduled recompute sees it).
+    clock.advance(days=3)
+    await stack.runtime.watch_forecasts()
+    # The hats come back on the fifth day, before their new date.
+    clock.advance(days=1)
+    acme_says(sock=(20, None), hat=(15, None))
+    await cycle(stack)
+
+    await stack.serve_http()
+    answer = await stack.command("/suppliers")
+    sections = [b["text"]["text"] for b in answer["blocks"] if b["type"] == "section"]
+    (acme,) = [text for text in sections if text.startswith("*Acme*")]
+    assert "restock dates met 2 of 4" in acme.splitlines()[-1]
+    assert acme.splitlines()[0] == "*Acme* · grade *C*"  # 50% met: a C
+    await stack.runtime.reviews.post_now(clock.now)
+    review = stack.alert_messages()[-1]
+    assert "• *Acme*: *C* (misses restock dates)" in everything(review)
+
+
 async def test_stock_shows_the_forecast(stack: Stack, clock: FakeClock) -> None:
     await stack.import_catalog(
         [*LAMP, "NEW-1,New thing,Acme,A-NEW,1,1,5.00", "NONE-1,Never sold,Acme,A-NONE,1,1,1.00"]
