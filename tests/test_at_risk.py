@@ -212,6 +212,35 @@ async def test_a_demand_spike_is_said_or_opens_at_risk(stack: Stack, clock: Fake
     assert replies(stack, mug) == ["📈 Demand spike: 14 ordered today, usually ~2/day."]
 
 
+async def test_a_spike_later_in_the_day_opens_at_risk_on_a_quiet_product(
+    stack: Stack, clock: FakeClock
+) -> None:
+    """The product is fine after the morning's poll; the orders of a rush come in
+    later (no poll changes anything), and the scheduled recompute opens the alert."""
+    await stack.import_catalog([CATALOG_HEADER, "CAP-2,Red cap,Acme,A-CAP,1,1,2.00"])
+    await sell(stack, clock, "CAP-2", 2, 28)
+    feed(stack, "Acme", {"A-CAP": 30})
+    await cycle(stack)
+    await stack.runtime.watch_forecasts()
+    await stack.deliver()
+    assert stack.alert_messages() == []  # 15 days of cover at 2 a day
+
+    clock.advance(hours=2)
+    rush = (clock.now - timedelta(hours=1)).isoformat()
+    await import_orders_csv(
+        stack, [ORDERS_HEADER, f"RUSH-1,Bo,bo@example.com,CAP-2,14,{rush},open"]
+    )
+    await stack.runtime.watch_forecasts()
+    await stack.deliver()
+
+    cap = stack.only_alert()
+    assert cap["text"] == "🔮 CAP-2 at risk at Acme: about 2 days of cover"
+    assert "14 ordered today (usually ~2/day), 30 left at Acme: about 2 days of cover" in (
+        everything(cap)
+    )
+    assert replies(stack, cap) == []  # said on the message, not again in its thread
+
+
 async def test_restock_dates_that_slip_are_said_and_counted(stack: Stack, clock: FakeClock) -> None:
     await stack.import_catalog([CATALOG_HEADER, "SOCK-9,Wool socks,Acme,A-SOCK,1,1,3.00"])
     promised = clock.now.date() + timedelta(days=2)
