@@ -131,16 +131,7 @@ async def _restocked(
     )
     back_at = back_at or now
     if back_at < end_of(promise.promised):
-        await session.execute(
-            dialect_insert(session, RestockKept)
-            .values(
-                supplier_id=offer.supplier_id,
-                offer_id=offer.id,
-                promised=promise.promised,
-                back_at=back_at,
-            )
-            .on_conflict_do_nothing()
-        )
+        await _once(session, RestockKept, offer, promise.promised, back_at=back_at)
     else:
         await _count(session, offer, supplier, PASSED, promise.promised, now)
     await session.execute(delete(RestockPromise).where(RestockPromise.offer_id == offer.id))
@@ -150,24 +141,35 @@ async def _count(
     session: AsyncSession, offer: Offer, supplier: str, kind: str, promised: date, now: datetime
 ) -> list[Slip]:
     new_date = offer.restock_date if kind == MOVED else None
-    added = await session.scalar(
-        dialect_insert(session, RestockSlip)
-        .values(
-            supplier_id=offer.supplier_id,
-            offer_id=offer.id,
-            product_id=offer.product_id,
-            kind=kind,
-            promised=promised,
-            new_date=new_date,
-            detected_at=now,
-        )
-        .on_conflict_do_nothing()
-        .returning(RestockSlip.id)
+    added = await _once(
+        session,
+        RestockSlip,
+        offer,
+        promised,
+        product_id=offer.product_id,
+        kind=kind,
+        new_date=new_date,
+        detected_at=now,
     )
     if added is None:
         return []
     note = _note(supplier, kind, promised, new_date)
     return [Slip(offer.product_id, offer.supplier_id, kind, promised, new_date, note)]
+
+
+async def _once(
+    session: AsyncSession,
+    model: type[RestockKept] | type[RestockSlip],
+    offer: Offer,
+    promised: date,
+    **values: object,
+) -> int | None:
+    """Record what became of `offer`'s promise, unless it is already (unique per
+    promise): the new row's id, or None."""
+    insert = dialect_insert(session, model).values(
+        supplier_id=offer.supplier_id, offer_id=offer.id, promised=promised, **values
+    )
+    return await session.scalar(insert.on_conflict_do_nothing().returning(model.id))
 
 
 async def _tell(session: AsyncSession, slips: list[Slip], now: datetime) -> None:
