@@ -148,9 +148,30 @@ def build(path: Path, products: int, days: int, seed: int = 7) -> dict[str, int]
             " VALUES (?, ?, ?, ?)",
             rows,
         )
+        # What a bot that has run for the whole window has kept: each day's forecast
+        # of every product that had sold by then (the first recompute of a day keeps
+        # them; accuracy is judged on them).
+        first_sale = np.full(products + 1, days)
+        np.minimum.at(first_sale, product_of, day_of)
+        made = _stamp(np.array([start]))[0]
+        connection.executemany(
+            "INSERT INTO demand_forecasts (product_id, day, units, method, made_at)"
+            " VALUES (?, ?, 0.5, 'tsb', ?)",
+            (
+                (int(pid), (NOW.date() - timedelta(days=days - day)).isoformat(), made)
+                for day in range(1, days)
+                for pid in np.flatnonzero(first_sale < day).tolist()
+            ),
+        )
     counts = {
         table: connection.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
-        for table in ("products", "orders", "order_lines", "stock_observations")
+        for table in (
+            "products",
+            "orders",
+            "order_lines",
+            "stock_observations",
+            "demand_forecasts",
+        )
     }
     connection.close()
     return counts
@@ -242,7 +263,7 @@ def write_poll_files(path: Path, folder: Path, changed_every: int = 100) -> None
     with (folder / "feeds" / "s.csv").open("w", encoding="utf-8") as feed:
         feed.write("sku,quantity\n")
         for n, (sku, quantity) in enumerate(rows):
-            if n % changed_every == 0:
+            if n % changed_every == changed_every // 2:
                 quantity = max(0, quantity - 1 - n % 7)
             feed.write(f"{sku},{quantity}\n")
     (folder / "stockbot.toml").write_text(
@@ -251,6 +272,14 @@ def write_poll_files(path: Path, folder: Path, changed_every: int = 100) -> None
         'url = "feeds/s.csv"\npoll_interval = "15m"\n',
         encoding="utf-8",
     )
+
+
+def _skus(path: Path) -> list[str]:
+    connection = sqlite3.connect(path)
+    try:
+        return [sku for (sku,) in connection.execute("SELECT supplier_sku FROM offers")]
+    finally:
+        connection.close()
 
 
 async def _poll(config: Path, path: Path, with_forecast: bool) -> dict[str, float]:
@@ -278,9 +307,15 @@ async def _poll(config: Path, path: Path, with_forecast: bool) -> dict[str, floa
 
 
 def poll_comparison(path: Path, folder: Path, repeat: int) -> dict[str, float]:
-    """Median seconds of the poll alone and of the cycle, each run on a fresh copy."""
-    write_poll_files(path, folder)
+    """Median seconds of the poll alone and of the cycle, each run on a fresh copy.
+
+    The database is first brought to where a running bot would be: one poll of the
+    supplier as the database has it (the orders the build left open get their stock
+    then), and one recompute. The feed then differs from it by 1 row in 100."""
+    write_poll_files(path, folder, changed_every=len(_skus(path)) + 1)
     config = folder / "stockbot.toml"
+    _child("--phase", "poll", "--db", str(path), "--config", str(config), "--watch")
+    write_poll_files(path, folder)
     runs: dict[str, list[float]] = {"poll": [], "cycle": []}
     changed = 0.0
     for _ in range(repeat):

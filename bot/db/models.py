@@ -525,6 +525,8 @@ class DemandForecast(Base):
     day before: kept so accuracy can be judged on what was said at the time."""
 
     __tablename__ = "demand_forecasts"
+    # Each recompute reads one day's and drops the days past the window.
+    __table_args__ = (Index("ix_demand_forecasts_day", "day"),)
 
     product_id: Mapped[int] = mapped_column(
         ForeignKey("products.id", ondelete="CASCADE"), primary_key=True
