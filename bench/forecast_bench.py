@@ -1,10 +1,14 @@
 """Benchmark recomputing every product's forecast: 100,000 products, 90 days of history.
 
 Run from the repo root:  python bench/forecast_bench.py [--products 100000] [--days 90]
+                         [--watch | --poll] [--template PATH]
 
 The parent builds an SQLite database in a child process (migrations, then the
-catalog, a year of orders and stock observations written straight with sqlite3),
-then measures in a second child, so the peak RSS belongs to the recompute alone:
+catalog, the window's orders and stock observations, and the daily forecasts a bot
+running that long has kept, written straight with sqlite3), then measures in a
+second child, so the peak RSS belongs to the recompute alone. `--template PATH`
+keeps the built database there and uses it again on later runs (each measured on a
+copy; building 100,000 products takes minutes).
 
 * recompute - `bot.core.forecast.recompute`, as the bot runs it: a worker thread with
               its own engine loads in bulk (a few set-based queries, streamed),
@@ -354,6 +358,11 @@ def main() -> None:
         "--poll", action="store_true", help="a poll with and without the forecast follow-up"
     )
     parser.add_argument("--repeat", type=int, default=3, help="runs of each, with --poll")
+    parser.add_argument(
+        "--template",
+        type=Path,
+        help="keep the built database here and use it again (measured on a copy)",
+    )
     args = parser.parse_args()
     if args.phase == "build":
         print(RESULT_MARK + json.dumps(build(args.db, args.products, args.days)))
@@ -372,17 +381,21 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "bench.db"
         started = time.perf_counter()
-        counts = _child(
-            "--phase",
-            "build",
-            "--db",
-            str(path),
-            "--products",
-            str(args.products),
-            "--days",
-            str(args.days),
-        )
-        print(f"setup: {time.perf_counter() - started:.1f} s, {counts}")
+        if args.template is None or not args.template.exists():
+            built = args.template or path
+            counts = _child(
+                "--phase",
+                "build",
+                "--db",
+                str(built),
+                "--products",
+                str(args.products),
+                "--days",
+                str(args.days),
+            )
+            print(f"setup: {time.perf_counter() - started:.1f} s, {counts}")
+        if args.template is not None:
+            shutil.copyfile(args.template, path)  # the runs below change it
         if args.poll:
             compared = poll_comparison(path, Path(folder), args.repeat)
             print(
