@@ -5,8 +5,9 @@ Run from the repo root:  python bench/review_bench.py [--products 100000]
 
 The database is the forecast bench's (bench/forecast_bench.py: 90 days of orders,
 10 stock observations an offer), plus a second supplier offering the first 1,000
-products, restock dates on 1,000 offers and 30 days of polls every 15 minutes for
-both suppliers. Measured in the same process, after building it:
+products, restock dates on 1,000 offers (half kept, half passed) and 30 days of
+polls every 15 minutes for both suppliers. Measured in the same process, after
+building it:
 
 * scorecards - `bot.core.review.scorecard.scorecards`: every supplier over 30 days
                (what `/suppliers` and the review read), on the event loop;
@@ -75,6 +76,19 @@ def add_review_history(path: Path) -> None:
         restock = (NOW - timedelta(days=5)).date().isoformat()
         connection.execute(
             f"UPDATE offers SET restock_date = '{restock}' WHERE supplier_id = 1 AND id <= 1000"
+        )
+        # What the forecast job recorded of those dates: half kept, half passed.
+        (back,) = _stamps(NOW.timestamp() - 6 * 86400, NOW.timestamp() - 6 * 86400 + 1, 1)
+        (seen,) = _stamps(NOW.timestamp() - 4 * 86400, NOW.timestamp() - 4 * 86400 + 1, 1)
+        connection.executemany(
+            "INSERT INTO restock_dates_kept (supplier_id, offer_id, promised, back_at)"
+            " VALUES (1, ?, ?, ?)",
+            ((i, restock, back) for i in range(1, 501)),
+        )
+        connection.executemany(
+            "INSERT INTO restock_slips (supplier_id, offer_id, product_id, kind, promised,"
+            " detected_at) VALUES (1, ?, ?, 'passed', ?, ?)",
+            ((i, i, restock, seen) for i in range(501, 1001)),
         )
         moments = _stamps(NOW.timestamp() - 30 * 86400, NOW.timestamp(), 900)
         connection.executemany(

@@ -309,6 +309,8 @@ class Runtime:
 
     async def close(self) -> None:
         await self.http.aclose()
+        if self.charts is not None:
+            await self.charts.close()
         # Leaving frees what this process held for the other replicas at once.
         await self.heartbeat.stop()
         await self.engine.dispose()

@@ -10,6 +10,7 @@ import contextlib
 import logging
 import re
 import struct
+import sys
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -56,10 +57,14 @@ def png_size(png: bytes) -> tuple[int, int]:
 @pytest.mark.database
 async def test_a_stockout_alert_gets_its_chart_in_its_thread_once(stack: Stack) -> None:
     alert = await lamp_runs_out(stack)
+    loaded_before = "matplotlib" in sys.modules
 
     report = await stack.post_charts()
 
     assert report.shown == 1
+    # Drawn in a child process: matplotlib holds the GIL while it draws, so in the
+    # bot's own process (even in a thread) it would stall the event loop.
+    assert loaded_before or "matplotlib" not in sys.modules
     [chart] = charts(stack, alert)
     assert chart["title"] == TITLE
     assert re.fullmatch(r"LAMP-02-stock-alert-\d+\.png", chart["name"]), chart["name"]

@@ -212,6 +212,35 @@ async def test_a_demand_spike_is_said_or_opens_at_risk(stack: Stack, clock: Fake
     assert replies(stack, mug) == ["📈 Demand spike: 14 ordered today, usually ~2/day."]
 
 
+async def test_a_spike_later_in_the_day_opens_at_risk_on_a_quiet_product(
+    stack: Stack, clock: FakeClock
+) -> None:
+    """The product is fine after the morning's poll; the orders of a rush come in
+    later (no poll changes anything), and the scheduled recompute opens the alert."""
+    await stack.import_catalog([CATALOG_HEADER, "CAP-2,Red cap,Acme,A-CAP,1,1,2.00"])
+    await sell(stack, clock, "CAP-2", 2, 28)
+    feed(stack, "Acme", {"A-CAP": 30})
+    await cycle(stack)
+    await stack.runtime.watch_forecasts()
+    await stack.deliver()
+    assert stack.alert_messages() == []  # 15 days of cover at 2 a day
+
+    clock.advance(hours=2)
+    rush = (clock.now - timedelta(hours=1)).isoformat()
+    await import_orders_csv(
+        stack, [ORDERS_HEADER, f"RUSH-1,Bo,bo@example.com,CAP-2,14,{rush},open"]
+    )
+    await stack.runtime.watch_forecasts()
+    await stack.deliver()
+
+    cap = stack.only_alert()
+    assert cap["text"] == "🔮 CAP-2 at risk at Acme: about 2 days of cover"
+    assert "14 ordered today (usually ~2/day), 30 left at Acme: about 2 days of cover" in (
+        everything(cap)
+    )
+    assert replies(stack, cap) == []  # said on the message, not again in its thread
+
+
 async def test_restock_dates_that_slip_are_said_and_counted(stack: Stack, clock: FakeClock) -> None:
     await stack.import_catalog([CATALOG_HEADER, "SOCK-9,Wool socks,Acme,A-SOCK,1,1,3.00"])
     promised = clock.now.date() + timedelta(days=2)
@@ -236,6 +265,55 @@ async def test_restock_dates_that_slip_are_said_and_counted(stack: Stack, clock:
     assert replies(stack, alert) == [moved, passed]
     assert await restock_slip_count(stack, "Acme", NOON - timedelta(days=1)) == 2
     assert await restock_slip_count(stack, "Beta", NOON - timedelta(days=1)) == 0
+
+
+async def test_restock_dates_met_are_the_share_of_dates_kept(
+    stack: Stack, clock: FakeClock
+) -> None:
+    """Four dates Acme gave, as its feed said them day by day: two kept, one moved
+    later, one passed. Suppliers clear a date once they restock, so the dates the
+    offers carry at the end say nothing of the two kept."""
+    await stack.import_catalog(
+        [
+            CATALOG_HEADER,
+            "SOCK-9,Wool socks,Acme,A-SOCK,1,1,3.00",
+            "HAT-3,Felt hat,Acme,A-HAT,1,1,8.00",
+            "BAG-4,Tote bag,Acme,A-BAG,1,1,6.00",
+        ]
+    )
+    day = clock.now.date()
+    after = lambda days: day + timedelta(days=days)  # noqa: E731
+
+    def acme_says(sock: tuple[int, date | None], hat: tuple[int, date | None]) -> None:
+        rows = [("A-SOCK", *sock), ("A-HAT", *hat), ("A-BAG", 0, after(3))]
+        lines = ["sku,quantity,price,restock_date"]
+        lines += [f"{sku},{units},9.99,{when or ''}" for sku, units, when in rows]
+        (stack.tmp_path / "feeds" / "acme.csv").write_text("\n".join(lines) + "\n")
+
+    acme_says(sock=(0, after(2)), hat=(0, after(2)))
+    await cycle(stack)
+    # A day later the socks are back, a day early, and their date is gone; the hats'
+    # date moves four days later.
+    clock.advance(days=1)
+    acme_says(sock=(20, None), hat=(0, after(6)))
+    await cycle(stack)
+    # The bags' date passes without stock (the scheduled recompute sees it).
+    clock.advance(days=3)
+    await stack.runtime.watch_forecasts()
+    # The hats come back on the fifth day, before their new date.
+    clock.advance(days=1)
+    acme_says(sock=(20, None), hat=(15, None))
+    await cycle(stack)
+
+    await stack.serve_http()
+    answer = await stack.command("/suppliers")
+    sections = [b["text"]["text"] for b in answer["blocks"] if b["type"] == "section"]
+    (acme,) = [text for text in sections if text.startswith("*Acme*")]
+    assert "restock dates met 2 of 4" in acme.splitlines()[-1]
+    assert acme.splitlines()[0] == "*Acme* · grade *C*"  # 50% met: a C
+    await stack.runtime.reviews.post_now(clock.now)
+    review = stack.alert_messages()[-1]
+    assert "• *Acme*: *C* (misses restock dates)" in everything(review)
 
 
 async def test_stock_shows_the_forecast(stack: Stack, clock: FakeClock) -> None:

@@ -563,6 +563,8 @@ class DemandForecast(Base):
     day before: kept so accuracy can be judged on what was said at the time."""
 
     __tablename__ = "demand_forecasts"
+    # Each recompute reads one day's and drops the days past the window.
+    __table_args__ = (Index("ix_demand_forecasts_day", "day"),)
 
     product_id: Mapped[int] = mapped_column(
         ForeignKey("products.id", ondelete="CASCADE"), primary_key=True
@@ -655,7 +657,7 @@ class RestockPromise(Base):
 
 class RestockSlip(Base):
     """A supplier's restock date that slipped: moved later, or passed without stock.
-    Counted per supplier (bot.core.restock_slips.restock_slips)."""
+    Counted per supplier (bot.core.problems.restock_slips.restock_slips)."""
 
     __tablename__ = "restock_slips"
     __table_args__ = (UniqueConstraint("offer_id", "promised", "kind"),)
@@ -671,6 +673,23 @@ class RestockSlip(Base):
     promised: Mapped[date]
     new_date: Mapped[date | None]
     detected_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class RestockKept(Base):
+    """A supplier's restock date that was met: the offer came back in stock by the end
+    of the promised day (with RestockSlip, what the scorecard's "restock dates met" is
+    read from)."""
+
+    __tablename__ = "restock_dates_kept"
+    __table_args__ = (UniqueConstraint("offer_id", "promised"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    supplier_id: Mapped[int] = mapped_column(
+        ForeignKey("suppliers.id", ondelete="CASCADE"), index=True
+    )
+    offer_id: Mapped[int] = mapped_column(ForeignKey("offers.id", ondelete="CASCADE"))
+    promised: Mapped[date]
+    back_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
 class SupplierPoll(Base):

@@ -7,8 +7,7 @@ surface's business (bot.slack.render.chart_image).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 
 import numpy as np
 from sqlalchemy import select
@@ -20,43 +19,13 @@ from bot.core.forecast import DataQuality, ForecastResult, forecast_for
 from bot.core.forecast.days import day_date
 from bot.core.forecast.history import Window, load_sales
 from bot.db.models import Offer, Product, StockObservation, Supplier
+from bot.views.chart_model import ProductChart, StockLine
 
 CHART_DAYS = 30
 # Lines a phone can tell apart: the active supplier and the next ones by priority.
 MAX_SUPPLIERS = 4
 # The shortest time a chart spans.
 MIN_SPAN = timedelta(minutes=1)
-
-
-@dataclass(frozen=True, slots=True)
-class StockLine:
-    """One supplier's stock over time, as a step line; None where it was not known."""
-
-    supplier: str
-    active: bool
-    times: tuple[datetime, ...]
-    quantities: tuple[float | None, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class ProductChart:
-    sku: str
-    title: str
-    start: datetime  # 30 days ago, or the first stock reading when later
-    now: datetime
-    stock: tuple[StockLine, ...]
-    sales_days: tuple[date, ...]  # the last 30 complete UTC days, oldest first
-    sales: tuple[float, ...]  # units sold each of those days
-    # The forecast for the active offer: its stock now, the units a day it goes at,
-    # and when it runs out (None: not foreseeable, e.g. nothing sells).
-    forecast_stock: float | None
-    forecast_rate: float | None
-    predicted_stockout: datetime | None
-    little_data: bool
-
-    @property
-    def has_forecast(self) -> bool:
-        return self.forecast_stock is not None and self.predicted_stockout is not None
 
 
 def _quantity(quantity: int | None, availability: str) -> float | None:

@@ -63,19 +63,29 @@ async def record_forecasts(
     keep_since: date,
 ) -> int:
     """Keep (product id, units, method) as the forecasts for `day`: the first made for
-    a day stands. Records before `keep_since` go. Returns how many were new."""
+    a day stands. Records before `keep_since` go. Returns how many were new.
+
+    Only the products without one for `day` yet are written: the recomputes after the
+    day's first (every changed poll, every few minutes) write next to nothing, and the
+    day index keeps the lookups and the clean-up off the 90 days kept."""
     dialect = session.get_bind().dialect.name
     insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
     statement = insert(DemandForecast).on_conflict_do_nothing()
-    # Counted, as drivers' executemany row counts differ.
-    count = select(func.count()).select_from(DemandForecast).where(DemandForecast.day == day)
-    before = await session.scalar(count) or 0
-    for start in range(0, len(rows), INSERT_BATCH):
+    recorded = set(
+        await session.scalars(select(DemandForecast.product_id).where(DemandForecast.day == day))
+    )
+    new = [row for row in rows if row[0] not in recorded]
+    for start in range(0, len(new), INSERT_BATCH):
         values = [
             {"product_id": pid, "day": day, "units": units, "method": method, "made_at": made_at}
-            for pid, units, method in rows[start : start + INSERT_BATCH]
+            for pid, units, method in new[start : start + INSERT_BATCH]
         ]
         await session.execute(statement, values)
-    added = (await session.scalar(count) or 0) - before
+    # Counted, as drivers' executemany row counts differ (and another replica may
+    # have kept some of the same since).
+    added = 0
+    if new:
+        count = select(func.count()).select_from(DemandForecast).where(DemandForecast.day == day)
+        added = (await session.scalar(count) or 0) - len(recorded)
     await session.execute(delete(DemandForecast).where(DemandForecast.day < keep_since))
     return added

@@ -4,8 +4,9 @@ Figures, per supplier (None is "not known", never zero):
 - feed uptime: the share of polls that succeeded (`supplier_polls`);
 - hours since its data last changed (the newest `offers.changed_at`);
 - stockouts: how many times one of its offers ran out, and the offer-days spent out;
-- restock-date reliability: of the restock dates it gave that have passed, the share
-  met (stock came back by the end of that day), from `restock_reliability`;
+- restock-date reliability: of the restock dates it gave that were settled in the
+  window (kept, moved later, passed without stock), the share met (stock came back
+  by the end of that day), from `restock_reliability`;
 - price changes: how many times an offer's price changed.
 
 The grade is the worst of three (thresholds below, also in the README):
@@ -26,7 +27,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Numeric, Select, and_, case, func, literal, or_, select, true
@@ -34,9 +35,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
 from bot.core.availability import STOCKOUT
-from bot.db.models import Offer, StockObservation, Supplier, SupplierPoll
+from bot.db.models import (
+    Offer,
+    RestockKept,
+    RestockSlip,
+    StockObservation,
+    Supplier,
+    SupplierPoll,
+)
 from bot.db.types import UTCDateTime
-from suppliers import Availability
 
 WINDOW = timedelta(days=30)
 
@@ -149,12 +156,6 @@ def _out(
     return case((or_(quantity == 0, availability.in_(sorted(STOCKOUT))), 1), else_=0)
 
 
-def _in_stock(
-    quantity: InstrumentedAttribute[int | None], availability: InstrumentedAttribute[str]
-) -> Any:
-    return or_(quantity > 0, and_(quantity.is_(None), availability == Availability.IN_STOCK))
-
-
 def _history(since: datetime, offer_ids: Sequence[int] | None = None) -> Select[Any]:
     """Each observation in the window beside the one before it and the time of the next."""
     obs = StockObservation
@@ -170,7 +171,6 @@ def _history(since: datetime, offer_ids: Sequence[int] | None = None) -> Select[
             obs.price,
             func.lag(obs.price, type_=Numeric(12, 2)).over(**order).label("was_price"),
             func.lead(obs.observed_at, type_=UTCDateTime()).over(**order).label("until"),
-            _in_stock(obs.quantity, obs.availability).label("in_stock"),
         )
         .join(Offer, Offer.id == obs.offer_id)
         .where(obs.observed_at >= since)
@@ -178,45 +178,34 @@ def _history(since: datetime, offer_ids: Sequence[int] | None = None) -> Select[
     )
 
 
-def _end_of(day: date) -> datetime:
-    """The end of a promised day (UTC): stock back before then met the date."""
-    return datetime.combine(day + timedelta(days=1), time.min, tzinfo=UTC)
-
-
 async def restock_reliability(
     session: AsyncSession, now: datetime, supplier_ids: Sequence[int] | None = None
 ) -> dict[int, RestockRecord]:
-    """Per supplier: the restock dates of its offers that fell in the last 30 days, and
-    how many it met (the offer came back in stock by the end of that day).
-
-    Read from the dates the offers carry now and the stock history: a date the supplier
-    moved or dropped before it passed is not seen here. The one place this figure is
-    made, so slip records can feed it later."""
+    """Per supplier: the restock dates it gave that were settled in the last 30 days
+    (kept, moved later, or passed without stock), and how many it met (stock back by
+    the end of that day). Read from what `bot.core.problems.restock_slips` recorded as
+    it happened: a date counts once, whatever became of it. The one place this figure
+    is made."""
     since = now - WINDOW
-    query = select(Offer.id, Offer.supplier_id, Offer.restock_date).where(
-        Offer.restock_date >= since.date(), Offer.restock_date < now.date()
+    missed = select(RestockSlip.supplier_id, RestockSlip.offer_id, RestockSlip.promised).where(
+        RestockSlip.detected_at >= since
+    )
+    kept = select(RestockKept.supplier_id, RestockKept.offer_id, RestockKept.promised).where(
+        RestockKept.back_at >= since
     )
     if supplier_ids is not None:
-        query = query.where(Offer.supplier_id.in_(supplier_ids))
-    promised = (await session.execute(query)).tuples().all()
-    if not promised:
-        return {}
-    history = _history(since, [offer_id for offer_id, _, _ in promised]).subquery()
-    back_in = (
-        await session.execute(
-            select(history.c.offer_id, func.min(history.c.observed_at))
-            .where(history.c.in_stock, history.c.was_out == 1)
-            .group_by(history.c.offer_id)
-        )
-    ).tuples()
-    first_back = dict(back_in.all())
-    counts: dict[int, list[int]] = defaultdict(lambda: [0, 0])
-    for offer_id, supplier_id, day in promised:
-        assert day is not None
-        counts[supplier_id][0] += 1
-        back = first_back.get(offer_id)
-        counts[supplier_id][1] += int(back is not None and back < _end_of(day))
-    return {sid: RestockRecord(promised=p, met=m) for sid, (p, m) in counts.items()}
+        missed = missed.where(RestockSlip.supplier_id.in_(supplier_ids))
+        kept = kept.where(RestockKept.supplier_id.in_(supplier_ids))
+    dates: dict[int, set[tuple[int, date]]] = defaultdict(set)
+    met: dict[int, set[tuple[int, date]]] = defaultdict(set)
+    for supplier_id, offer_id, day in (await session.execute(missed)).tuples():
+        dates[supplier_id].add((offer_id, day))
+    for supplier_id, offer_id, day in (await session.execute(kept)).tuples():
+        dates[supplier_id].add((offer_id, day))
+        met[supplier_id].add((offer_id, day))
+    return {
+        sid: RestockRecord(promised=len(given), met=len(met[sid])) for sid, given in dates.items()
+    }
 
 
 async def reliabilities(

@@ -10,14 +10,21 @@ looked for in the thread before it is tried again.
 
 A chart is an extra: a failure to read, draw or upload it is logged and given up on
 (after a few tries for what Slack may heal), and never holds up the alert itself.
+
+Drawing happens in a child process (`ChartDrawer`): matplotlib holds the GIL while it
+draws, so a worker thread would still stall the event loop (up to ~0.9 s a chart on
+a busy machine).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import multiprocessing
 import re
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -41,7 +48,7 @@ from bot.views.cards import AlertCard
 if TYPE_CHECKING:  # the Slack client loads aiohttp: only when Slack is configured
     from slack_sdk.web.async_client import AsyncWebClient
 
-    from bot.views.charts import ProductChart
+    from bot.views.chart_model import ProductChart
 
 log = logging.getLogger(__name__)
 
@@ -159,6 +166,33 @@ def _save(path: Path, png: bytes) -> None:
     partial.replace(path)
 
 
+class ChartDrawer:
+    """Draws charts in one child process, started with the first chart (spawned: a
+    clean interpreter, no copy of the bot's threads or connections) and kept for the
+    next ones; `close` ends it. A child that died is replaced on the next chart."""
+
+    def __init__(self) -> None:
+        self._pool: ProcessPoolExecutor | None = None
+
+    async def png(self, chart: ProductChart) -> bytes:
+        if self._pool is None:
+            context = multiprocessing.get_context("spawn")
+            self._pool = ProcessPoolExecutor(max_workers=1, mp_context=context)
+        pool = self._pool
+        try:
+            return await asyncio.get_running_loop().run_in_executor(pool, chart_png, chart)
+        except BrokenProcessPool:
+            if self._pool is pool:
+                self._pool = None
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
+
+    async def close(self) -> None:
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            await asyncio.to_thread(pool.shutdown, wait=True, cancel_futures=True)
+
+
 class KickingSink:
     """An alert sink that wakes the chart worker once a message is posted: the chart
     can go into its thread now."""
@@ -209,6 +243,11 @@ class ChartPoster(ClaimingWorker):
         super().__init__(sessions, writes, membership, batch_size)
         self.target = target
         self.forecast = forecast
+        self.drawer = ChartDrawer()
+
+    async def close(self) -> None:
+        """End the drawing process, if one was started."""
+        await self.drawer.close()
 
     async def post_due(self) -> ChartReport:
         async with self._lock:
@@ -306,7 +345,7 @@ class ChartPoster(ClaimingWorker):
                 log.info("the chart of alert %s was already in its thread", alert_id)
                 shown_as = found
             else:
-                png = await asyncio.to_thread(chart_png, chart)
+                png = await self.drawer.png(chart)
                 await self._write(
                     update(AlertChart)
                     .where(AlertChart.alert_id == alert_id)

@@ -1,5 +1,6 @@
 """A product's stock chart as a PNG, made to be read on a phone: big type, few lines,
-everything labelled. Pure and CPU-bound: call it in a worker thread.
+everything labelled. Pure and CPU-bound, and matplotlib holds the GIL while it
+draws: the bot calls it in a child process (`bot.slack.delivery.charts.ChartDrawer`).
 
 matplotlib is imported on first use (it takes a second to load), and only its
 object-oriented API with the Agg canvas is used: no pyplot, no window, no global
@@ -12,7 +13,7 @@ from datetime import datetime, time, timedelta
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from bot.views.charts import ProductChart
+    from bot.views.chart_model import ProductChart
 
 WIDTH, HEIGHT, DPI = 9.0, 7.5, 100  # 900 x 750 pixels
 FONT = 17
