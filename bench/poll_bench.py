@@ -367,11 +367,12 @@ def timed_process(command: list[str], env: dict[str, str]) -> dict[str, Any]:
 # (main thread only) would show as idle event-loop time.
 STAGES = (
     ("bot.core.polling", "Poller", "_poll"),
-    ("bot.core.reconcile", "FeedStage", "add"),
-    ("bot.core.reconcile", "FeedStage", "guard_counts"),
-    ("bot.core.reconcile", "FeedStage", "unmatched"),
-    ("bot.core.reconcile", "FeedStage", "apply_changes"),
-    ("bot.core.reconcile", "FeedStage", "mark_missing"),
+    ("bot.core.reconcile", "FeedDiff", "read"),
+    ("bot.core.reconcile", "FeedDiff", "guard_counts"),
+    ("bot.core.reconcile", "FeedDiff", "unmatched"),
+    ("bot.core.reconcile", "FeedDiff", "apply_changes"),
+    ("bot.core.reconcile", "FeedDiff", "mark_missing"),
+    ("bot.core.reconcile", "FeedDiff", "record_listing"),
     ("bot.core.polling", "Poller", "_record_success"),
     ("bot.core.problems.evaluate", None, "evaluate"),
     ("bot.core.problems.freshness", None, "mark_stale"),

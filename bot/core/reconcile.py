@@ -1,32 +1,27 @@
-"""Reconcile a supplier's feed with its offers, inside the database.
+"""Reconcile a supplier's feed with its offers: write only what changed.
 
-The parsed feed is bulk-loaded into a temporary table; then a handful of
-set-based statements find what changed, record history, update offers and
-flag SKUs gone from a complete feed. A 100,000-row feed thus costs a few
-statements instead of 100,000 round trips, and stays out of Python memory.
+The parsed feed (`Listing`) is compared in Python with the supplier's offers, read
+in one query (`FeedDiff.read`); then only the offers whose stock, price or date
+changed are written, with their history, and only those that left the feed or came
+back have their listing flag changed. The poll's time is recorded once, on the
+supplier (`Supplier.listed_at`): a 100,000-row feed with 1% changed writes about
+1,000 rows, not 100,000.
 """
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Iterable
-from dataclasses import dataclass
-from datetime import datetime
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from sqlalchemy import (
-    Boolean,
-    Column,
     ColumnElement,
-    Date,
     Integer,
-    MetaData,
-    Numeric,
     String,
-    Table,
     and_,
-    exists,
-    func,
+    bindparam,
     insert,
     literal,
     or_,
@@ -35,28 +30,12 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from bot.core.availability import Availability, Unlisted
-from bot.db import staging
-from bot.db.models import Offer, StockObservation
+from bot.core.availability import Unlisted
+from bot.db.chunks import chunks
+from bot.db.models import Offer, StockObservation, Supplier
 from suppliers import StockRecord
 
-_stage_metadata = MetaData()
-# One per connection (temporary), created and dropped inside the poll's transaction.
-STAGE = Table(
-    "stockbot_feed_stage",
-    _stage_metadata,
-    Column("sku", String(200), nullable=False),
-    Column("quantity", Integer),
-    Column("availability", String(20), nullable=False),
-    Column("price", Numeric(12, 2)),
-    Column("restock_date", Date),
-    # A row set aside by the parser: the SKU is listed, its values unusable.
-    Column("rejected", Boolean, nullable=False),
-    prefixes=["TEMPORARY"],
-)
-# Built once the rows are in (cheaper than maintaining it row by row): the joins
-# and NOT EXISTS on SKU must not scan the table.
-STAGE_INDEX_DDL = "CREATE INDEX stockbot_feed_stage_sku ON stockbot_feed_stage (sku)"
+CENT = Decimal("0.01")
 
 
 @dataclass(slots=True)
@@ -66,182 +45,191 @@ class GuardCounts:
     zeroed: int
 
 
-class FeedStage:
-    """The feed of one poll, staged in a temporary table on the poll's connection."""
+@dataclass(slots=True)
+class Listing:
+    """What one poll read: the usable rows by SKU, and the SKUs of rows set aside
+    (a row set aside still proves its SKU is listed: not "missing")."""
 
-    def __init__(self, connection: AsyncConnection, supplier_id: int) -> None:
+    rows: dict[str, StockRecord] = field(default_factory=dict)
+    rejected: set[str] = field(default_factory=set)
+
+    def add(self, records: Iterable[StockRecord]) -> None:
+        rows = self.rows
+        for record in records:
+            rows[record.supplier_sku] = record
+
+    def __contains__(self, sku: str) -> bool:
+        return sku in self.rows or sku in self.rejected
+
+
+# One stored offer as the driver returns it (a Row): id, supplier SKU, quantity,
+# availability, price, restock date, listed, ever seen.
+_Stored = Sequence[Any]
+
+
+class FeedDiff:
+    """The supplier's offers against one poll's listing, read inside the poll's
+    write transaction on `connection` (so nothing changes between reading and writing)."""
+
+    def __init__(
+        self, connection: AsyncConnection, supplier_id: int, listing: Listing, rows: list[_Stored]
+    ) -> None:
         self.connection = connection
         self.supplier_id = supplier_id
-        self._sql: str | None = None
-        self._pending: asyncio.Future[Any] | None = None
+        self.listing = listing
+        self._offers = rows
+        self._sqlite = connection.dialect.name == "sqlite"
 
     @classmethod
-    async def create(cls, connection: AsyncConnection, supplier_id: int) -> FeedStage:
-        await staging.recreate(connection, STAGE)
-        return cls(connection, supplier_id)
+    async def read(
+        cls, connection: AsyncConnection, supplier_id: int, listing: Listing
+    ) -> FeedDiff:
+        """The supplier's offers in one query, as the driver stores them (no type
+        processing: 100,000 rows must cost one fetch, not 100,000 conversions)."""
+        query = select(
+            Offer.id,
+            Offer.supplier_sku,
+            Offer.quantity,
+            Offer.availability,
+            Offer.price,
+            Offer.restock_date,
+            Offer.listed,
+            or_(Offer.listed, Offer.last_seen_at.is_not(None)),
+        ).where(Offer.supplier_id == supplier_id)
+        sql = str(query.compile(dialect=connection.dialect, compile_kwargs={"literal_binds": True}))
+        rows = (await connection.exec_driver_sql(sql)).all()
+        return cls(connection, supplier_id, listing, rows)
 
-    async def add(self, records: list[StockRecord]) -> None:
-        """Load one batch with a plain driver-level executemany.
+    # -- what the feed says ----------------------------------------------------------------
 
-        SQLAlchemy's per-row parameter processing would cost more than SQLite's
-        own insert, so rows go straight to the driver in its native types."""
-        if not records:
-            return
-        if self._sql is None:
-            self._sql = str(insert(STAGE).compile(dialect=self.connection.dialect))
-        if self.connection.dialect.name == "sqlite":
-            rows: list[tuple[Any, ...]] = [
-                (
-                    r.supplier_sku,
-                    r.quantity,
-                    str(r.availability),
-                    None if r.price is None else str(r.price),
-                    None if r.restock_date is None else r.restock_date.isoformat(),
-                    0,
-                )
-                for r in records
-            ]
-        else:
-            rows = [
-                (r.supplier_sku, r.quantity, str(r.availability), r.price, r.restock_date, False)
-                for r in records
-            ]
-        # Let the database insert this batch while the next one is parsed (the
-        # driver works in its own thread); one insert in flight at a time.
-        await self.settle()
-        self._pending = asyncio.ensure_future(self.connection.exec_driver_sql(self._sql, rows))
-
-    async def settle(self) -> None:
-        """Wait for the batch insert in flight, if any (errors surface here)."""
-        pending, self._pending = self._pending, None
-        if pending is not None:
-            await pending
-
-    async def finish_loading(self) -> None:
-        await self.settle()
-        await self.connection.exec_driver_sql(STAGE_INDEX_DDL)
-
-    async def add_rejected(self, skus: Iterable[str]) -> None:
-        await self.settle()
-        rows = [
-            {
-                "sku": s,
-                "availability": str(Availability.UNKNOWN),
-                "rejected": True,
-                "quantity": None,
-            }
-            for s in skus
-        ]
-        if rows:
-            await self.connection.execute(insert(STAGE), rows)
-
-    async def drop(self) -> None:
-        # checkfirst: a failed download rolls the table's creation back with it.
-        await self.connection.run_sync(lambda sync: STAGE.drop(sync, checkfirst=True))
-
-    # -- the statements --------------------------------------------------------------------
-
-    def _ours(self) -> ColumnElement[bool]:
-        return Offer.supplier_id == self.supplier_id
-
-    def _matched(self) -> ColumnElement[bool]:
-        return and_(self._ours(), Offer.supplier_sku == STAGE.c.sku, STAGE.c.rejected.is_(False))
-
-    def _listed(self) -> ColumnElement[bool]:
-        return exists().where(STAGE.c.sku == Offer.supplier_sku)
-
-    @staticmethod
-    def _changed() -> ColumnElement[bool]:
-        return or_(
-            Offer.quantity.is_distinct_from(STAGE.c.quantity),
-            Offer.availability != STAGE.c.availability,
-            and_(STAGE.c.price.is_not(None), Offer.price.is_distinct_from(STAGE.c.price)),
-            Offer.restock_date.is_distinct_from(STAGE.c.restock_date),
-        )
-
-    async def _count(self, *where: ColumnElement[bool], joined: bool = False) -> int:
-        query = select(func.count()).select_from(Offer)
-        if joined:
-            query = query.join(STAGE, self._matched())
-        return int(await self.connection.scalar(query.where(self._ours(), *where)) or 0)
-
-    async def guard_counts(self, complete: bool, minimum_known: int = 0) -> GuardCounts:
+    def guard_counts(self, complete: bool, minimum_known: int = 0) -> GuardCounts:
         """How many SKUs known from earlier polls this feed drops or zeroes
         (not counted when fewer than `minimum_known` SKUs are known)."""
-        known = Offer.last_seen_at.is_not(None)
-        total = await self._count(known)
-        if total < minimum_known:
-            return GuardCounts(known=total, dropped=0, zeroed=0)
-        return GuardCounts(
-            known=total,
-            dropped=await self._count(known, ~self._listed()) if complete else 0,
-            zeroed=await self._count(known, Offer.quantity > 0, STAGE.c.quantity == 0, joined=True),
-        )
+        known = [offer for offer in self._offers if offer[7]]
+        if len(known) < minimum_known:
+            return GuardCounts(known=len(known), dropped=0, zeroed=0)
+        rows, listing = self.listing.rows, self.listing
+        dropped = sum(1 for offer in known if offer[1] not in listing) if complete else 0
+        zeroed = 0
+        for offer in known:
+            record = rows.get(offer[1])
+            if record is not None and record.quantity == 0 and (offer[2] or 0) > 0:
+                zeroed += 1
+        return GuardCounts(known=len(known), dropped=dropped, zeroed=zeroed)
 
-    async def unmatched(self) -> int:
+    def unmatched(self) -> int:
         """Feed rows for SKUs that the catalog does not map to this supplier."""
-        offer_exists = exists().where(self._ours(), Offer.supplier_sku == STAGE.c.sku)
-        query = select(func.count()).select_from(STAGE).where(~offer_exists, ~STAGE.c.rejected)
-        return int(await self.connection.scalar(query) or 0)
+        ours = {offer[1] for offer in self._offers}
+        return sum(1 for sku in self.listing.rows if sku not in ours)
+
+    def _stored_price(self, price: Decimal) -> Any:
+        """A feed price as the database keeps it, to compare with a stored one: SQLite's
+        NUMERIC keeps a float, PostgreSQL's NUMERIC(12, 2) rounds to the cent."""
+        return float(price) if self._sqlite else price.quantize(CENT, ROUND_HALF_UP)
+
+    def _stored_date(self, day: date | None) -> Any:
+        if day is None or not self._sqlite:
+            return day
+        return day.isoformat()  # SQLite keeps dates as ISO text
+
+    # -- writing ---------------------------------------------------------------------------
 
     async def apply_changes(self, now: datetime) -> int:
         """Record history and update every offer whose stock, price or date changed."""
-        new_price = func.coalesce(STAGE.c.price, Offer.price)
-        history = select(
-            Offer.id,
-            STAGE.c.quantity,
-            Offer.quantity,
-            STAGE.c.availability,
-            new_price,
-            literal(now, type_=StockObservation.observed_at.type),
-        ).where(self._matched(), self._changed())
-        await self.connection.execute(
-            insert(StockObservation).from_select(
-                [
-                    "offer_id",
-                    "quantity",
-                    "previous_quantity",
-                    "availability",
-                    "price",
-                    "observed_at",
-                ],
-                history,
+        rows = self.listing.rows
+        history: list[dict[str, Any]] = []
+        updates: list[dict[str, Any]] = []
+        stored_price, stored_date = self._stored_price, self._stored_date
+        for offer_id, sku, quantity, availability, price, restock, _listed, _seen in self._offers:
+            record = rows.get(sku)
+            if record is None:
+                continue
+            new_availability = str(record.availability)
+            new_price = price if record.price is None else stored_price(record.price)
+            if (
+                record.quantity == quantity
+                and new_availability == availability
+                and (record.price is None or (price is not None and new_price == price))
+                and stored_date(record.restock_date) == restock
+            ):
+                continue
+            if record.price is not None:
+                new_price = record.price
+            history.append(
+                {
+                    "offer_id": offer_id,
+                    "quantity": record.quantity,
+                    "previous_quantity": quantity,
+                    "availability": new_availability,
+                    "price": new_price,
+                    "observed_at": now,
+                }
             )
-        )
-        result = await self.connection.execute(
-            update(Offer)
-            .where(self._matched(), self._changed())
-            .values(
-                quantity=STAGE.c.quantity,
-                availability=STAGE.c.availability,
-                price=new_price,
-                restock_date=STAGE.c.restock_date,
-                changed_at=now,
-                last_seen_at=now,
+            updates.append(
+                {
+                    "offer": offer_id,
+                    "quantity": record.quantity,
+                    "availability": new_availability,
+                    "price": new_price,
+                    "restock_date": record.restock_date,
+                    "changed_at": now,
+                }
             )
-            .execution_options(synchronize_session=False)
-        )
-        # The rest of the listed offers were seen too; changed ones already say so.
-        await self.connection.execute(
-            update(Offer)
-            .where(
-                self._ours(),
-                or_(Offer.last_seen_at.is_(None), Offer.last_seen_at != now),
-                self._listed(),
+        if updates:
+            await self.connection.execute(insert(StockObservation), history)
+            await self.connection.execute(
+                update(Offer)
+                .where(Offer.id == bindparam("offer"))
+                .execution_options(synchronize_session=False),
+                updates,
             )
-            .values(last_seen_at=now)
-            .execution_options(synchronize_session=False)
-        )
-        return int(result.rowcount or 0)
+        return len(updates)
 
-    async def mark_missing(self, now: datetime) -> int:
+    async def mark_missing(self, now: datetime, unknown_skus: set[str]) -> int:
         """SKUs absent from a complete feed are gone: out of stock, flagged as missing.
 
-        Runs after `apply_changes`, which stamped every listed offer as seen `now`."""
-        not_seen_now = or_(Offer.last_seen_at.is_(None), Offer.last_seen_at != now)
-        gone = and_(self._ours(), Offer.availability != Unlisted.MISSING, not_seen_now)
-        return await _flag(
-            self.connection, gone, quantity=0, availability=Unlisted.MISSING, now=now
+        Runs after `mark_unknown_skus`: those SKUs, flagged as unknown, are not listed
+        either and are flagged missing too (as before)."""
+        listing = self.listing
+        gone = [
+            offer[0]
+            for offer in self._offers
+            if offer[1] not in listing
+            and (Unlisted.UNKNOWN_SKU if offer[1] in unknown_skus else offer[3]) != Unlisted.MISSING
+        ]
+        flagged = 0
+        for ids in chunks(gone):
+            where = and_(Offer.id.in_(ids), Offer.availability != Unlisted.MISSING)
+            flagged += await _flag(
+                self.connection, where, quantity=0, availability=Unlisted.MISSING, now=now
+            )
+        return flagged
+
+    async def record_listing(self, now: datetime) -> None:
+        """The poll's time, once on the supplier; only the offers that came back or
+        left the feed change (those keep the previous poll's time: last seen then)."""
+        listing = self.listing
+        came_back: list[int] = []
+        left: list[int] = []
+        for offer_id, sku, *_values, listed, _seen in self._offers:
+            if sku in listing:
+                if not listed:
+                    came_back.append(offer_id)
+            elif listed:
+                left.append(offer_id)
+        for ids in chunks(came_back):
+            await self.connection.execute(
+                update(Offer).where(Offer.id.in_(ids)).values(listed=True)
+            )
+        previous = (
+            select(Supplier.listed_at).where(Supplier.id == self.supplier_id).scalar_subquery()
+        )
+        for ids in chunks(left):
+            await self.connection.execute(
+                update(Offer).where(Offer.id.in_(ids)).values(listed=False, last_seen_at=previous)
+            )
+        await self.connection.execute(
+            update(Supplier).where(Supplier.id == self.supplier_id).values(listed_at=now)
         )
 
 

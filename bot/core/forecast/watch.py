@@ -34,6 +34,7 @@ from bot.db.models import (
     OrderStatus,
     ProductForecast,
     StockObservation,
+    offer_last_seen,
 )
 
 # An at-risk alert resolves only once the prediction is past this many warn_days.
@@ -153,7 +154,7 @@ async def _falls(
             if offer_id not in first and (not restocks or moment >= restocks[-1].at):
                 first[offer_id] = (quantity, moment)
         seen.update(
-            (await session.execute(select(Offer.id, Offer.last_seen_at).where(Offer.id.in_(ids))))
+            (await session.execute(select(Offer.id, offer_last_seen()).where(Offer.id.in_(ids))))
             .tuples()
             .all()
         )
