@@ -219,7 +219,10 @@ async def phase_setup(args: argparse.Namespace, result: dict[str, Any]) -> None:
                 report = await import_catalog(session, Path(args.catalog), {SUPPLIER})
         result["rows"] = report.offers_created
         started = time.perf_counter()
-        summary = await runtime.poller.poll(SUPPLIER)  # every offer gets its stock
+        # Every offer gets its stock; every forecast is computed, as the running bot's
+        # first poll would (later polls within [forecast] recompute_every only
+        # recompute the products whose stock changed).
+        summary = await runtime.poll_cycle(SUPPLIER)
         result["first_poll_seconds"] = time.perf_counter() - started
         assert summary.ok, summary.error
         # Deliver the alerts that poll raised (to the console: no Slack here), as the

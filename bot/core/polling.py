@@ -63,6 +63,8 @@ class PollSummary:
     switched: int = 0
     error: str | None = None
     set_aside_examples: list[str] = field(default_factory=list)
+    # The products whose offer at this supplier changed (their forecasts follow).
+    changed_products: set[int] = field(default_factory=set)
     # What the reader should know about a poll that went through, e.g. why
     # SKUs missing from the feed were not marked out of stock.
     notes: list[str] = field(default_factory=list)
@@ -200,6 +202,7 @@ class Poller:
                 await connection.commit()
         except (FeedError, FeedGuardTripped) as exc:
             summary.changed = summary.missing = 0
+            summary.changed_products = set()
             summary.error = str(exc)
             # A used-up daily quota is said once and is not the supplier being down.
             paused = isinstance(exc, SupplierPaused)
@@ -231,11 +234,13 @@ class Poller:
         summary.changed = await diff.apply_changes(now)
         unknown = stats.unknown_skus
         summary.changed += await mark_unknown_skus(connection, diff.supplier_id, unknown, now)
+        diff.note_unknown(unknown)
         if complete:
             summary.missing = await diff.mark_missing(now, unknown)
             summary.changed += summary.missing
         if not summary.not_modified:  # a 304 read nothing: nobody was seen
             await diff.record_listing(now)
+        summary.changed_products = diff.changed_products
 
     async def _record_success(self, supplier_id: int, summary: PollSummary, now: datetime) -> None:
         async with self._writer_sessions() as session, session.begin():

@@ -63,7 +63,7 @@ class Listing:
 
 
 # One stored offer as the driver returns it (a Row): id, supplier SKU, quantity,
-# availability, price, restock date, listed, ever seen.
+# availability, price, restock date, listed, ever seen, product id.
 _Stored = Sequence[Any]
 
 
@@ -72,13 +72,19 @@ class FeedDiff:
     write transaction on `connection` (so nothing changes between reading and writing)."""
 
     def __init__(
-        self, connection: AsyncConnection, supplier_id: int, listing: Listing, rows: list[_Stored]
+        self,
+        connection: AsyncConnection,
+        supplier_id: int,
+        listing: Listing,
+        rows: Sequence[_Stored],
     ) -> None:
         self.connection = connection
         self.supplier_id = supplier_id
         self.listing = listing
         self._offers = rows
         self._sqlite = connection.dialect.name == "sqlite"
+        # The products whose offer this poll changed (their forecasts follow).
+        self.changed_products: set[int] = set()
 
     @classmethod
     async def read(
@@ -95,6 +101,7 @@ class FeedDiff:
             Offer.restock_date,
             Offer.listed,
             or_(Offer.listed, Offer.last_seen_at.is_not(None)),
+            Offer.product_id,
         ).where(Offer.supplier_id == supplier_id)
         sql = str(query.compile(dialect=connection.dialect, compile_kwargs={"literal_binds": True}))
         rows = (await connection.exec_driver_sql(sql)).all()
@@ -140,7 +147,8 @@ class FeedDiff:
         history: list[dict[str, Any]] = []
         updates: list[dict[str, Any]] = []
         stored_price, stored_date = self._stored_price, self._stored_date
-        for offer_id, sku, quantity, availability, price, restock, _listed, _seen in self._offers:
+        changed_products = self.changed_products
+        for offer_id, sku, quantity, availability, price, restock, _, _, product in self._offers:
             record = rows.get(sku)
             if record is None:
                 continue
@@ -155,6 +163,7 @@ class FeedDiff:
                 continue
             if record.price is not None:
                 new_price = record.price
+            changed_products.add(product)
             history.append(
                 {
                     "offer_id": offer_id,
@@ -185,6 +194,12 @@ class FeedDiff:
             )
         return len(updates)
 
+    def note_unknown(self, unknown_skus: set[str]) -> None:
+        """The products of SKUs the supplier says it does not know (flagged by
+        `mark_unknown_skus`) changed too."""
+        if unknown_skus:
+            self.changed_products.update(o[8] for o in self._offers if o[1] in unknown_skus)
+
     async def mark_missing(self, now: datetime, unknown_skus: set[str]) -> int:
         """SKUs absent from a complete feed are gone: out of stock, flagged as missing.
 
@@ -192,13 +207,14 @@ class FeedDiff:
         either and are flagged missing too (as before)."""
         listing = self.listing
         gone = [
-            offer[0]
+            offer
             for offer in self._offers
             if offer[1] not in listing
             and (Unlisted.UNKNOWN_SKU if offer[1] in unknown_skus else offer[3]) != Unlisted.MISSING
         ]
+        self.changed_products.update(offer[8] for offer in gone)
         flagged = 0
-        for ids in chunks(gone):
+        for ids in chunks(offer[0] for offer in gone):
             where = and_(Offer.id.in_(ids), Offer.availability != Unlisted.MISSING)
             flagged += await _flag(
                 self.connection, where, quantity=0, availability=Unlisted.MISSING, now=now
@@ -211,7 +227,7 @@ class FeedDiff:
         listing = self.listing
         came_back: list[int] = []
         left: list[int] = []
-        for offer_id, sku, *_values, listed, _seen in self._offers:
+        for offer_id, sku, *_values, listed, _seen, _product in self._offers:
             if sku in listing:
                 if not listed:
                     came_back.append(offer_id)

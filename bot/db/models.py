@@ -10,6 +10,7 @@ from typing import Any, ClassVar
 from sqlalchemy import (
     JSON,
     BigInteger,
+    ColumnElement,
     Float,
     ForeignKey,
     Index,
@@ -19,7 +20,6 @@ from sqlalchemy import (
     String,
     Table,
     Text,
-    ColumnElement,
     UniqueConstraint,
     case,
     false,

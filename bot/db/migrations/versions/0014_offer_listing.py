@@ -48,9 +48,7 @@ def downgrade() -> None:
         .where(suppliers.c.id == offers.c.supplier_id)
         .scalar_subquery()
     )
-    op.execute(
-        offers.update().where(offers.c.listed.is_(True)).values(last_seen_at=listed_at)
-    )
+    op.execute(offers.update().where(offers.c.listed.is_(True)).values(last_seen_at=listed_at))
     with op.batch_alter_table("offers", schema=None) as batch_op:
         batch_op.drop_column("listed")
     with op.batch_alter_table("suppliers", schema=None) as batch_op:
