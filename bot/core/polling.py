@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -84,6 +85,21 @@ def _count(summary: PollSummary, seconds: float) -> None:
     metrics.ROWS_SET_ASIDE.labels(supplier=supplier).inc(summary.set_aside)
 
 
+@contextlib.contextmanager
+def _collector_paused() -> Iterator[None]:
+    """No cyclic garbage collection during a poll: it allocates a few objects per feed
+    row (none in cycles, all freed by reference counting), and each pass of the
+    collector would rescan them all: 10-15% of a 100,000-row poll. Whatever cycles
+    other tasks make meanwhile are collected once it is over."""
+    paused = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if paused:
+            gc.enable()
+
+
 class FeedGuardTripped(StockbotError):
     """The feed looks broken rather than sold out; nothing was changed."""
 
@@ -147,7 +163,8 @@ class Poller:
         """Poll one supplier now; waits if a poll of the same supplier is running."""
         async with self._lock(name), self._exclusive(poll_lease(name)):
             started = time.monotonic()
-            summary = await self._poll(name, accept_drop=accept_drop)
+            with _collector_paused():
+                summary = await self._poll(name, accept_drop=accept_drop)
             _count(summary, time.monotonic() - started)
         if self.on_change is not None:
             self.on_change()

@@ -58,9 +58,6 @@ class Listing:
         for record in records:
             rows[record.supplier_sku] = record
 
-    def __contains__(self, sku: str) -> bool:
-        return sku in self.rows or sku in self.rejected
-
 
 # One stored offer as the driver returns it (a Row): id, supplier SKU, quantity,
 # availability, price, restock date, listed, ever seen, product id.
@@ -68,23 +65,54 @@ _Stored = Sequence[Any]
 
 
 class FeedDiff:
-    """The supplier's offers against one poll's listing, read inside the poll's
-    write transaction on `connection` (so nothing changes between reading and writing)."""
+    """The supplier's offers against one poll's listing, read inside the poll's write
+    transaction on `connection` (so nothing changes between reading and writing) and
+    sorted in one pass: changed, set aside, gone from the feed, back in it."""
 
     def __init__(
         self,
         connection: AsyncConnection,
         supplier_id: int,
         listing: Listing,
-        rows: Sequence[_Stored],
+        offers: Sequence[_Stored],
     ) -> None:
         self.connection = connection
         self.supplier_id = supplier_id
-        self.listing = listing
-        self._offers = rows
-        self._sqlite = connection.dialect.name == "sqlite"
         # The products whose offer this poll changed (their forecasts follow).
         self.changed_products: set[int] = set()
+        self._changes: list[tuple[_Stored, StockRecord]] = []
+        self._unlisted: list[_Stored] = []  # not in the feed, not even set aside
+        self._came_back: list[int] = []  # listed now, not at the last feed read
+        sqlite = connection.dialect.name == "sqlite"
+        rows, rejected = listing.rows, listing.rejected
+        known = dropped = zeroed = matched = 0
+        for offer in offers:
+            _id, sku, quantity, availability, price, restock, listed, seen, _product = offer
+            known += bool(seen)
+            record = rows.get(sku)
+            if record is None:
+                if sku in rejected:  # set aside: listed, its values unusable
+                    if not listed:
+                        self._came_back.append(_id)
+                else:
+                    self._unlisted.append(offer)
+                    dropped += bool(seen)
+                continue
+            matched += 1
+            if not listed:
+                self._came_back.append(_id)
+            if seen and record.quantity == 0 and quantity is not None and quantity > 0:
+                zeroed += 1
+            if (
+                record.quantity == quantity
+                and record.availability == availability
+                and (record.price is None or _same_price(record.price, price, sqlite))
+                and _same_date(record.restock_date, restock, sqlite)
+            ):
+                continue
+            self._changes.append((offer, record))
+        self._counts = GuardCounts(known=known, dropped=dropped, zeroed=zeroed)
+        self._unmatched = len(rows) - matched
 
     @classmethod
     async def read(
@@ -112,64 +140,32 @@ class FeedDiff:
     def guard_counts(self, complete: bool, minimum_known: int = 0) -> GuardCounts:
         """How many SKUs known from earlier polls this feed drops or zeroes
         (not counted when fewer than `minimum_known` SKUs are known)."""
-        known = [offer for offer in self._offers if offer[7]]
-        if len(known) < minimum_known:
-            return GuardCounts(known=len(known), dropped=0, zeroed=0)
-        rows, listing = self.listing.rows, self.listing
-        dropped = sum(1 for offer in known if offer[1] not in listing) if complete else 0
-        zeroed = 0
-        for offer in known:
-            record = rows.get(offer[1])
-            if record is not None and record.quantity == 0 and (offer[2] or 0) > 0:
-                zeroed += 1
-        return GuardCounts(known=len(known), dropped=dropped, zeroed=zeroed)
+        counts = self._counts
+        if counts.known < minimum_known:
+            return GuardCounts(known=counts.known, dropped=0, zeroed=0)
+        return GuardCounts(counts.known, counts.dropped if complete else 0, counts.zeroed)
 
     def unmatched(self) -> int:
         """Feed rows for SKUs that the catalog does not map to this supplier."""
-        ours = {offer[1] for offer in self._offers}
-        return sum(1 for sku in self.listing.rows if sku not in ours)
-
-    def _stored_price(self, price: Decimal) -> Any:
-        """A feed price as the database keeps it, to compare with a stored one: SQLite's
-        NUMERIC keeps a float, PostgreSQL's NUMERIC(12, 2) rounds to the cent."""
-        return float(price) if self._sqlite else price.quantize(CENT, ROUND_HALF_UP)
-
-    def _stored_date(self, day: date | None) -> Any:
-        if day is None or not self._sqlite:
-            return day
-        return day.isoformat()  # SQLite keeps dates as ISO text
+        return self._unmatched
 
     # -- writing ---------------------------------------------------------------------------
 
     async def apply_changes(self, now: datetime) -> int:
         """Record history and update every offer whose stock, price or date changed."""
-        rows = self.listing.rows
         history: list[dict[str, Any]] = []
         updates: list[dict[str, Any]] = []
-        stored_price, stored_date = self._stored_price, self._stored_date
-        changed_products = self.changed_products
-        for offer_id, sku, quantity, availability, price, restock, _, _, product in self._offers:
-            record = rows.get(sku)
-            if record is None:
-                continue
-            new_availability = str(record.availability)
-            new_price = price if record.price is None else stored_price(record.price)
-            if (
-                record.quantity == quantity
-                and new_availability == availability
-                and (record.price is None or (price is not None and new_price == price))
-                and stored_date(record.restock_date) == restock
-            ):
-                continue
-            if record.price is not None:
-                new_price = record.price
-            changed_products.add(product)
+        for offer, record in self._changes:
+            offer_id, quantity, price, product = offer[0], offer[2], offer[4], offer[8]
+            new_price = price if record.price is None else record.price
+            availability = str(record.availability)
+            self.changed_products.add(product)
             history.append(
                 {
                     "offer_id": offer_id,
                     "quantity": record.quantity,
                     "previous_quantity": quantity,
-                    "availability": new_availability,
+                    "availability": availability,
                     "price": new_price,
                     "observed_at": now,
                 }
@@ -178,7 +174,7 @@ class FeedDiff:
                 {
                     "offer": offer_id,
                     "quantity": record.quantity,
-                    "availability": new_availability,
+                    "availability": availability,
                     "price": new_price,
                     "restock_date": record.restock_date,
                     "changed_at": now,
@@ -198,19 +194,17 @@ class FeedDiff:
         """The products of SKUs the supplier says it does not know (flagged by
         `mark_unknown_skus`) changed too."""
         if unknown_skus:
-            self.changed_products.update(o[8] for o in self._offers if o[1] in unknown_skus)
+            self.changed_products.update(o[8] for o in self._unlisted if o[1] in unknown_skus)
 
     async def mark_missing(self, now: datetime, unknown_skus: set[str]) -> int:
         """SKUs absent from a complete feed are gone: out of stock, flagged as missing.
 
         Runs after `mark_unknown_skus`: those SKUs, flagged as unknown, are not listed
         either and are flagged missing too (as before)."""
-        listing = self.listing
         gone = [
             offer
-            for offer in self._offers
-            if offer[1] not in listing
-            and (Unlisted.UNKNOWN_SKU if offer[1] in unknown_skus else offer[3]) != Unlisted.MISSING
+            for offer in self._unlisted
+            if (Unlisted.UNKNOWN_SKU if offer[1] in unknown_skus else offer[3]) != Unlisted.MISSING
         ]
         self.changed_products.update(offer[8] for offer in gone)
         flagged = 0
@@ -224,29 +218,34 @@ class FeedDiff:
     async def record_listing(self, now: datetime) -> None:
         """The poll's time, once on the supplier; only the offers that came back or
         left the feed change (those keep the previous poll's time: last seen then)."""
-        listing = self.listing
-        came_back: list[int] = []
-        left: list[int] = []
-        for offer_id, sku, *_values, listed, _seen, _product in self._offers:
-            if sku in listing:
-                if not listed:
-                    came_back.append(offer_id)
-            elif listed:
-                left.append(offer_id)
-        for ids in chunks(came_back):
+        for ids in chunks(self._came_back):
             await self.connection.execute(
                 update(Offer).where(Offer.id.in_(ids)).values(listed=True)
             )
         previous = (
             select(Supplier.listed_at).where(Supplier.id == self.supplier_id).scalar_subquery()
         )
-        for ids in chunks(left):
+        for ids in chunks(offer[0] for offer in self._unlisted if offer[6]):
             await self.connection.execute(
                 update(Offer).where(Offer.id.in_(ids)).values(listed=False, last_seen_at=previous)
             )
         await self.connection.execute(
             update(Supplier).where(Supplier.id == self.supplier_id).values(listed_at=now)
         )
+
+
+def _same_price(price: Decimal, stored: Any, sqlite: bool) -> bool:
+    """A feed price against a stored one, as the database keeps it: SQLite's NUMERIC
+    a float, PostgreSQL's NUMERIC(12, 2) rounded to the cent."""
+    if stored is None:
+        return False
+    return float(price) == stored if sqlite else price.quantize(CENT, ROUND_HALF_UP) == stored
+
+
+def _same_date(day: date | None, stored: Any, sqlite: bool) -> bool:
+    if day is None or stored is None:
+        return day is None and stored is None
+    return (day.isoformat() if sqlite else day) == stored  # SQLite keeps ISO text
 
 
 async def mark_unknown_skus(
