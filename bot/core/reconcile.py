@@ -181,13 +181,8 @@ class FeedDiff:
                 }
             )
         if updates:
-            await self.connection.execute(insert(StockObservation), history)
-            await self.connection.execute(
-                update(Offer)
-                .where(Offer.id == bindparam("offer"))
-                .execution_options(synchronize_session=False),
-                updates,
-            )
+            await _write_many(self.connection, insert(StockObservation), history)
+            await _write_many(self.connection, _UPDATE_OFFER, updates)
         return len(updates)
 
     def note_unknown(self, unknown_skus: set[str]) -> None:
@@ -232,6 +227,43 @@ class FeedDiff:
         await self.connection.execute(
             update(Supplier).where(Supplier.id == self.supplier_id).values(listed_at=now)
         )
+
+
+_UPDATE_OFFER = (
+    update(Offer)
+    .where(Offer.id == bindparam("offer"))
+    .values(
+        quantity=bindparam("quantity"),
+        availability=bindparam("availability"),
+        price=bindparam("price"),
+        restock_date=bindparam("restock_date"),
+        changed_at=bindparam("changed_at"),
+    )
+)
+
+
+async def _write_many(
+    connection: AsyncConnection, statement: Any, rows: list[dict[str, Any]]
+) -> None:
+    """One driver-level executemany of `rows` (every row has the same keys). The
+    values go through their columns' own bind processing, but none of SQLAlchemy's
+    per-row work: a poll that changes 100,000 offers writes in a second, not ten."""
+    dialect = connection.dialect
+    compiled = statement.compile(dialect=dialect, column_keys=list(rows[0]))
+    names = compiled.positiontup
+    assert names is not None, "a positional paramstyle (sqlite3, asyncpg)"
+    processors = [compiled.binds[name].type.bind_processor(dialect) for name in names]
+    columns = []
+    for name, process in zip(names, processors, strict=True):
+        values = [row[compiled.binds[name].key] for row in rows]
+        if process is not None:
+            first = values[0]
+            # The poll's time, the same in every row: processed once.
+            same = all(value is first for value in values)
+            values = [process(first)] * len(values) if same else list(map(process, values))
+        columns.append(values)
+    params = list(zip(*columns, strict=True))
+    await connection.exec_driver_sql(compiled.string, params)
 
 
 def _same_price(price: Decimal, stored: Any, sqlite: bool) -> bool:
