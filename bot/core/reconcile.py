@@ -252,7 +252,9 @@ async def _write_many(
     compiled = statement.compile(dialect=dialect, column_keys=list(rows[0]))
     names = compiled.positiontup
     assert names is not None, "a positional paramstyle (sqlite3, asyncpg)"
-    processors = [compiled.binds[name].type.bind_processor(dialect) for name in names]
+    processors = [
+        compiled.binds[name].type.dialect_impl(dialect).bind_processor(dialect) for name in names
+    ]
     columns = []
     for name, process in zip(names, processors, strict=True):
         values = [row[compiled.binds[name].key] for row in rows]
