@@ -374,7 +374,9 @@ def timed_process(command: list[str], env: dict[str, str]) -> dict[str, Any]:
 # (main thread only) would show as idle event-loop time.
 STAGES = (
     ("bot.core.polling", "Poller", "_poll"),
+    ("bot.core.reconcile", "Listing", "add"),
     ("bot.core.reconcile", "FeedDiff", "read"),
+    ("bot.core.reconcile", "FeedDiff", "__init__"),
     ("bot.core.reconcile", "FeedDiff", "guard_counts"),
     ("bot.core.reconcile", "FeedDiff", "unmatched"),
     ("bot.core.reconcile", "FeedDiff", "apply_changes"),
@@ -386,6 +388,7 @@ STAGES = (
     ("bot.core.alerts", None, "resolve_supplier_alerts"),
     ("bot.core.alerts", None, "settle_groups"),
     ("bot.core.backorders", None, "allocate"),
+    ("sqlalchemy.ext.asyncio", "AsyncConnection", "commit"),
     ("sqlalchemy.ext.asyncio", "AsyncSession", "execute"),
     ("sqlalchemy.ext.asyncio", "AsyncSession", "flush"),
     ("sqlalchemy.ext.asyncio", "AsyncSession", "scalars"),
