@@ -210,7 +210,7 @@ def child_env(database_url: str) -> dict[str, str]:
 async def phase_setup(args: argparse.Namespace, result: dict[str, Any]) -> None:
     from bot.config import load_settings
     from bot.core.catalog import import_catalog
-    from bot.runtime import Runtime
+    from bot.runtime import FORECAST_LEASE, Runtime
 
     settings = load_settings(args.config)
     runtime = await Runtime.start(settings)
@@ -223,6 +223,13 @@ async def phase_setup(args: argparse.Namespace, result: dict[str, Any]) -> None:
         summary = await runtime.poller.poll(SUPPLIER)  # every offer gets its stock
         result["first_poll_seconds"] = time.perf_counter() - started
         assert summary.ok, summary.error
+        # Then every forecast, as the running bot's first poll cycle would (later
+        # polls within [forecast] recompute_every recompute only the products whose
+        # stock changed).
+        started = time.perf_counter()
+        async with runtime.leases.exclusive(FORECAST_LEASE):
+            await runtime.watch_forecasts()
+        result["forecast_seconds"] = time.perf_counter() - started
         # Deliver the alerts that poll raised (to the console: no Slack here), as the
         # running bot would have long before the next poll; else the timed
         # `poll --once` would spend its time printing thousands of old alerts.
@@ -368,17 +375,21 @@ def timed_process(command: list[str], env: dict[str, str]) -> dict[str, Any]:
 # (main thread only) would show as idle event-loop time.
 STAGES = (
     ("bot.core.polling", "Poller", "_poll"),
-    ("bot.core.reconcile", "FeedStage", "add"),
-    ("bot.core.reconcile", "FeedStage", "guard_counts"),
-    ("bot.core.reconcile", "FeedStage", "unmatched"),
-    ("bot.core.reconcile", "FeedStage", "apply_changes"),
-    ("bot.core.reconcile", "FeedStage", "mark_missing"),
+    ("bot.core.reconcile", "Listing", "add"),
+    ("bot.core.reconcile", "FeedDiff", "read"),
+    ("bot.core.reconcile", "FeedDiff", "__init__"),
+    ("bot.core.reconcile", "FeedDiff", "guard_counts"),
+    ("bot.core.reconcile", "FeedDiff", "unmatched"),
+    ("bot.core.reconcile", "FeedDiff", "apply_changes"),
+    ("bot.core.reconcile", "FeedDiff", "mark_missing"),
+    ("bot.core.reconcile", "FeedDiff", "record_listing"),
     ("bot.core.polling", "Poller", "_record_success"),
     ("bot.core.problems.evaluate", None, "evaluate"),
     ("bot.core.problems.freshness", None, "mark_stale"),
     ("bot.core.alerts", None, "resolve_supplier_alerts"),
     ("bot.core.alerts", None, "settle_groups"),
     ("bot.core.backorders", None, "allocate"),
+    ("sqlalchemy.ext.asyncio", "AsyncConnection", "commit"),
     ("sqlalchemy.ext.asyncio", "AsyncSession", "execute"),
     ("sqlalchemy.ext.asyncio", "AsyncSession", "flush"),
     ("sqlalchemy.ext.asyncio", "AsyncSession", "scalars"),
@@ -685,6 +696,8 @@ def orchestrate(args: argparse.Namespace, workdir: Path, files: Files, dbs: Data
         setup = Row("catalog import (setup)", [spawn("setup", child_env(dbs.template), *common)])
         first = Row("first poll (setup)", [{**setup.runs[0]}])
         first.runs[0]["seconds"] = setup.runs[0]["first_poll_seconds"]
+        forecasts = Row("every forecast (setup)", [{**setup.runs[0]}])
+        forecasts.runs[0]["seconds"] = setup.runs[0]["forecast_seconds"]
         drain = Row("its alerts delivered (setup)", [{**setup.runs[0]}])
         drain.runs[0]["seconds"] = setup.runs[0]["drain_seconds"]
         server.body = files.changed.read_bytes()  # the timed polls find 1% changed
@@ -717,7 +730,7 @@ def orchestrate(args: argparse.Namespace, workdir: Path, files: Files, dbs: Data
         print(text, end="\n\n")
     if profiles:
         print("(profiled runs are slower than the timed ones; compare shares, not seconds)\n")
-    report([setup, first, drain, floors, polls, bares, processes], traced)
+    report([setup, first, forecasts, drain, floors, polls, bares, processes], traced)
     summary = polls.runs[-1]["summary"]
     print(
         f"\npoll summary: {summary['rows_read']:,} rows read, {summary['changed']:,} changed, "

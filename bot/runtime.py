@@ -10,7 +10,7 @@ import functools
 import gc
 import logging
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING
@@ -48,6 +48,8 @@ log = logging.getLogger(__name__)
 USER_AGENT = "Stockbot/0.1 (+https://github.com/stockbot)"
 # The lease of the forecast recompute: one at a time across replicas.
 FORECAST_LEASE = "schedule:forecast"
+# A poll that changed more products than this recomputes every forecast.
+WHOLE_RECOMPUTE_OVER = 20_000
 
 
 def _slack(settings: Settings, *, retries: bool = True) -> AsyncWebClient | None:
@@ -248,14 +250,30 @@ class Runtime:
         """One poll of a supplier (scheduled, or `poll --once`): the poll, then, when
         stock changed, the forecasts (their at-risk alerts and restock slips) follow."""
         summary = await self.poller.poll(name, accept_drop=accept_drop)
-        if summary.ok and summary.changed:
+        if not (summary.ok and summary.changed):
+            return summary
+        # Every forecast when the whole recompute is due ([forecast] recompute_every:
+        # orders and time passing move them too), else only those of the products
+        # whose stock changed. Most of a catalog at once is cheaper whole.
+        changed = summary.changed_products
+        every = self.settings.forecast.recompute_every
+        if len(changed) > WHOLE_RECOMPUTE_OVER:
             async with self.leases.exclusive(FORECAST_LEASE):
                 await self.watch_forecasts()
+        elif (
+            await self.leases.run_if_due(FORECAST_LEASE, every, self.watch_forecasts) is None
+            and changed
+        ):
+            # Done lately (or being done elsewhere: this waits for it). Not a whole
+            # run, so it does not put the next one off.
+            async with self.leases.exclusive(FORECAST_LEASE, counts_as_run=False):
+                await self.watch_forecasts(set(changed))
         return summary
 
-    async def watch_forecasts(self) -> WatchReport:
-        """Recompute every forecast off the event loop and bring the at-risk alerts in
-        line. The caller holds FORECAST_LEASE (or runs it through `run_if_due`)."""
+    async def watch_forecasts(self, products: Collection[int] | None = None) -> WatchReport:
+        """Recompute every forecast (or those of `products`) off the event loop and
+        bring the at-risk alerts in line. The caller holds FORECAST_LEASE (or runs it
+        through `run_if_due`)."""
         report = await watch(
             self.sessions,
             self.writes,
@@ -265,6 +283,7 @@ class Runtime:
             channel=self.settings.slack.alert_channel,
             group_over=self.settings.rules.group_alerts_over,
             on_change=self.deliverer.kick,
+            products=products,
         )
         log.info(
             "forecasts: %d products, %d at risk, %d spike(s), %d restock slip(s); "

@@ -33,6 +33,7 @@ from bot.db.models import (
     OrderLine,
     OrderStatus,
     Product,
+    ProductForecast,
     SlackHold,
     StockObservation,
     StoreInventory,
@@ -41,6 +42,7 @@ from bot.db.models import (
     Supplier,
     SupplierPoll,
     WebhookDelivery,
+    offer_last_seen,
 )
 from bot.db.types import utcnow
 from tests.helpers import Stack
@@ -106,6 +108,25 @@ async def product_count(stack: Stack) -> int:
 async def offer(stack: Stack, supplier_sku: str) -> Offer:
     statement = select(Offer).where(Offer.supplier_sku == supplier_sku)
     return await _one(stack, statement, f"no offer {supplier_sku}")
+
+
+async def last_seen(stack: Stack, supplier_sku: str) -> datetime | None:
+    """When the supplier last listed the offer (None: never)."""
+    async with _reading(stack) as session:
+        return await session.scalar(
+            select(offer_last_seen()).where(Offer.supplier_sku == supplier_sku)
+        )
+
+
+async def kept_forecast_times(stack: Stack) -> dict[str, datetime]:
+    """SKU -> when its kept (at or near risk) forecast was computed."""
+    async with _reading(stack) as session:
+        rows = await session.execute(
+            select(Product.sku, ProductForecast.computed_at).join(
+                Product, Product.id == ProductForecast.product_id
+            )
+        )
+        return {sku: at for sku, at in rows}
 
 
 async def offers_at_zero(stack: Stack) -> int:
@@ -559,7 +580,7 @@ async def arrange_stock_readings(
     await session.execute(
         update(Offer)
         .where(Offer.id == offer_id)
-        .values(quantity=quantity, availability=availability, last_seen_at=seen)
+        .values(quantity=quantity, availability=availability, listed=False, last_seen_at=seen)
     )
 
 

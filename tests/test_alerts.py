@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from datetime import UTC, datetime, timedelta
 
 from bot.config import load_settings
 from bot.db.models import AlertState
@@ -101,6 +102,24 @@ async def test_sku_missing_from_a_complete_feed_is_out_of_stock(stack: Stack) ->
     assert summary.missing == 1
     message = stack.only_alert()
     assert message["text"] == "🚨 CAP-2 out of stock at Acme (missing from feed)"
+
+
+async def test_an_offer_was_last_seen_at_the_last_poll_that_listed_it(stack: Stack) -> None:
+    await stack.import_catalog(CATALOG)
+    assert await probes.last_seen(stack, "A-CAP") is None  # never polled yet
+    start = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+    feeds = [{"A-MUG": 30, "A-CAP": 50}, {"A-MUG": 30}, {"A-MUG": 31}, {"A-MUG": 31, "A-CAP": 5}]
+    seen: list[tuple[datetime | None, datetime | None]] = []
+    for hour, stock in enumerate(feeds):
+        stack.runtime.poller.clock = lambda hour=hour: start + timedelta(hours=hour)
+        stack.write_feed("Acme", stock)
+        assert (await stack.poll("Acme")).ok
+        seen.append(
+            (await probes.last_seen(stack, "A-MUG"), await probes.last_seen(stack, "A-CAP"))
+        )
+    at = [start + timedelta(hours=hour) for hour in range(4)]
+    # CAP left the feed at the second poll: last seen at the first, until it came back.
+    assert seen == [(at[0], at[0]), (at[1], at[0]), (at[2], at[0]), (at[3], at[3])]
 
 
 async def test_unknown_quantity_is_not_read_as_zero(stack: Stack) -> None:

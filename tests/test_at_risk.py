@@ -19,6 +19,7 @@ import pytest
 
 from bot.config import load_settings
 from bot.runtime import Runtime
+from tests import probes
 from tests.fakes.clock import FakeClock
 from tests.fakes.slack_api import FakeSlackAPI
 from tests.helpers import ALERT_CHANNEL_ID, CATALOG_HEADER, Stack
@@ -239,6 +240,33 @@ async def test_a_spike_later_in_the_day_opens_at_risk_on_a_quiet_product(
         everything(cap)
     )
     assert replies(stack, cap) == []  # said on the message, not again in its thread
+
+
+async def test_a_poll_soon_after_the_whole_recompute_recomputes_what_it_changed(
+    stack: Stack, clock: FakeClock
+) -> None:
+    await stack.import_catalog([*LAMP[:2], "MUG-1,Blue mug,Acme,A-MUG,1,5,4.00"])
+    for sku in ("LAMP-02", "MUG-1"):
+        await sell(stack, clock, sku, 5, 20)
+    feed(stack, "Acme", {"A-LAMP": 12, "A-MUG": 100})
+    await cycle(stack)  # the first after start: every forecast (the whole one was due)
+    first = await probes.kept_forecast_times(stack)
+    assert list(first) == ["LAMP-02"]  # 12 at 5 a day; 100 mugs last 20 days
+
+    # Within [forecast] recompute_every: only the product whose stock changed.
+    clock.advance(hours=1)
+    feed(stack, "Acme", {"A-LAMP": 12, "A-MUG": 10})
+    await cycle(stack)
+    assert await probes.kept_forecast_times(stack) == {
+        "LAMP-02": first["LAMP-02"],
+        "MUG-1": clock.now,
+    }
+    assert "🔮 MUG-1 at risk at Acme: about 2 days of cover" in [
+        m["text"] for m in stack.alert_messages()
+    ]
+    # The scheduled whole recompute brings every forecast up to date.
+    await stack.runtime.watch_forecasts()
+    assert set((await probes.kept_forecast_times(stack)).values()) == {clock.now}
 
 
 async def test_restock_dates_that_slip_are_said_and_counted(stack: Stack, clock: FakeClock) -> None:

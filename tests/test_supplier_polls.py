@@ -13,6 +13,7 @@ import pytest
 
 from bot.config import load_settings
 from bot.errors import ConfigError
+from tests import probes
 from tests.fakes.cj_server import FakeCJ, warehouse
 from tests.fakes.supplier_server import FakeSupplierServer, trickle
 from tests.helpers import CATALOG_HEADER, Stack
@@ -107,6 +108,25 @@ async def test_a_garbled_sku_is_not_a_false_stockout(stack: Stack) -> None:
     assert summary.set_aside == 1
     assert [note for note in summary.notes if "could not be read" in note]
     assert stack.alert_messages() == []
+
+
+async def test_an_unchanged_feed_304_leaves_stock_and_last_seen_as_they_were(
+    stack: Stack, supplier_server: FakeSupplierServer
+) -> None:
+    await stack.import_catalog([CATALOG_HEADER, "MUG-1,Blue mug,Remote,R-MUG,1,5,4.00"])
+    supplier_server.set_feed("/stock.csv", b"sku,qty\nR-MUG,10\n")
+    first = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+    stack.runtime.poller.clock = lambda: first
+    assert (await stack.poll("Remote")).ok
+    stack.runtime.poller.clock = lambda: first + timedelta(hours=1)
+
+    summary = await stack.poll("Remote")
+
+    assert summary.ok and summary.not_modified
+    assert summary.changed == summary.missing == 0
+    # A 304 lists nothing: nobody was seen (nor went missing) at the second poll.
+    assert await probes.last_seen(stack, "R-MUG") == first
+    assert (await probes.offer(stack, "R-MUG")).quantity == 10
 
 
 # --- CJ: delisted variants and a wrong sku_type -----------------------------------------

@@ -1,21 +1,22 @@
-"""Reconcile a supplier's feed with its offers, inside the database.
+"""Reconcile a supplier's feed with its offers: write only what changed.
 
-The parsed feed is bulk-loaded into a temporary table; then a handful of
-set-based statements find what changed, record history, update offers and
-flag SKUs gone from a complete feed. A 100,000-row feed thus costs a few
-statements instead of 100,000 round trips, and stays out of Python memory.
+The parsed feed (`Listing`) is compared in Python with the supplier's offers, read
+in one query (`FeedDiff.read`); then only the offers whose stock, price or date
+changed are written, with their history, and only those that left the feed or came
+back have their listing flag changed. The poll's time is recorded once, on the
+supplier (`Supplier.listed_at`): a 100,000-row feed with 1% changed writes about
+1,000 rows, not 100,000.
 """
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Iterable
-from dataclasses import dataclass
-from datetime import datetime
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from sqlalchemy import (
-    Boolean,
     Column,
     ColumnElement,
     Date,
@@ -25,8 +26,6 @@ from sqlalchemy import (
     String,
     Table,
     and_,
-    exists,
-    func,
     insert,
     literal,
     or_,
@@ -35,28 +34,26 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from bot.core.availability import Availability, Unlisted
+from bot.core.availability import Unlisted
 from bot.db import staging
-from bot.db.models import Offer, StockObservation
+from bot.db.chunks import chunks
+from bot.db.models import Offer, StockObservation, Supplier
 from suppliers import StockRecord
 
-_stage_metadata = MetaData()
-# One per connection (temporary), created and dropped inside the poll's transaction.
-STAGE = Table(
-    "stockbot_feed_stage",
-    _stage_metadata,
-    Column("sku", String(200), nullable=False),
+CENT = Decimal("0.01")
+
+# The offers a poll changed, with their new values: one per connection (temporary),
+# created and dropped inside the poll's write transaction.
+CHANGES = Table(
+    "stockbot_offer_changes",
+    MetaData(),
+    Column("offer_id", Integer, nullable=False),
     Column("quantity", Integer),
     Column("availability", String(20), nullable=False),
     Column("price", Numeric(12, 2)),
     Column("restock_date", Date),
-    # A row set aside by the parser: the SKU is listed, its values unusable.
-    Column("rejected", Boolean, nullable=False),
     prefixes=["TEMPORARY"],
 )
-# Built once the rows are in (cheaper than maintaining it row by row): the joins
-# and NOT EXISTS on SKU must not scan the table.
-STAGE_INDEX_DDL = "CREATE INDEX stockbot_feed_stage_sku ON stockbot_feed_stage (sku)"
 
 
 @dataclass(slots=True)
@@ -66,136 +63,136 @@ class GuardCounts:
     zeroed: int
 
 
-class FeedStage:
-    """The feed of one poll, staged in a temporary table on the poll's connection."""
+@dataclass(slots=True)
+class Listing:
+    """What one poll read: the usable rows by SKU, and the SKUs of rows set aside
+    (a row set aside still proves its SKU is listed: not "missing")."""
 
-    def __init__(self, connection: AsyncConnection, supplier_id: int) -> None:
+    rows: dict[str, StockRecord] = field(default_factory=dict)
+    rejected: set[str] = field(default_factory=set)
+
+    def add(self, records: Iterable[StockRecord]) -> None:
+        rows = self.rows
+        for record in records:
+            rows[record.supplier_sku] = record
+
+
+# One stored offer as the driver returns it (a Row): id, supplier SKU, quantity,
+# availability, price, restock date, listed, ever seen, product id.
+_Stored = Sequence[Any]
+
+
+class FeedDiff:
+    """The supplier's offers against one poll's listing, read inside the poll's write
+    transaction on `connection` (so nothing changes between reading and writing) and
+    sorted in one pass: changed, set aside, gone from the feed, back in it."""
+
+    def __init__(
+        self,
+        connection: AsyncConnection,
+        supplier_id: int,
+        listing: Listing,
+        offers: Sequence[_Stored],
+    ) -> None:
         self.connection = connection
         self.supplier_id = supplier_id
-        self._sql: str | None = None
-        self._pending: asyncio.Future[Any] | None = None
+        # The products whose offer this poll changed (their forecasts follow).
+        self.changed_products: set[int] = set()
+        self._changes: list[tuple[_Stored, StockRecord]] = []
+        self._unlisted: list[_Stored] = []  # not in the feed, not even set aside
+        self._came_back: list[int] = []  # listed now, not at the last feed read
+        sqlite = connection.dialect.name == "sqlite"
+        rows, rejected = listing.rows, listing.rejected
+        known = dropped = zeroed = matched = 0
+        for offer in offers:
+            _id, sku, quantity, availability, price, restock, listed, seen, _product = offer
+            known += bool(seen)
+            record = rows.get(sku)
+            if record is None:
+                if sku in rejected:  # set aside: listed, its values unusable
+                    if not listed:
+                        self._came_back.append(_id)
+                else:
+                    self._unlisted.append(offer)
+                    dropped += bool(seen)
+                continue
+            matched += 1
+            if not listed:
+                self._came_back.append(_id)
+            if seen and record.quantity == 0 and quantity is not None and quantity > 0:
+                zeroed += 1
+            if (
+                record.quantity == quantity
+                and record.availability == availability
+                and (record.price is None or _same_price(record.price, price, sqlite))
+                and _same_date(record.restock_date, restock, sqlite)
+            ):
+                continue
+            self._changes.append((offer, record))
+        self._counts = GuardCounts(known=known, dropped=dropped, zeroed=zeroed)
+        self._unmatched = len(rows) - matched
 
     @classmethod
-    async def create(cls, connection: AsyncConnection, supplier_id: int) -> FeedStage:
-        await staging.recreate(connection, STAGE)
-        return cls(connection, supplier_id)
+    async def read(
+        cls, connection: AsyncConnection, supplier_id: int, listing: Listing
+    ) -> FeedDiff:
+        """The supplier's offers in one query, as the driver stores them (no type
+        processing: 100,000 rows must cost one fetch, not 100,000 conversions)."""
+        query = select(
+            Offer.id,
+            Offer.supplier_sku,
+            Offer.quantity,
+            Offer.availability,
+            Offer.price,
+            Offer.restock_date,
+            Offer.listed,
+            or_(Offer.listed, Offer.last_seen_at.is_not(None)),
+            Offer.product_id,
+        ).where(Offer.supplier_id == supplier_id)
+        sql = str(query.compile(dialect=connection.dialect, compile_kwargs={"literal_binds": True}))
+        rows = (await connection.exec_driver_sql(sql)).all()
+        return cls(connection, supplier_id, listing, rows)
 
-    async def add(self, records: list[StockRecord]) -> None:
-        """Load one batch with a plain driver-level executemany.
+    # -- what the feed says ----------------------------------------------------------------
 
-        SQLAlchemy's per-row parameter processing would cost more than SQLite's
-        own insert, so rows go straight to the driver in its native types."""
-        if not records:
-            return
-        if self._sql is None:
-            self._sql = str(insert(STAGE).compile(dialect=self.connection.dialect))
-        if self.connection.dialect.name == "sqlite":
-            rows: list[tuple[Any, ...]] = [
-                (
-                    r.supplier_sku,
-                    r.quantity,
-                    str(r.availability),
-                    None if r.price is None else str(r.price),
-                    None if r.restock_date is None else r.restock_date.isoformat(),
-                    0,
-                )
-                for r in records
-            ]
-        else:
-            rows = [
-                (r.supplier_sku, r.quantity, str(r.availability), r.price, r.restock_date, False)
-                for r in records
-            ]
-        # Let the database insert this batch while the next one is parsed (the
-        # driver works in its own thread); one insert in flight at a time.
-        await self.settle()
-        self._pending = asyncio.ensure_future(self.connection.exec_driver_sql(self._sql, rows))
-
-    async def settle(self) -> None:
-        """Wait for the batch insert in flight, if any (errors surface here)."""
-        pending, self._pending = self._pending, None
-        if pending is not None:
-            await pending
-
-    async def finish_loading(self) -> None:
-        await self.settle()
-        await self.connection.exec_driver_sql(STAGE_INDEX_DDL)
-
-    async def add_rejected(self, skus: Iterable[str]) -> None:
-        await self.settle()
-        rows = [
-            {
-                "sku": s,
-                "availability": str(Availability.UNKNOWN),
-                "rejected": True,
-                "quantity": None,
-            }
-            for s in skus
-        ]
-        if rows:
-            await self.connection.execute(insert(STAGE), rows)
-
-    async def drop(self) -> None:
-        # checkfirst: a failed download rolls the table's creation back with it.
-        await self.connection.run_sync(lambda sync: STAGE.drop(sync, checkfirst=True))
-
-    # -- the statements --------------------------------------------------------------------
-
-    def _ours(self) -> ColumnElement[bool]:
-        return Offer.supplier_id == self.supplier_id
-
-    def _matched(self) -> ColumnElement[bool]:
-        return and_(self._ours(), Offer.supplier_sku == STAGE.c.sku, STAGE.c.rejected.is_(False))
-
-    def _listed(self) -> ColumnElement[bool]:
-        return exists().where(STAGE.c.sku == Offer.supplier_sku)
-
-    @staticmethod
-    def _changed() -> ColumnElement[bool]:
-        return or_(
-            Offer.quantity.is_distinct_from(STAGE.c.quantity),
-            Offer.availability != STAGE.c.availability,
-            and_(STAGE.c.price.is_not(None), Offer.price.is_distinct_from(STAGE.c.price)),
-            Offer.restock_date.is_distinct_from(STAGE.c.restock_date),
-        )
-
-    async def _count(self, *where: ColumnElement[bool], joined: bool = False) -> int:
-        query = select(func.count()).select_from(Offer)
-        if joined:
-            query = query.join(STAGE, self._matched())
-        return int(await self.connection.scalar(query.where(self._ours(), *where)) or 0)
-
-    async def guard_counts(self, complete: bool, minimum_known: int = 0) -> GuardCounts:
+    def guard_counts(self, complete: bool, minimum_known: int = 0) -> GuardCounts:
         """How many SKUs known from earlier polls this feed drops or zeroes
         (not counted when fewer than `minimum_known` SKUs are known)."""
-        known = Offer.last_seen_at.is_not(None)
-        total = await self._count(known)
-        if total < minimum_known:
-            return GuardCounts(known=total, dropped=0, zeroed=0)
-        return GuardCounts(
-            known=total,
-            dropped=await self._count(known, ~self._listed()) if complete else 0,
-            zeroed=await self._count(known, Offer.quantity > 0, STAGE.c.quantity == 0, joined=True),
-        )
+        counts = self._counts
+        if counts.known < minimum_known:
+            return GuardCounts(known=counts.known, dropped=0, zeroed=0)
+        return GuardCounts(counts.known, counts.dropped if complete else 0, counts.zeroed)
 
-    async def unmatched(self) -> int:
+    def unmatched(self) -> int:
         """Feed rows for SKUs that the catalog does not map to this supplier."""
-        offer_exists = exists().where(self._ours(), Offer.supplier_sku == STAGE.c.sku)
-        query = select(func.count()).select_from(STAGE).where(~offer_exists, ~STAGE.c.rejected)
-        return int(await self.connection.scalar(query) or 0)
+        return self._unmatched
+
+    # -- writing ---------------------------------------------------------------------------
 
     async def apply_changes(self, now: datetime) -> int:
-        """Record history and update every offer whose stock, price or date changed."""
-        new_price = func.coalesce(STAGE.c.price, Offer.price)
-        history = select(
-            Offer.id,
-            STAGE.c.quantity,
-            Offer.quantity,
-            STAGE.c.availability,
-            new_price,
-            literal(now, type_=StockObservation.observed_at.type),
-        ).where(self._matched(), self._changed())
-        await self.connection.execute(
+        """Record history and update every offer whose stock, price or date changed:
+        the changed rows go into a temporary table (one driver-level executemany),
+        then two set-based statements write the history and the offers, as cheap for
+        a feed that changed every offer as for one that changed a few."""
+        if not self._changes:
+            return 0
+        rows: list[dict[str, Any]] = []
+        for offer, record in self._changes:
+            self.changed_products.add(offer[8])
+            rows.append(
+                {
+                    "offer_id": offer[0],
+                    "quantity": record.quantity,
+                    "availability": str(record.availability),
+                    "price": offer[4] if record.price is None else record.price,
+                    "restock_date": record.restock_date,
+                }
+            )
+        connection = self.connection
+        await staging.recreate(connection, CHANGES)
+        await _write_many(connection, insert(CHANGES), rows)
+        observed: Any = literal(now, type_=StockObservation.observed_at.type)
+        await connection.execute(
             insert(StockObservation).from_select(
                 [
                     "offer_id",
@@ -205,44 +202,108 @@ class FeedStage:
                     "price",
                     "observed_at",
                 ],
-                history,
+                select(
+                    CHANGES.c.offer_id,
+                    CHANGES.c.quantity,
+                    Offer.quantity,
+                    CHANGES.c.availability,
+                    CHANGES.c.price,
+                    observed,
+                ).join_from(CHANGES, Offer, Offer.id == CHANGES.c.offer_id),
             )
         )
-        result = await self.connection.execute(
+        await connection.execute(
             update(Offer)
-            .where(self._matched(), self._changed())
+            .where(Offer.id == CHANGES.c.offer_id)
             .values(
-                quantity=STAGE.c.quantity,
-                availability=STAGE.c.availability,
-                price=new_price,
-                restock_date=STAGE.c.restock_date,
+                quantity=CHANGES.c.quantity,
+                availability=CHANGES.c.availability,
+                price=CHANGES.c.price,
+                restock_date=CHANGES.c.restock_date,
                 changed_at=now,
-                last_seen_at=now,
             )
             .execution_options(synchronize_session=False)
         )
-        # The rest of the listed offers were seen too; changed ones already say so.
-        await self.connection.execute(
-            update(Offer)
-            .where(
-                self._ours(),
-                or_(Offer.last_seen_at.is_(None), Offer.last_seen_at != now),
-                self._listed(),
-            )
-            .values(last_seen_at=now)
-            .execution_options(synchronize_session=False)
-        )
-        return int(result.rowcount or 0)
+        await connection.run_sync(lambda sync: CHANGES.drop(sync))
+        return len(rows)
 
-    async def mark_missing(self, now: datetime) -> int:
+    def note_unknown(self, unknown_skus: set[str]) -> None:
+        """The products of SKUs the supplier says it does not know (flagged by
+        `mark_unknown_skus`) changed too."""
+        if unknown_skus:
+            self.changed_products.update(o[8] for o in self._unlisted if o[1] in unknown_skus)
+
+    async def mark_missing(self, now: datetime, unknown_skus: set[str]) -> int:
         """SKUs absent from a complete feed are gone: out of stock, flagged as missing.
 
-        Runs after `apply_changes`, which stamped every listed offer as seen `now`."""
-        not_seen_now = or_(Offer.last_seen_at.is_(None), Offer.last_seen_at != now)
-        gone = and_(self._ours(), Offer.availability != Unlisted.MISSING, not_seen_now)
-        return await _flag(
-            self.connection, gone, quantity=0, availability=Unlisted.MISSING, now=now
+        Runs after `mark_unknown_skus`: those SKUs, flagged as unknown, are not listed
+        either and are flagged missing too (as before)."""
+        gone = [
+            offer
+            for offer in self._unlisted
+            if (Unlisted.UNKNOWN_SKU if offer[1] in unknown_skus else offer[3]) != Unlisted.MISSING
+        ]
+        self.changed_products.update(offer[8] for offer in gone)
+        flagged = 0
+        for ids in chunks(offer[0] for offer in gone):
+            where = and_(Offer.id.in_(ids), Offer.availability != Unlisted.MISSING)
+            flagged += await _flag(
+                self.connection, where, quantity=0, availability=Unlisted.MISSING, now=now
+            )
+        return flagged
+
+    async def record_listing(self, now: datetime) -> None:
+        """The poll's time, once on the supplier; only the offers that came back or
+        left the feed change (those keep the previous poll's time: last seen then)."""
+        for ids in chunks(self._came_back):
+            await self.connection.execute(
+                update(Offer).where(Offer.id.in_(ids)).values(listed=True)
+            )
+        previous = (
+            select(Supplier.listed_at).where(Supplier.id == self.supplier_id).scalar_subquery()
         )
+        for ids in chunks(offer[0] for offer in self._unlisted if offer[6]):
+            await self.connection.execute(
+                update(Offer).where(Offer.id.in_(ids)).values(listed=False, last_seen_at=previous)
+            )
+        await self.connection.execute(
+            update(Supplier).where(Supplier.id == self.supplier_id).values(listed_at=now)
+        )
+
+
+async def _write_many(
+    connection: AsyncConnection, statement: Any, rows: list[dict[str, Any]]
+) -> None:
+    """One driver-level executemany of `rows` (every row has the same keys). The
+    values go through their columns' own bind processing, but none of SQLAlchemy's
+    per-row work."""
+    dialect = connection.dialect
+    compiled = statement.compile(dialect=dialect, column_keys=list(rows[0]))
+    names = compiled.positiontup
+    assert names is not None, "a positional paramstyle (sqlite3, asyncpg)"
+    processors = [
+        compiled.binds[name].type.dialect_impl(dialect).bind_processor(dialect) for name in names
+    ]
+    columns = []
+    for name, process in zip(names, processors, strict=True):
+        values = [row[compiled.binds[name].key] for row in rows]
+        columns.append(values if process is None else list(map(process, values)))
+    params = list(zip(*columns, strict=True))
+    await connection.exec_driver_sql(compiled.string, params)
+
+
+def _same_price(price: Decimal, stored: Any, sqlite: bool) -> bool:
+    """A feed price against a stored one, as the database keeps it: SQLite's NUMERIC
+    a float, PostgreSQL's NUMERIC(12, 2) rounded to the cent."""
+    if stored is None:
+        return False
+    return float(price) == stored if sqlite else price.quantize(CENT, ROUND_HALF_UP) == stored
+
+
+def _same_date(day: date | None, stored: Any, sqlite: bool) -> bool:
+    if day is None or stored is None:
+        return day is None and stored is None
+    return (day.isoformat() if sqlite else day) == stored  # SQLite keeps ISO text
 
 
 async def mark_unknown_skus(

@@ -43,21 +43,24 @@ class Leases:
         self.writes = writes
         self.membership = membership
 
-    async def take(self, name: str, *, due_every: timedelta | None = None) -> bool:
-        """Take the lease now if it is free (and, with `due_every`, due); True if taken."""
+    async def take(
+        self, name: str, *, due_every: timedelta | None = None, counts_as_run: bool = True
+    ) -> bool:
+        """Take the lease now if it is free (and, with `due_every`, due); True if taken.
+        Unless `counts_as_run` is False, taking it counts as a run for `due_every`."""
         now = utcnow()
         conditions = [Lease.name == name, self.membership.free(Lease.holder, now)]
         if due_every is not None:
             conditions.append(
                 or_(Lease.last_run_at.is_(None), Lease.last_run_at <= now - due_every)
             )
+        values = {"holder": self.membership.id, "taken_at": now}
+        if counts_as_run:
+            values["last_run_at"] = now
         taken = await execute_writes(
             self.writes,
             dialect_insert(self.writes, Lease).values(name=name).on_conflict_do_nothing(),
-            update(Lease)
-            .where(*conditions)
-            .values(holder=self.membership.id, taken_at=now, last_run_at=now)
-            .returning(Lease.name),
+            update(Lease).where(*conditions).values(values).returning(Lease.name),
         )
         return bool(taken)
 
@@ -70,10 +73,10 @@ class Leases:
         )
 
     @contextlib.asynccontextmanager
-    async def exclusive(self, name: str) -> AsyncIterator[None]:
+    async def exclusive(self, name: str, *, counts_as_run: bool = True) -> AsyncIterator[None]:
         """Hold the lease for the block, waiting while another process holds it."""
         # Another process holds it: nothing in this one to wait on but time.
-        while not await self.take(name):  # noqa: ASYNC110
+        while not await self.take(name, counts_as_run=counts_as_run):  # noqa: ASYNC110
             await asyncio.sleep(WAIT_STEP)
         try:
             yield

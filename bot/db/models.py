@@ -10,6 +10,7 @@ from typing import Any, ClassVar
 from sqlalchemy import (
     JSON,
     BigInteger,
+    ColumnElement,
     Float,
     ForeignKey,
     Index,
@@ -20,6 +21,9 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    case,
+    false,
+    select,
     text,
 )
 from sqlalchemy.engine.default import DefaultExecutionContext
@@ -108,6 +112,9 @@ class Supplier(Base):
     last_poll_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     last_success_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     last_error: Mapped[str | None] = mapped_column(Text)
+    # When the last poll that read the feed ran: its listed offers were seen then
+    # (recorded here once, not on each of them; see `offer_last_seen`).
+    listed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     offers: Mapped[list[Offer]] = relationship(back_populates="supplier")
 
@@ -187,11 +194,22 @@ class Offer(Base):
     availability: Mapped[str] = mapped_column(String(20), default=Availability.UNKNOWN.value)
     price: Mapped[Decimal | None] = mapped_column(Numeric(12, 2))
     restock_date: Mapped[date | None]
+    # In the supplier's last feed read (then last seen at `Supplier.listed_at`); when
+    # not, `last_seen_at` says when it last was (None: never). Read both through
+    # `offer_last_seen()`.
+    listed: Mapped[bool] = mapped_column(default=False, server_default=false())
     last_seen_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     product: Mapped[Product] = relationship(back_populates="offers", foreign_keys=[product_id])
     supplier: Mapped[Supplier] = relationship(back_populates="offers")
+
+
+def offer_last_seen() -> ColumnElement[datetime | None]:
+    """SQL: when the supplier last listed the offer (None: never). A listed offer was
+    seen at its supplier's last feed read; the others keep their own time."""
+    listed_at = select(Supplier.listed_at).where(Supplier.id == Offer.supplier_id)
+    return case((Offer.listed, listed_at.scalar_subquery()), else_=Offer.last_seen_at)
 
 
 class StockObservation(Base):

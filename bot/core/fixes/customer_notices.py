@@ -22,9 +22,8 @@ import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from email_validator import EmailNotValidError, validate_email
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -52,9 +51,11 @@ from bot.db.models import (
     Product,
 )
 from bot.db.types import utcnow
-from bot.email.mailer import Mailer, MailError, RenderedNotice, TemplateProblem
 from bot.errors import UserError
 from bot.telemetry import metrics
+
+if TYPE_CHECKING:
+    from bot.email.mailer import Mailer, RenderedNotice
 
 log = logging.getLogger(__name__)
 
@@ -388,6 +389,9 @@ class CustomerNotifier(Service):
 
     @property
     def mailer(self) -> Mailer:
+        # The email machinery (Jinja, SMTP) loads only when an email is made.
+        from bot.email.mailer import Mailer
+
         if self.settings.email is None:
             raise NotifyProblem(NOT_CONFIGURED)
         if self._mailer is None:
@@ -464,6 +468,8 @@ class CustomerNotifier(Service):
         return link or ""
 
     def _render(self, target: Target, recipient: Recipient, message: str) -> RenderedNotice:
+        from bot.email.mailer import TemplateProblem  # loaded by `mailer` (see there)
+
         mailer = self.mailer
         try:
             mailer.check()
@@ -489,6 +495,8 @@ class CustomerNotifier(Service):
     ) -> NotifyResult:
         """Email every affected customer once; record, audit and report the outcome.
         Follow-ups go to whoever is due one now (not who was in the preview)."""
+        from bot.email.mailer import MailError  # loaded by `mailer` (see there)
+
         message = normalise_message(message)
         if not message:
             raise NotifyProblem("The message is empty, so nothing was sent.")
@@ -711,6 +719,8 @@ async def _find_product(session: AsyncSession, query: str) -> Product | UnknownP
 
 def _validated(address: str) -> tuple[str, str | None]:
     """The address to send to, or why it cannot be used (syntax only: no DNS lookups)."""
+    from email_validator import EmailNotValidError, validate_email  # slow to import
+
     try:
         return validate_email(address, check_deliverability=False).normalized, None
     except EmailNotValidError as exc:

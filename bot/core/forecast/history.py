@@ -28,7 +28,15 @@ from bot.core.forecast.days import (
     epoch_seconds,
 )
 from bot.db.chunks import chunks
-from bot.db.models import Offer, Order, OrderLine, OrderStatus, Product, StockObservation
+from bot.db.models import (
+    Offer,
+    Order,
+    OrderLine,
+    OrderStatus,
+    Product,
+    StockObservation,
+    offer_last_seen,
+)
 
 Ints = npt.NDArray[np.int64]
 Floats = npt.NDArray[np.floating[Any]]
@@ -185,7 +193,7 @@ async def load_active_offers(session: AsyncSession, ids: Ints, every: bool) -> A
         Offer.id,
         Offer.quantity,
         _out_flag(Offer.quantity, Offer.availability),
-        epoch_seconds(Offer.last_seen_at),
+        epoch_seconds(offer_last_seen()),
     ).join(Offer, Offer.id == Product.active_offer_id)
     scope = None if every else ids
     async for part in _rows(session, lambda chunk: _only(query, Product.id, chunk), scope):

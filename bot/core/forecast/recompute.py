@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -36,26 +37,41 @@ class RecomputeReport:
 
 
 async def recompute(
-    database_url: str, now: datetime, config: ForecastSection, *, record: bool = True
+    database_url: str,
+    now: datetime,
+    config: ForecastSection,
+    *,
+    record: bool = True,
+    products: Collection[int] | None = None,
 ) -> RecomputeReport:
-    """Every product's forecast as of `now`, computed in a worker thread."""
-    return await asyncio.to_thread(_in_worker, database_url, now, config, record)
+    """Every product's forecast as of `now` (or only those of `products`), computed in
+    a worker thread."""
+    wanted = None if products is None else sorted(products)
+    return await asyncio.to_thread(_in_worker, database_url, now, config, record, wanted)
 
 
 def _in_worker(
-    database_url: str, now: datetime, config: ForecastSection, record: bool
+    database_url: str,
+    now: datetime,
+    config: ForecastSection,
+    record: bool,
+    wanted: list[int] | None,
 ) -> RecomputeReport:
-    return asyncio.run(_recompute(database_url, now, config, record))
+    return asyncio.run(_recompute(database_url, now, config, record, wanted))
 
 
 async def _recompute(
-    database_url: str, now: datetime, config: ForecastSection, record: bool
+    database_url: str,
+    now: datetime,
+    config: ForecastSection,
+    record: bool,
+    wanted: list[int] | None,
 ) -> RecomputeReport:
     engine = create_engine(database_url)
     try:
         started = time.perf_counter()
         async with session_factory(engine)() as session:
-            data = [await load(session, None, now, config.history_days)]
+            data = [await load(session, wanted, now, config.history_days)]
         loaded = time.perf_counter()
         results = compute(data.pop(), now, config)  # handed over, not kept: see compute
         computed = time.perf_counter()

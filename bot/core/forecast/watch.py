@@ -10,7 +10,7 @@ found and said in the same run (`bot.core.problems.restock_slips`).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -34,6 +34,7 @@ from bot.db.models import (
     OrderStatus,
     ProductForecast,
     StockObservation,
+    offer_last_seen,
 )
 
 # An at-risk alert resolves only once the prediction is past this many warn_days.
@@ -64,9 +65,13 @@ async def watch(
     channel: str,
     group_over: int | None = None,
     on_change: Callable[[], None] | None = None,
+    products: Collection[int] | None = None,
 ) -> WatchReport:
-    """Recompute, keep the forecasts of products at or near risk, evaluate their alerts."""
-    recomputed = await recompute(database_url, now, config)
+    """Recompute, keep the forecasts of products at or near risk, evaluate their alerts.
+
+    With `products` (e.g. those a poll changed), only theirs: the others keep what the
+    last whole run kept."""
+    recomputed = await recompute(database_url, now, config, products=products)
     table = recomputed.forecasts
     report = WatchReport(products=len(table))
     report.seconds = recomputed.load_seconds + recomputed.compute_seconds
@@ -74,8 +79,16 @@ async def watch(
     async with sessions() as session:
         rows = await _kept(session, table, now, config)
     async with writes() as session, session.begin():
-        before = set(await session.scalars(select(ProductForecast.product_id)))
-        await session.execute(delete(ProductForecast))
+        if products is None:
+            before = set(await session.scalars(select(ProductForecast.product_id)))
+            await session.execute(delete(ProductForecast))
+        else:
+            before = set()
+            for ids in chunks(sorted(products)):
+                scope = ProductForecast.product_id.in_(ids)
+                kept = select(ProductForecast.product_id).where(scope)
+                before.update(await session.scalars(kept))
+                await session.execute(delete(ProductForecast).where(scope))
         for start in range(0, len(rows), 5000):
             await session.execute(insert(ProductForecast), rows[start : start + 5000])
         report.kept = sorted(row["product_id"] for row in rows)
@@ -153,7 +166,7 @@ async def _falls(
             if offer_id not in first and (not restocks or moment >= restocks[-1].at):
                 first[offer_id] = (quantity, moment)
         seen.update(
-            (await session.execute(select(Offer.id, Offer.last_seen_at).where(Offer.id.in_(ids))))
+            (await session.execute(select(Offer.id, offer_last_seen()).where(Offer.id.in_(ids))))
             .tuples()
             .all()
         )
