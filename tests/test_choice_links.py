@@ -303,6 +303,48 @@ async def test_date_updates_skip_customers_who_chose_the_substitute_or_to_cancel
     assert first.html is not None and f'<a href="{ada_1001}">' in first.html
 
 
+async def test_a_second_notice_leaves_out_orders_whose_customer_chose_not_to_wait(
+    stack: Stack, smtp: FakeSMTPServer, http: httpx.AsyncClient
+) -> None:
+    message, ada_1001, ada_1003 = await chosen(stack, smtp, http)
+    write_mug_feed(stack, 0, "2031-08-01")  # the supplier moves the date
+    await stack.poll("Acme")
+    alert = await redrawn_with(stack, message["ts"], UPDATE, present=True)
+    # The alert counts only who still waits: Ada, for 1001.
+    assert button(alert, UPDATE)["text"]["text"] == "Update 1 customer (new date 1 Aug)"
+
+    # Staff email the customers again from the alert's menu: a new notice, new text.
+    # Alan's order 1004 waits now too (the poll found no stock for it).
+    [row] = await product_alerts(stack)
+    view = await click_email_customers(stack, stack.sender, alert, row.id)
+    shown = view_text(view)
+    assert "*2 customers* waiting for `MUG-1` Blue ceramic mug (2 open orders" in shown
+    assert "ada@example.com" in shown.lower() and "grace@example.com" not in shown
+    assert "Left out: 2 orders whose customer chose the substitute or to cancel." in shown
+    await submit(stack.sender, view)
+    # The thread so far: the first notice, two choices, the poll's news; now this one.
+    summary = (await thread_texts(stack, message, 5))[-1]
+    assert summary.startswith("Emailed 2 customers about `MUG-1` Blue ceramic mug")
+    assert "grace" not in summary
+    assert len(smtp.messages_to("grace@example.com")) == 1  # only the first notice
+    _, again = smtp.messages_to("ada@example.com")
+    assert "1 August 2031" in again.text
+    assert "1001" in again["Subject"] and "1003" not in again["Subject"]
+    assert ada_1001 in again.text and ada_1003 not in again.text and "1003" not in again.text
+
+    # Everyone chose: nobody is left to email, and the answer says why.
+    [alan] = links_in(smtp, "alan@example.com")
+    await http.post(local(stack, alan), data={"choice": "cancel"})
+    await http.post(local(stack, ada_1001), data={"choice": "substitute"})
+    await said(stack, message, "Ada Lovelace, order 1001, chose the substitute")
+    answer = await stack.command("/notify-customers", "MUG-1", "U0ALICE")
+    assert answer["text"] == (
+        "Nobody is waiting for `MUG-1` Blue ceramic mug any more: the customers of its "
+        "4 open orders chose the substitute or to cancel."
+    )
+    assert len(smtp.messages_to("ada@example.com")) == 2
+
+
 async def test_back_in_stock_news_goes_only_to_orders_still_waiting_for_the_product(
     stack: Stack, smtp: FakeSMTPServer, http: httpx.AsyncClient
 ) -> None:
