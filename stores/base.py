@@ -310,6 +310,11 @@ class StoreAdapter(ServiceAdapter, ABC):
         store refuses or cannot be reached."""
 
     @abstractmethod
+    async def order_cancelled(self, external_id: str) -> bool:
+        """Whether the store has the order as cancelled (a cancel that went through
+        before its answer was lost); StoreError when the store cannot tell."""
+
+    @abstractmethod
     def request_headers(self) -> dict[str, str]:
         """Headers for every call, credentials included (missing ones fail here)."""
 

@@ -145,6 +145,13 @@ mutation CancelOrder($orderId: ID!, $reason: OrderCancelReason!, $refund: Boolea
 """
 
 
+ORDER_CANCELLED = """
+query OrderCancelled($id: ID!) {
+  order(id: $id) { id cancelledAt }
+}
+"""
+
+
 class ShopifyOptions(StoreOptions):
     shop_url: StoreUrl  # https://{shop}.myshopify.com
     api_version: str = "2025-01"
@@ -263,6 +270,15 @@ class ShopifyStore(StoreAdapter):
         }
         data = await self._graphql(CANCEL_ORDER, variables, self.request_headers())
         self._refused(data, "orderCancel", "orderCancelUserErrors")
+
+    async def order_cancelled(self, external_id: str) -> bool:
+        data = await self._graphql(
+            ORDER_CANCELLED, {"id": _ORDER_GID + external_id}, self.request_headers()
+        )
+        found = data.get("order")
+        if not isinstance(found, dict):
+            raise StoreRejected(f"Shopify has no order {external_id}")
+        return bool(found.get("cancelledAt"))
 
     # --- order notes -----------------------------------------------------------------
 

@@ -135,6 +135,17 @@ class WooCommerceStore(StoreAdapter):
             headers=self.request_headers(),
         )
 
+    async def order_cancelled(self, external_id: str) -> bool:
+        _, found = await self.api.call(
+            "GET",
+            f"{self.api_root}/orders/{quote(external_id, safe='')}",
+            self._check,
+            headers=self.request_headers(),
+        )
+        if not isinstance(found, dict):
+            raise StoreRejected(f"WooCommerce sent no order {external_id}")
+        return found.get("status") == "cancelled"
+
     # --- order notes -----------------------------------------------------------------
 
     async def write_order_note(self, order_id: str, line: str, tags: Sequence[str]) -> None:

@@ -29,7 +29,7 @@ from tests.fakes.shopify_server import FakeShopify
 from tests.fakes.shopify_server import order as shopify_order
 from tests.fakes.smtp_server import FakeSMTPServer
 from tests.helpers import CONFIG, Stack
-from tests.probes import arrange_cancel_claimed, order_choices, product_alerts
+from tests.probes import arrange_cancel_claimed, order_choices, order_rows, product_alerts
 from tests.test_customer_follow_ups import (
     ON_ITS_WAY,
     UPDATE,
@@ -666,8 +666,8 @@ async def test_a_cancel_cut_short_by_a_stopped_bot_is_offered_again(
     assert await stack.runtime.choices.release_interrupted_cancels() == 0  # said once
     thread = await said(stack, message, "was interrupted")
     assert thread[-1] == (
-        f"Cancelling order {number} in Shopify was interrupted (Stockbot stopped). Check the "
-        "order in Shopify; if it is not cancelled, use the *Cancel order* button again."
+        f"Cancelling order {number} in Shopify was interrupted (Stockbot stopped). Use the "
+        "*Cancel order* button again: Stockbot first checks in Shopify whether it went through."
     )
     shown = await alert_showing(stack, "last try failed: interrupted")
     answer = await stack.click(
@@ -675,3 +675,80 @@ async def test_a_cancel_cut_short_by_a_stopped_bot_is_offered_again(
     )
     assert answer["text"] == f"Order {number} is cancelled in Shopify, as its customer asked."
     assert shop.cancelled == [f"gid://shopify/Order/{number}"]
+
+
+async def test_a_retried_cancel_that_reached_shopify_before_the_bot_stopped_is_done(
+    stack: Stack, smtp: FakeSMTPServer, shop: FakeShopify, http: httpx.AsyncClient
+) -> None:
+    message, url, number = await ana_waits_in_shopify(stack, smtp, shop)
+    await http.post(url, data={"choice": "cancel"})
+    await alert_showing(stack, f"Cancel order {number} in Shopify")
+    # A bot claimed the cancel and called Shopify, which cancelled the order; the bot was
+    # killed before it heard back.
+    await arrange_cancel_claimed(stack, number, "gone-host:4242:deadbeef")
+    await stack.runtime.stores[SHOP].cancel_order(number)
+    assert await stack.runtime.choices.release_interrupted_cancels() == 1
+    shown = await alert_showing(stack, "last try failed: interrupted")
+
+    answer = await stack.click(
+        ActionId.CANCEL_ORDER, shown, "U0BOB", value=cancel_button(shown)["value"]
+    )
+    assert answer["text"] == (
+        f"Order {number} is cancelled in Shopify, as its customer asked "
+        "(it already was: nothing was done twice)."
+    )
+    # Shopify was asked whether it is cancelled, not asked to cancel it again.
+    assert shop.cancelled == [f"gid://shopify/Order/{number}"]
+    assert shop.operations().count("CancelOrder") == 1
+    thread = await said(stack, message, "was already cancelled")
+    assert thread[-1] == (
+        f"Order {number} was already cancelled in Shopify when <@U0BOB> went to cancel it "
+        "(Ana Silva asked to cancel). It is marked cancelled here too."
+    )
+    assert (await order_rows(stack))[number].status == "cancelled"
+    assert (await http.get(url)).status_code == 404
+    await stack.deliver()
+    assert "cancel_order_in_store" not in json.dumps(stack.only_alert()["blocks"])
+
+
+async def test_shopify_refusing_an_order_already_cancelled_there_is_taken_as_done(
+    stack: Stack, smtp: FakeSMTPServer, shop: FakeShopify, http: httpx.AsyncClient
+) -> None:
+    message, url, number = await ana_waits_in_shopify(stack, smtp, shop)
+    await http.post(url, data={"choice": "cancel"})
+    shown = await alert_showing(stack, f"Cancel order {number} in Shopify")
+    # Someone cancelled it in Shopify's admin before Stockbot's next look at the orders.
+    shop.orders[0]["cancelled_at"] = "2026-11-22T09:00:00-05:00"
+
+    answer = await stack.click(
+        ActionId.CANCEL_ORDER, shown, "U0ALICE", value=cancel_button(shown)["value"]
+    )
+    assert answer["text"].startswith(f"Order {number} is cancelled in Shopify, as its customer")
+    assert shop.cancelled == []  # Shopify refused: "Order has already been cancelled"
+    await said(stack, message, f"Order {number} was already cancelled in Shopify")
+    assert (await order_rows(stack))[number].status == "cancelled"
+    assert "did not cancel" not in json.dumps(stack.slack.thread_replies("C0ALERTS", message["ts"]))
+
+
+async def test_a_retried_cancel_that_reached_woocommerce_is_not_put_again(
+    stack: Stack, smtp: FakeSMTPServer, woo: woocommerce.FakeWooCommerce, http: httpx.AsyncClient
+) -> None:
+    raw = woocommerce.order(1001, ("MUG-1", 1), email="bo@example.com")
+    woo.orders.append(raw)
+    number = str(raw["id"])
+    message, url = await store_order_waiting(stack, smtp, WOO, "bo@example.com")
+    await http.post(url, data={"choice": "cancel"})
+    await alert_showing(stack, f"Cancel order {number} in WooCommerce")
+    await arrange_cancel_claimed(stack, number, "gone-host:4242:deadbeef")
+    await stack.runtime.stores[WOO].cancel_order(number)  # it went through; the bot died
+    assert await stack.runtime.choices.release_interrupted_cancels() == 1
+    shown = await alert_showing(stack, "last try failed: interrupted")
+
+    answer = await stack.click(
+        ActionId.CANCEL_ORDER, shown, "U0ALICE", value=cancel_button(shown)["value"]
+    )
+    assert answer["text"].startswith(f"Order {number} is cancelled in WooCommerce")
+    assert len(woo.requests_for(f"/wp-json/wc/v3/orders/{number}", "PUT")) == 1
+    assert len(woo.requests_for(f"/wp-json/wc/v3/orders/{number}", "GET")) == 1
+    await said(stack, message, f"Order {number} was already cancelled in WooCommerce")
+    assert (await order_rows(stack))[number].status == "cancelled"

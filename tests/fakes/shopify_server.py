@@ -23,6 +23,7 @@ from __future__ import annotations
 import base64
 import re
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import web
@@ -228,9 +229,12 @@ class FakeShopify(FakeApiServer):
         elif "orderUpdate(" in query:
             data = {"orderUpdate": self._order_update(variables["input"])}
         elif "order(id:" in query:
-            gid = variables["id"]
-            found = {"id": gid, "note": self.notes.get(gid)} if self._order_exists(gid) else None
-            data = {"order": found}
+            fields = _selected(query, "order")
+            unknown = [name for name in fields if name not in _ORDER_FIELDS]
+            if unknown:
+                message = f"Field '{unknown[0]}' doesn't exist on type 'Order'"
+                return web.json_response({"errors": [{"message": message}], "extensions": cost()})
+            data = {"order": self._order_node(variables["id"], fields)}
         else:
             return web.json_response({"errors": [{"message": "Parse error"}], "extensions": cost()})
         return web.json_response({"data": data, "extensions": cost()})
@@ -296,6 +300,19 @@ class FakeShopify(FakeApiServer):
             "orderCancelUserErrors": [],
         }
 
+    def _order_node(self, gid: str, fields: list[str]) -> dict[str, Any] | None:
+        """`order(id:)` with the fields asked for; null for an unknown order."""
+        raw = next((o for o in self.orders if _order_gid(o) == gid), None)
+        if raw is None:
+            return None
+        values = {
+            "id": gid,
+            "note": self.notes.get(gid),
+            "tags": list(self.tags.get(gid, [])),
+            "cancelledAt": _graphql_time(raw["cancelled_at"]),
+        }
+        return {name: values[name] for name in fields}
+
     def _order_exists(self, gid: str) -> bool:
         return any(_order_gid(raw) == gid for raw in self.orders)
 
@@ -333,6 +350,23 @@ class FakeShopify(FakeApiServer):
 
 def _order_gid(raw: dict[str, Any]) -> str:
     return f"gid://shopify/Order/{raw['id']}"
+
+
+def _graphql_time(rest: str | None) -> str | None:
+    """A REST time ("2026-11-22T10:00:00-05:00") as GraphQL's DateTime, in UTC."""
+    if rest is None:
+        return None
+    return datetime.fromisoformat(rest).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+# The `Order` fields the fake knows (what the adapter asks for).
+_ORDER_FIELDS = {"id", "note", "tags", "cancelledAt"}
+
+
+def _selected(query: str, field: str) -> list[str]:
+    """The names selected under `field(...) { ... }` (flat selections only)."""
+    match = re.search(rf"\b{field}\([^)]*\)\s*\{{([^{{}}]*)\}}", query)
+    return match.group(1).split() if match else []
 
 
 def _undefined_input_field(version: str, given: dict[str, Any]) -> str | None:

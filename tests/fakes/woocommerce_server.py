@@ -27,6 +27,7 @@ ORDERS = f"{API}/orders"
 PRODUCTS = f"{API}/products"
 UPDATES = "PUT"  # script key for every product/variation update
 ORDER_UPDATES = "PUT order"  # script key for order updates (a cancel)
+ORDER_READS = "GET order"  # script key for reading one order
 NOTES = "NOTES"  # script key for every order note request
 
 
@@ -88,6 +89,7 @@ class FakeWooCommerce(FakeApiServer):
 
     def add_routes(self, router: web.UrlDispatcher) -> None:
         router.add_get(ORDERS, self._orders)
+        router.add_get(ORDERS + "/{id:\\d+}", self._order)
         router.add_put(ORDERS + "/{id:\\d+}", self._update_order)
         router.add_get(PRODUCTS, self._products)
         router.add_put(PRODUCTS + "/{id:\\d+}", self._update)
@@ -177,6 +179,16 @@ class FakeWooCommerce(FakeApiServer):
             return early
         sku = request.query.get("sku")
         found = [item for item in self.items.values() if sku is None or item["sku"] == sku]
+        return web.json_response(found)
+
+    async def _order(self, request: web.Request) -> web.Response:
+        """`GET /orders/<id>`: the order as listed."""
+        _, early = await self._begin(request, ORDER_READS)
+        if early is not None:
+            return early
+        found = next((o for o in self.orders if o["id"] == int(request.match_info["id"])), None)
+        if found is None:
+            return send(wc_error(404, "woocommerce_rest_shop_order_invalid_id", "Invalid ID."))
         return web.json_response(found)
 
     async def _update_order(self, request: web.Request) -> web.Response:
