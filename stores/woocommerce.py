@@ -148,7 +148,9 @@ class WooCommerceStore(StoreAdapter):
 
     # --- order notes -----------------------------------------------------------------
 
-    async def write_order_note(self, order_id: str, line: str, tags: Sequence[str]) -> None:
+    async def write_order_note(
+        self, order_id: str, line: str, tags: Sequence[str], remove_tags: Sequence[str] = ()
+    ) -> None:
         """A private order note (`customer_note` false: the customer is not emailed by
         WooCommerce). WooCommerce orders have no tags. A note already there is not added
         again (a retry after a lost answer)."""
