@@ -275,15 +275,24 @@ async def test_a_choice_is_recorded_said_in_the_thread_counted_and_listed(
     ]
 
 
-async def test_date_updates_skip_customers_who_chose_the_substitute_or_to_cancel(
+async def chosen_then_date_moved(
     stack: Stack, smtp: FakeSMTPServer, http: httpx.AsyncClient
-) -> None:
+) -> tuple[dict[str, Any], str, str, dict[str, Any]]:
+    """`chosen`, then the supplier moves the date: the alert offers to update only the
+    customer still waiting (Ada, for 1001). Returns what `chosen` does, and the alert
+    message as redrawn."""
     message, ada_1001, ada_1003 = await chosen(stack, smtp, http)
-
-    write_mug_feed(stack, 0, "2031-08-01")  # the supplier moves the date
+    write_mug_feed(stack, 0, "2031-08-01")
     await stack.poll("Acme")
     alert = await redrawn_with(stack, message["ts"], UPDATE, present=True)
     assert button(alert, UPDATE)["text"]["text"] == "Update 1 customer (new date 1 Aug)"
+    return message, ada_1001, ada_1003, alert
+
+
+async def test_date_updates_skip_customers_who_chose_the_substitute_or_to_cancel(
+    stack: Stack, smtp: FakeSMTPServer, http: httpx.AsyncClient
+) -> None:
+    message, ada_1001, ada_1003, alert = await chosen_then_date_moved(stack, smtp, http)
     view = await open_follow_up(stack, stack.sender, alert, UPDATE)
     assert "ada@example.com" in view_text(view).lower()
     assert "grace@example.com" not in view_text(view)
@@ -306,12 +315,7 @@ async def test_date_updates_skip_customers_who_chose_the_substitute_or_to_cancel
 async def test_a_second_notice_leaves_out_orders_whose_customer_chose_not_to_wait(
     stack: Stack, smtp: FakeSMTPServer, http: httpx.AsyncClient
 ) -> None:
-    message, ada_1001, ada_1003 = await chosen(stack, smtp, http)
-    write_mug_feed(stack, 0, "2031-08-01")  # the supplier moves the date
-    await stack.poll("Acme")
-    alert = await redrawn_with(stack, message["ts"], UPDATE, present=True)
-    # The alert counts only who still waits: Ada, for 1001.
-    assert button(alert, UPDATE)["text"]["text"] == "Update 1 customer (new date 1 Aug)"
+    message, ada_1001, ada_1003, alert = await chosen_then_date_moved(stack, smtp, http)
 
     # Staff email the customers again from the alert's menu: a new notice, new text.
     # Alan's order 1004 waits now too (the poll found no stock for it).
@@ -546,6 +550,17 @@ async def ana_waits_in_shopify(
     return message, url, str(shop.orders[0]["id"])
 
 
+async def ana_wants_to_cancel(
+    stack: Stack, smtp: FakeSMTPServer, shop: FakeShopify, http: httpx.AsyncClient
+) -> tuple[dict[str, Any], str, str, dict[str, Any]]:
+    """`ana_waits_in_shopify`, and she asks to cancel on her link. Returns what it
+    does, and the alert message once it offers staff to cancel in Shopify."""
+    message, url, number = await ana_waits_in_shopify(stack, smtp, shop)
+    await http.post(url, data={"choice": "cancel"})
+    shown = await alert_showing(stack, f"Cancel order {number} in Shopify")
+    return message, url, number, shown
+
+
 def cancel_button(message: dict[str, Any]) -> dict[str, Any]:
     return next(
         element
@@ -646,9 +661,7 @@ async def test_cancel_in_woocommerce_puts_the_cancelled_status_and_a_refusal_is_
 async def test_a_cancel_cut_short_by_a_stopped_bot_is_offered_again(
     stack: Stack, smtp: FakeSMTPServer, shop: FakeShopify, http: httpx.AsyncClient
 ) -> None:
-    message, url, number = await ana_waits_in_shopify(stack, smtp, shop)
-    await http.post(url, data={"choice": "cancel"})
-    shown = await alert_showing(stack, f"Cancel order {number} in Shopify")
+    message, _, number, shown = await ana_wants_to_cancel(stack, smtp, shop, http)
     value = cancel_button(shown)["value"]
 
     # This bot is calling Shopify about it right now: nobody else may, nothing is released.
@@ -680,9 +693,7 @@ async def test_a_cancel_cut_short_by_a_stopped_bot_is_offered_again(
 async def test_a_retried_cancel_that_reached_shopify_before_the_bot_stopped_is_done(
     stack: Stack, smtp: FakeSMTPServer, shop: FakeShopify, http: httpx.AsyncClient
 ) -> None:
-    message, url, number = await ana_waits_in_shopify(stack, smtp, shop)
-    await http.post(url, data={"choice": "cancel"})
-    await alert_showing(stack, f"Cancel order {number} in Shopify")
+    message, url, number, _ = await ana_wants_to_cancel(stack, smtp, shop, http)
     # A bot claimed the cancel and called Shopify, which cancelled the order; the bot was
     # killed before it heard back.
     await arrange_cancel_claimed(stack, number, "gone-host:4242:deadbeef")
@@ -714,9 +725,7 @@ async def test_a_retried_cancel_that_reached_shopify_before_the_bot_stopped_is_d
 async def test_shopify_refusing_an_order_already_cancelled_there_is_taken_as_done(
     stack: Stack, smtp: FakeSMTPServer, shop: FakeShopify, http: httpx.AsyncClient
 ) -> None:
-    message, url, number = await ana_waits_in_shopify(stack, smtp, shop)
-    await http.post(url, data={"choice": "cancel"})
-    shown = await alert_showing(stack, f"Cancel order {number} in Shopify")
+    message, _, number, shown = await ana_wants_to_cancel(stack, smtp, shop, http)
     # Someone cancelled it in Shopify's admin before Stockbot's next look at the orders.
     shop.orders[0]["cancelled_at"] = "2026-11-22T09:00:00-05:00"
 
