@@ -462,19 +462,14 @@ class CustomerChoices(Service):
         try:
             if not already:
                 await store.cancel_order(order.external_id)
-        except StoreRejected as exc:
+        except StoreError as exc:
             # Refused because it is cancelled already (a lost answer, or by hand)?
-            already = await _store_cancelled(store, order)
+            already = isinstance(exc, StoreRejected) and await _store_cancelled(store, order)
             if not already:
                 await self._cancel_failed(choice_id, order, user_id, str(exc), store.service)
                 raise ChoiceRefused(
                     f"{store.service} did not cancel order {number}: {escape(str(exc))}"
                 ) from None
-        except StoreError as exc:
-            await self._cancel_failed(choice_id, order, user_id, str(exc), store.service)
-            raise ChoiceRefused(
-                f"{store.service} did not cancel order {number}: {escape(str(exc))}"
-            ) from None
         await self._cancelled(choice_id, order.id, user_id, store.service, already=already)
         return CancelResult(order.external_id, store.service, order.customer_name, already)
 
