@@ -310,6 +310,11 @@ class StoreAdapter(ServiceAdapter, ABC):
         store refuses or cannot be reached."""
 
     @abstractmethod
+    async def order_cancelled(self, external_id: str) -> bool:
+        """Whether the store has the order as cancelled (a cancel that went through
+        before its answer was lost); StoreError when the store cannot tell."""
+
+    @abstractmethod
     def request_headers(self) -> dict[str, str]:
         """Headers for every call, credentials included (missing ones fail here)."""
 
@@ -332,10 +337,13 @@ class StoreAdapter(ServiceAdapter, ABC):
             name = str(raw.get(label) or "").strip() if isinstance(raw, dict) else ""
             return StoreOrder(external_id=ident, status="unknown", name=name)
 
-    async def write_order_note(self, order_id: str, line: str, tags: Sequence[str]) -> None:
+    async def write_order_note(
+        self, order_id: str, line: str, tags: Sequence[str], remove_tags: Sequence[str] = ()
+    ) -> None:
         """Write what a customer was told or chose onto the store's order `order_id`:
         `line` appended to its staff-only notes (once: a retry finds it there), `tags`
-        added where the store has tags. Raises StoreError when the store refuses."""
+        added and `remove_tags` taken off where the store has tags. Raises StoreError
+        when the store refuses."""
         raise StoreRejected(f"{self.service} orders cannot take notes")
 
     async def fill_skus(self, orders: Sequence[StoreOrder]) -> list[StoreOrder]:

@@ -106,12 +106,33 @@ mutation SetPolicy($productId: ID!, $variants: [ProductVariantsBulkInput!]!) {
 }
 """
 
-# Order notes: tags added, the note read and written back with one more line.
+# Order notes: tags added (and a changed choice's taken off), the note read and
+# written back with one more line.
 _ORDER_GID = "gid://shopify/Order/"
 
 ADD_TAGS = """
 mutation AddOrderTags($id: ID!, $tags: [String!]!) {
   tagsAdd(id: $id, tags: $tags) {
+    userErrors { field message }
+  }
+}
+"""
+
+# A mutation's fields run one after the other: the old tags go, then the new come.
+CHANGE_TAGS = """
+mutation ChangeOrderTags($id: ID!, $add: [String!]!, $remove: [String!]!) {
+  tagsRemove(id: $id, tags: $remove) {
+    userErrors { field message }
+  }
+  tagsAdd(id: $id, tags: $add) {
+    userErrors { field message }
+  }
+}
+"""
+
+REMOVE_TAGS = """
+mutation RemoveOrderTags($id: ID!, $tags: [String!]!) {
+  tagsRemove(id: $id, tags: $tags) {
     userErrors { field message }
   }
 }
@@ -141,6 +162,13 @@ mutation CancelOrder($orderId: ID!, $reason: OrderCancelReason!, $refund: Boolea
     job { id }
     orderCancelUserErrors { field message code }
   }
+}
+"""
+
+
+ORDER_CANCELLED = """
+query OrderCancelled($id: ID!) {
+  order(id: $id) { id cancelledAt }
 }
 """
 
@@ -264,16 +292,36 @@ class ShopifyStore(StoreAdapter):
         data = await self._graphql(CANCEL_ORDER, variables, self.request_headers())
         self._refused(data, "orderCancel", "orderCancelUserErrors")
 
+    async def order_cancelled(self, external_id: str) -> bool:
+        data = await self._graphql(
+            ORDER_CANCELLED, {"id": _ORDER_GID + external_id}, self.request_headers()
+        )
+        found = data.get("order")
+        if not isinstance(found, dict):
+            raise StoreRejected(f"Shopify has no order {external_id}")
+        return bool(found.get("cancelledAt"))
+
     # --- order notes -----------------------------------------------------------------
 
-    async def write_order_note(self, order_id: str, line: str, tags: Sequence[str]) -> None:
-        """Tags with `tagsAdd`, and `line` appended to the order's note (`orderUpdate`
-        replaces the note, so it is read first; a line already there is not added again)."""
+    async def write_order_note(
+        self, order_id: str, line: str, tags: Sequence[str], remove_tags: Sequence[str] = ()
+    ) -> None:
+        """Tags with `tagsAdd` and `tagsRemove` (one request), and `line` appended to the
+        order's note (`orderUpdate` replaces the note, so it is read first; a line
+        already there is not added again)."""
         headers = self.request_headers()
         gid = _ORDER_GID + order_id
-        if tags:
-            data = await self._graphql(ADD_TAGS, {"id": gid, "tags": list(tags)}, headers)
-            self._refused(data, "tagsAdd")
+        add, remove = list(tags), list(remove_tags)
+        if add or remove:
+            variables: dict[str, Any] = {"id": gid, "tags": add or remove}
+            mutation = ADD_TAGS if add else REMOVE_TAGS
+            if add and remove:
+                mutation, variables = CHANGE_TAGS, {"id": gid, "add": add, "remove": remove}
+            data = await self._graphql(mutation, variables, headers)
+            if remove:
+                self._refused(data, "tagsRemove")
+            if add:
+                self._refused(data, "tagsAdd")
         data = await self._graphql(ORDER_NOTE, {"id": gid}, headers)
         found = data.get("order")
         if not isinstance(found, dict):

@@ -135,9 +135,22 @@ class WooCommerceStore(StoreAdapter):
             headers=self.request_headers(),
         )
 
+    async def order_cancelled(self, external_id: str) -> bool:
+        _, found = await self.api.call(
+            "GET",
+            f"{self.api_root}/orders/{quote(external_id, safe='')}",
+            self._check,
+            headers=self.request_headers(),
+        )
+        if not isinstance(found, dict):
+            raise StoreRejected(f"WooCommerce sent no order {external_id}")
+        return found.get("status") == "cancelled"
+
     # --- order notes -----------------------------------------------------------------
 
-    async def write_order_note(self, order_id: str, line: str, tags: Sequence[str]) -> None:
+    async def write_order_note(
+        self, order_id: str, line: str, tags: Sequence[str], remove_tags: Sequence[str] = ()
+    ) -> None:
         """A private order note (`customer_note` false: the customer is not emailed by
         WooCommerce). WooCommerce orders have no tags. A note already there is not added
         again (a retry after a lost answer)."""

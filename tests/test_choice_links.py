@@ -29,7 +29,7 @@ from tests.fakes.shopify_server import FakeShopify
 from tests.fakes.shopify_server import order as shopify_order
 from tests.fakes.smtp_server import FakeSMTPServer
 from tests.helpers import CONFIG, Stack
-from tests.probes import arrange_cancel_claimed, order_choices, product_alerts
+from tests.probes import arrange_cancel_claimed, order_choices, order_rows, product_alerts
 from tests.test_customer_follow_ups import (
     ON_ITS_WAY,
     UPDATE,
@@ -275,15 +275,24 @@ async def test_a_choice_is_recorded_said_in_the_thread_counted_and_listed(
     ]
 
 
-async def test_date_updates_skip_customers_who_chose_the_substitute_or_to_cancel(
+async def chosen_then_date_moved(
     stack: Stack, smtp: FakeSMTPServer, http: httpx.AsyncClient
-) -> None:
+) -> tuple[dict[str, Any], str, str, dict[str, Any]]:
+    """`chosen`, then the supplier moves the date: the alert offers to update only the
+    customer still waiting (Ada, for 1001). Returns what `chosen` does, and the alert
+    message as redrawn."""
     message, ada_1001, ada_1003 = await chosen(stack, smtp, http)
-
-    write_mug_feed(stack, 0, "2031-08-01")  # the supplier moves the date
+    write_mug_feed(stack, 0, "2031-08-01")
     await stack.poll("Acme")
     alert = await redrawn_with(stack, message["ts"], UPDATE, present=True)
     assert button(alert, UPDATE)["text"]["text"] == "Update 1 customer (new date 1 Aug)"
+    return message, ada_1001, ada_1003, alert
+
+
+async def test_date_updates_skip_customers_who_chose_the_substitute_or_to_cancel(
+    stack: Stack, smtp: FakeSMTPServer, http: httpx.AsyncClient
+) -> None:
+    message, ada_1001, ada_1003, alert = await chosen_then_date_moved(stack, smtp, http)
     view = await open_follow_up(stack, stack.sender, alert, UPDATE)
     assert "ada@example.com" in view_text(view).lower()
     assert "grace@example.com" not in view_text(view)
@@ -301,6 +310,43 @@ async def test_date_updates_skip_customers_who_chose_the_substitute_or_to_cancel
     assert update.html is not None
     assert f'<a href="{ada_1001}">' in update.html and ada_1003 not in update.html
     assert first.html is not None and f'<a href="{ada_1001}">' in first.html
+
+
+async def test_a_second_notice_leaves_out_orders_whose_customer_chose_not_to_wait(
+    stack: Stack, smtp: FakeSMTPServer, http: httpx.AsyncClient
+) -> None:
+    message, ada_1001, ada_1003, alert = await chosen_then_date_moved(stack, smtp, http)
+
+    # Staff email the customers again from the alert's menu: a new notice, new text.
+    # Alan's order 1004 waits now too (the poll found no stock for it).
+    [row] = await product_alerts(stack)
+    view = await click_email_customers(stack, stack.sender, alert, row.id)
+    shown = view_text(view)
+    assert "*2 customers* waiting for `MUG-1` Blue ceramic mug (2 open orders" in shown
+    assert "ada@example.com" in shown.lower() and "grace@example.com" not in shown
+    assert "Left out: 2 orders whose customer chose the substitute or to cancel." in shown
+    await submit(stack.sender, view)
+    # The thread so far: the first notice, two choices, the poll's news; now this one.
+    summary = (await thread_texts(stack, message, 5))[-1]
+    assert summary.startswith("Emailed 2 customers about `MUG-1` Blue ceramic mug")
+    assert "grace" not in summary
+    assert len(smtp.messages_to("grace@example.com")) == 1  # only the first notice
+    _, again = smtp.messages_to("ada@example.com")
+    assert "1 August 2031" in again.text
+    assert "1001" in again["Subject"] and "1003" not in again["Subject"]
+    assert ada_1001 in again.text and ada_1003 not in again.text and "1003" not in again.text
+
+    # Everyone chose: nobody is left to email, and the answer says why.
+    [alan] = links_in(smtp, "alan@example.com")
+    await http.post(local(stack, alan), data={"choice": "cancel"})
+    await http.post(local(stack, ada_1001), data={"choice": "substitute"})
+    await said(stack, message, "Ada Lovelace, order 1001, chose the substitute")
+    answer = await stack.command("/notify-customers", "MUG-1", "U0ALICE")
+    assert answer["text"] == (
+        "Nobody is waiting for `MUG-1` Blue ceramic mug any more: the customers of its "
+        "4 open orders chose the substitute or to cancel."
+    )
+    assert len(smtp.messages_to("ada@example.com")) == 2
 
 
 async def test_back_in_stock_news_goes_only_to_orders_still_waiting_for_the_product(
@@ -504,6 +550,17 @@ async def ana_waits_in_shopify(
     return message, url, str(shop.orders[0]["id"])
 
 
+async def ana_wants_to_cancel(
+    stack: Stack, smtp: FakeSMTPServer, shop: FakeShopify, http: httpx.AsyncClient
+) -> tuple[dict[str, Any], str, str, dict[str, Any]]:
+    """`ana_waits_in_shopify`, and she asks to cancel on her link. Returns what it
+    does, and the alert message once it offers staff to cancel in Shopify."""
+    message, url, number = await ana_waits_in_shopify(stack, smtp, shop)
+    await http.post(url, data={"choice": "cancel"})
+    shown = await alert_showing(stack, f"Cancel order {number} in Shopify")
+    return message, url, number, shown
+
+
 def cancel_button(message: dict[str, Any]) -> dict[str, Any]:
     return next(
         element
@@ -604,9 +661,7 @@ async def test_cancel_in_woocommerce_puts_the_cancelled_status_and_a_refusal_is_
 async def test_a_cancel_cut_short_by_a_stopped_bot_is_offered_again(
     stack: Stack, smtp: FakeSMTPServer, shop: FakeShopify, http: httpx.AsyncClient
 ) -> None:
-    message, url, number = await ana_waits_in_shopify(stack, smtp, shop)
-    await http.post(url, data={"choice": "cancel"})
-    shown = await alert_showing(stack, f"Cancel order {number} in Shopify")
+    message, _, number, shown = await ana_wants_to_cancel(stack, smtp, shop, http)
     value = cancel_button(shown)["value"]
 
     # This bot is calling Shopify about it right now: nobody else may, nothing is released.
@@ -624,8 +679,8 @@ async def test_a_cancel_cut_short_by_a_stopped_bot_is_offered_again(
     assert await stack.runtime.choices.release_interrupted_cancels() == 0  # said once
     thread = await said(stack, message, "was interrupted")
     assert thread[-1] == (
-        f"Cancelling order {number} in Shopify was interrupted (Stockbot stopped). Check the "
-        "order in Shopify; if it is not cancelled, use the *Cancel order* button again."
+        f"Cancelling order {number} in Shopify was interrupted (Stockbot stopped). Use the "
+        "*Cancel order* button again: Stockbot first checks in Shopify whether it went through."
     )
     shown = await alert_showing(stack, "last try failed: interrupted")
     answer = await stack.click(
@@ -633,3 +688,76 @@ async def test_a_cancel_cut_short_by_a_stopped_bot_is_offered_again(
     )
     assert answer["text"] == f"Order {number} is cancelled in Shopify, as its customer asked."
     assert shop.cancelled == [f"gid://shopify/Order/{number}"]
+
+
+async def test_a_retried_cancel_that_reached_shopify_before_the_bot_stopped_is_done(
+    stack: Stack, smtp: FakeSMTPServer, shop: FakeShopify, http: httpx.AsyncClient
+) -> None:
+    message, url, number, _ = await ana_wants_to_cancel(stack, smtp, shop, http)
+    # A bot claimed the cancel and called Shopify, which cancelled the order; the bot was
+    # killed before it heard back.
+    await arrange_cancel_claimed(stack, number, "gone-host:4242:deadbeef")
+    await stack.runtime.stores[SHOP].cancel_order(number)
+    assert await stack.runtime.choices.release_interrupted_cancels() == 1
+    shown = await alert_showing(stack, "last try failed: interrupted")
+
+    answer = await stack.click(
+        ActionId.CANCEL_ORDER, shown, "U0BOB", value=cancel_button(shown)["value"]
+    )
+    assert answer["text"] == (
+        f"Order {number} is cancelled in Shopify, as its customer asked "
+        "(it already was: nothing was done twice)."
+    )
+    # Shopify was asked whether it is cancelled, not asked to cancel it again.
+    assert shop.cancelled == [f"gid://shopify/Order/{number}"]
+    assert shop.operations().count("CancelOrder") == 1
+    thread = await said(stack, message, "was already cancelled")
+    assert thread[-1] == (
+        f"Order {number} was already cancelled in Shopify when <@U0BOB> went to cancel it "
+        "(Ana Silva asked to cancel). It is marked cancelled here too."
+    )
+    assert (await order_rows(stack))[number].status == "cancelled"
+    assert (await http.get(url)).status_code == 404
+    await stack.deliver()
+    assert "cancel_order_in_store" not in json.dumps(stack.only_alert()["blocks"])
+
+
+async def test_shopify_refusing_an_order_already_cancelled_there_is_taken_as_done(
+    stack: Stack, smtp: FakeSMTPServer, shop: FakeShopify, http: httpx.AsyncClient
+) -> None:
+    message, _, number, shown = await ana_wants_to_cancel(stack, smtp, shop, http)
+    # Someone cancelled it in Shopify's admin before Stockbot's next look at the orders.
+    shop.orders[0]["cancelled_at"] = "2026-11-22T09:00:00-05:00"
+
+    answer = await stack.click(
+        ActionId.CANCEL_ORDER, shown, "U0ALICE", value=cancel_button(shown)["value"]
+    )
+    assert answer["text"].startswith(f"Order {number} is cancelled in Shopify, as its customer")
+    assert shop.cancelled == []  # Shopify refused: "Order has already been cancelled"
+    await said(stack, message, f"Order {number} was already cancelled in Shopify")
+    assert (await order_rows(stack))[number].status == "cancelled"
+    assert "did not cancel" not in json.dumps(stack.slack.thread_replies("C0ALERTS", message["ts"]))
+
+
+async def test_a_retried_cancel_that_reached_woocommerce_is_not_put_again(
+    stack: Stack, smtp: FakeSMTPServer, woo: woocommerce.FakeWooCommerce, http: httpx.AsyncClient
+) -> None:
+    raw = woocommerce.order(1001, ("MUG-1", 1), email="bo@example.com")
+    woo.orders.append(raw)
+    number = str(raw["id"])
+    message, url = await store_order_waiting(stack, smtp, WOO, "bo@example.com")
+    await http.post(url, data={"choice": "cancel"})
+    await alert_showing(stack, f"Cancel order {number} in WooCommerce")
+    await arrange_cancel_claimed(stack, number, "gone-host:4242:deadbeef")
+    await stack.runtime.stores[WOO].cancel_order(number)  # it went through; the bot died
+    assert await stack.runtime.choices.release_interrupted_cancels() == 1
+    shown = await alert_showing(stack, "last try failed: interrupted")
+
+    answer = await stack.click(
+        ActionId.CANCEL_ORDER, shown, "U0ALICE", value=cancel_button(shown)["value"]
+    )
+    assert answer["text"].startswith(f"Order {number} is cancelled in WooCommerce")
+    assert len(woo.requests_for(f"/wp-json/wc/v3/orders/{number}", "PUT")) == 1
+    assert len(woo.requests_for(f"/wp-json/wc/v3/orders/{number}", "GET")) == 1
+    await said(stack, message, f"Order {number} was already cancelled in WooCommerce")
+    assert (await order_rows(stack))[number].status == "cancelled"

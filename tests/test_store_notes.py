@@ -110,9 +110,9 @@ async def test_a_shopify_order_gets_what_its_customer_was_told_and_chose_once(
     alert_id = alert.id
     await stack.runtime.notifier.send(alert_id, mug, "New date.", "U0BOB", NoticeKind.DATE_UPDATE)
     await stack.runtime.write_store_notes()
+    # Her earlier choice's tag is taken off: the tags say what she chose last.
     assert shop.tags[gid] == [
         "stockbot-backordered",
-        "stockbot-substitute-accepted",
         "stockbot-will-wait",
         "stockbot-date-updated",
     ]
@@ -141,6 +141,61 @@ async def test_a_shopify_order_gets_what_its_customer_was_told_and_chose_once(
     assert (await stack.runtime.write_store_notes()).written == 0
     assert note_calls(shop) == calls
     assert {(n.state, n.attempts) for n in await store_notes(stack)} == {("written", 1)}
+
+
+def tag_changes(shop: FakeShopify) -> list[dict[str, object]]:
+    """The variables of each request that removed tags (with the tags it added)."""
+    return [
+        r.body["variables"] for r in shop.requests_for(GRAPHQL) if "tagsRemove(" in r.body["query"]
+    ]
+
+
+async def test_a_customer_changing_their_mind_changes_the_shopify_tag(
+    stack: Stack, smtp: FakeSMTPServer, shop: FakeShopify, http: httpx.AsyncClient
+) -> None:
+    message, url, number = await ana_waits_in_shopify(stack, smtp, shop)
+    gid = f"gid://shopify/Order/{number}"
+    await http.post(url, data={"choice": "cancel"})
+    await said(stack, message, "wants to cancel")
+    await stack.runtime.write_store_notes()
+    assert shop.tags[gid] == ["stockbot-backordered", "stockbot-wants-cancel"]
+
+    await http.post(url, data={"choice": "wait"})
+    await said(stack, message, "changed their mind: will wait")
+    assert (await stack.runtime.write_store_notes()).written == 1
+    assert shop.tags[gid] == ["stockbot-backordered", "stockbot-will-wait"]
+    # One request takes the old choice's tags off and puts the new one on.
+    assert tag_changes(shop)[-1] == {
+        "id": gid,
+        "add": ["stockbot-will-wait"],
+        "remove": ["stockbot-substitute-accepted", "stockbot-wants-cancel"],
+    }
+    lines = note_lines(shop, number)
+    assert lines[1].endswith(
+        " UTC: the customer asked to cancel the order (it waits for Blue ceramic mug (MUG-1))."
+    )
+    assert lines[2].endswith(" UTC: the customer chose to wait for Blue ceramic mug (MUG-1).")
+
+
+async def test_the_last_choice_keeps_its_tag_whatever_order_the_notes_are_written_in(
+    stack: Stack, smtp: FakeSMTPServer, shop: FakeShopify, http: httpx.AsyncClient
+) -> None:
+    message, url, number = await ana_waits_in_shopify(stack, smtp, shop)
+    gid = f"gid://shopify/Order/{number}"
+    await stack.runtime.write_store_notes()  # the delay notice's note
+    # The note of her cancel fails (Shopify is down) and waits for its next try...
+    await http.post(url, data={"choice": "cancel"})
+    await said(stack, message, "wants to cancel")
+    shop.script(GRAPHQL, Reply(503))
+    assert (await stack.runtime.write_store_notes()).failed == 1
+    # ...while she changes her mind: that note is written first.
+    await http.post(url, data={"choice": "wait"})
+    await said(stack, message, "changed their mind: will wait")
+    assert (await stack.runtime.write_store_notes()).written == 1
+    await arrange_store_notes_due(stack)
+    assert (await stack.runtime.write_store_notes()).written == 1
+    assert shop.tags[gid] == ["stockbot-backordered", "stockbot-will-wait"]
+    assert len(note_lines(shop, number)) == 3
 
 
 async def test_the_schedule_writes_notes_and_frees_interrupted_cancels_every_minute(

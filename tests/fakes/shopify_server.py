@@ -4,7 +4,9 @@ REST `orders.json` pages with opaque `page_info` cursors in `Link` headers and
 refuses other filters beside `page_info`, as Shopify does; every answer carries
 `X-Shopify-Shop-Api-Call-Limit`. GraphQL understands the operations the adapter
 sends (variant by SKU, variants by id through `nodes(ids:)`,
-`inventorySetQuantities`, `productVariantsBulkUpdate`) and reports
+`inventorySetQuantities`, `productVariantsBulkUpdate`, `orderCancel`, `order(id:)`
+with the fields asked for, `orderUpdate`, and `tagsAdd`/`tagsRemove`, alone or
+together, each with `id: ID!` and `tags: [String!]!`) and reports
 `extensions.cost` like Shopify. Every API version in the path is served, and
 `inventorySetQuantities` must have that version's shape: `ignoreCompareQuantity`
 before 2026-04 (`changeFromQuantity` exists from 2026-01), `changeFromQuantity`
@@ -23,6 +25,7 @@ from __future__ import annotations
 import base64
 import re
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import web
@@ -223,14 +226,20 @@ class FakeShopify(FakeApiServer):
                 return web.json_response({"errors": [{"message": problem}], "extensions": cost()})
             data = {"orderCancel": self._cancel(variables["orderId"])}
 
-        elif "tagsAdd(" in query:
-            data = {"tagsAdd": self._tags_add(variables)}
+        elif "tagsAdd(" in query or "tagsRemove(" in query:
+            problem = _tags_problem(query)
+            if problem is not None:
+                return web.json_response({"errors": [{"message": problem}], "extensions": cost()})
+            data = self._tags(query, variables)
         elif "orderUpdate(" in query:
             data = {"orderUpdate": self._order_update(variables["input"])}
         elif "order(id:" in query:
-            gid = variables["id"]
-            found = {"id": gid, "note": self.notes.get(gid)} if self._order_exists(gid) else None
-            data = {"order": found}
+            fields = _selected(query, "order")
+            unknown = [name for name in fields if name not in _ORDER_FIELDS]
+            if unknown:
+                message = f"Field '{unknown[0]}' doesn't exist on type 'Order'"
+                return web.json_response({"errors": [{"message": message}], "extensions": cost()})
+            data = {"order": self._order_node(variables["id"], fields)}
         else:
             return web.json_response({"errors": [{"message": "Parse error"}], "extensions": cost()})
         return web.json_response({"data": data, "extensions": cost()})
@@ -296,19 +305,41 @@ class FakeShopify(FakeApiServer):
             "orderCancelUserErrors": [],
         }
 
+    def _order_node(self, gid: str, fields: list[str]) -> dict[str, Any] | None:
+        """`order(id:)` with the fields asked for; null for an unknown order."""
+        raw = next((o for o in self.orders if _order_gid(o) == gid), None)
+        if raw is None:
+            return None
+        values = {
+            "id": gid,
+            "note": self.notes.get(gid),
+            "tags": list(self.tags.get(gid, [])),
+            "cancelledAt": _graphql_time(raw["cancelled_at"]),
+        }
+        return {name: values[name] for name in fields}
+
     def _order_exists(self, gid: str) -> bool:
         return any(_order_gid(raw) == gid for raw in self.orders)
 
-    def _tags_add(self, variables: dict[str, Any]) -> dict[str, Any]:
-        """`tagsAdd(id:, tags:)`: a list of strings on an order; existing tags stay."""
-        gid, tags = variables.get("id", ""), variables.get("tags")
-        if not self._order_exists(gid):
-            return _user_error(["id"], "Order does not exist")
-        if not isinstance(tags, list) or not all(isinstance(t, str) and t for t in tags):
-            return _user_error(["tags"], "Tags must be a list of strings")
-        kept = self.tags.setdefault(gid, [])
-        kept += [tag for tag in tags if tag not in kept]
-        return {"userErrors": []}
+    def _tags(self, query: str, variables: dict[str, Any]) -> dict[str, Any]:
+        """`tagsAdd` and `tagsRemove(id:, tags:)` on an order, run in the order written
+        (a mutation's fields run one after another): existing tags stay, removing one
+        the order lacks is no error."""
+        data = {}
+        for field, id_name, tags_name in _TAG_FIELD.findall(query):
+            gid, tags = variables.get(id_name, ""), variables.get(tags_name)
+            if not self._order_exists(gid):
+                data[field] = _user_error(["id"], "Order does not exist")
+            elif not isinstance(tags, list) or not all(isinstance(t, str) and t for t in tags):
+                data[field] = _user_error(["tags"], "Tags must be a list of strings")
+            else:
+                kept = self.tags.setdefault(gid, [])
+                if field == "tagsAdd":
+                    kept += [tag for tag in tags if tag not in kept]
+                else:
+                    kept[:] = [tag for tag in kept if tag not in tags]
+                data[field] = {"userErrors": []}
+        return data
 
     def _order_update(self, given: dict[str, Any]) -> dict[str, Any]:
         """`orderUpdate(input: {id, note})`: the note is replaced by the one given."""
@@ -333,6 +364,50 @@ class FakeShopify(FakeApiServer):
 
 def _order_gid(raw: dict[str, Any]) -> str:
     return f"gid://shopify/Order/{raw['id']}"
+
+
+def _graphql_time(rest: str | None) -> str | None:
+    """A REST time ("2026-11-22T10:00:00-05:00") as GraphQL's DateTime, in UTC."""
+    if rest is None:
+        return None
+    return datetime.fromisoformat(rest).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+# `tagsAdd(id: $a, tags: $b)` / `tagsRemove(...)`: the field and its two variables.
+_TAG_FIELD = re.compile(r"\b(tagsAdd|tagsRemove)\(\s*id:\s*\$(\w+),\s*tags:\s*\$(\w+)\s*\)")
+_TAG_TYPES = {"id": "ID!", "tags": "[String!]!"}
+
+
+def _tags_problem(query: str) -> str | None:
+    """The GraphQL error for a `tagsAdd`/`tagsRemove` of the wrong shape: each takes
+    exactly `id: ID!` and `tags: [String!]!`, given as declared variables, and asks
+    for `userErrors`."""
+    declared = dict(re.findall(r"\$(\w+):\s*([\w!\[\]]+)", query.split("{", 1)[0]))
+    calls = re.findall(r"\b(tagsAdd|tagsRemove)\(([^)]*)\)", query)
+    if len(calls) != len(_TAG_FIELD.findall(query)):
+        name = calls[0][0] if calls else "tagsAdd"
+        return f"Field '{name}' takes the arguments id: ID! and tags: [String!]!"
+    for _, id_name, tags_name in _TAG_FIELD.findall(query):
+        for argument, variable in (("id", id_name), ("tags", tags_name)):
+            given = declared.get(variable)
+            if given != _TAG_TYPES[argument]:
+                return (
+                    f"Type mismatch on variable ${variable} and argument {argument} "
+                    f"({given} / {_TAG_TYPES[argument]})"
+                )
+    if query.count("userErrors") < len(calls):
+        return "Each of tagsAdd and tagsRemove must select userErrors"
+    return None
+
+
+# The `Order` fields the fake knows (what the adapter asks for).
+_ORDER_FIELDS = {"id", "note", "tags", "cancelledAt"}
+
+
+def _selected(query: str, field: str) -> list[str]:
+    """The names selected under `field(...) { ... }` (flat selections only)."""
+    match = re.search(rf"\b{field}\([^)]*\)\s*\{{([^{{}}]*)\}}", query)
+    return match.group(1).split() if match else []
 
 
 def _undefined_input_field(version: str, given: dict[str, Any]) -> str | None:

@@ -27,6 +27,7 @@ ORDERS = f"{API}/orders"
 PRODUCTS = f"{API}/products"
 UPDATES = "PUT"  # script key for every product/variation update
 ORDER_UPDATES = "PUT order"  # script key for order updates (a cancel)
+ORDER_READS = "GET order"  # script key for reading one order
 NOTES = "NOTES"  # script key for every order note request
 
 
@@ -88,6 +89,7 @@ class FakeWooCommerce(FakeApiServer):
 
     def add_routes(self, router: web.UrlDispatcher) -> None:
         router.add_get(ORDERS, self._orders)
+        router.add_get(ORDERS + "/{id:\\d+}", self._order)
         router.add_put(ORDERS + "/{id:\\d+}", self._update_order)
         router.add_get(PRODUCTS, self._products)
         router.add_put(PRODUCTS + "/{id:\\d+}", self._update)
@@ -179,14 +181,30 @@ class FakeWooCommerce(FakeApiServer):
         found = [item for item in self.items.values() if sku is None or item["sku"] == sku]
         return web.json_response(found)
 
-    async def _update_order(self, request: web.Request) -> web.Response:
-        """`PUT /orders/<id>`: only a known status may be set (what Stockbot sends)."""
-        body, early = await self._begin(request, ORDER_UPDATES)
+    async def _one_order(
+        self, request: web.Request, key: str
+    ) -> tuple[Any, dict[str, Any] | web.Response]:
+        """The request's body and the order its path names, or the answer to send."""
+        body, early = await self._begin(request, key)
         if early is not None:
-            return early
+            return body, early
         found = next((o for o in self.orders if o["id"] == int(request.match_info["id"])), None)
         if found is None:
-            return send(wc_error(404, "woocommerce_rest_shop_order_invalid_id", "Invalid ID."))
+            return body, send(
+                wc_error(404, "woocommerce_rest_shop_order_invalid_id", "Invalid ID.")
+            )
+        return body, found
+
+    async def _order(self, request: web.Request) -> web.Response:
+        """`GET /orders/<id>`: the order as listed."""
+        _, found = await self._one_order(request, ORDER_READS)
+        return found if isinstance(found, web.Response) else web.json_response(found)
+
+    async def _update_order(self, request: web.Request) -> web.Response:
+        """`PUT /orders/<id>`: only a known status may be set (what Stockbot sends)."""
+        body, found = await self._one_order(request, ORDER_UPDATES)
+        if isinstance(found, web.Response):
+            return found
         if set(body) != {"status"} or body["status"] not in _ORDER_STATUSES:
             return send(wc_error(400, "rest_invalid_param", "Invalid parameter(s): status"))
         found["status"] = body["status"]

@@ -48,7 +48,7 @@ from bot.db.replicas import Membership
 from bot.db.types import utcnow
 from bot.db.upsert import dialect_insert
 from bot.errors import UserError
-from stores import StoreAdapter, StoreError
+from stores import StoreAdapter, StoreError, StoreRejected
 
 CHOICE_AUDIT_ACTION = "customer_choice"
 CANCEL_AUDIT_ACTION = "cancel_order_in_store"
@@ -101,6 +101,8 @@ class CancelResult:
     order_number: str
     store_service: str
     customer_name: str
+    # The store had it cancelled already (an earlier try went through): not asked again.
+    already: bool = False
 
 
 class ChoiceRefused(UserError):
@@ -455,17 +457,25 @@ class CustomerChoices(Service):
                 f"Order {number} is being cancelled already: the alert's thread will say "
                 "how it went."
             )
+        # A retry of a cancel cut short may have reached the store: ask it first.
+        already = choice.cancel_error == INTERRUPTED and await _store_cancelled(store, order)
         try:
-            await store.cancel_order(order.external_id)
+            if not already:
+                await store.cancel_order(order.external_id)
         except StoreError as exc:
-            await self._cancel_failed(choice_id, order, user_id, str(exc), store.service)
-            raise ChoiceRefused(
-                f"{store.service} did not cancel order {number}: {escape(str(exc))}"
-            ) from None
-        await self._cancelled(choice_id, order.id, user_id, store.service)
-        return CancelResult(order.external_id, store.service, order.customer_name)
+            # Refused because it is cancelled already (a lost answer, or by hand)?
+            already = isinstance(exc, StoreRejected) and await _store_cancelled(store, order)
+            if not already:
+                await self._cancel_failed(choice_id, order, user_id, str(exc), store.service)
+                raise ChoiceRefused(
+                    f"{store.service} did not cancel order {number}: {escape(str(exc))}"
+                ) from None
+        await self._cancelled(choice_id, order.id, user_id, store.service, already=already)
+        return CancelResult(order.external_id, store.service, order.customer_name, already)
 
-    async def _cancelled(self, choice_id: int, order_id: int, user_id: str, service: str) -> None:
+    async def _cancelled(
+        self, choice_id: int, order_id: int, user_id: str, service: str, *, already: bool
+    ) -> None:
         channel = self.settings.slack.alert_channel
         async with self.writes() as session, session.begin():
             choice = await session.get(OrderChoice, choice_id)
@@ -484,11 +494,18 @@ class CustomerChoices(Service):
                 channel=channel,
                 now=now,
             )
-            text = (
-                f"{mention(user_id)} cancelled order {escape(order.external_id)} in {service} "
-                f"({escape(order.customer_name.strip() or 'the customer')} asked to cancel)."
-            )
-            await self._record_cancel(session, choice, order, user_id, text, now, "cancelled")
+            number = escape(order.external_id)
+            asked = f"{escape(order.customer_name.strip() or 'the customer')} asked to cancel"
+            if already:
+                text = (
+                    f"Order {number} was already cancelled in {service} when "
+                    f"{mention(user_id)} went to cancel it ({asked}). It is marked cancelled "
+                    "here too."
+                )
+            else:
+                text = f"{mention(user_id)} cancelled order {number} in {service} ({asked})."
+            outcome = "already_cancelled" if already else "cancelled"
+            await self._record_cancel(session, choice, order, user_id, text, now, outcome)
         self.on_change()
 
     async def _cancel_failed(
@@ -511,8 +528,8 @@ class CustomerChoices(Service):
 
     async def release_interrupted_cancels(self) -> int:
         """Cancels whose process stopped beating while it called the store (killed,
-        frozen): offered to staff again, with a word in the thread to check the store
-        first (the call may have gone through). Returns how many were released."""
+        frozen): offered to staff again, with a word in the thread. The call may have
+        gone through: the next try asks the store first. Returns how many were released."""
         now = utcnow()
         async with self.writes() as session, session.begin():
             rows = (
@@ -536,8 +553,8 @@ class CustomerChoices(Service):
                 )
                 text = (
                     f"Cancelling order {escape(order.external_id)} in {service} was "
-                    f"interrupted (Stockbot stopped). Check the order in {service}; if it is "
-                    "not cancelled, use the *Cancel order* button again."
+                    "interrupted (Stockbot stopped). Use the *Cancel order* button again: "
+                    f"Stockbot first checks in {service} whether it went through."
                 )
                 await self._record_cancel(
                     session, choice, order, SYSTEM_ACTOR, text, now, "interrupted"
@@ -578,6 +595,15 @@ class CustomerChoices(Service):
             return
         await note_in_thread(session, alert, text, now)
         touch(alert, now)
+
+
+async def _store_cancelled(store: StoreAdapter, order: Order) -> bool:
+    """Whether the store has the order cancelled already; False when it cannot tell
+    (then the cancel is tried, or its refusal stands)."""
+    try:
+        return await store.order_cancelled(order.external_id)
+    except StoreError:
+        return False
 
 
 async def _live(

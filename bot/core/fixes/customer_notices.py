@@ -2,7 +2,9 @@
 
 Who is affected: open orders with a line for the product that stock cannot cover
 (`backordered > 0`). When no line is marked backordered (allocation has not run, or
-the product is merely low), every open order with a line for the product is.
+the product is merely low), every open order with a line for the product is. An order
+whose customer chose the substitute or to cancel on its choice link no longer waits:
+no email about the product is for it (the preview says how many were left out).
 
 One email per customer (email address, case-insensitive), listing all their affected
 orders: two emails about the same delay would only confuse.
@@ -19,7 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date
 from typing import TYPE_CHECKING, Any, Literal
@@ -41,6 +43,7 @@ from bot.db.models import (
     AlertKind,
     AlertNote,
     AlertState,
+    CustomerChoice,
     CustomerNotification,
     NoticeKind,
     NotificationStatus,
@@ -103,6 +106,27 @@ class OrderRef:
 
 
 @dataclass(frozen=True, slots=True)
+class LeftOut:
+    """Orders waiting for the product whose customer chose, on their choice link, the
+    substitute or to cancel: news about the product is not for them."""
+
+    substitute: int = 0
+    cancel: int = 0
+
+    @property
+    def orders(self) -> int:
+        return self.substitute + self.cancel
+
+    @classmethod
+    def of(cls, choices: Iterable[str]) -> LeftOut:
+        chosen = list(choices)
+        return cls(
+            substitute=chosen.count(CustomerChoice.SUBSTITUTE),
+            cancel=chosen.count(CustomerChoice.CANCEL),
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class Recipient:
     """One customer: their lower-cased address (the key) and every affected order."""
 
@@ -155,6 +179,7 @@ class Preview:
     only_backordered: bool
     default_message: str
     sample: RenderedNotice
+    left_out: LeftOut = LeftOut()
 
     @property
     def order_count(self) -> int:
@@ -166,6 +191,7 @@ class NobodyWaiting:
     product: ProductRef
     orders_without_email: list[str] = field(default_factory=list)
     kind: NoticeKind = NoticeKind.NOTICE
+    left_out: LeftOut = LeftOut()
 
 
 @dataclass(frozen=True, slots=True)
@@ -443,17 +469,18 @@ class CustomerNotifier(Service):
             return await self._preview(session, target)
 
     async def _preview(self, session: AsyncSession, target: Target) -> Preview | NobodyWaiting:
-        recipients, without_email, only_backordered = await _recipients(session, target)
-        if not recipients:
-            return NobodyWaiting(target.product, without_email, target.kind)
+        due = await _recipients(session, target)
+        if not due.recipients:
+            return NobodyWaiting(target.product, due.without_email, target.kind, due.left_out)
         message = default_message(target)
         return Preview(
             target=target,
-            recipients=recipients,
-            orders_without_email=without_email,
-            only_backordered=only_backordered,
+            recipients=due.recipients,
+            orders_without_email=due.without_email,
+            only_backordered=due.only_backordered,
             default_message=message,
-            sample=self._render(target, recipients[0], message),
+            sample=self._render(target, due.recipients[0], message),
+            left_out=due.left_out,
         )
 
     def choice_url(
@@ -510,7 +537,8 @@ class CustomerNotifier(Service):
             target = await _target(session, product_id, alert_id, kind)
             if kind == NoticeKind.DATE_UPDATE and target.restock_date is None:
                 raise NotifyProblem("The supplier gives no restock date now, so nothing was sent.")
-            recipients, without_email, _ = await _recipients(session, target)
+            due = await _recipients(session, target)
+            recipients, without_email = due.recipients, due.without_email
             firsts = follow_ups.first_notices(await follow_ups.told(session, product_id))
         # Render everything first: a broken template stops the batch before any email.
         notices = [self._render(target, r, message) for r in recipients]
@@ -750,24 +778,32 @@ async def _target(
     )
 
 
-async def _recipients(
-    session: AsyncSession, target: Target
-) -> tuple[list[Recipient], list[str], bool]:
-    """Who gets this kind of email now: every waiting customer (a notice); those still
-    waiting who were told another date (a date update); those whose orders they were
-    told about are now covered (back in stock)."""
+@dataclass(frozen=True, slots=True)
+class _Due:
+    """Who gets an email now: one recipient per address; the orders that have no
+    address; whether only backordered lines were counted; the orders left out."""
+
+    recipients: list[Recipient]
+    without_email: list[str]
+    only_backordered: bool = False
+    left_out: LeftOut = LeftOut()
+
+
+async def _recipients(session: AsyncSession, target: Target) -> _Due:
+    """Who gets this kind of email now: every customer still waiting (a notice); those
+    still waiting who were told another date (a date update); those whose orders they
+    were told about are now covered (back in stock)."""
     product_id = target.product.id
     if target.kind == NoticeKind.NOTICE:
-        return await _affected(session, product_id)
+        return await _waiting(session, product_id)
     emails = await follow_ups.told(session, product_id)
     if target.kind == NoticeKind.BACK_IN_STOCK:
         covered = await follow_ups.covered_told_orders(session, product_id, emails)
-        recipients, without_email = _grouped(covered)
-        return recipients, without_email, False
+        return _Due(*_grouped(covered))
     recipients, only_backordered = await _date_updates(
         session, product_id, emails, target.restock_date
     )
-    return recipients, [], only_backordered
+    return _Due(recipients, [], only_backordered)
 
 
 async def _date_updates(
@@ -782,16 +818,14 @@ async def _date_updates(
     slipped = follow_ups.slipped(emails, restock_date)
     if not slipped:
         return [], False
-    waiting, _, only_backordered = await _affected(session, product_id)
+    waiting = await _waiting(session, product_id)
     told = follow_ups.orders_told_a_date(emails)
-    candidates = {o.id for r in waiting if r.key in slipped for o in r.orders if o.id in told}
-    due = await follow_ups.orders_waiting_for_news(session, product_id, candidates)
     recipients = []
-    for recipient in waiting:
-        orders = tuple(o for o in recipient.orders if o.id in due)
+    for recipient in waiting.recipients:
+        orders = tuple(o for o in recipient.orders if o.id in told)
         if recipient.key in slipped and orders:
             recipients.append(replace(recipient, orders=orders, told_date=slipped[recipient.key]))
-    return recipients, only_backordered
+    return recipients, waiting.only_backordered
 
 
 async def _latest_alert(session: AsyncSession, product_id: int) -> int | None:
@@ -832,11 +866,10 @@ async def follow_ups_due(session: AsyncSession, product_id: int) -> FollowUpsDue
     )
 
 
-async def _affected(
-    session: AsyncSession, product_id: int
-) -> tuple[list[Recipient], list[str], bool]:
-    """Customers waiting for the product, one per address; orders that have no address;
-    and whether only backordered lines were counted."""
+async def _waiting(session: AsyncSession, product_id: int) -> _Due:
+    """Customers waiting for the product, one per address: open orders holding it
+    (only those stock cannot cover, when any is marked backordered), less those whose
+    customer chose the substitute or to cancel (counted as left out)."""
     rows = (
         await session.execute(
             select(Order, OrderLine.quantity, OrderLine.backordered)
@@ -848,8 +881,9 @@ async def _affected(
     only_backordered = any(backordered > 0 for _, _, backordered in rows)
     if only_backordered:
         rows = [row for row in rows if row[2] > 0]
-    recipients, without_email = _grouped(rows)
-    return recipients, without_email, only_backordered
+    chose = await follow_ups.chose_not_to_wait(session, product_id, {o.id for o, _, _ in rows})
+    recipients, without_email = _grouped([row for row in rows if row[0].id not in chose])
+    return _Due(recipients, without_email, only_backordered, LeftOut.of(chose.values()))
 
 
 def _grouped(

@@ -17,7 +17,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
 
-from sqlalchemy import and_, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db.models import (
@@ -144,13 +144,11 @@ async def covered_told_orders(
         )
     ).all()
     still_waiting = {order.id for order, _, backordered in rows if backordered > 0}
-    waiting_for_it = await orders_waiting_for_news(
-        session, product_id, {order.id for order, _, _ in rows}
-    )
+    chose = await chose_not_to_wait(session, product_id, {order.id for order, _, _ in rows})
     return [
         (order, quantity, 0)
         for order, quantity, _ in rows
-        if order.id not in still_waiting and order.id in waiting_for_it
+        if order.id not in still_waiting and order.id not in chose
     ]
 
 
@@ -186,28 +184,22 @@ def orders_told_a_date(emails: Sequence[Told]) -> set[int]:
     }
 
 
-async def orders_waiting_for_news(
+async def chose_not_to_wait(
     session: AsyncSession, product_id: int, order_ids: set[int]
-) -> set[int]:
-    """Those of `order_ids` still waiting for the product, and so due its news: open,
-    holding it, and their customer's latest choice on the choice link is not the
-    substitute or to cancel (no choice, or `wait`)."""
+) -> dict[int, str]:
+    """Those of `order_ids` whose customer's latest choice on the choice link is the
+    substitute or to cancel, with that choice: they no longer wait for the product, so
+    no news about it is due to them (no choice, or `wait`, still waits)."""
     if not order_ids:
-        return set()
+        return {}
     rows = await session.execute(
-        select(Order.id, OrderChoice.choice)
-        .join(OrderLine, OrderLine.order_id == Order.id)
-        .outerjoin(
-            OrderChoice,
-            and_(OrderChoice.order_id == Order.id, OrderChoice.product_id == product_id),
-        )
-        .where(
-            OrderLine.product_id == product_id,
-            Order.status == OrderStatus.OPEN,
-            Order.id.in_(sorted(order_ids)),
+        select(OrderChoice.order_id, OrderChoice.choice).where(
+            OrderChoice.product_id == product_id,
+            OrderChoice.order_id.in_(sorted(order_ids)),
+            OrderChoice.choice.in_(_NOT_WAITING),
         )
     )
-    return {order_id for order_id, choice in rows if choice not in _NOT_WAITING}
+    return {order_id: choice for order_id, choice in rows}
 
 
 async def products_told(session: AsyncSession) -> list[int]:

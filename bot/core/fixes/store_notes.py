@@ -1,7 +1,9 @@
 """Notes in the store: what a store order's customer was told (a notice, a new date,
 back in stock) and chose (wait, the substitute, cancel) is written on the order, so
 support sees it where they work (`[[stores]] write_order_notes = true`). Shopify: a
-tag and a line appended to the order's note; WooCommerce: a private order note.
+tag and a line appended to the order's note; WooCommerce: a private order note. A
+choice's note also takes the tags of the customer's earlier choices off (`tagsRemove`,
+in the same request), so the tags say what they chose last.
 
 Nothing lost, nothing doubled: a note is queued (`StoreNote`) in the transaction that
 records what happened (the email marked sent, the choice recorded), and written later
@@ -33,6 +35,7 @@ from bot.db.models import (
     CustomerChoice,
     NoticeKind,
     Order,
+    OrderChoice,
     StoreNote,
     StoreNoteState,
 )
@@ -51,6 +54,8 @@ TAGS: dict[str, str] = {
     CustomerChoice.SUBSTITUTE: "stockbot-substitute-accepted",
     CustomerChoice.CANCEL: "stockbot-wants-cancel",
 }
+# The tags of a customer's choice: an order carries those of the latest choices only.
+CHOICE_TAGS: dict[str, str] = {choice: TAGS[choice] for choice in CustomerChoice}
 MAX_ATTEMPTS = 5
 GIVE_UP_AFTER = timedelta(hours=1)
 # Notes one round writes at most (the next round, a minute later, takes the rest).
@@ -117,6 +122,7 @@ class _Due:
     order_number: str
     line: str
     tags: list[str]
+    remove_tags: list[str]
     attempts: int
     created_at: datetime
     alert_id: int | None
@@ -180,15 +186,19 @@ class StoreNoteWriter:
                     .where(StoreNote.id == note_id)
                 )
             ).first()
-        if found is None:  # the order was deleted meanwhile: nothing to write on
-            return
-        row, number = found
+            if found is None:  # the order was deleted meanwhile: nothing to write on
+                return
+            row, number = found
+            tags, remove_tags = list(row.tags), list[str]()
+            if row.event in CHOICE_TAGS:
+                tags, remove_tags = await _choice_tags(session, row.order_id, tags)
         note = _Due(
             row.id,
             row.store,
             number,
             row.line,
-            list(row.tags),
+            tags,
+            remove_tags,
             row.attempts,
             row.created_at,
             row.alert_id,
@@ -199,7 +209,9 @@ class StoreNoteWriter:
             error, final = f"{note.store} is no longer in Stockbot's configuration", True
         else:
             try:
-                await store.write_order_note(note.order_number, note.line, note.tags)
+                await store.write_order_note(
+                    note.order_number, note.line, note.tags, note.remove_tags
+                )
             except StoreUnavailable as exc:
                 error = str(exc)
                 down.add(note.store)
@@ -236,6 +248,21 @@ class StoreNoteWriter:
             alert = await session.get(Alert, note.alert_id) if note.alert_id else None
             if alert is not None:
                 await note_in_thread(session, alert, failure_text(note, error), now)
+
+
+async def _choice_tags(
+    session: AsyncSession, order_id: int, noted: list[str]
+) -> tuple[list[str], list[str]]:
+    """(tags to add, tags to take off) for a choice's note: the tags of the order's
+    latest choices (one per product it waits for) on, the other choices' off. Read
+    when written, not when queued, so the last choice wins whatever order the notes
+    are written in (a failed one is retried later). `noted`: the note's own tags, for
+    an order whose choices are gone."""
+    chosen = set(
+        await session.scalars(select(OrderChoice.choice).where(OrderChoice.order_id == order_id))
+    )
+    wanted = [tag for choice, tag in CHOICE_TAGS.items() if choice in chosen] or noted
+    return wanted, [tag for tag in CHOICE_TAGS.values() if tag not in wanted]
 
 
 def _due(now: datetime) -> ColumnElement[bool]:

@@ -30,7 +30,8 @@ def substituted_message(result: SubstitutionResult) -> Message:
 
 
 def order_cancelled_message(result: CancelResult) -> Message:
+    already = " (it already was: nothing was done twice)" if result.already else ""
     return text_message(
         f"Order {escape(result.order_number)} is cancelled in {escape(result.store_service)}, "
-        "as its customer asked."
+        f"as its customer asked{already}."
     )

@@ -11,6 +11,7 @@ from slack_sdk.models.blocks import Block, InputBlock, PlainTextInputElement, Pl
 from slack_sdk.models.views import View
 
 from bot.core.fixes.customer_notices import (
+    LeftOut,
     NobodyWaiting,
     NoticeKind,
     NotifyResult,
@@ -76,6 +77,20 @@ def _who(preview: Preview) -> str:
     return f"{customers} waiting for {product} ({orders}) will get one email each."
 
 
+def _chose(left_out: LeftOut) -> str:
+    """What the customers of the orders left out chose."""
+    if not left_out.cancel:
+        return "the substitute"
+    if not left_out.substitute:
+        return "to cancel"
+    return "the substitute or to cancel"
+
+
+def left_out_line(left_out: LeftOut) -> str:
+    """'Left out: 2 orders whose customer chose the substitute or to cancel.'"""
+    return f"Left out: {plural(left_out.orders, 'order')} whose customer chose {_chose(left_out)}."
+
+
 def notify_modal(preview: Preview, channel_id: str) -> dict[str, Any]:
     """The modal: who gets an email, the editable message and a rendered preview."""
     target = preview.target
@@ -105,6 +120,8 @@ def notify_modal(preview: Preview, channel_id: str) -> dict[str, Any]:
         plain_section(f"Subject: {preview.sample.subject}\n\n{preview.sample.text}"),
         section("*Recipients*\n" + clip_lines(_recipient_line(preview), SECTION_LIMIT - 20)),
     ]
+    if preview.left_out.orders:
+        blocks.append(context(left_out_line(preview.left_out)))
     if preview.orders_without_email:
         numbers = escape(", ".join(preview.orders_without_email))
         blocks.append(
@@ -156,6 +173,17 @@ def answer_message(answer: NobodyWaiting | UnknownProduct) -> Message:
             return text_message(
                 f"Nobody can be emailed about {product}: the open orders waiting for it "
                 f"({numbers}) have no email address."
+            )
+        if answer.left_out.orders:
+            orders = answer.left_out.orders
+            whose = (
+                "the customer of its only open order"
+                if orders == 1
+                else f"the customers of its {orders} open orders"
+            )
+            return text_message(
+                f"Nobody is waiting for {product} any more: {whose} chose "
+                f"{_chose(answer.left_out)}."
             )
         return text_message(
             f"Nobody is waiting for {product}: no open order holds it, so there is no one to email."
