@@ -222,10 +222,34 @@ async def _collect(session: AsyncSession, query_for: QueryFor, ids: Ints | None)
         np.concatenate(out) if out else np.zeros(0, dtype=np.bool_),
     )
     del offers, seconds, quantity, out
-    order = np.lexsort((found.seconds, found.offer_ids))  # by offer, then time
+    order = by_offer_then_time(found.offer_ids, found.seconds)
     return Observations(
         found.offer_ids[order], found.seconds[order], found.quantity[order], found.out[order]
     )
+
+
+def by_offer_then_time(offer_ids: Ints, seconds: Floats, later: Bools | None = None) -> Ints:
+    """The order that sorts rows by offer, then time, then `later` (False first), ties
+    kept as they came: `np.lexsort((later, seconds, offer_ids))`.
+
+    Rows mostly come grouped by offer and in time order within each, so a stable sort
+    by offer alone (Timsort: linear over runs already in order) is checked and used
+    when it puts every offer's rows in order: a million readings in milliseconds
+    instead of a third of a second."""
+    order = np.argsort(offer_ids, kind="stable")
+    offers, times = offer_ids[order], seconds[order]
+    same = offers[1:] == offers[:-1]
+    step = times[1:] - times[:-1]
+    in_order = step > 0
+    if later is None:
+        in_order |= step == 0
+    else:
+        flags = later[order]
+        in_order |= (step == 0) & (flags[1:] >= flags[:-1])
+    if (in_order | ~same).all():
+        return order
+    keys = (seconds, offer_ids) if later is None else (later, seconds, offer_ids)
+    return np.lexsort(keys)
 
 
 _COLUMNS = (
