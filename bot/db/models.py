@@ -17,6 +17,7 @@ from sqlalchemy import (
     Integer,
     MetaData,
     Numeric,
+    PrimaryKeyConstraint,
     String,
     Table,
     Text,
@@ -581,13 +582,12 @@ class DemandForecast(Base):
     day before: kept so accuracy can be judged on what was said at the time."""
 
     __tablename__ = "demand_forecasts"
-    # Each recompute reads one day's and drops the days past the window.
-    __table_args__ = (Index("ix_demand_forecasts_day", "day"),)
+    # Written, read and dropped a day at a time: keyed by day first, each day's rows
+    # go at the key's end instead of all over it (migration 0016).
+    __table_args__ = (PrimaryKeyConstraint("day", "product_id"),)
 
-    product_id: Mapped[int] = mapped_column(
-        ForeignKey("products.id", ondelete="CASCADE"), primary_key=True
-    )
-    day: Mapped[date] = mapped_column(primary_key=True)
+    product_id: Mapped[int] = mapped_column(ForeignKey("products.id", ondelete="CASCADE"))
+    day: Mapped[date] = mapped_column()
     units: Mapped[float] = mapped_column(Float)
     # A bot.core.forecast.rates.Method value.
     method: Mapped[str] = mapped_column(String(20))

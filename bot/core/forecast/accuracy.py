@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
+from operator import itemgetter
 
 import numpy as np
 from sqlalchemy import delete, func, select
@@ -23,8 +24,6 @@ from bot.core.forecast.history import Bools, Floats
 from bot.db.models import DemandForecast
 
 MAE_DAYS = 28
-# Rows per executemany: bounded memory for the parameter dicts.
-INSERT_BATCH = 5000
 
 
 @dataclass(slots=True)
@@ -67,20 +66,32 @@ async def record_forecasts(
 
     Only the products without one for `day` yet are written: the recomputes after the
     day's first (every changed poll, every few minutes) write next to nothing, and the
-    day index keeps the lookups and the clean-up off the 90 days kept."""
-    dialect = session.get_bind().dialect.name
-    insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
-    statement = insert(DemandForecast).on_conflict_do_nothing()
+    key (day first) keeps the lookups and the clean-up off the 90 days kept. The rows
+    go to the driver in one executemany: SQLAlchemy's per-row parameter handling cost
+    three times SQLite's own insert of a day's ~80,000 forecasts."""
+    connection = await session.connection()
+    dialect = connection.dialect
+    insert = postgresql_insert if dialect.name == "postgresql" else sqlite_insert
+    table = DemandForecast.__table__
+    compiled = insert(table).on_conflict_do_nothing().compile(dialect=dialect)
+    # The day and the time are the same on every row: in the driver's types once.
+    fixed = {"day": day, "made_at": made_at}
+    for name, value in fixed.items():
+        process = table.c[name].type.bind_processor(dialect)
+        fixed[name] = value if process is None else process(value)
+    # Each row as (product_id, units, method, day, made_at), put in the statement's order.
+    names = ["product_id", "units", "method", "day", "made_at"]
+    arrange = itemgetter(*(names.index(name) for name in compiled.positiontup or ()))
     recorded = set(
         await session.scalars(select(DemandForecast.product_id).where(DemandForecast.day == day))
     )
-    new = [row for row in rows if row[0] not in recorded]
-    for start in range(0, len(new), INSERT_BATCH):
-        values = [
-            {"product_id": pid, "day": day, "units": units, "method": method, "made_at": made_at}
-            for pid, units, method in new[start : start + INSERT_BATCH]
-        ]
-        await session.execute(statement, values)
+    new = [
+        arrange((pid, units, method, fixed["day"], fixed["made_at"]))
+        for pid, units, method in rows
+        if pid not in recorded
+    ]
+    if new:
+        await connection.exec_driver_sql(str(compiled), new)
     # Counted, as drivers' executemany row counts differ (and another replica may
     # have kept some of the same since).
     added = 0

@@ -12,7 +12,7 @@ import numpy as np
 from bot.config import ForecastSection
 from bot.core.forecast.cover import cover
 from bot.core.forecast.drain import ROUND_CEILINGS, Restock, drains
-from bot.core.forecast.history import Bools, Floats, ForecastData, Ints
+from bot.core.forecast.history import Bools, Floats, ForecastData, Ints, by_offer_then_time
 from bot.core.forecast.rates import (
     DataQuality,
     DemandClass,
@@ -100,7 +100,7 @@ def readings(data: ForecastData) -> tuple[Ints, Floats, Floats]:
         [data.opening.quantity, data.observations.quantity, offers.quantity[current]]
     )
     is_current = np.arange(len(offer_ids)) >= len(offer_ids) - int(current.sum())
-    order = np.lexsort((is_current, seconds, offer_ids))
+    order = by_offer_then_time(offer_ids, seconds, is_current)
     offer_ids, seconds, quantity = offer_ids[order], seconds[order], quantity[order]
     is_current = is_current[order]
     same_before = np.append(False, offer_ids[1:] == offer_ids[:-1])

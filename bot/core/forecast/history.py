@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from sqlalchemy import Select, and_, case, func, or_, select
+from sqlalchemy import BigInteger, Select, and_, case, cast, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.core.availability import STOCKOUT
@@ -44,6 +44,9 @@ Bools = npt.NDArray[np.bool_]
 
 # Rows fetched at a time: bounded memory whatever the catalog's size.
 PARTITION = 50_000
+# A sale's product and day go in one number, product * DAY_KEYS + day: UTC day
+# numbers stay under it until the year 2149.
+DAY_KEYS = 65536
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,12 +162,16 @@ async def product_ids(session: AsyncSession, wanted: Sequence[int] | None) -> In
 
 async def load_sales(session: AsyncSession, ids: Ints, window: Window, every: bool) -> Floats:
     """Units sold per product (rows as `ids`) and day of the window."""
-    # Whole units: float32 holds them exactly, in half the memory.
-    sales = np.zeros((len(ids), window.days), dtype=np.float32)
+    # Whole units: float32 holds them exactly, in half the memory. Laid out a day
+    # after another (Fortran order): the forecasts step through the days, each over
+    # every product, so a day's units are read contiguously.
+    sales = np.zeros((len(ids), window.days), dtype=np.float32, order="F")
     # Summed here rather than by a GROUP BY: SQLite's would build a temporary B-tree
-    # as large as the result, and the rows cost the same either way.
+    # as large as the result, and the rows cost the same either way. Each row comes as
+    # two numbers, (product, day) in one, as the driver's tuples cost by the value.
+    key = cast(OrderLine.product_id, BigInteger) * DAY_KEYS + epoch_day(Order.ordered_at)
     query = (
-        select(OrderLine.product_id, epoch_day(Order.ordered_at), OrderLine.quantity)
+        select(key, OrderLine.quantity)
         .join(Order, Order.id == OrderLine.order_id)
         .where(
             Order.status != OrderStatus.CANCELLED,
@@ -174,12 +181,13 @@ async def load_sales(session: AsyncSession, ids: Ints, window: Window, every: bo
     )
     scope = None if every else ids
     async for part in _rows(session, lambda c: _only(query, OrderLine.product_id, c), scope):
-        block = np.asarray(part, dtype=np.float64).reshape(-1, 3)
-        rows = np.searchsorted(ids, block[:, 0].astype(np.int64))
-        cols = block[:, 1].astype(np.int64) - window.first_day
+        block = np.asarray(part, dtype=np.int64).reshape(-1, 2)
+        products, days = np.divmod(block[:, 0], DAY_KEYS)
+        rows = np.searchsorted(ids, products)
+        cols = days - window.first_day
         keep = (rows < len(ids)) & (cols >= 0) & (cols < window.days)
-        keep[keep] &= ids[rows[keep]] == block[keep, 0]
-        np.add.at(sales, (rows[keep], cols[keep]), block[keep, 2])
+        keep[keep] &= ids[rows[keep]] == products[keep]
+        np.add.at(sales, (rows[keep], cols[keep]), block[keep, 1])
     return sales
 
 
@@ -214,13 +222,14 @@ async def _collect(session: AsyncSession, query_for: QueryFor, ids: Ints | None)
     quantity: list[Floats] = []
     out: list[Bools] = []
     async for part in _rows(session, query_for, ids):
-        block = np.asarray(part, dtype=np.float64).reshape(-1, 4)
-        offers.append(block[:, 0].astype(np.int64))
+        block = np.asarray(part, dtype=np.float64).reshape(-1, 3)
+        offer_and_out = block[:, 0].astype(np.int64)  # see _COLUMNS
+        offers.append(offer_and_out >> 1)
         # SQLite keeps milliseconds; its julianday() double is off by tens of µs.
         seconds.append(np.round(block[:, 1], 3))
         quantity.append(block[:, 2].copy())
-        out.append(block[:, 3] > 0)
-        del block
+        out.append((offer_and_out & 1) > 0)
+        del block, offer_and_out
     found = Observations(
         np.concatenate(offers) if offers else np.zeros(0, dtype=np.int64),
         np.concatenate(seconds) if seconds else np.zeros(0),
@@ -228,17 +237,43 @@ async def _collect(session: AsyncSession, query_for: QueryFor, ids: Ints | None)
         np.concatenate(out) if out else np.zeros(0, dtype=np.bool_),
     )
     del offers, seconds, quantity, out
-    order = np.lexsort((found.seconds, found.offer_ids))  # by offer, then time
+    order = by_offer_then_time(found.offer_ids, found.seconds)
     return Observations(
         found.offer_ids[order], found.seconds[order], found.quantity[order], found.out[order]
     )
 
 
+def by_offer_then_time(offer_ids: Ints, seconds: Floats, later: Bools | None = None) -> Ints:
+    """The order that sorts rows by offer, then time, then `later` (False first), ties
+    kept as they came: `np.lexsort((later, seconds, offer_ids))`.
+
+    Rows mostly come grouped by offer and in time order within each, so a stable sort
+    by offer alone (Timsort: linear over runs already in order) is checked and used
+    when it puts every offer's rows in order: a million readings in milliseconds
+    instead of a third of a second."""
+    order = np.argsort(offer_ids, kind="stable")
+    offers, times = offer_ids[order], seconds[order]
+    same = offers[1:] == offers[:-1]
+    step = times[1:] - times[:-1]
+    in_order = step > 0
+    if later is None:
+        in_order |= step == 0
+    else:
+        flags = later[order]
+        in_order |= (step == 0) & (flags[1:] >= flags[:-1])
+    if (in_order | ~same).all():
+        return order
+    keys = (seconds, offer_ids) if later is None else (later, seconds, offer_ids)
+    return np.lexsort(keys)
+
+
+# An observation as three numbers, as the driver's tuples cost by the value: the offer
+# and whether it was out of stock in one (offer * 2 + out), the time, the quantity.
 _COLUMNS = (
-    StockObservation.offer_id,
+    cast(StockObservation.offer_id, BigInteger) * 2
+    + _out_flag(StockObservation.quantity, StockObservation.availability),
     epoch_seconds(StockObservation.observed_at),
     StockObservation.quantity,
-    _out_flag(StockObservation.quantity, StockObservation.availability),
 )
 _ACTIVE = Product.active_offer_id == StockObservation.offer_id
 

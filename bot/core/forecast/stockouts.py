@@ -52,7 +52,7 @@ def stockout_days(data: ForecastData, now: float) -> Bools:
     active = data.offers.offer_ids
     # For each product and column an interval with stock starts in, the furthest
     # column it reaches (int16: a fifth of the memory of counting).
-    reach = np.full((products, days), -1, dtype=np.int16)
+    reach = np.full((products, days), -1, dtype=np.int16, order="F")  # as the sales
     known_from = np.full(products, np.inf)
 
     # Each observed state holds until the offer's next observation, the last until now.
