@@ -30,11 +30,23 @@ def group_over() -> int:
 POSTGRES_ADMIN_URL = os.environ.get("STOCKBOT_TEST_POSTGRES_URL")
 
 
+# Fixtures that start real `stockbot run` processes: their tests wait seconds on them.
+PROCESS_FIXTURES = frozenset({"bots", "start_bot"})
+
+
+def starts_processes(item: pytest.Item) -> bool:
+    return bool(PROCESS_FIXTURES & set(getattr(item, "fixturenames", ())))
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     # Tests that run the whole stack are the ones worth repeating on PostgreSQL.
     for item in items:
         if "stack" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.database)
+    # The long tests first (a stable sort keeps the rest in order): on several workers
+    # (`make test`: -n 2 --dist worksteal) the others share out the short ones meanwhile,
+    # and no long test starts last and runs on alone.
+    items.sort(key=lambda item: not starts_processes(item))
 
 
 @pytest.fixture(scope="session")

@@ -532,6 +532,7 @@ class FakeSlackAPI:
         self._held_methods: set[str] = set()
         self._held_calls: list[asyncio.Event] = []
         self._delays: dict[str, list[float]] = {}
+        self._late_answers: list[str] = []  # methods of the late answers sent so far
         self._ts_counter = itertools.count()
         self._id_counter = itertools.count(1)
 
@@ -773,6 +774,11 @@ class FakeSlackAPI:
         with self._lock:
             self._delays.setdefault(method, []).extend([seconds] * times)
 
+    def late_answers(self, method: str) -> int:
+        """How many of ``method``'s late answers (`answer_late`) have been sent so far."""
+        with self._lock:
+            return self._late_answers.count(method)
+
     def add_message(
         self,
         channel: str,
@@ -988,6 +994,8 @@ class FakeSlackAPI:
             delay = delays.pop(0) if delays else 0.0
         if delay:
             await asyncio.sleep(delay)
+            with self._lock:
+                self._late_answers.append(method)
         if status == 0:
             return _drop(request)
         return web.json_response(body, status=status, headers=extra_headers)
