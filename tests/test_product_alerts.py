@@ -308,6 +308,10 @@ async def test_a_phone_sized_message_with_six_suppliers(stack: Stack) -> None:
     await stack.slack.wait_for_async(
         lambda c: c.method == "chat.postMessage" and c.params.get("thread_ts")
     )
+    # The thread note and the message's update go out separately: wait for both.
+    await stack.slack.wait_for_async(
+        lambda c: c.method == "chat.update" and "Acknowledged by" in str(c.params.get("blocks"))
+    )
     acknowledged = everything(stack.only_alert())
     assert "Opened <!date^" in acknowledged  # the opened time stays
     assert f"👀 Acknowledged by <@{BOSS}>" in acknowledged
