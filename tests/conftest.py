@@ -15,6 +15,9 @@ from tests.fakes.clock import FakeClock
 from tests.fakes.slack_api import FakeSlackAPI
 from tests.helpers import ALERT_CHANNEL_ID, BOT_TOKEN, CONFIG, Stack, set_slack_env
 
+# Fixtures shared by the test modules that run stores.
+pytest_plugins = ["tests.webhook_helpers"]
+
 
 @pytest.fixture
 def slack_api() -> Iterator[FakeSlackAPI]:

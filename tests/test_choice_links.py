@@ -47,7 +47,7 @@ from tests.test_notify_customers import (
     view_text,
     write_acme_feed,
 )
-from tests.webhook_helpers import store_credentials
+from tests.webhook_helpers import shopify_store, store_credentials, woocommerce_store
 
 PUBLIC_URL = "https://stockbot.mugheaven.example.com"
 LINK_SECRET = "mug-heaven-link-secret-0123456789abcdef"
@@ -90,25 +90,7 @@ def config_path(
     store_credentials(monkeypatch, TOKEN, WC_KEY, WC_SECRET)
     text = CONFIG.format(group_over=10) + EMAIL.format(port=smtp.port)
     text += f'\n[web]\npublic_url = "{PUBLIC_URL}/"\n'
-    text += f"""
-[[stores]]
-name = "{SHOP}"
-kind = "shopify"
-shop_url = "{shop.shop_url}"
-token_env = "SHOPIFY_ADMIN_TOKEN"
-location_id = 4242
-max_attempts = 1
-requests_per_second = 50
-
-[[stores]]
-name = "{WOO}"
-kind = "woocommerce"
-site_url = "{woo.site_url}"
-consumer_key_env = "WC_CONSUMER_KEY"
-consumer_secret_env = "WC_CONSUMER_SECRET"
-max_attempts = 1
-requests_per_second = 50
-"""
+    text += shopify_store(SHOP, shop) + woocommerce_store(WOO, woo)
     path = tmp_path / "stockbot.toml"
     path.write_text(text, encoding="utf-8")
     (tmp_path / "feeds").mkdir()
