@@ -212,6 +212,14 @@ class Stack:
         """Top-level messages in the alert channel, as Slack now shows them."""
         return self.slack.messages(ALERT_CHANNEL_ID)
 
+    async def updated_alert(self, shows: str) -> dict[str, Any]:
+        """The only alert message, once a chat.update drew `shows` (text or blocks): after
+        a click, the thread note and the message's update go out separately."""
+        await self.slack.wait_for_async(
+            lambda c: c.method == "chat.update" and shows in str(c.params)
+        )
+        return self.only_alert()
+
     def only_alert(self) -> dict[str, Any]:
         messages = self.alert_messages()
         assert len(messages) == 1, [m.get("text") for m in messages]
