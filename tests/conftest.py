@@ -13,6 +13,7 @@ from tests.adapter_helpers import START
 from tests.databases import DatabaseTemplate, PostgresTemplate, SqliteTemplate
 from tests.fakes.clock import FakeClock
 from tests.fakes.slack_api import FakeSlackAPI
+from tests.fakes.smtp_server import FakeSMTPServer
 from tests.helpers import ALERT_CHANNEL_ID, BOT_TOKEN, CONFIG, Stack, set_slack_env
 
 # Fixtures shared by the test modules that run stores.
@@ -23,6 +24,13 @@ pytest_plugins = ["tests.webhook_helpers"]
 def slack_api() -> Iterator[FakeSlackAPI]:
     with FakeSlackAPI(token=BOT_TOKEN, channels={"stock-alerts": ALERT_CHANNEL_ID}) as api:
         yield api
+
+
+@pytest.fixture
+def smtp() -> Iterator[FakeSMTPServer]:
+    """A real SMTP server on loopback that keeps what it receives (tests/fakes)."""
+    with FakeSMTPServer() as server:
+        yield server
 
 
 @pytest.fixture

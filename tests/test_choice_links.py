@@ -52,28 +52,8 @@ from tests.webhook_helpers import shopify_store, store_credentials, woocommerce_
 PUBLIC_URL = "https://stockbot.mugheaven.example.com"
 LINK_SECRET = "mug-heaven-link-secret-0123456789abcdef"
 LINK = re.compile(re.escape(PUBLIC_URL) + r"/choice/\S+")
-TOKEN = "shpat_choice_token"
-WC_KEY, WC_SECRET = "ck_choice", "cs_choice"
 SHOP = "Mug Shop"
 WOO = "Mug Woo"
-
-
-@pytest.fixture
-def smtp() -> AsyncIterator[FakeSMTPServer]:
-    with FakeSMTPServer() as server:
-        yield server
-
-
-@pytest.fixture
-async def shop() -> AsyncIterator[FakeShopify]:
-    async with FakeShopify(token=TOKEN) as server:
-        yield server
-
-
-@pytest.fixture
-async def woo() -> AsyncIterator[woocommerce.FakeWooCommerce]:
-    async with woocommerce.FakeWooCommerce(key=WC_KEY, secret=WC_SECRET) as server:
-        yield server
 
 
 @pytest.fixture
@@ -87,7 +67,7 @@ def config_path(
     monkeypatch.delenv("SMTP_USERNAME", raising=False)
     monkeypatch.delenv("SMTP_PASSWORD", raising=False)
     monkeypatch.setenv("STOCKBOT_LINK_SECRET", LINK_SECRET)
-    store_credentials(monkeypatch, TOKEN, WC_KEY, WC_SECRET)
+    store_credentials(monkeypatch)
     text = CONFIG.format(group_over=10) + EMAIL.format(port=smtp.port)
     text += f'\n[web]\npublic_url = "{PUBLIC_URL}/"\n'
     text += shopify_store(SHOP, shop) + woocommerce_store(WOO, woo)

@@ -49,12 +49,6 @@ _triggers = itertools.count(1)
 
 
 @pytest.fixture
-def smtp() -> Iterator[FakeSMTPServer]:
-    with FakeSMTPServer() as server:
-        yield server
-
-
-@pytest.fixture
 def access_users() -> list[str] | None:
     return None  # no [access]: everyone may act
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import json
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -27,8 +27,6 @@ from tests.probes import OrderRow, latest_alert, orders_by_source
 from tests.webhook_helpers import (
     SHOPIFY,
     TOKEN,
-    WC_KEY,
-    WC_SECRET,
     WOOCOMMERCE,
     StoreHooks,
     shopify_store,
@@ -46,18 +44,6 @@ ORDERS_HEADER = "order_id,customer_name,customer_email,sku,quantity,ordered_at"
 
 
 pytestmark = pytest.mark.usefixtures("store_env")
-
-
-@pytest.fixture
-async def woo() -> AsyncIterator[FakeWooCommerce]:
-    async with FakeWooCommerce(key=WC_KEY, secret=WC_SECRET) as server:
-        yield server
-
-
-@pytest.fixture
-def smtp() -> Iterator[FakeSMTPServer]:
-    with FakeSMTPServer() as server:
-        yield server
 
 
 @pytest.fixture

@@ -73,6 +73,18 @@ def sign(body: bytes, secret: str) -> str:
     return base64.b64encode(hmac.new(secret.encode(), body, hashlib.sha256).digest()).decode()
 
 
+def assert_signature_checked(verify: Callable[[bytes, str, str], bool], body: bytes) -> None:
+    """`verify(body, signature, secret)` takes the store's signature of `body` and nothing
+    else: not another body's, another secret's, an empty or an unreadable signature."""
+    secret = "webhook-secret"
+    good = sign(body, secret)
+    assert verify(body, good, secret)
+    assert not verify(body + b" ", good, secret)
+    assert not verify(body, good, "another-secret")
+    assert not verify(body, "", secret)
+    assert not verify(body, "not base64 ü", secret)
+
+
 @dataclass(frozen=True, slots=True)
 class StoreHooks:
     """One store's order webhook: where it posts, its secret and its headers."""
@@ -235,6 +247,13 @@ def store_env(monkeypatch: pytest.MonkeyPatch) -> None:
 async def shop() -> AsyncIterator[FakeShopify]:
     """A fake Shopify selling the catalog (TOKEN), unless a test module defines `shop`."""
     async with shop_selling_the_catalog(TOKEN) as server:
+        yield server
+
+
+@pytest.fixture
+async def woo() -> AsyncIterator[FakeWooCommerce]:
+    """A fake WooCommerce (WC_KEY, WC_SECRET), unless a test module defines `woo`."""
+    async with FakeWooCommerce(key=WC_KEY, secret=WC_SECRET) as server:
         yield server
 
 
