@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import json
 import logging
 import os
 import subprocess
@@ -216,7 +217,9 @@ class Stack:
         """The only alert message, once a chat.update drew `shows` (text or blocks): after
         a click, the thread note and the message's update go out separately."""
         await self.slack.wait_for_async(
-            lambda c: c.method == "chat.update" and shows in str(c.params)
+            lambda c: (
+                c.method == "chat.update" and shows in json.dumps(c.params, ensure_ascii=False)
+            )
         )
         return self.only_alert()
 

@@ -124,14 +124,6 @@ async def said(stack: Stack, message: dict[str, Any], text: str) -> list[str]:
     return [reply["text"] for reply in stack.slack.thread_replies("C0ALERTS", message["ts"])]
 
 
-async def alert_showing(stack: Stack, text: str) -> dict[str, Any]:
-    """The alert message once an update shows `text`."""
-    await stack.slack.wait_for_async(
-        lambda c: c.method == "chat.update" and text in json.dumps(c.params, ensure_ascii=False)
-    )
-    return stack.only_alert()
-
-
 def page_text(response: httpx.Response) -> str:
     """What the page says, tags dropped, entities left as they are."""
     return " ".join(re.sub(r"<[^>]+>", " ", response.text).split())
@@ -194,8 +186,8 @@ async def test_a_choice_is_recorded_said_in_the_thread_counted_and_listed(
     assert (
         "Ada Lovelace, order 1003, wants to cancel. Cancel it in your store if you agree." in thread
     )
-    shown = await alert_showing(
-        stack, "3 waiting: 1 will wait, 1 takes the substitute, 1 wants to cancel"
+    shown = await stack.updated_alert(
+        "3 waiting: 1 will wait, 1 takes the substitute, 1 wants to cancel"
     )
     blocks = json.dumps(shown["blocks"], ensure_ascii=False)
     assert "🛑 Ada Lovelace, order 1003, wants to cancel: cancel it in your store" in blocks
@@ -437,7 +429,7 @@ async def test_cancel_choice_gets_a_confirmed_button_that_cancels_in_shopify_onc
         f"Ana Silva, order {number}, wants to cancel. "
         "Cancel it with the alert's *Cancel order* button."
     )
-    shown = await alert_showing(stack, f"Cancel order {number} in Shopify")
+    shown = await stack.updated_alert(f"Cancel order {number} in Shopify")
     button = cancel_button(shown)
     assert button["text"]["text"] == f"Cancel order {number} in Shopify"
     assert button["confirm"]["title"]["text"] == f"Cancel order {number}?"
@@ -493,7 +485,7 @@ async def test_cancel_in_woocommerce_puts_the_cancelled_status_and_a_refusal_is_
     thread = await said(stack, message, "wants to cancel")
     assert thread[-1].startswith(f"&lt;b&gt;Bo&lt;/b&gt; &lt;!here&gt;, order {number}, wants")
 
-    shown = await alert_showing(stack, f"Cancel order {number} in WooCommerce")
+    shown = await stack.updated_alert(f"Cancel order {number} in WooCommerce")
     button = cancel_button(shown)
     woo.script(
         woocommerce.ORDER_UPDATES,
@@ -504,7 +496,7 @@ async def test_cancel_in_woocommerce_puts_the_cancelled_status_and_a_refusal_is_
     assert "Sorry, you cannot edit it." in refused["text"]
     await said(stack, message, "did not cancel")
     # Still waiting for staff: the button stays and says the last try failed.
-    shown = await alert_showing(stack, "last try failed")
+    shown = await stack.updated_alert("last try failed")
     button = cancel_button(shown)
 
     answer = await stack.click(ActionId.CANCEL_ORDER, shown, "U0ALICE", value=button["value"])
