@@ -15,6 +15,7 @@ from tests.fakes.clock import FakeClock
 from tests.fakes.slack_api import FakeSlackAPI
 from tests.fakes.smtp_server import FakeSMTPServer
 from tests.helpers import ALERT_CHANNEL_ID, BOT_TOKEN, CONFIG, Stack, set_slack_env
+from tests.loopback import TLS
 
 # Fixtures shared by the test modules that run stores.
 pytest_plugins = ["tests.webhook_helpers"]
@@ -126,5 +127,5 @@ def clock() -> FakeClock:
 
 @pytest.fixture
 async def client() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient() as http_client:
+    async with httpx.AsyncClient(verify=TLS) as http_client:
         yield http_client

@@ -29,6 +29,7 @@ from tests.fakes.shopify_server import FakeShopify
 from tests.fakes.shopify_server import order as shopify_order
 from tests.fakes.smtp_server import FakeSMTPServer
 from tests.helpers import CONFIG, Stack
+from tests.loopback import TLS
 from tests.probes import order_choices, product_alerts
 from tests.test_customer_follow_ups import (
     UPDATE,
@@ -131,7 +132,7 @@ def page_text(response: httpx.Response) -> str:
 
 @pytest.fixture
 async def http() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(timeout=10) as client:
+    async with httpx.AsyncClient(timeout=10, verify=TLS) as client:
         yield client
 
 

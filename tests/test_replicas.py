@@ -18,7 +18,6 @@ import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -27,7 +26,7 @@ from bot import db
 from bot.config import normalise_database_url
 from bot.slack.ids import ActionId
 from bot.slack.texts import GENERIC_ERROR
-from tests import probes
+from tests import loopback, probes
 from tests.bot_process import BotProcess
 from tests.fakes.slack_api import FakeSlackAPI
 from tests.fakes.slack_requests import AsyncSlackRequestSender
@@ -260,7 +259,7 @@ async def test_answer_after_the_timeout_is_not_posted_again(
 
 def lease_gauges(bot: BotProcess) -> dict[str, float]:
     """`stockbot_supplier_lease_held` by supplier, as `bot`'s /metrics says it."""
-    response = httpx.get(bot.url + "/metrics")
+    response = loopback.get(bot.url + "/metrics")
     assert response.status_code == 200
     return {
         sample.labels["supplier"]: sample.value

@@ -23,6 +23,7 @@ from bot.errors import ConfigError
 from tests.fakes.shopify_server import FakeShopify
 from tests.fakes.woocommerce_server import FakeWooCommerce
 from tests.helpers import CATALOG_HEADER, CONFIG, Stack
+from tests.loopback import TLS
 from tests.probes import backorder_alert, order_rows
 
 CATALOG = [
@@ -269,7 +270,7 @@ def store_config_problems(tmp_path: Path, stores: str) -> list[str]:
 async def post(stack: Stack, path: str, body: bytes, headers: dict[str, str]) -> httpx.Response:
     # A deadline for a stuck server, not a measure: a delivery may wait its turn for
     # the write lock behind polls on a loaded machine.
-    async with httpx.AsyncClient(timeout=60) as client:
+    async with httpx.AsyncClient(timeout=60, verify=TLS) as client:
         response = await client.post(stack.extra["base_url"] + path, content=body, headers=headers)
     await stack.deliver()  # after the worker, if it was quicker: nothing is posted twice
     return response
