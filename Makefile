@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 DEMO_CONFIG := examples/stockbot.toml
 # pytest arguments for `make test`: two workers (pytest-xdist) by default, as CI's
 # machine has two cores; PYTEST_ARGS= runs the suite in one process.
-PYTEST_ARGS ?= -n 2
+PYTEST_ARGS ?= -n 2 --dist worksteal
 
 .PHONY: install install-oracle demo test test-postgres lint bench clean
 

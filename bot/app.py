@@ -19,6 +19,9 @@ def create_app(runtime: Runtime) -> AsyncApp:
     settings = runtime.settings
     assert runtime.slack is not None, "create_app needs SLACK_BOT_TOKEN"
     app = AsyncApp(
+        # Named: without a name Bolt reads the whole call stack (inspect.stack(), tens of
+        # milliseconds) to name the app after the calling file.
+        name="stockbot",
         # The client carries the token and SLACK_API_URL.
         client=runtime.slack,
         signing_secret=(

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import httpx
 
+from tests import loopback
+
 RUN = [sys.executable, "-m", "bot", "run", "--http", "--host", "127.0.0.1"]
 
 
@@ -52,7 +54,7 @@ class BotProcess:
         deadline = time.monotonic() + timeout
         while True:
             try:
-                if httpx.get(self.url + "/healthz").status_code == 200:
+                if loopback.get(self.url + "/healthz").status_code == 200:
                     return
             except httpx.TransportError:
                 pass

@@ -13,13 +13,25 @@ from tests.adapter_helpers import START
 from tests.databases import DatabaseTemplate, PostgresTemplate, SqliteTemplate
 from tests.fakes.clock import FakeClock
 from tests.fakes.slack_api import FakeSlackAPI
+from tests.fakes.smtp_server import FakeSMTPServer
 from tests.helpers import ALERT_CHANNEL_ID, BOT_TOKEN, CONFIG, Stack, set_slack_env
+from tests.loopback import TLS
+
+# Fixtures shared by the test modules that run stores.
+pytest_plugins = ["tests.webhook_helpers"]
 
 
 @pytest.fixture
 def slack_api() -> Iterator[FakeSlackAPI]:
     with FakeSlackAPI(token=BOT_TOKEN, channels={"stock-alerts": ALERT_CHANNEL_ID}) as api:
         yield api
+
+
+@pytest.fixture
+def smtp() -> Iterator[FakeSMTPServer]:
+    """A real SMTP server on loopback that keeps what it receives (tests/fakes)."""
+    with FakeSMTPServer() as server:
+        yield server
 
 
 @pytest.fixture
@@ -30,11 +42,23 @@ def group_over() -> int:
 POSTGRES_ADMIN_URL = os.environ.get("STOCKBOT_TEST_POSTGRES_URL")
 
 
+# Fixtures that start real `stockbot run` processes: their tests wait seconds on them.
+PROCESS_FIXTURES = frozenset({"bots", "start_bot"})
+
+
+def starts_processes(item: pytest.Item) -> bool:
+    return bool(PROCESS_FIXTURES & set(getattr(item, "fixturenames", ())))
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     # Tests that run the whole stack are the ones worth repeating on PostgreSQL.
     for item in items:
         if "stack" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.database)
+    # The long tests first (a stable sort keeps the rest in order): on several workers
+    # (`make test`: -n 2 --dist worksteal) the others share out the short ones meanwhile,
+    # and no long test starts last and runs on alone.
+    items.sort(key=lambda item: not starts_processes(item))
 
 
 @pytest.fixture(scope="session")
@@ -103,5 +127,5 @@ def clock() -> FakeClock:
 
 @pytest.fixture
 async def client() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient() as http_client:
+    async with httpx.AsyncClient(verify=TLS) as http_client:
         yield http_client

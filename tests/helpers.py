@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import json
 import logging
 import os
 import subprocess
@@ -211,6 +212,16 @@ class Stack:
     def alert_messages(self) -> list[dict[str, Any]]:
         """Top-level messages in the alert channel, as Slack now shows them."""
         return self.slack.messages(ALERT_CHANNEL_ID)
+
+    async def updated_alert(self, shows: str) -> dict[str, Any]:
+        """The only alert message, once a chat.update drew `shows` (text or blocks): after
+        a click, the thread note and the message's update go out separately."""
+        await self.slack.wait_for_async(
+            lambda c: (
+                c.method == "chat.update" and shows in json.dumps(c.params, ensure_ascii=False)
+            )
+        )
+        return self.only_alert()
 
     def only_alert(self) -> dict[str, Any]:
         messages = self.alert_messages()

@@ -10,10 +10,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot.config import normalise_database_url
-from bot.db import create_engine
-from bot.db.models import Base
-from tests.migration_helpers import assert_refused, upgrade_old_data
+from tests.migration_helpers import assert_refused, empty_database, upgrade_old_data
 
 pytestmark = pytest.mark.database  # repeated on PostgreSQL by scripts/test-postgres.sh
 
@@ -51,13 +48,7 @@ OLD_DATA = [
 
 @pytest.fixture
 async def engine(tmp_path: Path, database_url: str | None) -> AsyncEngine:
-    """An empty database (PostgreSQL's test copy comes migrated: emptied first)."""
-    url = database_url or f"sqlite:///{tmp_path / 'old.db'}"
-    engine = create_engine(normalise_database_url(url))
-    async with engine.begin() as connection:
-        await connection.run_sync(Base.metadata.drop_all)
-        await connection.execute(text("DROP TABLE IF EXISTS alembic_version"))
-    return engine
+    return await empty_database(tmp_path, database_url)
 
 
 async def test_a_products_open_alerts_become_one(engine: AsyncEngine) -> None:

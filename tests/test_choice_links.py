@@ -29,6 +29,7 @@ from tests.fakes.shopify_server import FakeShopify
 from tests.fakes.shopify_server import order as shopify_order
 from tests.fakes.smtp_server import FakeSMTPServer
 from tests.helpers import CONFIG, Stack
+from tests.loopback import TLS
 from tests.probes import arrange_cancel_claimed, order_choices, order_rows, product_alerts
 from tests.test_customer_follow_ups import (
     ON_ITS_WAY,
@@ -48,33 +49,13 @@ from tests.test_notify_customers import (
     view_text,
     write_acme_feed,
 )
-from tests.webhook_helpers import store_credentials
+from tests.webhook_helpers import shopify_store, store_credentials, woocommerce_store
 
 PUBLIC_URL = "https://stockbot.mugheaven.example.com"
 LINK_SECRET = "mug-heaven-link-secret-0123456789abcdef"
 LINK = re.compile(re.escape(PUBLIC_URL) + r"/choice/\S+")
-TOKEN = "shpat_choice_token"
-WC_KEY, WC_SECRET = "ck_choice", "cs_choice"
 SHOP = "Mug Shop"
 WOO = "Mug Woo"
-
-
-@pytest.fixture
-def smtp() -> AsyncIterator[FakeSMTPServer]:
-    with FakeSMTPServer() as server:
-        yield server
-
-
-@pytest.fixture
-async def shop() -> AsyncIterator[FakeShopify]:
-    async with FakeShopify(token=TOKEN) as server:
-        yield server
-
-
-@pytest.fixture
-async def woo() -> AsyncIterator[woocommerce.FakeWooCommerce]:
-    async with woocommerce.FakeWooCommerce(key=WC_KEY, secret=WC_SECRET) as server:
-        yield server
 
 
 @pytest.fixture
@@ -96,30 +77,12 @@ def config_path(
     monkeypatch.delenv("SMTP_USERNAME", raising=False)
     monkeypatch.delenv("SMTP_PASSWORD", raising=False)
     monkeypatch.setenv("STOCKBOT_LINK_SECRET", LINK_SECRET)
-    store_credentials(monkeypatch, TOKEN, WC_KEY, WC_SECRET)
+    store_credentials(monkeypatch)
     text = CONFIG.format(group_over=10) + EMAIL.format(port=smtp.port)
     text += f'\n[web]\npublic_url = "{PUBLIC_URL}/"\n'
-    text += f"""
-[[stores]]
-name = "{SHOP}"
-kind = "shopify"
-shop_url = "{shop.shop_url}"
-token_env = "SHOPIFY_ADMIN_TOKEN"
-location_id = 4242
-max_attempts = 1
-requests_per_second = 50
-{store_extra}
-
-[[stores]]
-name = "{WOO}"
-kind = "woocommerce"
-site_url = "{woo.site_url}"
-consumer_key_env = "WC_CONSUMER_KEY"
-consumer_secret_env = "WC_CONSUMER_SECRET"
-max_attempts = 1
-requests_per_second = 50
-{store_extra}
-"""
+    text += (
+        f"{shopify_store(SHOP, shop)}{store_extra}\n{woocommerce_store(WOO, woo)}{store_extra}\n"
+    )
     path = tmp_path / "stockbot.toml"
     path.write_text(text, encoding="utf-8")
     (tmp_path / "feeds").mkdir()
@@ -187,14 +150,6 @@ async def said(stack: Stack, message: dict[str, Any], text: str) -> list[str]:
     return [reply["text"] for reply in stack.slack.thread_replies("C0ALERTS", message["ts"])]
 
 
-async def alert_showing(stack: Stack, text: str) -> dict[str, Any]:
-    """The alert message once an update shows `text`."""
-    await stack.slack.wait_for_async(
-        lambda c: c.method == "chat.update" and text in json.dumps(c.params, ensure_ascii=False)
-    )
-    return stack.only_alert()
-
-
 def page_text(response: httpx.Response) -> str:
     """What the page says, tags dropped, entities left as they are."""
     return " ".join(re.sub(r"<[^>]+>", " ", response.text).split())
@@ -202,7 +157,7 @@ def page_text(response: httpx.Response) -> str:
 
 @pytest.fixture
 async def http() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(timeout=10) as client:
+    async with httpx.AsyncClient(timeout=10, verify=TLS) as client:
         yield client
 
 
@@ -257,8 +212,8 @@ async def test_a_choice_is_recorded_said_in_the_thread_counted_and_listed(
     assert (
         "Ada Lovelace, order 1003, wants to cancel. Cancel it in your store if you agree." in thread
     )
-    shown = await alert_showing(
-        stack, "3 waiting: 1 will wait, 1 takes the substitute, 1 wants to cancel"
+    shown = await stack.updated_alert(
+        "3 waiting: 1 will wait, 1 takes the substitute, 1 wants to cancel"
     )
     blocks = json.dumps(shown["blocks"], ensure_ascii=False)
     assert "🛑 Ada Lovelace, order 1003, wants to cancel: cancel it in your store" in blocks
@@ -557,7 +512,7 @@ async def ana_wants_to_cancel(
     does, and the alert message once it offers staff to cancel in Shopify."""
     message, url, number = await ana_waits_in_shopify(stack, smtp, shop)
     await http.post(url, data={"choice": "cancel"})
-    shown = await alert_showing(stack, f"Cancel order {number} in Shopify")
+    shown = await stack.updated_alert(f"Cancel order {number} in Shopify")
     return message, url, number, shown
 
 
@@ -582,7 +537,7 @@ async def test_cancel_choice_gets_a_confirmed_button_that_cancels_in_shopify_onc
         f"Ana Silva, order {number}, wants to cancel. "
         "Cancel it with the alert's *Cancel order* button."
     )
-    shown = await alert_showing(stack, f"Cancel order {number} in Shopify")
+    shown = await stack.updated_alert(f"Cancel order {number} in Shopify")
     button = cancel_button(shown)
     assert button["text"]["text"] == f"Cancel order {number} in Shopify"
     assert button["confirm"]["title"]["text"] == f"Cancel order {number}?"
@@ -637,7 +592,7 @@ async def test_cancel_in_woocommerce_puts_the_cancelled_status_and_a_refusal_is_
     thread = await said(stack, message, "wants to cancel")
     assert thread[-1].startswith(f"&lt;b&gt;Bo&lt;/b&gt; &lt;!here&gt;, order {number}, wants")
 
-    shown = await alert_showing(stack, f"Cancel order {number} in WooCommerce")
+    shown = await stack.updated_alert(f"Cancel order {number} in WooCommerce")
     button = cancel_button(shown)
     woo.script(
         woocommerce.ORDER_UPDATES,
@@ -648,7 +603,7 @@ async def test_cancel_in_woocommerce_puts_the_cancelled_status_and_a_refusal_is_
     assert "Sorry, you cannot edit it." in refused["text"]
     await said(stack, message, "did not cancel")
     # Still waiting for staff: the button stays and says the last try failed.
-    shown = await alert_showing(stack, "last try failed")
+    shown = await stack.updated_alert("last try failed")
     button = cancel_button(shown)
 
     answer = await stack.click(ActionId.CANCEL_ORDER, shown, "U0ALICE", value=button["value"])
@@ -682,7 +637,7 @@ async def test_a_cancel_cut_short_by_a_stopped_bot_is_offered_again(
         f"Cancelling order {number} in Shopify was interrupted (Stockbot stopped). Use the "
         "*Cancel order* button again: Stockbot first checks in Shopify whether it went through."
     )
-    shown = await alert_showing(stack, "last try failed: interrupted")
+    shown = await stack.updated_alert("last try failed: interrupted")
     answer = await stack.click(
         ActionId.CANCEL_ORDER, shown, "U0BOB", value=cancel_button(shown)["value"]
     )
@@ -699,7 +654,7 @@ async def test_a_retried_cancel_that_reached_shopify_before_the_bot_stopped_is_d
     await arrange_cancel_claimed(stack, number, "gone-host:4242:deadbeef")
     await stack.runtime.stores[SHOP].cancel_order(number)
     assert await stack.runtime.choices.release_interrupted_cancels() == 1
-    shown = await alert_showing(stack, "last try failed: interrupted")
+    shown = await stack.updated_alert("last try failed: interrupted")
 
     answer = await stack.click(
         ActionId.CANCEL_ORDER, shown, "U0BOB", value=cancel_button(shown)["value"]
@@ -747,11 +702,11 @@ async def test_a_retried_cancel_that_reached_woocommerce_is_not_put_again(
     number = str(raw["id"])
     message, url = await store_order_waiting(stack, smtp, WOO, "bo@example.com")
     await http.post(url, data={"choice": "cancel"})
-    await alert_showing(stack, f"Cancel order {number} in WooCommerce")
+    await stack.updated_alert(f"Cancel order {number} in WooCommerce")
     await arrange_cancel_claimed(stack, number, "gone-host:4242:deadbeef")
     await stack.runtime.stores[WOO].cancel_order(number)  # it went through; the bot died
     assert await stack.runtime.choices.release_interrupted_cancels() == 1
-    shown = await alert_showing(stack, "last try failed: interrupted")
+    shown = await stack.updated_alert("last try failed: interrupted")
 
     answer = await stack.click(
         ActionId.CANCEL_ORDER, shown, "U0ALICE", value=cancel_button(shown)["value"]

@@ -9,7 +9,6 @@ an aiosmtpd server that receives every email.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -37,12 +36,6 @@ UPDATE = "notify_date_update"
 ON_ITS_WAY = "notify_back_in_stock"
 # Seconds to wait for the delivery worker on a busy machine (a deadline, not a measure).
 SLOW = 20.0
-
-
-@pytest.fixture
-def smtp() -> Iterator[FakeSMTPServer]:
-    with FakeSMTPServer() as server:
-        yield server
 
 
 @pytest.fixture

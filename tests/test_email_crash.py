@@ -7,7 +7,6 @@ ones never started go out on the next submission of the same message.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -27,12 +26,6 @@ __all__ = ["bots", "engine", "workdir"]  # fixtures shared with test_replicas
 pytestmark = pytest.mark.database
 
 CUSTOMERS = ["ada@example.com", "bob@example.com", "carol@example.com"]
-
-
-@pytest.fixture
-def smtp() -> Iterator[FakeSMTPServer]:
-    with FakeSMTPServer() as server:
-        yield server
 
 
 @pytest.fixture

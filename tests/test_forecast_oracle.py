@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 from pathlib import Path
+from types import ModuleType
 
 import numpy as np
 import pytest
@@ -15,10 +16,16 @@ import pytest
 from bot.core.forecast import DataQuality, Method
 from tests.forecast_helpers import NOW, TODAY, open_shop
 
-models = pytest.importorskip(
-    "statsforecast.models",
-    reason="statsforecast is not installed: pip install -e '.[oracle]' (make test does)",
-)
+
+@pytest.fixture(scope="session")
+def models() -> ModuleType:
+    """statsforecast's models, imported where a test uses them: imported at collection,
+    they cost every pytest worker seconds, whatever it runs."""
+    return pytest.importorskip(
+        "statsforecast.models",
+        reason="statsforecast is not installed: pip install -e '.[oracle]' (make test does)",
+    )
+
 
 # Repeated on PostgreSQL by scripts/test-postgres.sh.
 pytestmark = pytest.mark.database
@@ -47,7 +54,7 @@ SERIES = [
 ]
 
 
-def _oracle(series: list[float], method: Method) -> tuple[float, np.ndarray]:
+def _oracle(models: ModuleType, series: list[float], method: Method) -> tuple[float, np.ndarray]:
     y = np.asarray(series, dtype=np.float64)
     model = (
         models.TSB(alpha_d=TSB_ALPHA, alpha_p=TSB_ALPHA)
@@ -59,7 +66,7 @@ def _oracle(series: list[float], method: Method) -> tuple[float, np.ndarray]:
 
 
 def test_rates_and_errors_match_statsforecast(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, database_url: str | None
+    models: ModuleType, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, database_url: str | None
 ) -> None:
     shop = open_shop(tmp_path, monkeypatch, database_url, [sku for sku, _, _ in SERIES])
     for sku, series, _ in SERIES:
@@ -71,7 +78,7 @@ def test_rates_and_errors_match_statsforecast(
         result = found[sku]
         assert (result.method, result.data_quality) == (method, DataQuality.ENOUGH), sku
         assert result.history_days == len(series)
-        rate, fitted = _oracle(series, method)
+        rate, fitted = _oracle(models, series, method)
         # The last 28 days' one-day-ahead forecasts against what sold.
         mae = float(np.nanmean(np.abs(fitted[-28:] - np.asarray(series[-28:]))))
         assert result.mae is not None
@@ -81,7 +88,7 @@ def test_rates_and_errors_match_statsforecast(
 
 
 def test_the_oracle_also_agrees_when_stockout_days_are_left_out(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, database_url: str | None
+    models: ModuleType, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, database_url: str | None
 ) -> None:
     """Days out of stock are cut out of the series: statsforecast gets it without them."""
     shop = open_shop(tmp_path, monkeypatch, database_url, ["GAPPY"])
@@ -104,5 +111,5 @@ def test_the_oracle_also_agrees_when_stockout_days_are_left_out(
     # Day out_from - 1 had stock until 20:00 and day out_from + out_days from 01:00.
     kept = series[:out_from] + series[out_from + out_days :]
     assert result.history_days == len(kept)
-    rate, _ = _oracle(kept, result.method)
+    rate, _ = _oracle(models, kept, result.method)
     assert abs(result.rate_per_day - rate) < 1e-9

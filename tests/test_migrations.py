@@ -11,10 +11,9 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Connection, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot.config import normalise_database_url
-from bot.db import create_engine, include_name, upgrade
+from bot.db import include_name, upgrade
 from bot.db.models import Base
-from tests.migration_helpers import assert_refused, upgrade_old_data
+from tests.migration_helpers import assert_refused, empty_database, upgrade_old_data
 
 pytestmark = pytest.mark.database  # repeated on PostgreSQL by scripts/test-postgres.sh
 
@@ -37,8 +36,7 @@ OLD_DATA = [
 
 @pytest.fixture
 async def engine(tmp_path: Path, database_url: str | None) -> AsyncEngine:
-    url = database_url or f"sqlite:///{tmp_path / 'old.db'}"
-    return create_engine(normalise_database_url(url))
+    return await empty_database(tmp_path, database_url)
 
 
 async def test_orders_are_keyed_by_source_and_existing_ones_kept(engine: AsyncEngine) -> None:

@@ -19,9 +19,10 @@ from bot.db.models import Order, OrderLine, OrderStatus, Product
 from bot.db.types import utcnow
 from bot.slack.texts import NOT_ALLOWED
 from tests import probes
+from tests.alert_menu import choose
 from tests.fakes.slack_requests import AsyncSlackRequestSender
 from tests.fakes.smtp_server import FakeSMTPServer
-from tests.helpers import ALERT_CHANNEL_ID, CATALOG_HEADER, CONFIG, Stack, menu_choice
+from tests.helpers import ALERT_CHANNEL_ID, CATALOG_HEADER, CONFIG, Stack
 from tests.probes import arrange_order
 
 CATALOG = [
@@ -46,12 +47,6 @@ _triggers = itertools.count(1)
 
 
 # -- configuration: a real SMTP server, and [email] / [access] as each test needs ----------
-
-
-@pytest.fixture
-def smtp() -> Iterator[FakeSMTPServer]:
-    with FakeSMTPServer() as server:
-        yield server
 
 
 @pytest.fixture
@@ -659,13 +654,7 @@ async def test_the_button_on_a_posted_alert_opens_the_modal(
     stockout = next(m for m in stack.alert_messages() if m["text"].startswith("🚨 MUG-1"))
     sender = await stack.serve_http()
 
-    await sender.block_action(
-        "alert_menu",
-        user_id="U0ALICE",
-        channel_id=ALERT_CHANNEL_ID,
-        message=stockout,
-        selected_option_value=menu_choice(stockout, "Email customers…"),
-    )
+    await choose(stack, stockout, "U0ALICE", "Email customers…")
     call = await stack.slack.wait_for_async("views.open")
     assert call.ok, call.response
     view = call.response["view"]

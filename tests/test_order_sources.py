@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import json
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -26,15 +26,14 @@ from tests.helpers import ALERT_CHANNEL_ID, CATALOG_HEADER, Stack, run_cli
 from tests.probes import OrderRow, latest_alert, orders_by_source
 from tests.webhook_helpers import (
     SHOPIFY,
+    TOKEN,
     WOOCOMMERCE,
     StoreHooks,
-    shop_selling_the_catalog,
+    shopify_store,
     store_config_problems,
-    store_credentials,
+    woocommerce_store,
 )
 
-TOKEN = "shpat_order_sources"
-WC_KEY, WC_SECRET = "ck_order_sources", "cs_order_sources"
 STORE, WOO, SECOND = "My Shopify", "My Woo", "Outlet"
 CATALOG = [
     CATALOG_HEADER,
@@ -44,28 +43,7 @@ CATALOG = [
 ORDERS_HEADER = "order_id,customer_name,customer_email,sku,quantity,ordered_at"
 
 
-@pytest.fixture(autouse=True)
-def _env(monkeypatch: pytest.MonkeyPatch) -> None:
-    # Autouse: set before the stack loads the config, which checks the variables.
-    store_credentials(monkeypatch, TOKEN, WC_KEY, WC_SECRET)
-
-
-@pytest.fixture
-async def shop() -> AsyncIterator[FakeShopify]:
-    async with shop_selling_the_catalog(TOKEN) as server:
-        yield server
-
-
-@pytest.fixture
-async def woo() -> AsyncIterator[FakeWooCommerce]:
-    async with FakeWooCommerce(key=WC_KEY, secret=WC_SECRET) as server:
-        yield server
-
-
-@pytest.fixture
-def smtp() -> Iterator[FakeSMTPServer]:
-    with FakeSMTPServer() as server:
-        yield server
+pytestmark = pytest.mark.usefixtures("store_env")
 
 
 @pytest.fixture
@@ -84,14 +62,7 @@ def extra_config(
 ) -> str:
     """Both stores (one of each kind) and email, so the notify preview opens;
     `parametrize("extra_config", ["two shops"], indirect=True)` adds a second Shopify."""
-    second = f"""
-[[stores]]
-name = "{SECOND}"
-kind = "shopify"
-shop_url = "{second_shop.shop_url}"
-token_env = "SHOPIFY_ADMIN_TOKEN"
-location_id = 4242
-"""
+    second = shopify_store(SECOND, second_shop)
     return (
         (second if getattr(request, "param", "") == "two shops" else "")
         + f"""
@@ -100,25 +71,9 @@ smtp_host = "127.0.0.1"
 smtp_port = {smtp.port}
 from_address = "orders@example.com"
 starttls = false
-
-[[stores]]
-name = "{STORE}"
-kind = "shopify"
-shop_url = "{shop.shop_url}"
-token_env = "SHOPIFY_ADMIN_TOKEN"
-location_id = 4242
-max_attempts = 1
-requests_per_second = 50
-
-[[stores]]
-name = "{WOO}"
-kind = "woocommerce"
-site_url = "{woo.site_url}"
-consumer_key_env = "WC_CONSUMER_KEY"
-consumer_secret_env = "WC_CONSUMER_SECRET"
-max_attempts = 1
-requests_per_second = 50
 """
+        + shopify_store(STORE, shop)
+        + woocommerce_store(WOO, woo)
     )
 
 

@@ -308,7 +308,7 @@ async def test_a_phone_sized_message_with_six_suppliers(stack: Stack) -> None:
     await stack.slack.wait_for_async(
         lambda c: c.method == "chat.postMessage" and c.params.get("thread_ts")
     )
-    acknowledged = everything(stack.only_alert())
+    acknowledged = everything(await stack.updated_alert("Acknowledged by"))
     assert "Opened <!date^" in acknowledged  # the opened time stays
     assert f"👀 Acknowledged by <@{BOSS}>" in acknowledged
 
@@ -347,11 +347,7 @@ async def test_who_switched_is_a_real_mention(stack: Stack) -> None:
     await stack.slack.wait_for_async(
         lambda c: c.method == "chat.postMessage" and c.params.get("thread_ts")
     )
-    # The thread note and the message's update go out separately: wait for both.
-    await stack.slack.wait_for_async(
-        lambda c: c.method == "chat.update" and "switched" in str(c.params.get("text"))
-    )
-    resolved = stack.only_alert()
+    resolved = await stack.updated_alert("switched")
     assert resolved["text"] == f"✅ LAMP-02 switched to Globex by <@{BOSS}>"
     assert "&lt;@" not in everything(resolved)
     assert replies(stack, message)[-1] == (

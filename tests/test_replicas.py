@@ -18,7 +18,6 @@ import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -27,7 +26,7 @@ from bot import db
 from bot.config import normalise_database_url
 from bot.slack.ids import ActionId
 from bot.slack.texts import GENERIC_ERROR
-from tests import probes
+from tests import loopback, probes
 from tests.bot_process import BotProcess
 from tests.fakes.slack_api import FakeSlackAPI
 from tests.fakes.slack_requests import AsyncSlackRequestSender
@@ -250,7 +249,9 @@ async def test_answer_after_the_timeout_is_not_posted_again(
     bot.wait_ready()
     write_feed(workdir, 3)
     await eventually(lambda: all_delivered(engine, 1))
-    await asyncio.sleep(5)  # the late answer arrives, nobody listening; more rounds pass
+    # The late answer goes out, nobody listening; then a poll and a delivery round more.
+    await eventually(lambda: slack_api.late_answers("chat.postMessage") == 1)
+    await asyncio.sleep(1.5)
     assert len(slack_api.messages(ALERT_CHANNEL_ID)) == 1
     assert len(top_level_posts(slack_api)) == 1
     assert slack_api.calls_to("conversations.history")  # looked before posting again
@@ -258,7 +259,7 @@ async def test_answer_after_the_timeout_is_not_posted_again(
 
 def lease_gauges(bot: BotProcess) -> dict[str, float]:
     """`stockbot_supplier_lease_held` by supplier, as `bot`'s /metrics says it."""
-    response = httpx.get(bot.url + "/metrics")
+    response = loopback.get(bot.url + "/metrics")
     assert response.status_code == 200
     return {
         sample.labels["supplier"]: sample.value
@@ -289,18 +290,22 @@ async def test_metrics_say_which_bot_holds_which_suppliers_poll(
         other = second if holder is first else first
 
         holder.kill()
-        # takeover_after is 2 s: the other bot polls Slow at its next turn, and holds it.
+        # takeover_after is 2 s: the other bot polls Slow at its next turn (every 6 s),
+        # and holds it.
         await eventually(lambda: len(feeds.requests_for("/slow.csv")) == 2)
         assert (await asyncio.to_thread(lease_gauges, other))["Slow"] == 1
 
 
+# Polled every 6 s, the holder's stalled poll runs for 6 s: time enough to read both
+# bots' /metrics and kill the holder before its own next turn; the other bot's turn
+# comes within 6 s after that instead of the 20 s a longer interval would cost.
 SLOW_SUPPLIER = """
 [[suppliers]]
 name = "Slow"
 kind = "csv_feed"
 url = "{url}"
-poll_interval = "20s"
-poll_timeout = "20s"
+poll_interval = "6s"
+poll_timeout = "6s"
 timeout = 60
 """
 
@@ -327,6 +332,14 @@ def cli_process(*args: str) -> subprocess.Popen[str]:
     )
 
 
+def has_open(process: subprocess.Popen[str], path: Path) -> bool:
+    """Has `process` opened the file at `path` (Linux's /proc)?"""
+    fds = Path(f"/proc/{process.pid}/fd")
+    with contextlib.suppress(OSError):  # gone, or between listing and reading
+        return any(os.readlink(fd) == str(path.resolve()) for fd in fds.iterdir())
+    return False
+
+
 async def test_commands_beside_a_running_sqlite_bot_wait_for_its_write_lock(
     workdir: Path, bots: list[BotProcess], database_url: str | None
 ) -> None:
@@ -350,7 +363,10 @@ async def test_commands_beside_a_running_sqlite_bot_wait_for_its_write_lock(
             cli_process("orders", "import", str(workdir / "more_orders.csv")),
             cli_process("poll", "--once"),
         ]
-        await asyncio.sleep(3)
+        # Each has come as far as the database (not still starting Python), then has
+        # had time to try for the lock.
+        await eventually(lambda: all(has_open(command, database) for command in commands), 90)
+        await asyncio.sleep(1)
         # None could write while the lock was held, and none gave up.
         assert [command.poll() for command in commands] == [None, None, None]
     said = [command.communicate(timeout=120)[0] for command in commands]
@@ -366,17 +382,19 @@ async def test_commands_beside_a_running_sqlite_bot_wait_for_its_write_lock(
     (workdir / "most.csv").write_text(
         "\n".join([*CATALOG, "SOCK-4,Red socks,Acme,A-SOCK,1,5,1.00"]) + "\n"
     )
+    # In this process (click's runner, in a thread): the real processes above showed
+    # the waiting; starting two more interpreters would prove nothing more.
     with write_lock_held(database):
-        command = cli_process(
-            "--config", str(impatient), "catalog", "import", str(workdir / "most.csv")
+        refused = await asyncio.to_thread(
+            run_cli, "--config", str(impatient), "catalog", "import", str(workdir / "most.csv")
         )
-        output = (await asyncio.to_thread(command.communicate, timeout=120))[0]
-    assert command.returncode == 1, output
+    output = refused.stdout + refused.stderr
+    assert refused.returncode == 1, output
     assert "The database is busy" in output and "sqlite_lock_wait" in output
     assert "Traceback" not in output
     # It changed nothing: the same import, run again, creates the product now.
-    again = cli_process("catalog", "import", str(workdir / "most.csv"))
-    assert "1 product(s) created" in again.communicate(timeout=120)[0]
+    again = await asyncio.to_thread(run_cli, "catalog", "import", str(workdir / "most.csv"))
+    assert "1 product(s) created" in again.stdout, again
     assert bot.process.poll() is None  # the bot kept running throughout
 
 

@@ -14,8 +14,8 @@ from tests.probes import backorder_alert, webhook_deliveries
 from tests.probes import order_rows as orders
 from tests.webhook_helpers import (
     SHOPIFY,
-    assert_backorder_posted,
     assert_backorder_resolved,
+    assert_created_with_a_backorder,
     assert_redelivery_changes_nothing,
     closed_status,
     ready,
@@ -33,22 +33,8 @@ def _shopify_env(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 async def test_signed_order_is_created_with_a_backorder(stack: Stack) -> None:
-    await ready(stack, mugs=1)
-    response = await deliver_webhook(stack, ORDER)
-    assert response.status_code == 200, response.text
-    assert response.json()["result"] == "created"
-    assert await orders(stack) == {
-        "820982911946154508": (
-            "shopify",
-            "Jon Snow",
-            "jon@example.com",
-            datetime(2024, 5, 1, 14, 15, tzinfo=UTC),
-            OrderStatus.OPEN,
-            # The gift card and the SKU-less line are not in the catalog: ignored.
-            [("CAP-2", 1, 0), ("MUG-1", 3, 2)],
-        )
-    }
-    await assert_backorder_posted(stack, units=2)
+    placed = ("shopify", "Jon Snow", "jon@example.com", datetime(2024, 5, 1, 14, 15, tzinfo=UTC))
+    await assert_created_with_a_backorder(stack, SHOPIFY, "820982911946154508", placed)
 
 
 async def test_redelivery_changes_nothing(stack: Stack) -> None:

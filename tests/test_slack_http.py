@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 
 import httpx
 import pytest
 
 from bot.db.models import AlertState
 from tests import probes
-from tests.fakes.slack_api import RecordedCall
-from tests.helpers import ALERT_CHANNEL_ID, CATALOG_HEADER, Stack, menu_choice
+from tests.alert_menu import choose
+from tests.helpers import ALERT_CHANNEL_ID, CATALOG_HEADER, Stack
 
 CATALOG = [
     CATALOG_HEADER,
@@ -20,13 +19,6 @@ CATALOG = [
     "MUG-2,Green ceramic mug,Acme,A-MUG2,1,5,4.00",
     "CAP-2,Red cap,Acme,A-CAP,1,3,2.00",
 ]
-
-
-def _update_saying(fragment: str) -> Callable[[RecordedCall], bool]:
-    """Matches the `chat.update` whose blocks say `fragment`."""
-    return lambda call: (
-        call.method == "chat.update" and fragment in json.dumps(call.params.get("blocks"))
-    )
 
 
 async def with_out_of_stock_alert(stack: Stack) -> dict:
@@ -113,8 +105,7 @@ async def test_acknowledge_updates_in_place_with_thread_reply(stack: Stack) -> N
         lambda call: call.method == "chat.postMessage" and call.params.get("thread_ts")
     )
     # The thread note and the update are separate calls: either may land first.
-    await stack.slack.wait_for_async(_update_saying("Acknowledged by"))
-    updated = stack.only_alert()
+    updated = await stack.updated_alert("Acknowledged by")
     assert updated["ts"] == message["ts"]
     assert "Acknowledged by <@U0ALICE>" in json.dumps(updated["blocks"])
     replies = stack.slack.thread_replies(ALERT_CHANNEL_ID, message["ts"])
@@ -136,19 +127,13 @@ async def test_acknowledge_updates_in_place_with_thread_reply(stack: Stack) -> N
 
 async def test_snooze_then_reminder_when_it_ends(stack: Stack) -> None:
     message = await with_out_of_stock_alert(stack)
-    sender = await stack.serve_http()
-    await sender.block_action(
-        "alert_menu",
-        user_id="U0BOB",
-        channel_id=ALERT_CHANNEL_ID,
-        message=message,
-        selected_option_value=menu_choice(message, "Snooze 4 hours"),
-    )
+    await stack.serve_http()
+    await choose(stack, message, "U0BOB", "Snooze 4 hours")
     await stack.slack.wait_for_async(
         lambda call: call.method == "chat.postMessage" and call.params.get("thread_ts")
     )
-    await stack.slack.wait_for_async(_update_saying("Snoozed by"))
-    assert "Snoozed by <@U0BOB> until" in json.dumps(stack.only_alert()["blocks"])
+    shown = await stack.updated_alert("Snoozed by")
+    assert "Snoozed by <@U0BOB> until" in json.dumps(shown["blocks"])
     replies = stack.slack.thread_replies(ALERT_CHANNEL_ID, message["ts"])
     assert replies[-1]["text"] == "Snoozed for 4 hours by <@U0BOB>."
 

@@ -53,9 +53,9 @@ WOO = "Mug Woo"
 GRAPHQL = "/admin/api/2025-01/graphql.json"
 
 
-# The shop of the choice-link tests: SMTP, fake Shopify and WooCommerce, both stores.
-smtp, shop, woo, http = choice_tests.smtp, choice_tests.shop, choice_tests.woo, choice_tests.http
-config_path = choice_tests.config_path
+# The shop of the choice-link tests: SMTP, fake Shopify and WooCommerce (the shared
+# `smtp`, `shop` and `woo` fixtures), both stores.
+http, config_path = choice_tests.http, choice_tests.config_path
 
 
 @pytest.fixture

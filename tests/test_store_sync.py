@@ -38,14 +38,14 @@ from tests.probes import (
 )
 from tests.webhook_helpers import (
     SHOPIFY,
+    WC_KEY,
+    WC_SECRET,
     WOOCOMMERCE,
-    shop_selling_the_catalog,
+    shopify_store,
     store_config_problems,
-    store_credentials,
+    woocommerce_store,
 )
 
-TOKEN = "shpat_store_sync_token"
-WC_KEY, WC_SECRET = "ck_store_sync", "cs_store_sync"
 STORE = "My Shopify"
 WOO = "My Woo"
 CATALOG = [
@@ -56,16 +56,7 @@ CATALOG = [
 ]
 
 
-@pytest.fixture(autouse=True)
-def shopify_token(monkeypatch: pytest.MonkeyPatch) -> None:
-    # Autouse: set before the stack loads the config, which checks the variable.
-    store_credentials(monkeypatch, TOKEN, WC_KEY, WC_SECRET)
-
-
-@pytest.fixture
-async def shop() -> AsyncIterator[FakeShopify]:
-    async with shop_selling_the_catalog(TOKEN) as server:
-        yield server
+pytestmark = pytest.mark.usefixtures("store_env")
 
 
 @pytest.fixture
@@ -92,30 +83,10 @@ def extra_config(
     """The Shopify store; `parametrize("extra_config", ["woocommerce"], indirect=True)`
     configures the WooCommerce one instead."""
     if getattr(request, "param", "shopify") == "woocommerce":
-        return f"""
-[[stores]]
-name = "{WOO}"
-kind = "woocommerce"
-site_url = "{woo.site_url}"
-consumer_key_env = "WC_CONSUMER_KEY"
-consumer_secret_env = "WC_CONSUMER_SECRET"
-statuses = {json.dumps(woo_statuses)}
-max_attempts = 1
-requests_per_second = 50
-"""
-    return f"""
-[[stores]]
-name = "{STORE}"
-kind = "shopify"
-shop_url = "{shop.shop_url}"
-api_version = "2025-01"
-token_env = "SHOPIFY_ADMIN_TOKEN"
-location_id = 4242
-backorder_policy = true
-poll_interval = "15m"
-max_attempts = 1
-requests_per_second = 50
-"""
+        return woocommerce_store(WOO, woo, statuses=woo_statuses)
+    return shopify_store(
+        STORE, shop, api_version="2025-01", backorder_policy=True, poll_interval="15m"
+    )
 
 
 def stock(shop: FakeShopify, sku: str) -> tuple[int | None, str]:

@@ -16,8 +16,8 @@ from tests.probes import order_rows as orders
 from tests.webhook_helpers import (
     SHOPIFY,
     WOOCOMMERCE,
-    assert_backorder_posted,
     assert_backorder_resolved,
+    assert_created_with_a_backorder,
     assert_redelivery_changes_nothing,
     closed_status,
     post,
@@ -46,22 +46,8 @@ async def test_the_secret_comes_from_the_environment(stack: Stack) -> None:
 
 
 async def test_signed_order_is_created_with_a_backorder(stack: Stack) -> None:
-    await ready(stack, mugs=1)
-    response = await deliver_webhook(stack, ORDER, delivery_id="d-1")
-    assert response.status_code == 200, response.text
-    assert response.json()["result"] == "created"
-    assert await orders(stack) == {
-        "727": (
-            "woocommerce",
-            "Bo Berg",
-            "bo@example.com",
-            datetime(2026, 11, 21, 8, 30, tzinfo=UTC),
-            OrderStatus.OPEN,
-            # The gift card and the SKU-less line are not in the catalog: ignored.
-            [("CAP-2", 1, 0), ("MUG-1", 3, 2)],
-        )
-    }
-    await assert_backorder_posted(stack, units=2)
+    placed = ("woocommerce", "Bo Berg", "bo@example.com", datetime(2026, 11, 21, 8, 30, tzinfo=UTC))
+    await assert_created_with_a_backorder(stack, WOOCOMMERCE, "727", placed)
     # Prefixed, so a WooCommerce delivery id can never pass for a Shopify one; with
     # the topic, order id and date_modified_gmt, as the delivery id alone is not unique.
     key = "woocommerce:d-1:order.created:727:2026-11-21T08:30:05"

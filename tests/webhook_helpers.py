@@ -10,6 +10,7 @@ import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,9 @@ from bot.config import load_settings
 from bot.db.models import Alert, AlertState, OrderStatus
 from bot.errors import ConfigError
 from tests.fakes.shopify_server import FakeShopify
+from tests.fakes.woocommerce_server import FakeWooCommerce
 from tests.helpers import CATALOG_HEADER, CONFIG, Stack
+from tests.loopback import TLS
 from tests.probes import backorder_alert, order_rows
 
 CATALOG = [
@@ -69,6 +72,18 @@ WOOCOMMERCE_ORDER: dict[str, Any] = {
 def sign(body: bytes, secret: str) -> str:
     """base64(HMAC-SHA256(body)), as both stores sign their webhooks."""
     return base64.b64encode(hmac.new(secret.encode(), body, hashlib.sha256).digest()).decode()
+
+
+def assert_signature_checked(verify: Callable[[bytes, str, str], bool], body: bytes) -> None:
+    """`verify(body, signature, secret)` takes the store's signature of `body` and nothing
+    else: not another body's, another secret's, an empty or an unreadable signature."""
+    secret = "webhook-secret"
+    good = sign(body, secret)
+    assert verify(body, good, secret)
+    assert not verify(body + b" ", good, secret)
+    assert not verify(body, good, "another-secret")
+    assert not verify(body, "", secret)
+    assert not verify(body, "not base64 ü", secret)
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,8 +176,16 @@ def set_secret(monkeypatch: pytest.MonkeyPatch, hooks: StoreHooks, secret: str |
         monkeypatch.setenv(hooks.secret_env, secret)
 
 
+# The stores' API credentials in the tests that run stores (`store_env`, `shop`).
+TOKEN = "shpat_test_store_token"
+WC_KEY, WC_SECRET = "ck_test_store", "cs_test_store"
+
+
 def store_credentials(
-    monkeypatch: pytest.MonkeyPatch, token: str, wc_key: str, wc_secret: str
+    monkeypatch: pytest.MonkeyPatch,
+    token: str = TOKEN,
+    wc_key: str = WC_KEY,
+    wc_secret: str = WC_SECRET,
 ) -> None:
     """Both stores' API credentials and both webhook secrets, set before the `stack`
     fixture loads the config (which checks the variables)."""
@@ -173,12 +196,65 @@ def store_credentials(
     set_secret(monkeypatch, WOOCOMMERCE, WOOCOMMERCE.secret)
 
 
+# Store tables in tests fail at once and are not paced: no test waits on a retry or a pace.
+UNPACED: dict[str, object] = {"max_attempts": 1, "requests_per_second": 50}
+
+
+def store_table(name: str, kind: str, settings: dict[str, object]) -> str:
+    """One `[[stores]]` TOML table; each setting written as TOML reads it (JSON's
+    strings, numbers, booleans and lists are TOML's too)."""
+    lines = ["[[stores]]", f"name = {json.dumps(name)}", f"kind = {json.dumps(kind)}"]
+    lines += [f"{key} = {json.dumps(value)}" for key, value in settings.items()]
+    return "\n" + "\n".join(lines) + "\n"
+
+
+def shopify_store(name: str, shop: FakeShopify, **settings: object) -> str:
+    """A Shopify store table for `shop`: SHOPIFY_ADMIN_TOKEN, location 4242, unpaced."""
+    base = {"shop_url": shop.shop_url, "token_env": "SHOPIFY_ADMIN_TOKEN", "location_id": 4242}
+    return store_table(name, "shopify", base | UNPACED | settings)
+
+
+def woocommerce_store(name: str, woo: FakeWooCommerce, **settings: object) -> str:
+    """A WooCommerce store table for `woo`: WC_CONSUMER_KEY/_SECRET, unpaced."""
+    base = {
+        "site_url": woo.site_url,
+        "consumer_key_env": "WC_CONSUMER_KEY",
+        "consumer_secret_env": "WC_CONSUMER_SECRET",
+    }
+    return store_table(name, "woocommerce", base | UNPACED | settings)
+
+
 @asynccontextmanager
 async def shop_selling_the_catalog(token: str) -> AsyncIterator[FakeShopify]:
     """A fake Shopify with a variant for each catalog SKU."""
     async with FakeShopify(token=token) as server:
         server.add_variant("MUG-1")
         server.add_variant("CAP-2")
+        yield server
+
+
+# Fixtures (conftest.py registers this module as a plugin): a test module that runs stores
+# says `pytestmark = pytest.mark.usefixtures("store_env")` and takes `shop` where needed.
+
+
+@pytest.fixture
+def store_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`store_credentials`, set before the `stack` fixture loads the config (which checks
+    the variables): name it in `usefixtures`, which comes before the test's arguments."""
+    store_credentials(monkeypatch)
+
+
+@pytest.fixture
+async def shop() -> AsyncIterator[FakeShopify]:
+    """A fake Shopify selling the catalog (TOKEN), unless a test module defines `shop`."""
+    async with shop_selling_the_catalog(TOKEN) as server:
+        yield server
+
+
+@pytest.fixture
+async def woo() -> AsyncIterator[FakeWooCommerce]:
+    """A fake WooCommerce (WC_KEY, WC_SECRET), unless a test module defines `woo`."""
+    async with FakeWooCommerce(key=WC_KEY, secret=WC_SECRET) as server:
         yield server
 
 
@@ -194,7 +270,7 @@ def store_config_problems(tmp_path: Path, stores: str) -> list[str]:
 async def post(stack: Stack, path: str, body: bytes, headers: dict[str, str]) -> httpx.Response:
     # A deadline for a stuck server, not a measure: a delivery may wait its turn for
     # the write lock behind polls on a loaded machine.
-    async with httpx.AsyncClient(timeout=60) as client:
+    async with httpx.AsyncClient(timeout=60, verify=TLS) as client:
         response = await client.post(stack.extra["base_url"] + path, content=body, headers=headers)
     await stack.deliver()  # after the worker, if it was quicker: nothing is posted twice
     return response
@@ -215,6 +291,21 @@ async def assert_backorder_posted(stack: Stack, units: int) -> None:
     assert alert.slack_ts is not None  # posted by the delivery worker
     message = stack.slack.message("C0ALERTS", alert.slack_ts)
     assert message is not None and f"{units} unit" in json.dumps(message["blocks"])
+
+
+async def assert_created_with_a_backorder(
+    stack: Stack, hooks: StoreHooks, order_id: str, placed: tuple[str, str, str, datetime]
+) -> None:
+    """`hooks`' typical order (3 mugs, a cap, a gift card, a SKU-less line) delivered with
+    one mug in stock: created, open, as `placed` says (source, customer, email, ordered
+    at), the lines not in the catalog ignored, 2 mugs backordered and posted."""
+    await ready(stack, mugs=1)
+    response = await hooks.deliver(stack, hooks.order, delivery_id="d-1")
+    assert response.status_code == 200, response.text
+    assert response.json()["result"] == "created"
+    lines = [("CAP-2", 1, 0), ("MUG-1", 3, 2)]
+    assert await order_rows(stack) == {order_id: (*placed, OrderStatus.OPEN, lines)}
+    await assert_backorder_posted(stack, units=2)
 
 
 async def assert_backorder_resolved(stack: Stack) -> Alert:

@@ -34,17 +34,18 @@ import itertools
 import json
 import math
 import re
-import socket
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal, Self
+from typing import Any, Literal
 from urllib.parse import parse_qsl
 
 from aiohttp import web
 from slack_sdk.errors import SlackObjectFormationError
 from slack_sdk.models.blocks import Block
+
+from tests.fakes.threaded_app import ThreadedApp
 
 __all__ = [
     "BOT_ID",
@@ -467,7 +468,7 @@ class BlockKitValidator:
 # --------------------------------------------------------------------------------------------
 
 
-class FakeSlackAPI:
+class FakeSlackAPI(ThreadedApp):
     """Fake Slack Web API + response_url receiver on 127.0.0.1.
 
     Args:
@@ -499,6 +500,7 @@ class FakeSlackAPI:
         channel_rate_limit: float | None = None,
         channel_burst: int = 1,
     ) -> None:
+        super().__init__()
         self.token = token
         self.app_token = app_token
         self._socket_urls: Callable[[], str] | None = None
@@ -532,13 +534,10 @@ class FakeSlackAPI:
         self._held_methods: set[str] = set()
         self._held_calls: list[asyncio.Event] = []
         self._delays: dict[str, list[float]] = {}
+        self._late_answers: list[str] = []  # methods of the late answers sent so far
         self._ts_counter = itertools.count()
         self._id_counter = itertools.count(1)
 
-        self._port: int | None = None
-        self._thread: threading.Thread | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._runner: web.AppRunner | None = None
         self._handlers: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
             "auth.test": self._auth_test,
             "apps.connections.open": self._apps_connections_open,
@@ -564,73 +563,12 @@ class FakeSlackAPI:
 
     # -- lifecycle --------------------------------------------------------------------------
 
-    def start(self) -> Self:
-        """Start serving; returns self.  Idempotent."""
-        if self._thread is not None:
-            return self
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.bind(("127.0.0.1", 0))
-        sock.listen(128)
-        sock.setblocking(False)
-        self._port = sock.getsockname()[1]
-        loop = asyncio.new_event_loop()
-        ready = threading.Event()
-        failure: list[BaseException] = []
-
-        def serve() -> None:
-            asyncio.set_event_loop(loop)
-            try:
-                loop.run_until_complete(self._start_site(sock))
-            except BaseException as e:  # surfaced to start()'s caller below
-                failure.append(e)
-                sock.close()
-                loop.close()
-                ready.set()
-                return
-            ready.set()
-            try:
-                loop.run_forever()
-            finally:
-                assert self._runner is not None
-                loop.run_until_complete(self._runner.cleanup())
-                loop.run_until_complete(loop.shutdown_asyncgens())
-                loop.close()
-
-        self._loop = loop
-        self._thread = threading.Thread(target=serve, name="FakeSlackAPI", daemon=True)
-        self._thread.start()
-        if not ready.wait(10):
-            raise RuntimeError("FakeSlackAPI did not start within 10s")
-        if failure:
-            self._thread = None
-            raise RuntimeError("FakeSlackAPI failed to start") from failure[0]
-        return self
-
-    def stop(self) -> None:
-        """Stop serving and join the thread.  Idempotent."""
-        thread, loop = self._thread, self._loop
-        if thread is None or loop is None:
-            return
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(10)
-        self._thread = None
-        self._loop = None
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    async def _start_site(self, sock: socket.socket) -> None:
+    def make_app(self) -> web.Application:
         app = web.Application()
         app.router.add_route("*", "/api/{method}", self._handle_api)
         app.router.add_post("/response_url/{rid}", self._handle_response_url)
         self._file_routes(app)
-        # Short shutdown timeout: tests must not wait on keep-alive connections at teardown.
-        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
-        await self._runner.setup()
-        await web.SockSite(self._runner, sock).start()
+        return app
 
     @property
     def port(self) -> int:
@@ -772,6 +710,11 @@ class FakeSlackAPI:
         after ``seconds`` (a client with a shorter timeout never hears back)."""
         with self._lock:
             self._delays.setdefault(method, []).extend([seconds] * times)
+
+    def late_answers(self, method: str) -> int:
+        """How many of ``method``'s late answers (`answer_late`) have been sent so far."""
+        with self._lock:
+            return self._late_answers.count(method)
 
     def add_message(
         self,
@@ -988,6 +931,8 @@ class FakeSlackAPI:
             delay = delays.pop(0) if delays else 0.0
         if delay:
             await asyncio.sleep(delay)
+            with self._lock:
+                self._late_answers.append(method)
         if status == 0:
             return _drop(request)
         return web.json_response(body, status=status, headers=extra_headers)

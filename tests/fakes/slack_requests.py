@@ -39,6 +39,8 @@ from urllib.parse import urlencode
 import httpx
 from slack_sdk.signature import SignatureVerifier
 
+from tests.loopback import TLS
+
 if TYPE_CHECKING:
     from tests.fakes.slack_api import FakeSlackAPI
 
@@ -431,7 +433,7 @@ class SlackRequestSender(_SenderBase[httpx.Response]):
     """
 
     def _send(self, request: SignedRequest) -> httpx.Response:
-        with httpx.Client(timeout=self.timeout) as client:
+        with httpx.Client(timeout=self.timeout, verify=TLS) as client:
             return client.post(
                 self.base_url + request.path, content=request.body, headers=request.headers
             )
@@ -441,7 +443,7 @@ class AsyncSlackRequestSender(_SenderBase[Awaitable[httpx.Response]]):
     """Async sender: every method returns an awaitable ``httpx.Response``."""
 
     async def _post(self, request: SignedRequest) -> httpx.Response:
-        async with httpx.AsyncClient(timeout=self.timeout) as client:
+        async with httpx.AsyncClient(timeout=self.timeout, verify=TLS) as client:
             return await client.post(
                 self.base_url + request.path, content=request.body, headers=request.headers
             )

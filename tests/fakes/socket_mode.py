@@ -18,21 +18,20 @@ needs a new ``apps.connections.open``.
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import itertools
 import json
-import socket
 import threading
 import time
 import uuid
 from collections.abc import Callable, Coroutine, Iterator
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol, Self, TypeVar
+from typing import Any, Literal, Protocol, TypeVar
 from urllib.parse import parse_qsl
 
 from aiohttp import WSMsgType, web
 
 from tests.fakes.slack_requests import SignedRequest
+from tests.fakes.threaded_app import ThreadedApp
 
 __all__ = ["EnvelopeKind", "FakeSocketModeServer", "payload_of"]
 
@@ -63,81 +62,28 @@ class SocketModeApi(Protocol):
     def use_socket_mode(self, issue_url: Callable[[], str] | None) -> None: ...
 
 
-class FakeSocketModeServer:
+class FakeSocketModeServer(ThreadedApp):
     """Slack's Socket Mode endpoint; test controls are thread-safe, with sync and async waits."""
 
     def __init__(self) -> None:
+        super().__init__()
         self._lock = threading.RLock()
         self._changed = threading.Condition(self._lock)
         self._tickets: set[str] = set()
         self._connections: list[_Connection] = []
         self._acks: dict[str, dict[str, Any]] = {}
         self._envelope_ids = itertools.count(1)
-        self._port: int | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
-        self._runner: web.AppRunner | None = None
 
     # -- lifecycle --------------------------------------------------------------------------
 
-    def start(self) -> Self:
-        if self._thread is not None:
-            return self
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.bind(("127.0.0.1", 0))
-        sock.listen(16)
-        sock.setblocking(False)
-        self._port = sock.getsockname()[1]
-        loop = asyncio.new_event_loop()
-        started: concurrent.futures.Future[None] = concurrent.futures.Future()
-
-        def serve() -> None:
-            asyncio.set_event_loop(loop)
-            try:
-                loop.run_until_complete(self._start_site(sock))
-            except BaseException as exc:  # surfaced to start()'s caller below
-                started.set_exception(exc)
-                loop.close()
-                return
-            started.set_result(None)
-            try:
-                loop.run_forever()
-            finally:
-                loop.run_until_complete(self._shutdown())
-                loop.close()
-
-        self._loop = loop
-        self._thread = threading.Thread(target=serve, name="FakeSocketMode", daemon=True)
-        self._thread.start()
-        started.result(timeout=10)
-        return self
-
-    def stop(self) -> None:
-        thread, loop = self._thread, self._loop
-        if thread is None or loop is None:
-            return
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(10)
-        self._thread = self._loop = None
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    async def _start_site(self, sock: socket.socket) -> None:
+    def make_app(self) -> web.Application:
         app = web.Application()
         app.router.add_get("/link/", self._handle)
-        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
-        await self._runner.setup()
-        await web.SockSite(self._runner, sock).start()
+        return app
 
-    async def _shutdown(self) -> None:
+    async def closing(self) -> None:
         for connection in self._open_connections():
             await connection.ws.close()
-        if self._runner is not None:
-            await self._runner.cleanup()
 
     # -- for FakeSlackAPI ---------------------------------------------------------------------
 
