@@ -8,7 +8,7 @@ DEMO_CONFIG := examples/stockbot.toml
 # machine has two cores; PYTEST_ARGS= runs the suite in one process.
 PYTEST_ARGS ?= -n 2 --dist worksteal
 
-.PHONY: install install-oracle demo test test-postgres lint bench clean
+.PHONY: install install-oracle demo test test-sqlite test-postgres-suite test-postgres lint bench clean
 
 $(BIN)/stockbot: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -35,8 +35,16 @@ lint: install
 	$(BIN)/mypy bot handlers suppliers stores transport
 	$(BIN)/lint-imports
 
+# The SQLite and PostgreSQL suites run side by side: many tests wait on processes and
+# sockets, so two suites on two cores finish sooner than one after the other. Each
+# suite's output is printed whole when it ends (--output-sync).
 test: lint install-oracle
+	$(MAKE) --no-print-directory -j2 --output-sync=target test-sqlite test-postgres-suite
+
+test-sqlite: install-oracle
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+test-postgres-suite: install-oracle
 	bash scripts/test-postgres.sh -q $(PYTEST_ARGS)
 
 test-postgres: install
