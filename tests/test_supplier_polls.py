@@ -3,6 +3,7 @@ feed or a wrong setting raises one plain feed-problem alert, never false stockou
 
 from __future__ import annotations
 
+import gc
 import json
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
@@ -83,11 +84,14 @@ async def test_a_trickling_feed_ends_at_poll_timeout_with_one_feed_alert(
     message = stack.only_alert()
     assert message["text"].startswith("🧾 Supplier feed problem: Remote")
     assert "poll_timeout" in all_text(message)
+    # A poll pauses the process's garbage collector; a poll that failed gives it back.
+    assert gc.isenabled()
 
     # The supplier is not stuck: the next poll reads the feed as usual.
     summary = await stack.poll("Remote")
     assert summary.error is None
     assert summary.rows_read == 201
+    assert gc.isenabled()
     assert stack.only_alert()["text"].startswith("✅ Resolved: supplier feed problem")
 
 

@@ -85,19 +85,28 @@ def _count(summary: PollSummary, seconds: float) -> None:
     metrics.ROWS_SET_ASIDE.labels(supplier=supplier).inc(summary.set_aside)
 
 
+# The longest a poll keeps the cyclic garbage collector paused: a slow feed or a paced
+# API poll may last up to `poll_timeout`, and the whole process shares the collector.
+COLLECTOR_PAUSE = 60.0
+
+
 @contextlib.contextmanager
 def _collector_paused() -> Iterator[None]:
-    """No cyclic garbage collection during a poll: it allocates a few objects per feed
-    row (none in cycles, all freed by reference counting), and each pass of the
-    collector would rescan them all: 10-15% of a 100,000-row poll. Whatever cycles
-    other tasks make meanwhile are collected once it is over."""
-    paused = gc.isenabled()
+    """No cyclic garbage collection during a poll, for COLLECTOR_PAUSE at the most: it
+    allocates a few objects per feed row (none in cycles, all freed by reference
+    counting), and each pass of the collector would rescan them all: 10-15% of a
+    100,000-row poll. Whatever cycles other tasks make meanwhile are collected once
+    it is over. Polls that overlap leave the pause to the first."""
+    if not gc.isenabled():
+        yield
+        return
     gc.disable()
+    resume = asyncio.get_running_loop().call_later(COLLECTOR_PAUSE, gc.enable)
     try:
         yield
     finally:
-        if paused:
-            gc.enable()
+        resume.cancel()
+        gc.enable()
 
 
 class FeedGuardTripped(StockbotError):
