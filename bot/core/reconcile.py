@@ -36,6 +36,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.core.availability import Unlisted
 from bot.db import staging
+from bot.db.bulk import write_many
 from bot.db.chunks import chunks
 from bot.db.models import Offer, StockObservation, Supplier
 from suppliers import StockRecord
@@ -190,7 +191,7 @@ class FeedDiff:
             )
         connection = self.connection
         await staging.recreate(connection, CHANGES)
-        await _write_many(connection, insert(CHANGES), rows)
+        await write_many(connection, insert(CHANGES), rows)
         observed: Any = literal(now, type_=StockObservation.observed_at.type)
         await connection.execute(
             insert(StockObservation).from_select(
@@ -269,27 +270,6 @@ class FeedDiff:
         await self.connection.execute(
             update(Supplier).where(Supplier.id == self.supplier_id).values(listed_at=now)
         )
-
-
-async def _write_many(
-    connection: AsyncConnection, statement: Any, rows: list[dict[str, Any]]
-) -> None:
-    """One driver-level executemany of `rows` (every row has the same keys). The
-    values go through their columns' own bind processing, but none of SQLAlchemy's
-    per-row work."""
-    dialect = connection.dialect
-    compiled = statement.compile(dialect=dialect, column_keys=list(rows[0]))
-    names = compiled.positiontup
-    assert names is not None, "a positional paramstyle (sqlite3, asyncpg)"
-    processors = [
-        compiled.binds[name].type.dialect_impl(dialect).bind_processor(dialect) for name in names
-    ]
-    columns = []
-    for name, process in zip(names, processors, strict=True):
-        values = [row[compiled.binds[name].key] for row in rows]
-        columns.append(values if process is None else list(map(process, values)))
-    params = list(zip(*columns, strict=True))
-    await connection.exec_driver_sql(compiled.string, params)
 
 
 def _same_price(price: Decimal, stored: Any, sqlite: bool) -> bool:

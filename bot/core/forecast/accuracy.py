@@ -12,16 +12,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
-from operator import itemgetter
 
 import numpy as np
 from sqlalchemy import delete, func, select
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.core.forecast.history import Bools, Floats
+from bot.db.bulk import write_many
 from bot.db.models import DemandForecast
+from bot.db.upsert import dialect_insert
 
 MAE_DAYS = 28
 
@@ -69,29 +68,16 @@ async def record_forecasts(
     key (day first) keeps the lookups and the clean-up off the 90 days kept. The rows
     go to the driver in one executemany: SQLAlchemy's per-row parameter handling cost
     three times SQLite's own insert of a day's ~80,000 forecasts."""
-    connection = await session.connection()
-    dialect = connection.dialect
-    insert = postgresql_insert if dialect.name == "postgresql" else sqlite_insert
-    table = DemandForecast.__table__
-    compiled = insert(table).on_conflict_do_nothing().compile(dialect=dialect)
-    # The day and the time are the same on every row: in the driver's types once.
-    fixed = {"day": day, "made_at": made_at}
-    for name, value in fixed.items():
-        process = table.c[name].type.bind_processor(dialect)
-        fixed[name] = value if process is None else process(value)
-    # Each row as (product_id, units, method, day, made_at), put in the statement's order.
-    names = ["product_id", "units", "method", "day", "made_at"]
-    arrange = itemgetter(*(names.index(name) for name in compiled.positiontup or ()))
     recorded = set(
         await session.scalars(select(DemandForecast.product_id).where(DemandForecast.day == day))
     )
     new = [
-        arrange((pid, units, method, fixed["day"], fixed["made_at"]))
+        {"product_id": pid, "units": units, "method": method, "day": day, "made_at": made_at}
         for pid, units, method in rows
         if pid not in recorded
     ]
-    if new:
-        await connection.exec_driver_sql(str(compiled), new)
+    keep = dialect_insert(session, DemandForecast.__table__).on_conflict_do_nothing()
+    await write_many(await session.connection(), keep, new)
     # Counted, as drivers' executemany row counts differ (and another replica may
     # have kept some of the same since).
     added = 0
