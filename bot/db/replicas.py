@@ -13,6 +13,7 @@ import logging
 import os
 import socket
 import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -82,6 +83,19 @@ class Membership:
             .values({holder.key: self.id})
             .returning(key)
         )
+
+
+async def claimed(
+    claim: Callable[[set[int]], Awaitable[int | None]], tried: set[int], limit: int
+) -> AsyncIterator[int]:
+    """The ids `claim` hands out (e.g. through `Membership.claim_oldest`), each added to
+    `tried` (which `claim` skips) until `tried` holds `limit` ids or nothing is left."""
+    while len(tried) < limit:
+        claimed_id = await claim(tried)
+        if claimed_id is None:
+            return
+        tried.add(claimed_id)
+        yield claimed_id
 
 
 class Heartbeat:

@@ -39,7 +39,7 @@ from bot.db.models import (
     StoreNote,
     StoreNoteState,
 )
-from bot.db.replicas import Membership
+from bot.db.replicas import Membership, claimed
 from bot.db.types import utcnow
 from stores import StoreAdapter, StoreError, StoreUnavailable
 
@@ -149,21 +149,19 @@ class StoreNoteWriter:
 
     async def write_due(self) -> NotesReport:
         report = NotesReport()
-        tried: list[int] = []
         down: set[str] = set()  # stores not answering: their other notes wait a round
-        while len(tried) < BATCH:
-            now = utcnow()
-            skip = [StoreNote.id.not_in(tried)] if tried else []
+
+        async def claim(tried: set[int]) -> int | None:
+            skip = [StoreNote.id.not_in(sorted(tried))] if tried else []
             if down:
                 skip.append(StoreNote.store.not_in(sorted(down)))
             claim = self.membership.claim_oldest(
-                StoreNote.id, StoreNote.claimed_by, _due(now), *skip
+                StoreNote.id, StoreNote.claimed_by, _due(utcnow()), *skip
             )
-            claimed = await execute_writes(self.writes, claim)
-            if not claimed:
-                break
-            note_id = int(claimed[0])
-            tried.append(note_id)
+            rows = await execute_writes(self.writes, claim)
+            return int(rows[0]) if rows else None
+
+        async for note_id in claimed(claim, set(), BATCH):
             try:
                 await self._write(note_id, report, down)
             finally:

@@ -37,11 +37,11 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.config import ForecastSection
 from bot.db.models import Alert, AlertChart, AlertKind, AlertState, ChartState
-from bot.db.replicas import Membership
+from bot.db.replicas import Membership, claimed
 from bot.db.types import utcnow
 from bot.db.upsert import dialect_insert
 from bot.slack.delivery.outbox import AlertSink, Posted, RetryLater, slack_call, slack_history
-from bot.slack.delivery.worker import ClaimingWorker, claimed, one_round
+from bot.slack.delivery.worker import ClaimingWorker, one_round
 from bot.slack.render.chart_image import chart_png, title
 from bot.views.cards import AlertCard
 

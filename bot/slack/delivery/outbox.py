@@ -31,12 +31,12 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.currency import DEFAULT_CURRENCY
 from bot.db.models import Alert, AlertNote, AuditEntry
-from bot.db.replicas import Membership
+from bot.db.replicas import Membership, claimed
 from bot.db.types import utcnow
 from bot.slack.console import console_text
 from bot.slack.delivery.holds import SlackHolds
 from bot.slack.delivery.outbox_queue import OutboxQueue
-from bot.slack.delivery.worker import ClaimingWorker, claimed, one_round
+from bot.slack.delivery.worker import ClaimingWorker, one_round
 from bot.slack.render.alert_message import alert_message
 from bot.views.cards import AlertCard, alert_card
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -70,16 +70,3 @@ class ClaimingWorker:
 
     async def _write(self, *statements: Executable) -> list[Any]:
         return await execute_writes(self.writes, *statements)
-
-
-async def claimed(
-    claim: Callable[[set[int]], Awaitable[int | None]], tried: set[int], limit: int
-) -> AsyncIterator[int]:
-    """The ids `claim` hands out, each added to `tried` (which `claim` skips) until
-    `tried` holds `limit` ids or nothing is left to claim."""
-    while len(tried) < limit:
-        claimed_id = await claim(tried)
-        if claimed_id is None:
-            return
-        tried.add(claimed_id)
-        yield claimed_id
